@@ -1,0 +1,42 @@
+"""The one place TensorFlow is imported: lazily, quietly."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Any, Iterator
+
+__all__ = ["tensorflow"]
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    # TensorFlow's C++ start-up notices (CUDA probing, oneDNN) are written to
+    # file descriptor 2 before its logging is configured, so no environment
+    # variable silences them. Python exceptions are unaffected.
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def tensorflow() -> Any:
+    """Return the ``tensorflow`` module, importing it on first use."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    # The environment (quiet logging, no oneDNN) is set in gradcheck/__init__.py.
+    with _quiet_native_stderr():
+        import tensorflow as tf
+
+        tf.constant(0.0)  # the runtime's own start-up messages come on first use
+    return tf

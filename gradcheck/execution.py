@@ -1,0 +1,162 @@
+"""Calling the user's engine on a case, and noticing everything it does wrong on the way.
+
+Every call into user code goes through ``run_engine``: it hands the engine
+copies of the case's arrays in the engine's dtype, guards each call with a
+time limit, keeps what the engine prints out of the terminal, catches
+everything it raises (``SystemExit`` too), and checks afterwards that it did
+not write into any array it was handed. The verdict compares what comes back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import signal
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from gradcheck.case import Case
+from gradcheck.ops import OPS
+
+__all__ = ["EngineOutcome", "run_engine"]
+
+# What the engine prints is kept (for the report) up to this many characters.
+_OUTPUT_LIMIT = 4000
+
+
+@dataclass
+class EngineOutcome:
+    """What the engine returned for a case, or how it failed before returning it."""
+
+    forward: np.ndarray | None = None
+    grads: list[np.ndarray] | None = None
+    # A failure found while calling the engine: (category, message, detail).
+    failure: tuple[str, str, str | None] | None = None
+    output: str = ""
+
+
+class _EngineTimeout(Exception):
+    pass
+
+
+class _BoundedText(io.TextIOBase):
+    """A text sink that keeps the first ``limit`` characters and counts the rest."""
+
+    def __init__(self, limit: int = _OUTPUT_LIMIT) -> None:
+        self.parts: list[str] = []
+        self.kept = 0
+        self.dropped = 0
+        self.limit = limit
+
+    def write(self, text: str) -> int:
+        room = self.limit - self.kept
+        if room > 0:
+            self.parts.append(text[:room])
+            self.kept += min(room, len(text))
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def text(self) -> str:
+        tail = f"\n... ({self.dropped} more characters)" if self.dropped else ""
+        return "".join(self.parts) + tail
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    # SIGALRM interrupts Python code only, and only on the main thread; process
+    # isolation (``--isolate``) is what stops an engine stuck in C code.
+    usable = (
+        seconds is not None
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise _EngineTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class _CallFailed(Exception):
+    def __init__(self, category: str, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.category, self.message, self.detail = category, message, detail
+
+
+def _describe(exc: BaseException) -> str:
+    from gradcheck._tracebacks import describe_exception
+
+    return describe_exception(exc)
+
+
+def run_engine(engine: Any, case: Case, timeout: float | None = 10.0) -> EngineOutcome:
+    """Return what ``engine`` computes for ``case``: forward value and gradients."""
+    dtype = np.dtype(engine.dtype)
+    handed = [np.array(x, dtype=dtype) for x in case.inputs]
+    cotangent = np.array(case.cotangent, dtype=dtype)
+    pristine = [x.copy() for x in handed] + [cotangent.copy()]
+    spec = OPS[case.op]
+    args, kwargs = spec.call_args(case.params)
+    op = engine.ops[case.op]
+    sink = _BoundedText()
+
+    def call(stage: str, function: Callable[..., Any], *call_args: Any, **call_kwargs: Any) -> Any:
+        try:
+            with _time_limit(timeout), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                result = function(*call_args, **call_kwargs)
+        except _EngineTimeout:
+            raise _CallFailed("timeout", f"{stage} did not return within {timeout:g} s") from None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - SystemExit from user code is a failure too
+            raise _CallFailed("exception", f"{stage} raised {type(exc).__name__}", _describe(exc)) from None
+        for index, (now, before) in enumerate(zip(handed + [cotangent], pristine)):
+            if not np.array_equal(now, before, equal_nan=True):
+                what = (
+                    f"input {case.names[index]}" if index < len(handed) else "the cotangent"
+                )
+                raise _CallFailed(
+                    "mutation",
+                    f"{stage} wrote into the array it was handed for {what}",
+                    f"before: {np.array2string(before, precision=4)}\nafter:  {np.array2string(now, precision=4)}",
+                )
+        return result
+
+    outcome = EngineOutcome()
+    try:
+        xs = [call("variable()", engine.variable, array) for array in handed]
+        y = call(f"{case.op}()", op, *xs, *args, **kwargs)
+        outcome.forward = call("value()", lambda: _as_array(engine.value(y), "the forward value"))
+        grads = call("grad()", lambda: [_as_array(g, "a gradient") for g in _as_list(engine.grad(y, xs, cotangent))])
+        outcome.grads = grads
+    except _CallFailed as failed:
+        outcome.failure = (failed.category, failed.message, failed.detail)
+    outcome.output = sink.text()
+    return outcome
+
+
+def _as_list(grads: Any) -> list[Any]:
+    if isinstance(grads, np.ndarray) or not isinstance(grads, (list, tuple)):
+        return [grads]
+    return list(grads)
+
+
+def _as_array(value: Any, what: str) -> np.ndarray:
+    if hasattr(value, "numpy") and callable(value.numpy):
+        value = value.numpy()
+    array = np.asarray(value)
+    if not np.issubdtype(array.dtype, np.number):
+        raise TypeError(f"{what} must be an array of numbers, got {type(value).__name__}")
+    return array

@@ -1,0 +1,329 @@
+"""The op registry: every op of CONTRACT 1 as one row of one table.
+
+A row says how to call the op (operands, static parameters), how to compute it
+twice independently (a NumPy float64 forward for finite differences and a
+TensorFlow forward for ``tf.GradientTape``), which shapes to draw (a rule named
+in ``gradcheck.strategies``), and where operand values may lie (``Domain``).
+To add an op, add a row; nothing else branches on op names.
+
+This module imports only NumPy: the command line reads it to validate
+``--ops`` without paying for TensorFlow or Hypothesis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = [
+    "ALIASES",
+    "FREE",
+    "OPS",
+    "OP_NAMES",
+    "REQUIRED",
+    "Domain",
+    "OpSpec",
+    "Param",
+    "canonical_op",
+]
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+#: Default of a static parameter that has none: it is passed positionally.
+REQUIRED: Any = _Required()
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Where one operand's values may lie.
+
+    ``intervals`` is a union of closed intervals, the preferred one first (values
+    shrink toward the simplest number of the first interval). Kinks and poles sit
+    in the gaps between intervals, a margin far wider than any finite-difference
+    step. ``lattice=(step, offset)`` restricts values to ``offset + k * step`` so
+    two operands on offset lattices can never tie; ``distinct=True`` makes every
+    value of the array different (reductions like ``max`` then have no ties).
+    """
+
+    intervals: tuple[tuple[float, float], ...] = ((-3.0, 3.0),)
+    lattice: tuple[float, float] | None = None
+    distinct: bool = False
+
+
+@dataclass(frozen=True)
+class Param:
+    """A static (non-tensor) parameter of an op, as the engine receives it.
+
+    Required parameters are passed positionally; optional ones by keyword and
+    only when they differ from their default, so an engine whose ``sum`` lacks
+    ``keepdims`` still passes every case that does not use it.
+    """
+
+    name: str
+    default: Any = REQUIRED
+
+
+FREE = Domain()
+# Away from 0: the kink of relu/abs, the pole of a negative power.
+NONZERO = Domain(((0.25, 3.0), (-3.0, -0.25)))
+DIVISOR = Domain(((0.5, 3.0), (-3.0, -0.5)))
+POSITIVE = Domain(((0.25, 4.0),))
+DISTINCT = Domain(distinct=True)
+# ``maximum(a, b)``: a on the half-integers' lattice, b a quarter off it, so
+# |a - b| >= 0.25 after any broadcast.
+LATTICE_A = Domain(lattice=(0.5, 0.0))
+LATTICE_B = Domain(lattice=(0.5, 0.25))
+
+
+def _pow_domain(params: dict[str, Any]) -> tuple[Domain]:
+    p = params["p"]
+    if float(p).is_integer():
+        return (FREE,) if p >= 0 else (NONZERO,)
+    return (POSITIVE,)
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """One op: how to call it, compute it, and draw cases for it."""
+
+    name: str
+    operands: tuple[str, ...]
+    reference: Callable[..., np.ndarray]
+    # ``tensorflow(tf, *tensors, **params)``: ``tf`` is passed in so that this
+    # module never imports TensorFlow.
+    tensorflow: Callable[..., Any]
+    # Name of a shape rule in ``gradcheck.strategies`` (``SHAPE_RULES``).
+    shapes: str
+    params: tuple[Param, ...] = ()
+    # Name of a parameter rule in ``gradcheck.strategies`` (``PARAM_RULES``).
+    param_rule: str | None = None
+    # One Domain per operand, or a function of the drawn parameters.
+    domains: tuple[Domain, ...] | Callable[[dict[str, Any]], tuple[Domain, ...]] = ()
+    # Length of the inner sum an output entry is made of (matmul's n), beyond
+    # what the operand/output size ratio already says; scales tolerances.
+    contraction: Callable[[tuple[tuple[int, ...], ...]], int] | None = None
+
+    def inner_length(self, shapes: tuple[tuple[int, ...], ...]) -> int:
+        """Return the length of the inner sum behind one output entry (1 if none)."""
+        return max(1, self.contraction(shapes)) if self.contraction else 1
+
+    def domains_for(self, params: dict[str, Any]) -> tuple[Domain, ...]:
+        if callable(self.domains):
+            return self.domains(params)
+        return self.domains or (FREE,) * len(self.operands)
+
+    def call_args(self, params: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Split ``params`` into the positional and keyword arguments the engine gets."""
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        for param in self.params:
+            value = params[param.name]
+            if param.default is REQUIRED:
+                args.append(value)
+            elif value != param.default:
+                kwargs[param.name] = value
+        return tuple(args), kwargs
+
+
+# --- NumPy float64 forwards (the finite-difference oracle evaluates these) ---
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    shifted = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return shifted / np.sum(shifted, axis=axis, keepdims=True)
+
+
+def _log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def _logsumexp(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+    peak = np.max(x, axis=axis, keepdims=True)
+    result = peak + np.log(np.sum(np.exp(x - peak), axis=axis, keepdims=True))
+    if keepdims:
+        return result
+    return np.reshape(result, np.sum(x, axis=axis).shape)
+
+
+# --- TensorFlow forwards ---
+
+
+def _tf_axis(axis: Any) -> Any:
+    return list(axis) if isinstance(axis, tuple) else axis
+
+
+def _tf_matmul(tf: Any, a: Any, b: Any) -> Any:
+    # tf.linalg.matmul has no 1-D semantics: promote like NumPy, then drop the axis.
+    vector_a, vector_b = a.shape.rank == 1, b.shape.rank == 1
+    if vector_a:
+        a = a[tf.newaxis, :]
+    if vector_b:
+        b = b[:, tf.newaxis]
+    product = tf.linalg.matmul(a, b)
+    if vector_a:
+        product = tf.squeeze(product, axis=-2)
+    if vector_b:
+        product = tf.squeeze(product, axis=-1)
+    return product
+
+
+def _reduction(name: str, numpy_fn: Callable[..., np.ndarray], tf_name: str) -> "OpSpec":
+    def tensorflow(tf: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return getattr(tf.math, tf_name)(x, axis=_tf_axis(axis), keepdims=keepdims)
+
+    return OpSpec(
+        name,
+        ("x",),
+        numpy_fn,
+        tensorflow,
+        shapes="reducible",
+        params=(Param("axis", None), Param("keepdims", False)),
+        param_rule="reduction",
+        domains=(DISTINCT,) if name == "max" else (FREE,),
+    )
+
+
+def _unary(name: str, numpy_fn: Callable[..., np.ndarray], tf_fn: Callable[..., Any],
+           domain: Domain = FREE) -> OpSpec:
+    return OpSpec(name, ("x",), numpy_fn, tf_fn, shapes="elementwise", domains=(domain,))
+
+
+def _binary(name: str, numpy_fn: Callable[..., np.ndarray], tf_fn: Callable[..., Any],
+            domains: tuple[Domain, Domain] = (FREE, FREE)) -> OpSpec:
+    return OpSpec(name, ("a", "b"), numpy_fn, tf_fn, shapes="broadcast", domains=domains)
+
+
+_TABLE: tuple[OpSpec, ...] = (
+    _binary("add", np.add, lambda tf, a, b: tf.add(a, b)),
+    _binary("subtract", np.subtract, lambda tf, a, b: tf.subtract(a, b)),
+    _binary("multiply", np.multiply, lambda tf, a, b: tf.multiply(a, b)),
+    _binary("divide", np.divide, lambda tf, a, b: tf.divide(a, b), (FREE, DIVISOR)),
+    _binary("maximum", np.maximum, lambda tf, a, b: tf.maximum(a, b), (LATTICE_A, LATTICE_B)),
+    _unary("negative", np.negative, lambda tf, x: tf.negative(x)),
+    _unary("exp", np.exp, lambda tf, x: tf.exp(x)),
+    _unary("log", np.log, lambda tf, x: tf.math.log(x), POSITIVE),
+    _unary("sqrt", np.sqrt, lambda tf, x: tf.sqrt(x), POSITIVE),
+    _unary("tanh", np.tanh, lambda tf, x: tf.tanh(x)),
+    _unary("sigmoid", _sigmoid, lambda tf, x: tf.sigmoid(x)),
+    _unary("relu", lambda x: np.maximum(x, 0.0), lambda tf, x: tf.nn.relu(x), NONZERO),
+    _unary("abs", np.abs, lambda tf, x: tf.abs(x), NONZERO),
+    _unary("sin", np.sin, lambda tf, x: tf.sin(x)),
+    _unary("cos", np.cos, lambda tf, x: tf.cos(x)),
+    OpSpec(
+        "pow",
+        ("x",),
+        lambda x, p: np.power(x, p),
+        lambda tf, x, p: tf.pow(x, tf.constant(p, dtype=x.dtype)),
+        shapes="elementwise",
+        params=(Param("p"),),
+        param_rule="exponent",
+        domains=_pow_domain,
+    ),
+    OpSpec(
+        "matmul",
+        ("a", "b"),
+        np.matmul,
+        _tf_matmul,
+        shapes="matmul",
+        contraction=lambda shapes: shapes[0][-1],
+    ),
+    OpSpec(
+        "matrix_transpose",
+        ("x",),
+        lambda x: np.swapaxes(x, -1, -2),
+        lambda tf, x: tf.linalg.matrix_transpose(x),
+        shapes="matrix",
+    ),
+    OpSpec(
+        "permute_dims",
+        ("x",),
+        lambda x, axes: np.transpose(x, axes),
+        lambda tf, x, axes: tf.transpose(x, perm=list(axes)),
+        shapes="permutable",
+        params=(Param("axes"),),
+        param_rule="permutation",
+    ),
+    OpSpec(
+        "reshape",
+        ("x",),
+        lambda x, shape: np.reshape(x, shape),
+        lambda tf, x, shape: tf.reshape(x, list(shape)),
+        shapes="elementwise",
+        params=(Param("shape"),),
+        param_rule="reshape_target",
+    ),
+    OpSpec(
+        "broadcast_to",
+        ("x",),
+        lambda x, shape: np.broadcast_to(x, shape),
+        lambda tf, x, shape: tf.broadcast_to(x, list(shape)),
+        shapes="elementwise",
+        params=(Param("shape"),),
+        param_rule="broadcast_target",
+    ),
+    _reduction("sum", np.sum, "reduce_sum"),
+    _reduction("mean", np.mean, "reduce_mean"),
+    _reduction("max", np.max, "reduce_max"),
+    OpSpec(
+        "softmax",
+        ("x",),
+        _softmax,
+        lambda tf, x, axis=-1: tf.nn.softmax(x, axis=axis),
+        shapes="nonscalar",
+        params=(Param("axis", -1),),
+        param_rule="single_axis",
+    ),
+    OpSpec(
+        "log_softmax",
+        ("x",),
+        _log_softmax,
+        lambda tf, x, axis=-1: tf.nn.log_softmax(x, axis=axis),
+        shapes="nonscalar",
+        params=(Param("axis", -1),),
+        param_rule="single_axis",
+    ),
+    OpSpec(
+        "logsumexp",
+        ("x",),
+        _logsumexp,
+        lambda tf, x, axis=None, keepdims=False: tf.math.reduce_logsumexp(
+            x, axis=_tf_axis(axis), keepdims=keepdims
+        ),
+        shapes="reducible",
+        params=(Param("axis", None), Param("keepdims", False)),
+        param_rule="reduction",
+    ),
+)
+
+#: Every op of CONTRACT 1, by canonical name, in the contract's order.
+OPS: dict[str, OpSpec] = {spec.name: spec for spec in _TABLE}
+OP_NAMES: tuple[str, ...] = tuple(OPS)
+
+#: Other spellings an engine may use for an op (CONTRACT 1).
+ALIASES: dict[str, str] = {
+    "mul": "multiply",
+    "sub": "subtract",
+    "div": "divide",
+    "neg": "negative",
+    "transpose": "permute_dims",
+    "power": "pow",
+}
+
+
+def canonical_op(name: str) -> str | None:
+    """Return the canonical op name for ``name`` (an op or an alias), else None."""
+    if name in OPS:
+        return name
+    return ALIASES.get(name)
+

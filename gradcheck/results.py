@@ -1,0 +1,263 @@
+"""The result data model: what a run found, as plain data.
+
+Data flows one way: runner -> these dataclasses -> renderers. Renderers
+(``gradcheck.reports``) only format these objects; ``to_dict``/``from_dict``
+round-trip the JSON report of CONTRACT 3 so ``gradcheck report`` can
+re-render a stored run without re-running anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "CATEGORIES",
+    "STATUSES",
+    "ArrayRecord",
+    "CheckResult",
+    "Failure",
+    "Report",
+    "FORMAT_VERSION",
+]
+
+# format_version history:
+#   1: first release (CONTRACT 3).
+FORMAT_VERSION = 1
+
+STATUSES = ("passed", "failed", "unsupported")
+
+# Order matters: when one op fails in several ways, the first category in this
+# tuple is the headline ``failure``; the rest are listed in ``failures``.
+CATEGORIES = (
+    "mismatch",
+    "shape",
+    "forward",
+    "nonfinite",
+    "mutation",
+    "nondeterministic",
+    "exception",
+    "timeout",
+    "crash",
+)
+
+
+def _listify(array: Any) -> Any:
+    """Return a JSON-ready nested list (or scalar) for an array."""
+    if array is None:
+        return None
+    return np.asarray(array, dtype=np.float64).tolist()
+
+
+@dataclass
+class ArrayRecord:
+    """One named input array of a case, as reported."""
+
+    name: str
+    values: np.ndarray
+    dtype: str
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(np.shape(self.values))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "values": _listify(self.values),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ArrayRecord":
+        values = np.asarray(data["values"], dtype=np.float64).reshape(data["shape"])
+        return cls(name=data["name"], values=values, dtype=data["dtype"])
+
+
+@dataclass
+class Failure:
+    """The minimal failing case of one check, and what was wrong with it."""
+
+    category: str
+    message: str
+    inputs: list[ArrayRecord]
+    params: dict[str, Any] = field(default_factory=dict)
+    cotangent: np.ndarray | None = None
+    wrt: str | None = None
+    expected: np.ndarray | None = None
+    actual: np.ndarray | None = None
+    max_abs_error: float | None = None
+    # Index (into ``expected``) of the entry with the largest error.
+    worst_index: tuple[int, ...] | None = None
+    tolerance: float | None = None
+    diagnosis: str | None = None
+    reproducer: str | None = None
+    # Free text the engine produced (exception text, traceback tail).
+    detail: str | None = None
+    # Composite programs (``kind == "program"``) print as straight-line code.
+    program: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "message": self.message,
+            "inputs": [record.to_dict() for record in self.inputs],
+            "params": _jsonable(self.params),
+            "cotangent": _listify(self.cotangent),
+            "wrt": self.wrt,
+            "expected": _listify(self.expected),
+            "actual": _listify(self.actual),
+            "max_abs_error": self.max_abs_error,
+            "worst_index": list(self.worst_index) if self.worst_index is not None else None,
+            "tolerance": self.tolerance,
+            "diagnosis": self.diagnosis,
+            "reproducer": self.reproducer,
+            "detail": self.detail,
+            "program": self.program,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Failure":
+        def array(key: str) -> np.ndarray | None:
+            value = data.get(key)
+            return None if value is None else np.asarray(value, dtype=np.float64)
+
+        worst = data.get("worst_index")
+        return cls(
+            category=data["category"],
+            message=data["message"],
+            inputs=[ArrayRecord.from_dict(item) for item in data.get("inputs", [])],
+            params=dict(data.get("params") or {}),
+            cotangent=array("cotangent"),
+            wrt=data.get("wrt"),
+            expected=array("expected"),
+            actual=array("actual"),
+            max_abs_error=data.get("max_abs_error"),
+            worst_index=tuple(worst) if worst is not None else None,
+            tolerance=data.get("tolerance"),
+            diagnosis=data.get("diagnosis"),
+            reproducer=data.get("reproducer"),
+            detail=data.get("detail"),
+            program=data.get("program"),
+        )
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one check: one op, or one composite program search."""
+
+    check: str
+    kind: str = "op"  # "op" or "program"
+    status: str = "passed"
+    examples: int = 0
+    seconds: float = 0.0
+    # The headline failure (minimal case); ``failures`` holds every distinct
+    # failure category found for this check, headline first.
+    failures: list[Failure] = field(default_factory=list)
+    # Cases where TensorFlow and finite differences disagreed: the harness's
+    # problem, never blamed on the engine.
+    oracle_disagreements: int = 0
+    oracle_note: str | None = None
+    reason: str | None = None  # why unsupported, or notes such as all-ones cotangent
+
+    @property
+    def failure(self) -> Failure | None:
+        return self.failures[0] if self.failures else None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "check": self.check,
+            "kind": self.kind,
+            "status": self.status,
+            "examples": self.examples,
+            "seconds": round(self.seconds, 3),
+        }
+        if self.failures:
+            data["failure"] = self.failures[0].to_dict()
+            data["failures"] = [failure.to_dict() for failure in self.failures]
+        if self.oracle_disagreements:
+            data["oracle_disagreements"] = self.oracle_disagreements
+            data["oracle_note"] = self.oracle_note
+        if self.reason:
+            data["reason"] = self.reason
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CheckResult":
+        failures = [Failure.from_dict(item) for item in data.get("failures", [])]
+        if not failures and data.get("failure"):
+            failures = [Failure.from_dict(data["failure"])]
+        return cls(
+            check=data["check"],
+            kind=data.get("kind", "op"),
+            status=data["status"],
+            examples=data.get("examples", 0),
+            seconds=data.get("seconds", 0.0),
+            failures=failures,
+            oracle_disagreements=data.get("oracle_disagreements", 0),
+            oracle_note=data.get("oracle_note"),
+            reason=data.get("reason"),
+        )
+
+
+@dataclass
+class Report:
+    """Everything one ``gradcheck check`` run found."""
+
+    target: str
+    seed: int
+    engine_name: str | None = None
+    dtype: str | None = None
+    max_examples: int | None = None
+    results: list[CheckResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = {status: 0 for status in STATUSES}
+        for result in self.results:
+            counts[result.status] += 1
+        return counts
+
+    @property
+    def ok(self) -> bool:
+        return self.summary["failed"] == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "target": self.target,
+            "seed": self.seed,
+            "engine": self.engine_name,
+            "dtype": self.dtype,
+            "max_examples": self.max_examples,
+            "summary": self.summary,
+            "notes": list(self.notes),
+            "results": [result.to_dict() for result in self.results],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Report":
+        return cls(
+            target=data["target"],
+            seed=data["seed"],
+            engine_name=data.get("engine"),
+            dtype=data.get("dtype"),
+            max_examples=data.get("max_examples"),
+            results=[CheckResult.from_dict(item) for item in data.get("results", [])],
+            notes=list(data.get("notes", [])),
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    """Return ``value`` with tuples as lists and NumPy scalars as Python ones."""
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,242 @@
+"""The runner: one Hypothesis search per op, shrinking each failure to its minimal case.
+
+For each op the engine supports, Hypothesis draws cases (``gradcheck.strategies``),
+the oracles give the reference (``gradcheck.oracles``), the engine is called
+(``gradcheck.execution``) and the verdict compares (``gradcheck.verdict``). A
+failure is raised as an exception whose *type* is its category, so Hypothesis
+treats each category as a distinct bug and shrinks each one separately: an
+engine that raises on 1-D operands *and* transposes the wrong axes gets both
+reported, each on its own smallest case.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from gradcheck.case import Case
+from gradcheck.errors import UsageError
+from gradcheck.ops import ALIASES, OP_NAMES, canonical_op
+from gradcheck.results import CATEGORIES, CheckResult, Failure, Report
+from gradcheck.tolerances import Tolerance, merge_tolerances
+
+__all__ = ["DEFAULT_MAX_EXAMPLES", "DEFAULT_TIMEOUT", "check_op", "resolve_ops", "run_checks"]
+
+DEFAULT_MAX_EXAMPLES = 100
+DEFAULT_TIMEOUT = 10.0
+
+ONES_COTANGENT_NOTE = (
+    "grad() takes no cotangent, so gradients were checked with an all-ones cotangent only; "
+    "a backward rule that ignores its cotangent cannot be seen this way. "
+    "Accept a third argument grad(y, xs, cotangent) for the full check."
+)
+
+
+class _CaseFailed(Exception):
+    """Raised inside the Hypothesis test for a failing case; carries the Failure."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+# One exception type per category: Hypothesis tells bugs apart by exception
+# type and raise site, so each category is shrunk on its own.
+_FAILURE_TYPES: dict[str, type[_CaseFailed]] = {
+    category: type(f"Gradcheck{category.capitalize()}Failure", (_CaseFailed,), {})
+    for category in CATEGORIES
+}
+
+
+def resolve_ops(ops: Iterable[str] | None) -> list[str]:
+    """Return canonical op names for ``ops`` (None = all), raising UsageError on unknown names."""
+    if ops is None:
+        return list(OP_NAMES)
+    resolved: list[str] = []
+    for name in ops:
+        canonical = canonical_op(name)
+        if canonical is None:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(OP_NAMES) + list(ALIASES), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise UsageError(
+                f"{name!r} is not an op gradcheck knows.{hint} Known ops: {', '.join(OP_NAMES)} "
+                f"(aliases: {', '.join(f'{a}={c}' for a, c in ALIASES.items())})."
+            )
+        if canonical not in resolved:
+            resolved.append(canonical)
+    return resolved
+
+
+@dataclass
+class _SearchState:
+    examples: int = 0
+    disagreements: int = 0
+    oracle_note: str | None = None
+    failures: dict[str, Failure] = field(default_factory=dict)
+
+
+def _failures_from(exc: BaseException) -> list[Failure]:
+    """Return the Failures carried by ``exc`` (a _CaseFailed or a group of them)."""
+    if isinstance(exc, _CaseFailed):
+        return [exc.failure]
+    found: list[Failure] = []
+    for inner in getattr(exc, "exceptions", ()):
+        found.extend(_failures_from(inner))
+    return found
+
+
+def check_op(
+    engine: Any,
+    op: str,
+    *,
+    max_examples: int = DEFAULT_MAX_EXAMPLES,
+    seed: int = 0,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    tolerance: Tolerance | None = None,
+    max_dims: int = 3,
+    max_side: int = 4,
+) -> CheckResult:
+    """Return the result of searching for a failing case of ``op`` on ``engine``."""
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis.errors import Flaky
+
+    from gradcheck.execution import run_engine
+    from gradcheck.oracles import reference_for
+    from gradcheck.strategies import op_cases
+    from gradcheck.verdict import judge
+
+    dtype = engine.dtype.name
+    tolerance = tolerance or merge_tolerances(None)[dtype]
+    state = _SearchState()
+    started = time.perf_counter()
+    strategy = op_cases(
+        op, dtype=dtype, max_dims=max_dims, max_side=max_side,
+        ones_cotangent=not engine.grad_takes_cotangent,
+    )
+    # Categories already found: later rounds let those cases pass, so the
+    # search goes on to the next kind of bug instead of re-finding this one.
+    known: set[str] = set()
+
+    @settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        derandomize=False,
+        verbosity=Verbosity.quiet,
+        print_blob=False,
+        report_multiple_bugs=True,
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def search(case: Case) -> None:
+        state.examples += 1
+        reference = reference_for(case)
+        if not reference.agrees:
+            # The oracles disagree: the harness's problem, never the engine's.
+            state.disagreements += 1
+            state.oracle_note = state.oracle_note or reference.note
+            return
+        failure = judge(case, run_engine(engine, case, timeout), reference, tolerance)
+        if failure is not None and failure.category not in known:
+            raise _FAILURE_TYPES[failure.category](failure)
+
+    for round_number in range(len(CATEGORIES)):
+        found = _search_round(hypothesis_seed(seed + round_number)(search), Flaky)
+        new = [failure for failure in found if failure.category not in state.failures]
+        for failure in new:
+            state.failures[failure.category] = failure
+        if not new or "nondeterministic" in state.failures:
+            break
+        known.update(state.failures)
+
+    result = CheckResult(check=op, kind="op")
+    result.failures = sorted(state.failures.values(), key=lambda f: CATEGORIES.index(f.category))
+    result.status = "failed" if result.failures else "passed"
+    result.examples = state.examples
+    result.seconds = time.perf_counter() - started
+    result.oracle_disagreements = state.disagreements
+    result.oracle_note = state.oracle_note
+    if not engine.grad_takes_cotangent:
+        result.reason = ONES_COTANGENT_NOTE
+    return result
+
+
+def _search_round(search: Callable[[], None], flaky: type[BaseException]) -> list[Failure]:
+    """Run one Hypothesis search; return the minimal failure of each category it found."""
+    try:
+        search()
+    except flaky as exc:
+        failures = _failures_from(exc)[:1]
+        for failure in failures:
+            failure.category = "nondeterministic"
+            failure.message = (
+                f"the same case failed once and passed when repeated ({failure.message}): "
+                "the engine's answer depends on something besides its inputs"
+            )
+        return failures
+    except BaseException as exc:
+        failures = _failures_from(exc)
+        if not failures:
+            raise
+        return failures
+    return []
+
+
+def run_checks(
+    engine: Any,
+    ops: Sequence[str] | None = None,
+    max_examples: int = DEFAULT_MAX_EXAMPLES,
+    seed: int = 0,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    on_start: Callable[[str], None] | None = None,
+    on_finish: Callable[[CheckResult], None] | None = None,
+    tolerances: Mapping[str, float | Tolerance] | None = None,
+) -> Report:
+    """Return the report of checking every op in ``ops`` (default: all) on ``engine``.
+
+    ``engine`` is a ``gradcheck.engine.Engine`` or anything ``load_engine``
+    accepts (a target string, a module, an object).
+    """
+    from gradcheck.engine import Engine, load_engine
+
+    if not isinstance(engine, Engine):
+        engine = load_engine(engine)
+    names = resolve_ops(ops)
+    if max_examples < 1:
+        raise UsageError(f"max_examples={max_examples!r} must be at least 1.")
+    tolerance = merge_tolerances(tolerances)[engine.dtype.name]
+    report = Report(
+        target=engine.target,
+        seed=seed,
+        engine_name=engine.name,
+        dtype=engine.dtype.name,
+        max_examples=max_examples,
+    )
+    if not engine.grad_takes_cotangent:
+        report.notes.append(ONES_COTANGENT_NOTE)
+    for op in names:
+        if on_start:
+            on_start(op)
+        if engine.supports(op):
+            result = check_op(
+                engine, op, max_examples=max_examples, seed=seed, timeout=timeout, tolerance=tolerance
+            )
+        else:
+            result = CheckResult(
+                check=op, kind="op", status="unsupported",
+                reason=f"the engine defines no {op!r}" + _alias_hint(op),
+            )
+        report.results.append(result)
+        if on_finish:
+            on_finish(result)
+    return report
+
+
+def _alias_hint(op: str) -> str:
+    aliases = [alias for alias, canonical in ALIASES.items() if canonical == op]
+    return f" (nor {', '.join(repr(a) for a in aliases)})" if aliases else ""

@@ -1,0 +1,54 @@
+"""Hypothesis strategies for gradient checks.
+
+Built on ``hypothesis.extra.numpy``: broadcastable shapes, NumPy's matmul
+signature for batched operand stacks, arrays inside an op's domain that shrink
+toward small simple numbers, static parameters and cotangents. Each public
+strategy validates its arguments and raises Hypothesis's ``InvalidArgument``
+naming the bad one.
+
+.. code-block:: pycon
+
+    >>> from hypothesis import given
+    >>> from gradcheck.strategies import op_cases
+    >>> @given(op_cases("matmul", dtype="float32"))
+    ... def test_my_matmul(case): ...
+"""
+
+from gradcheck.strategies._cases import PARAM_RULES, op_cases
+from gradcheck.strategies._params import (
+    EXPONENTS,
+    broadcast_targets,
+    exponents,
+    permutations,
+    reduction_axes,
+    reshape_targets,
+    single_axes,
+)
+from gradcheck.strategies._shapes import (
+    MATMUL_SIGNATURE,
+    SHAPE_RULES,
+    broadcastable_shapes,
+    matmul_shapes,
+    operand_shapes,
+)
+from gradcheck.strategies._values import COTANGENT_RANGE, cotangents, values
+
+__all__ = [
+    "COTANGENT_RANGE",
+    "EXPONENTS",
+    "MATMUL_SIGNATURE",
+    "PARAM_RULES",
+    "SHAPE_RULES",
+    "broadcast_targets",
+    "broadcastable_shapes",
+    "cotangents",
+    "exponents",
+    "matmul_shapes",
+    "op_cases",
+    "operand_shapes",
+    "permutations",
+    "reduction_axes",
+    "reshape_targets",
+    "single_axes",
+    "values",
+]

@@ -1,0 +1,147 @@
+"""Static-parameter strategies: axes, permutations, reshape and broadcast targets, exponents."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+
+from gradcheck.strategies._validation import check_int, check_shape
+
+__all__ = [
+    "EXPONENTS",
+    "broadcast_targets",
+    "exponents",
+    "permutations",
+    "reduction_axes",
+    "reshape_targets",
+    "single_axes",
+]
+
+#: Exponents tried first (and shrunk toward): the ones hand-written rules get wrong.
+EXPONENTS = (2.0, 3.0, 0.5, -1.0, 1.5, -2.0, 1.0, -0.5)
+
+
+def reduction_axes(ndim: int) -> st.SearchStrategy[Any]:
+    """Return a strategy for a reduction's ``axis``: None, an int (negative too) or a tuple.
+
+    .. code-block:: pycon
+
+        >>> reduction_axes(3).example()  # doctest: +SKIP
+        (0, -1)
+    """
+    ndim = check_int("ndim", ndim, 0)
+    if ndim == 0:
+        return st.none()
+    return st.one_of(
+        st.none(),
+        st.integers(-ndim, ndim - 1),
+        st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True).flatmap(
+            # Each axis of the tuple may be spelled negatively.
+            lambda axes: st.tuples(*[st.sampled_from((axis, axis - ndim)) for axis in axes])
+        ),
+    )
+
+
+def single_axes(ndim: int) -> st.SearchStrategy[int]:
+    """Return a strategy for one axis of an ``ndim``-D array, negative spellings included.
+
+    .. code-block:: pycon
+
+        >>> single_axes(2).example()  # doctest: +SKIP
+        -2
+    """
+    ndim = check_int("ndim", ndim, 1)
+    return st.integers(-ndim, ndim - 1)
+
+
+def permutations(ndim: int) -> st.SearchStrategy[tuple[int, ...]]:
+    """Return a strategy for a permutation of ``range(ndim)``.
+
+    .. code-block:: pycon
+
+        >>> permutations(3).example()  # doctest: +SKIP
+        (2, 0, 1)
+    """
+    ndim = check_int("ndim", ndim, 0)
+    return st.permutations(range(ndim)).map(tuple)
+
+
+def _prime_factors(n: int) -> list[int]:
+    factors, divisor = [], 2
+    while n > 1:
+        while n % divisor == 0:
+            factors.append(divisor)
+            n //= divisor
+        divisor += 1
+    return factors
+
+
+@st.composite
+def _reshape_target(draw: st.DrawFn, shape: tuple[int, ...], max_dims: int) -> tuple[int, ...]:
+    size = math.prod(shape)
+    factors = draw(st.permutations(_prime_factors(size)))
+    ndim = draw(st.integers(0 if size == 1 else 1, max_dims))
+    sides = [1] * ndim
+    for factor in factors:
+        sides[draw(st.integers(0, ndim - 1))] *= factor
+    if ndim and draw(st.booleans()):
+        sides[draw(st.integers(0, ndim - 1))] = -1
+    return tuple(sides)
+
+
+def reshape_targets(shape: tuple[int, ...], *, max_dims: int = 4) -> st.SearchStrategy[tuple[int, ...]]:
+    """Return a strategy for shapes ``shape`` can be reshaped to, sometimes with one ``-1``.
+
+    .. code-block:: pycon
+
+        >>> reshape_targets((2, 6)).example()  # doctest: +SKIP
+        (3, -1, 1)
+    """
+    shape = check_shape("shape", shape)
+    max_dims = check_int("max_dims", max_dims, 1)
+    return _reshape_target(shape, max_dims)
+
+
+@st.composite
+def _broadcast_target(draw: st.DrawFn, shape: tuple[int, ...], max_new_dims: int, max_side: int):
+    new = draw(st.lists(st.integers(1, max_side), max_size=max_new_dims))
+    grown = [draw(st.integers(1, max_side)) if side == 1 else side for side in shape]
+    return tuple(new) + tuple(grown)
+
+
+def broadcast_targets(
+    shape: tuple[int, ...], *, max_new_dims: int = 2, max_side: int = 3
+) -> st.SearchStrategy[tuple[int, ...]]:
+    """Return a strategy for shapes ``shape`` broadcasts to: new leading axes, size-1 axes grown.
+
+    .. code-block:: pycon
+
+        >>> broadcast_targets((3, 1)).example()  # doctest: +SKIP
+        (2, 3, 2)
+    """
+    shape = check_shape("shape", shape)
+    max_new_dims = check_int("max_new_dims", max_new_dims, 0)
+    max_side = check_int("max_side", max_side, 1)
+    return _broadcast_target(shape, max_new_dims, max_side)
+
+
+def exponents(*, width: int = 64) -> st.SearchStrategy[float]:
+    """Return a strategy for ``pow``'s exponent: the usual suspects first, then any float.
+
+    Exponents near 0 are left out (``x ** 0`` has a 0 * inf gradient at 0).
+
+    .. code-block:: pycon
+
+        >>> exponents().example()  # doctest: +SKIP
+        1.5
+    """
+    if width not in (32, 64):
+        raise InvalidArgument(f"width={width!r} must be 32 or 64.")
+    return st.one_of(
+        st.sampled_from(EXPONENTS),
+        st.floats(-3.0, 3.0, width=width).filter(lambda p: abs(p) >= 0.25),
+    )
+

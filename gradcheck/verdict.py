@@ -1,0 +1,115 @@
+"""Verdicts: compare what the engine computed with the reference, name what is wrong.
+
+Pure comparison: no engine calls, no oracle calls, no printing. The categories
+are CONTRACT 3's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gradcheck.case import Case
+from gradcheck.execution import EngineOutcome
+from gradcheck.ops import OPS
+from gradcheck.oracles import Reference
+from gradcheck.results import ArrayRecord, Failure
+from gradcheck.tolerances import Tolerance, allowed_error
+
+__all__ = ["judge"]
+
+
+def _records(case: Case) -> list[ArrayRecord]:
+    return [ArrayRecord(name, x, case.dtype) for name, x in zip(case.names, case.inputs)]
+
+
+def _failure(case: Case, category: str, message: str, **fields: Any) -> Failure:
+    return Failure(
+        category=category,
+        message=message,
+        inputs=_records(case),
+        params=dict(case.params),
+        cotangent=case.cotangent,
+        **fields,
+    )
+
+
+def _compare(
+    case: Case,
+    actual: np.ndarray,
+    expected: np.ndarray,
+    tolerance: Tolerance,
+    terms: int,
+    what: str,
+    wrt: str | None,
+) -> Failure | None:
+    """Return a failure if ``actual`` differs from ``expected`` (same shape) beyond tolerance."""
+    actual64 = actual.astype(np.float64)
+    finite = np.isfinite(expected)
+    if np.any(~np.isfinite(actual64) & finite):
+        index = tuple(int(i) for i in np.argwhere(~np.isfinite(actual64) & finite)[0])
+        return _failure(
+            case, "nonfinite", f"{what} has NaN or inf where the reference is finite",
+            wrt=wrt, expected=expected, actual=actual64, worst_index=index,
+        )
+    error = np.abs(actual64 - expected)
+    bound = allowed_error(expected, tolerance, terms)
+    excess = np.where(finite, error / bound, 0.0)
+    if not np.any(excess > 1.0):
+        return None
+    index = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), excess.shape))
+    category = "forward" if wrt is None else "mismatch"
+    return _failure(
+        case, category, f"{what} differs from the reference",
+        wrt=wrt, expected=expected, actual=actual64,
+        max_abs_error=float(np.max(np.where(finite, error, 0.0))),
+        worst_index=index, tolerance=float(bound[index]),
+    )
+
+
+def _size_ratio(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    size_a, size_b = max(1, int(np.prod(a))), max(1, int(np.prod(b)))
+    return max(size_a // size_b, 1)
+
+
+def judge(case: Case, outcome: EngineOutcome, reference: Reference, tolerance: Tolerance) -> Failure | None:
+    """Return the first thing wrong with the engine's answer to ``case``, or None."""
+    if outcome.failure is not None:
+        category, message, detail = outcome.failure
+        if outcome.output:
+            detail = f"{detail or ''}\n--- the engine printed ---\n{outcome.output}".lstrip("\n")
+        return _failure(case, category, message, detail=detail)
+
+    spec = OPS[case.op]
+    inner = spec.inner_length(case.shapes)
+    forward, expected_forward = outcome.forward, reference.forward
+    if forward.shape != expected_forward.shape:
+        return _failure(
+            case, "forward",
+            f"the forward value has shape {forward.shape}, expected {expected_forward.shape}",
+            expected=expected_forward, actual=forward.astype(np.float64),
+        )
+    forward_terms = inner * max(_size_ratio(x.shape, forward.shape) for x in case.inputs)
+    failure = _compare(case, forward, expected_forward, tolerance, forward_terms, "the forward value", None)
+    if failure is not None:
+        return failure
+
+    grads = outcome.grads
+    if len(grads) != len(case.inputs):
+        return _failure(
+            case, "shape",
+            f"grad() returned {len(grads)} gradient(s) for {len(case.inputs)} input(s)",
+        )
+    for name, x, grad, expected in zip(case.names, case.inputs, grads, reference.grads):
+        if grad.shape != x.shape:
+            return _failure(
+                case, "shape",
+                f"the gradient w.r.t. {name} has shape {grad.shape}, expected {x.shape} (the shape of {name})",
+                wrt=name, expected=expected, actual=grad.astype(np.float64),
+            )
+        terms = inner * _size_ratio(expected_forward.shape, x.shape)
+        failure = _compare(case, grad, expected, tolerance, terms, f"the gradient w.r.t. {name}", name)
+        if failure is not None:
+            return failure
+    return None
