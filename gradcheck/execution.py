@@ -13,6 +13,7 @@ import contextlib
 import io
 import signal
 import threading
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -114,7 +115,11 @@ def run_engine(engine: Any, case: Case, timeout: float | None = 10.0) -> EngineO
 
     def call(stage: str, function: Callable[..., Any], *call_args: Any, **call_kwargs: Any) -> Any:
         try:
-            with _time_limit(timeout), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            with _time_limit(timeout), contextlib.redirect_stdout(sink), \
+                    contextlib.redirect_stderr(sink), warnings.catch_warnings():
+                # The engine's own warnings (overflow, invalid value) are part
+                # of what it printed, not the harness's output.
+                warnings.simplefilter("ignore")
                 result = function(*call_args, **call_kwargs)
         except _EngineTimeout:
             raise _CallFailed("timeout", f"{stage} did not return within {timeout:g} s") from None

@@ -30,11 +30,12 @@ FORMAT_VERSION = 1
 STATUSES = ("passed", "failed", "unsupported")
 
 # Order matters: when one op fails in several ways, the first category in this
-# tuple is the headline ``failure``; the rest are listed in ``failures``.
+# tuple is the headline ``failure``; the rest are listed in ``failures``. A
+# wrong forward value comes first: gradients of a wrong function are moot.
 CATEGORIES = (
+    "forward",
     "mismatch",
     "shape",
-    "forward",
     "nonfinite",
     "mutation",
     "nondeterministic",

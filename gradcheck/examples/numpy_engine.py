@@ -1,0 +1,545 @@
+"""A correct reverse-mode autodiff engine over NumPy arrays, for every op of CONTRACT 1.
+
+It is built like micrograd: one node type (`Tensor`); each op computes its
+forward value and attaches a local backward closure; `grad` sorts the graph
+topologically and sweeps it in reverse, accumulating each node's gradient into
+its parents. Unlike micrograd, a closure *returns* its parents' contributions
+(``backward(g) -> one array or None per parent``) and the traversal does the
+accumulating, so that a planted-bug engine can replace the traversal alone
+(``backward_pass``) or one op's rule alone (``overrides``) and keep the rest.
+
+The module itself is an engine target (float64)::
+
+    gradcheck check gradcheck.examples.numpy_engine
+
+and `make_engine` builds variants:
+
+.. code-block:: pycon
+
+    >>> engine = make_engine("float32")
+    >>> x = engine.variable(np.array([1.0, 2.0]))
+    >>> engine.grad(engine.sum(engine.multiply(x, x)), [x], np.array(1.0))[0]
+    array([2., 4.], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import itertools
+import types
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+__all__ = [
+    # building blocks for engines with planted bugs
+    "REFERENCE_OPS",
+    "Tensor",
+    "accumulate",
+    "make_engine",
+    "binary_op",
+    "matmul_vjp",
+    "node",
+    "reduced_axes",
+    "reverse_sweep",
+    "topological_order",
+    "unary_op",
+    "unbroadcast",
+    "with_backward",
+    "engine32",
+    "engine64",
+    # the module as a float64 engine (CONTRACT 1)
+    "dtype",
+    "grad",
+    "name",
+    "value",
+    "variable",
+    "add", "subtract", "multiply", "divide", "maximum",
+    "negative", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "cos",
+    "pow", "matmul", "matrix_transpose", "permute_dims", "reshape", "broadcast_to",
+    "sum", "mean", "max", "softmax", "log_softmax", "logsumexp",
+]
+
+#: ``backward(g)`` of a node: the contribution to each parent's gradient, in
+#: parent order, ``None`` for a parent that gets none.
+Backward = Callable[[np.ndarray], Sequence[Optional[np.ndarray]]]
+
+DTYPES = ("float32", "float64")
+
+
+class Tensor:
+    """A node of the graph: a value, its parents and how to push a gradient to them.
+
+    Leaves (from ``variable``) have no parents and no backward rule. ``grad`` is
+    ``None`` until a backward pass reaches the node.
+    """
+
+    __slots__ = ("data", "grad", "_parents", "_backward")
+
+    def __init__(
+        self,
+        data: np.ndarray,
+        parents: tuple[Tensor, ...] = (),
+        backward: Backward | None = None,
+    ) -> None:
+        self.data = data
+        self.grad: np.ndarray | None = None
+        self._parents = parents
+        self._backward = backward
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    def __repr__(self) -> str:
+        kind = "leaf" if not self._parents else f"{len(self._parents)} parents"
+        return f"Tensor(shape={self.shape}, dtype={self.data.dtype}, {kind})"
+
+
+def node(data: np.ndarray, parents: tuple[Tensor, ...], backward: Backward) -> Tensor:
+    """Return a non-leaf `Tensor` computed from ``parents``, differentiated by ``backward``."""
+    return Tensor(np.asarray(data), tuple(parents), backward)
+
+
+# --- shape helpers shared by the rules -------------------------------------
+
+
+def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``g`` down to ``shape``: the adjoint of broadcasting an array of ``shape``.
+
+    Broadcasting adds leading axes and stretches size-1 axes; both were copies
+    of one value, so their gradients add up.
+
+    .. code-block:: pycon
+
+        >>> unbroadcast(np.ones((2, 3, 4)), (3, 1)).tolist()
+        [[8.0], [8.0], [8.0]]
+    """
+    shape = tuple(shape)
+    leading = g.ndim - len(shape)
+    g = np.sum(g, axis=tuple(range(leading))) if leading > 0 else g
+    stretched = tuple(axis for axis, size in enumerate(shape) if size == 1 and g.shape[axis] != 1)
+    g = np.sum(g, axis=stretched, keepdims=True) if stretched else g
+    return g.reshape(shape)
+
+
+Axis = Optional[Any]  # None, an int or a tuple of ints
+
+
+def _np_axis(axis: Axis) -> Axis:
+    # NumPy wants a tuple, not a list, for several axes.
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def reduced_axes(axis: Axis, ndim: int) -> tuple[int, ...]:
+    """Return the non-negative axes a reduction over ``axis`` removes from an ``ndim`` array."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    return tuple(sorted(int(a) % ndim for a in axes)) if ndim else ()
+
+
+def _with_kept_dims(g: np.ndarray, axis: Axis, ndim: int, keepdims: bool) -> np.ndarray:
+    """Return a reduction's output gradient with the reduced axes back as size-1 axes."""
+    return g if keepdims else np.expand_dims(g, reduced_axes(axis, ndim))
+
+
+def _spread(g: np.ndarray, x: Tensor, axis: Axis, keepdims: bool) -> np.ndarray:
+    """Return a reduction's output gradient copied along the reduced axes, in x's shape."""
+    # A copy: np.broadcast_to returns a read-only view, and callers may write to a gradient.
+    return np.broadcast_to(_with_kept_dims(g, axis, x.ndim, keepdims), x.shape).copy()
+
+
+def _swap_last_two(x: np.ndarray) -> np.ndarray:
+    return np.swapaxes(x, -1, -2)
+
+
+# --- elementwise ops -------------------------------------------------------
+# Ops take the contract's names, so `abs`, `pow`, `sum` and `max` shadow the
+# builtins below this point: this module calls only their NumPy versions.
+
+
+def binary_op(
+    name: str,
+    forward: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    partials: Callable[..., tuple[np.ndarray, np.ndarray]],
+) -> Callable[[Tensor, Tensor], Tensor]:
+    """Return the broadcasting binary op ``name`` from its forward and its local VJPs.
+
+    ``partials(g, a, b, out)`` returns the broadcast-shape gradients for a and b;
+    the op sums each back to its operand's shape.
+    """
+
+    def op(a: Tensor, b: Tensor) -> Tensor:
+        out = forward(a.data, b.data)
+
+        def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            ga, gb = partials(g, a.data, b.data, out)
+            return unbroadcast(ga, a.shape), unbroadcast(gb, b.shape)
+
+        return node(out, (a, b), backward)
+
+    return _named(op, name, f"Return {name}(a, b), broadcasting a against b.")
+
+
+def unary_op(
+    name: str,
+    forward: Callable[[np.ndarray], np.ndarray],
+    derivative: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> Callable[[Tensor], Tensor]:
+    """Return the elementwise op ``name`` from its forward and ``derivative(x, out)``."""
+
+    def op(x: Tensor) -> Tensor:
+        out = forward(x.data)
+        return node(out, (x,), lambda g: (g * derivative(x.data, out),))
+
+    return _named(op, name, f"Return {name}(x), elementwise.")
+
+
+def _named(op: Callable[..., Tensor], name: str, doc: str) -> Callable[..., Tensor]:
+    # Tracebacks and reprs then say `add`, not the factory's inner `op`.
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    return op
+
+
+def _stable_sigmoid(x: np.ndarray) -> np.ndarray:
+    # exp of a non-positive number never overflows; both branches share it.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+add = binary_op("add", np.add, lambda g, a, b, out: (g, g))
+subtract = binary_op("subtract", np.subtract, lambda g, a, b, out: (g, -g))
+multiply = binary_op("multiply", np.multiply, lambda g, a, b, out: (g * b, g * a))
+divide = binary_op("divide", np.divide, lambda g, a, b, out: (g / b, -g * a / (b * b)))
+# Operands never tie (CONTRACT 1), so the mask picks exactly one of them.
+maximum = binary_op("maximum", np.maximum, lambda g, a, b, out: (g * (a > b), g * (a <= b)))
+
+negative = unary_op("negative", np.negative, lambda x, out: -np.ones_like(x))
+exp = unary_op("exp", np.exp, lambda x, out: out)
+log = unary_op("log", np.log, lambda x, out: 1 / x)
+sqrt = unary_op("sqrt", np.sqrt, lambda x, out: 0.5 / out)
+tanh = unary_op("tanh", np.tanh, lambda x, out: 1 - out * out)
+sigmoid = unary_op("sigmoid", _stable_sigmoid, lambda x, out: out * (1 - out))
+relu = unary_op("relu", lambda x: np.maximum(x, 0), lambda x, out: (x > 0).astype(x.dtype))
+abs = unary_op("abs", np.abs, lambda x, out: np.sign(x))  # noqa: A001 - the contract's op name
+sin = unary_op("sin", np.sin, lambda x, out: np.cos(x))
+cos = unary_op("cos", np.cos, lambda x, out: -np.sin(x))
+
+
+def pow(x: Tensor, p: float) -> Tensor:  # noqa: A001 - the contract's op name
+    """Return ``x ** p`` for a Python number ``p``."""
+    # float(): a NumPy float64 exponent would promote a float32 x to float64.
+    p = float(p)
+    out = x.data ** p
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        # p * x**(p-1) is 0 * inf at x = 0 when p = 0; the derivative is 0 there.
+        if p == 0:
+            return (np.zeros_like(g),)
+        return (g * p * x.data ** (p - 1),)
+
+    return node(out, (x,), backward)
+
+
+# --- linear algebra and shape ops -----------------------------------------
+
+
+def matmul_vjp(
+    g: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    transpose: Callable[[np.ndarray], np.ndarray] = _swap_last_two,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the gradients of ``np.matmul(a, b)`` for the output gradient ``g``.
+
+    A 1-D ``a`` is a row (``(1, n)``), a 1-D ``b`` a column (``(n, 1)``), and
+    ``g`` gets back the axes those promotions removed from the output; batch
+    axes broadcast, so each gradient is summed back to its operand's shape.
+    ``transpose`` swaps the matrix axes; a planted bug passes ``np.transpose``.
+    """
+    a2 = a[np.newaxis, :] if a.ndim == 1 else a
+    b2 = b[:, np.newaxis] if b.ndim == 1 else b
+    g2 = g[..., np.newaxis] if b.ndim == 1 else g
+    g2 = g2[..., np.newaxis, :] if a.ndim == 1 else g2
+    ga = unbroadcast(np.matmul(g2, transpose(b2)), a2.shape)
+    gb = unbroadcast(np.matmul(transpose(a2), g2), b2.shape)
+    return ga.reshape(a.shape), gb.reshape(b.shape)
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Return ``a @ b`` with NumPy semantics (1-D operands, broadcast batch axes)."""
+    return node(np.matmul(a.data, b.data), (a, b), lambda g: matmul_vjp(g, a.data, b.data))
+
+
+def matrix_transpose(x: Tensor) -> Tensor:
+    """Return ``x`` with its last two axes swapped."""
+    return node(_swap_last_two(x.data), (x,), lambda g: (_swap_last_two(g),))
+
+
+def permute_dims(x: Tensor, axes: Sequence[int]) -> Tensor:
+    """Return ``x`` with its axes permuted by ``axes``."""
+    axes = tuple(int(a) % x.ndim for a in axes)
+    # Output axis i is input axis axes[i]; the inverse permutation sends it back.
+    inverse = tuple(np.argsort(axes))
+    return node(np.transpose(x.data, axes), (x,), lambda g: (np.transpose(g, inverse),))
+
+
+def reshape(x: Tensor, shape: Sequence[int]) -> Tensor:
+    """Return ``x`` reshaped to ``shape`` (one entry may be -1)."""
+    return node(np.reshape(x.data, tuple(shape)), (x,), lambda g: (np.reshape(g, x.shape),))
+
+
+def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
+    """Return ``x`` broadcast to ``shape``."""
+    # A copy: np.broadcast_to returns a read-only view that aliases x.data.
+    out = np.array(np.broadcast_to(x.data, tuple(shape)))
+    return node(out, (x,), lambda g: (unbroadcast(g, x.shape),))
+
+
+# --- reductions ------------------------------------------------------------
+
+def sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Return the sum of ``x`` over ``axis``."""
+    out = np.sum(x.data, axis=_np_axis(axis), keepdims=keepdims)
+    return node(out, (x,), lambda g: (_spread(g, x, axis, keepdims),))
+
+
+def mean(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Return the mean of ``x`` over ``axis``."""
+    out = np.mean(x.data, axis=_np_axis(axis), keepdims=keepdims)
+    # int(): a NumPy integer count would promote a float32 gradient to float64.
+    count = int(np.prod([x.shape[a] for a in reduced_axes(axis, x.ndim)]))
+    return node(out, (x,), lambda g: (_spread(g, x, axis, keepdims) / count,))
+
+
+def max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Return the maximum of ``x`` over ``axis``; the gradient goes to the argmax."""
+    out = np.max(x.data, axis=_np_axis(axis), keepdims=keepdims)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        winners = x.data == _with_kept_dims(out, axis, x.ndim, keepdims)
+        # Ties share the gradient equally, as TensorFlow does; cases have none.
+        share = winners / np.sum(winners, axis=_np_axis(axis), keepdims=True)
+        return (_with_kept_dims(g, axis, x.ndim, keepdims) * share.astype(x.data.dtype),)
+
+    return node(out, (x,), backward)
+
+
+def logsumexp(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Return ``log(sum(exp(x)))`` over ``axis``, shifted by the max so exp cannot overflow."""
+    kept = _stable_logsumexp(x.data, axis)
+    out = kept if keepdims else np.squeeze(kept, axis=reduced_axes(axis, x.ndim))
+    # d/dx logsumexp = softmax(x) over the reduced axes.
+    return node(out, (x,), lambda g: (
+        _with_kept_dims(g, axis, x.ndim, keepdims) * np.exp(x.data - kept),
+    ))
+
+
+def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """Return ``exp(x) / sum(exp(x))`` along ``axis``."""
+    out = np.exp(x.data - _stable_logsumexp(x.data, axis))
+    # J^T g = s * (g - <g, s>): the sum term is what couples the outputs.
+    return node(out, (x,), lambda g: (
+        out * (g - np.sum(g * out, axis=axis, keepdims=True)),
+    ))
+
+
+def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """Return ``x - logsumexp(x)`` along ``axis``."""
+    out = x.data - _stable_logsumexp(x.data, axis)
+    return node(out, (x,), lambda g: (
+        g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),
+    ))
+
+
+def _stable_logsumexp(x: np.ndarray, axis: Axis) -> np.ndarray:
+    """Return logsumexp of ``x`` over ``axis`` with the reduced axes kept."""
+    peak = np.max(x, axis=_np_axis(axis), keepdims=True)
+    return peak + np.log(np.sum(np.exp(x - peak), axis=_np_axis(axis), keepdims=True))
+
+
+#: Every op of CONTRACT 1, by name: the rules `make_engine` starts from.
+REFERENCE_OPS: dict[str, Callable[..., Tensor]] = {
+    "add": add,
+    "subtract": subtract,
+    "multiply": multiply,
+    "divide": divide,
+    "maximum": maximum,
+    "negative": negative,
+    "exp": exp,
+    "log": log,
+    "sqrt": sqrt,
+    "tanh": tanh,
+    "sigmoid": sigmoid,
+    "relu": relu,
+    "abs": abs,
+    "sin": sin,
+    "cos": cos,
+    "pow": pow,
+    "matmul": matmul,
+    "matrix_transpose": matrix_transpose,
+    "permute_dims": permute_dims,
+    "reshape": reshape,
+    "broadcast_to": broadcast_to,
+    "sum": sum,
+    "mean": mean,
+    "max": max,
+    "softmax": softmax,
+    "log_softmax": log_softmax,
+    "logsumexp": logsumexp,
+}
+
+
+def with_backward(op: str, make_backward: Callable[..., Backward]) -> Callable[..., Tensor]:
+    """Return the reference ``op`` with its backward rule replaced: the forward stays right.
+
+    ``make_backward(out, *operands, **params)`` gets the reference's output node
+    and the op's arguments, and returns the new ``backward(g)``.
+
+    .. code-block:: pycon
+
+        >>> sigmoid = with_backward("sigmoid", lambda out, x: lambda g: (g * out.data,))
+    """
+    reference = REFERENCE_OPS[op]
+
+    def planted(*operands: Any, **params: Any) -> Tensor:
+        out = reference(*operands, **params)
+        return node(out.data, out._parents, make_backward(out, *operands, **params))
+
+    return _named(planted, op, f"The reference {op} with a replaced backward rule.")
+
+
+# --- the backward pass -----------------------------------------------------
+
+
+def topological_order(y: Tensor) -> list[Tensor]:
+    """Return the nodes ``y`` depends on (``y`` included), every node after its parents."""
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    # Iterative depth-first search: deep graphs must not hit the recursion limit.
+    stack: list[tuple[Tensor, bool]] = [(y, False)]
+    while stack:
+        current, parents_done = stack.pop()
+        if parents_done:
+            order.append(current)
+            continue
+        if id(current) in visited:
+            continue
+        visited.add(id(current))
+        stack.append((current, True))
+        stack.extend((parent, False) for parent in current._parents if id(parent) not in visited)
+    return order
+
+
+def accumulate(total: np.ndarray | None, contribution: np.ndarray) -> np.ndarray:
+    """Return a node's gradient after one more contribution: the sum over its uses."""
+    # Not +=: ``total`` may be the very array another node holds.
+    return contribution if total is None else total + contribution
+
+
+def reverse_sweep(
+    y: Tensor,
+    seed: np.ndarray,
+    accumulate: Callable[[np.ndarray | None, np.ndarray], np.ndarray] = accumulate,
+) -> None:
+    """Set ``.grad`` of every node ``y`` depends on to its VJP with ``seed``.
+
+    Expects every ``.grad`` reset to ``None``. Reverse topological order sweeps
+    a node only after all its children, so its gradient is complete by then;
+    ``accumulate`` folds the contributions of a node's several uses together.
+    """
+    y.grad = seed
+    for current in reversed(topological_order(y)):
+        if current._backward is None or current.grad is None:
+            continue
+        for parent, contribution in zip(current._parents, current._backward(current.grad)):
+            if contribution is not None:
+                parent.grad = accumulate(parent.grad, contribution)
+
+
+# --- engines ---------------------------------------------------------------
+
+
+def make_engine(
+    dtype: str = "float64",
+    name: str | None = None,
+    overrides: dict[str, Callable[..., Any]] | None = None,
+    backward_pass: Callable[[Tensor, np.ndarray], None] | None = None,
+) -> types.SimpleNamespace:
+    """Return an engine (CONTRACT 1) computing in ``dtype``, with every op.
+
+    ``overrides`` maps an op name (or ``variable``/``value``) to a replacement
+    taking and returning `Tensor` s; ``backward_pass(y, seed)`` replaces
+    `reverse_sweep`, the traversal that fills in ``.grad``. Both exist to plant
+    one bug at a time.
+
+    .. code-block:: pycon
+
+        >>> def add(a, b):  # forgets to sum the gradient over broadcast axes
+        ...     return node(a.data + b.data, (a, b), lambda g: (g, g))
+        >>> make_engine(overrides={"add": add}).add  # doctest: +ELLIPSIS
+        <function add at ...>
+    """
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype={dtype!r} is not supported; use one of {DTYPES}.")
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(REFERENCE_OPS) - {"variable", "value"})
+    if unknown:
+        raise ValueError(
+            f"overrides={unknown} name no op of the engine; "
+            f"use 'variable', 'value' or one of {sorted(REFERENCE_OPS)}."
+        )
+    traverse = backward_pass or reverse_sweep
+
+    def variable(array: Any) -> Tensor:
+        """Return a leaf holding a copy of ``array`` in the engine's dtype."""
+        # A copy: the engine must never write into an array it was handed.
+        return Tensor(np.array(array, dtype=dtype, copy=True))
+
+    def value(x: Tensor) -> np.ndarray:
+        """Return the forward value of ``x``."""
+        return x.data
+
+    def grad(y: Tensor, xs: Sequence[Tensor], cotangent: Any = None) -> list[np.ndarray]:
+        """Return the gradient of ``sum(y * cotangent)`` w.r.t. each of ``xs``.
+
+        An omitted cotangent means all ones; an ``x`` that ``y`` does not depend
+        on gets zeros.
+        """
+        seed = np.ones_like(y.data) if cotangent is None else np.array(cotangent, dtype=y.data.dtype)
+        if seed.shape != y.shape:
+            raise ValueError(
+                f"cotangent has shape {seed.shape} but y has shape {y.shape}; "
+                "pass a cotangent shaped like y."
+            )
+        # Gradients live on the nodes: clear what an earlier call left there.
+        for stale in itertools.chain(topological_order(y), xs):
+            stale.grad = None
+        traverse(y, seed)
+        # Copies: a gradient may be a view shared with other nodes (add passes g on as is).
+        return [np.zeros_like(x.data) if x.grad is None else np.array(x.grad) for x in xs]
+
+    attributes: dict[str, Any] = {"variable": variable, "value": value, **REFERENCE_OPS, **overrides}
+    return types.SimpleNamespace(
+        name=name or f"numpy reference engine ({dtype})",
+        dtype=dtype,
+        grad=grad,
+        **attributes,
+    )
+
+
+engine64 = make_engine("float64")
+engine32 = make_engine("float32")
+
+# The module is itself the float64 engine: `gradcheck check gradcheck.examples.numpy_engine`.
+# The ops are the module's functions already; only these depend on the dtype.
+name = "numpy reference engine"
+dtype = "float64"
+variable = engine64.variable
+value = engine64.value
+grad = engine64.grad

@@ -1,0 +1,162 @@
+"""Test helpers: the same computation two ways, in an engine and under ``tf.GradientTape``.
+
+A *program* is ``program(ops, *operands)`` where ``ops`` is a namespace of op
+functions named as in CONTRACT 1: an engine, or `TF` below. Running one
+program on both sides keeps the tests free of a second, hand-written copy of
+each expression. This oracle is deliberately independent of gradcheck's own
+op table and checker, so the tests that use it vouch for the examples and the
+planted bugs on their own.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+__all__ = [
+    "TF",
+    "Program",
+    "cotangent_like",
+    "discrepancies",
+    "engine_vjp",
+    "op_program",
+    "sample",
+    "tf_vjp",
+]
+
+#: float64 engines and TensorFlow differ by rounding only.
+TOLERANCE = {"rtol": 1e-9, "atol": 1e-12}
+
+Program = Callable[..., Any]
+
+
+def _tf_axis(axis: Any) -> Any:
+    return list(axis) if isinstance(axis, tuple) else axis
+
+
+def _tf_reduction(reduce: Callable[..., tf.Tensor]) -> Callable[..., tf.Tensor]:
+    return lambda x, axis=None, keepdims=False: reduce(x, axis=_tf_axis(axis), keepdims=keepdims)
+
+
+def _tf_matmul(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    # tf.linalg.matmul has no 1-D semantics: promote like NumPy, then drop the axes.
+    vector_a, vector_b = a.shape.rank == 1, b.shape.rank == 1
+    product = tf.linalg.matmul(a[tf.newaxis, :] if vector_a else a, b[:, tf.newaxis] if vector_b else b)
+    promoted = [-2] * vector_a + [-1] * vector_b
+    return tf.squeeze(product, axis=promoted) if promoted else product
+
+
+#: TensorFlow as an ops namespace with CONTRACT 1's names and signatures.
+TF = types.SimpleNamespace(
+    add=tf.add,
+    subtract=tf.subtract,
+    multiply=tf.multiply,
+    divide=tf.divide,
+    maximum=tf.maximum,
+    negative=tf.negative,
+    exp=tf.exp,
+    log=tf.math.log,
+    sqrt=tf.sqrt,
+    tanh=tf.tanh,
+    sigmoid=tf.sigmoid,
+    relu=tf.nn.relu,
+    abs=tf.abs,
+    sin=tf.sin,
+    cos=tf.cos,
+    pow=lambda x, p: tf.pow(x, tf.constant(p, dtype=x.dtype)),
+    matmul=_tf_matmul,
+    matrix_transpose=tf.linalg.matrix_transpose,
+    permute_dims=lambda x, axes: tf.transpose(x, perm=list(axes)),
+    reshape=lambda x, shape: tf.reshape(x, list(shape)),
+    broadcast_to=lambda x, shape: tf.broadcast_to(x, list(shape)),
+    sum=_tf_reduction(tf.reduce_sum),
+    mean=_tf_reduction(tf.reduce_mean),
+    max=_tf_reduction(tf.reduce_max),
+    softmax=lambda x, axis=-1: tf.nn.softmax(x, axis=axis),
+    log_softmax=lambda x, axis=-1: tf.nn.log_softmax(x, axis=axis),
+    logsumexp=_tf_reduction(tf.reduce_logsumexp),
+)
+
+
+def op_program(op: str, params: dict[str, Any] | None = None) -> Program:
+    """Return the program applying one op, with static ``params`` by keyword."""
+    params = dict(params or {})
+    return lambda ops, *operands: getattr(ops, op)(*operands, **params)
+
+
+def cotangent_like(shape: Sequence[int]) -> np.ndarray:
+    """Return a fixed cotangent of ``shape``: varied, signed, never all ones.
+
+    Each entry differs, so a rule that ignores the cotangent, or sums it where
+    it should not, shows; none is zero, so no entry's error is multiplied away.
+    """
+    size = int(np.prod(shape))
+    steps = np.arange(1, size + 1, dtype=np.float64)
+    return (0.5 * steps * (-1.0) ** steps).reshape(tuple(shape))
+
+
+def tf_vjp(program: Program, inputs: Sequence[np.ndarray],
+           cotangent: np.ndarray | None = None) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """Return ``(value, gradients, cotangent)`` of ``program`` under ``tf.GradientTape``.
+
+    The cotangent defaults to `cotangent_like` the output; an input the output
+    does not depend on gets zeros, as CONTRACT 1 asks of engines.
+    """
+    operands = [tf.constant(x) for x in inputs]
+    with tf.GradientTape() as tape:
+        for operand in operands:
+            tape.watch(operand)
+        y = program(TF, *operands)
+    if cotangent is None:
+        cotangent = cotangent_like(y.shape)
+    grads = tape.gradient(y, operands, output_gradients=tf.constant(cotangent, dtype=y.dtype))
+    grads = [np.zeros_like(x) if g is None else g.numpy() for x, g in zip(inputs, grads)]
+    return y.numpy(), grads, cotangent
+
+
+def engine_vjp(engine: Any, program: Program, inputs: Sequence[np.ndarray],
+               cotangent: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Return ``(value, gradients)`` of ``program`` run by a CONTRACT 1 ``engine``."""
+    operands = [engine.variable(x) for x in inputs]
+    y = program(engine, *operands)
+    grads = engine.grad(y, operands, cotangent)
+    return np.asarray(engine.value(y)), [np.asarray(g) for g in grads]
+
+
+def sample(shape: Sequence[int], low: float = -2.0, high: float = 2.0, seed: int = 0) -> np.ndarray:
+    """Return fixed float64 values in ``[low, high)``.
+
+    Uniform draws almost surely have no ties (max, maximum) and no exact zeros
+    (the kinks of relu and abs); a fixed seed keeps every run identical.
+    """
+    return np.random.default_rng(seed).uniform(low, high, size=tuple(shape))
+
+
+def discrepancies(engine: Any, program: Program, inputs: Sequence[np.ndarray]) -> dict[str, str]:
+    """Return how ``engine`` disagrees with TensorFlow on ``program``: CONTRACT 3 category -> detail.
+
+    Empty when they agree. The engine gets copies of ``inputs``, so a write
+    into them (``mutation``) is seen without spoiling the comparison.
+    """
+    expected_value, expected_grads, cotangent = tf_vjp(program, inputs)
+    handed = [np.array(x) for x in inputs]
+    try:
+        value, grads = engine_vjp(engine, program, handed, cotangent)
+    except Exception as error:  # noqa: BLE001 - any exception is the finding
+        return {"exception": f"{type(error).__name__}: {error}"}
+    found: dict[str, str] = {}
+    if any(not np.array_equal(after, before) for after, before in zip(handed, inputs)):
+        found["mutation"] = "an input array changed"
+    if value.shape != expected_value.shape or not np.allclose(value, expected_value, **TOLERANCE):
+        found["forward"] = f"value {value.tolist()} != {expected_value.tolist()}"
+    for index, (actual, expected) in enumerate(zip(grads, expected_grads)):
+        if actual.shape != expected.shape:
+            found["shape"] = f"gradient {index} has shape {actual.shape}, expected {expected.shape}"
+        elif not np.all(np.isfinite(actual)):
+            found["nonfinite"] = f"gradient {index} is {actual.tolist()}"
+        elif not np.allclose(actual, expected, **TOLERANCE):
+            found["mismatch"] = f"gradient {index} is {actual.tolist()}, expected {expected.tolist()}"
+    return found
