@@ -1,0 +1,3 @@
+"""Bad: no grad."""
+
+from _tiny import add, value, variable  # noqa: F401

@@ -1,0 +1,26 @@
+"""The harness catches every planted bug, in the category the bug is about.
+
+Each engine of ``tests/engines`` has one bug (proved real, without gradcheck,
+by ``test_planted_sanity.py``). A planted bug the harness misses is a failing
+test here, never a test to delete.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gradcheck.engine import load_engine
+from gradcheck.runner import check_op
+from tests.engines import PLANTED
+
+
+@pytest.mark.parametrize("planted", PLANTED, ids=[planted.id for planted in PLANTED])
+def test_planted_bug_is_caught(planted):
+    result = check_op(load_engine(planted.engine), planted.op, max_examples=100, seed=0)
+    categories = [failure.category for failure in result.failures]
+    assert result.status == "failed", f"{planted.id}: the harness missed the bug"
+    assert planted.category in categories, f"{planted.id}: found {categories}, expected {planted.category}"
+    # The case is shrunk: nothing bigger than the shapes a person reads at a glance.
+    for failure in result.failures:
+        for record in failure.inputs:
+            assert len(record.shape) <= 4 and max(record.shape, default=1) <= 4, (planted.id, record.shape)
