@@ -58,6 +58,8 @@ MAX_MESSAGE_CHARS = 300
 
 _SITE_DIRS = ("site-packages", "dist-packages")
 
+_EXAMPLES_ROOT = os.path.normcase(os.path.realpath(Path(__file__).parent / "examples"))
+
 
 def _normalize(path: str | os.PathLike[str]) -> str:
     return os.path.normcase(os.path.realpath(path))
@@ -94,6 +96,9 @@ def is_user_file(filename: str) -> bool:
     if not filename or filename.startswith("<"):
         return False
     path = _normalize(filename)
+    if _is_under(path, _EXAMPLES_ROOT):
+        # The bundled example engines stand in for a user's engine.
+        return True
     # A system Python keeps site-packages inside the stdlib folder, so a file
     # there is only stdlib when it is not under a site folder.
     in_site = any(part in _SITE_DIRS for part in Path(path).parts)

@@ -1,13 +1,26 @@
-"""A drawn case: one op, its operands, static parameters and cotangent."""
+"""A drawn case: one op, its operands, static parameters and cotangent.
+
+A case is a *computation* the rest of the harness can run three ways: with
+NumPy in float64 (``reference``, for finite differences), with TensorFlow
+(``tensorflow``, for the tape) and with the user's engine (``apply``).
+``gradcheck.program.ProgramCase`` is the other computation: many ops chained.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Case"]
+from gradcheck.ops import OPS
+
+__all__ = ["Case", "EngineCall"]
+
+#: ``call(stage, function, *args, **kwargs)``: how ``apply`` calls into the
+#: engine, so that every call is guarded (time limit, output capture, mutation
+#: check) by ``gradcheck.execution``.
+EngineCall = Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -26,6 +39,8 @@ class Case:
     cotangent: np.ndarray = field(default_factory=lambda: np.ones(()))
     dtype: str = "float64"
 
+    kind = "op"
+
     @property
     def shapes(self) -> tuple[tuple[int, ...], ...]:
         return tuple(x.shape for x in self.inputs)
@@ -35,3 +50,28 @@ class Case:
         operands = ", ".join(f"{name}: {x.shape}" for name, x in zip(self.names, self.inputs))
         params = "".join(f", {key}={value!r}" for key, value in self.params.items())
         return f"{self.op}({operands}{params})"
+
+    def reference(self, *inputs: np.ndarray) -> np.ndarray:
+        """Return the NumPy float64 forward value at ``inputs``."""
+        return OPS[self.op].reference(*inputs, **self.params)
+
+    def tensorflow(self, tf: Any, *tensors: Any) -> Any:
+        """Return the TensorFlow forward value at ``tensors`` (under a tape)."""
+        return OPS[self.op].tensorflow(tf, *tensors, **self.params)
+
+    def apply(self, engine: Any, xs: list[Any], call: EngineCall) -> Any:
+        """Return the engine's output node for the engine variables ``xs``."""
+        args, kwargs = OPS[self.op].call_args(self.params)
+        return call(f"{self.op}()", engine.ops[self.op], *xs, *args, **kwargs)
+
+    def terms(self, output_shape: tuple[int, ...], wrt: int | None = None) -> int:
+        """Return how many numbers one output (``wrt=None``) or gradient entry sums, at most."""
+        inner = OPS[self.op].inner_length(self.shapes)
+        if wrt is None:
+            return inner * max(_size_ratio(x.shape, output_shape) for x in self.inputs)
+        return inner * _size_ratio(output_shape, self.inputs[wrt].shape)
+
+
+def _size_ratio(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    size_a, size_b = max(1, int(np.prod(a))), max(1, int(np.prod(b)))
+    return max(size_a // size_b, 1)

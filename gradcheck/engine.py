@@ -143,6 +143,11 @@ def load_engine(target: str | os.PathLike[str] | object) -> Engine:
     if isinstance(target, os.PathLike):
         target = os.fspath(target)
     if isinstance(target, str):
+        # Engines often import TensorFlow themselves; importing it first, with
+        # its native start-up chatter muted, keeps that noise off the screen.
+        from gradcheck._tf import tensorflow
+
+        tensorflow()
         return _load_string(target)
     label = target.__name__ if isinstance(target, ModuleType) else _object_label(target)
     where = _Where(f"Cannot use engine {_object_label(target)}", label=label)

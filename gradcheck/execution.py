@@ -20,7 +20,6 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from gradcheck.case import Case
-from gradcheck.ops import OPS
 
 __all__ = ["EngineOutcome", "run_engine"]
 
@@ -108,9 +107,6 @@ def run_engine(engine: Any, case: Case, timeout: float | None = 10.0) -> EngineO
     handed = [np.array(x, dtype=dtype) for x in case.inputs]
     cotangent = np.array(case.cotangent, dtype=dtype)
     pristine = [x.copy() for x in handed] + [cotangent.copy()]
-    spec = OPS[case.op]
-    args, kwargs = spec.call_args(case.params)
-    op = engine.ops[case.op]
     sink = _BoundedText()
 
     def call(stage: str, function: Callable[..., Any], *call_args: Any, **call_kwargs: Any) -> Any:
@@ -142,7 +138,7 @@ def run_engine(engine: Any, case: Case, timeout: float | None = 10.0) -> EngineO
     outcome = EngineOutcome()
     try:
         xs = [call("variable()", engine.variable, array) for array in handed]
-        y = call(f"{case.op}()", op, *xs, *args, **kwargs)
+        y = case.apply(engine, xs, call)
         outcome.forward = call("value()", lambda: _as_array(engine.value(y), "the forward value"))
         grads = call("grad()", lambda: [_as_array(g, "a gradient") for g in _as_list(engine.grad(y, xs, cotangent))])
         outcome.grads = grads

@@ -161,8 +161,6 @@ def check_op(
     result.seconds = time.perf_counter() - started
     result.oracle_disagreements = state.disagreements
     result.oracle_note = state.oracle_note
-    if not engine.grad_takes_cotangent:
-        result.reason = ONES_COTANGENT_NOTE
     return result
 
 

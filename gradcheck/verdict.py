@@ -12,7 +12,6 @@ import numpy as np
 
 from gradcheck.case import Case
 from gradcheck.execution import EngineOutcome
-from gradcheck.ops import OPS
 from gradcheck.oracles import Reference
 from gradcheck.results import ArrayRecord, Failure
 from gradcheck.tolerances import Tolerance, allowed_error
@@ -68,11 +67,6 @@ def _compare(
     )
 
 
-def _size_ratio(a: tuple[int, ...], b: tuple[int, ...]) -> int:
-    size_a, size_b = max(1, int(np.prod(a))), max(1, int(np.prod(b)))
-    return max(size_a // size_b, 1)
-
-
 def judge(case: Case, outcome: EngineOutcome, reference: Reference, tolerance: Tolerance) -> Failure | None:
     """Return the first thing wrong with the engine's answer to ``case``, or None."""
     if outcome.failure is not None:
@@ -81,8 +75,6 @@ def judge(case: Case, outcome: EngineOutcome, reference: Reference, tolerance: T
             detail = f"{detail or ''}\n--- the engine printed ---\n{outcome.output}".lstrip("\n")
         return _failure(case, category, message, detail=detail)
 
-    spec = OPS[case.op]
-    inner = spec.inner_length(case.shapes)
     forward, expected_forward = outcome.forward, reference.forward
     if forward.shape != expected_forward.shape:
         return _failure(
@@ -90,8 +82,9 @@ def judge(case: Case, outcome: EngineOutcome, reference: Reference, tolerance: T
             f"the forward value has shape {forward.shape}, expected {expected_forward.shape}",
             expected=expected_forward, actual=forward.astype(np.float64),
         )
-    forward_terms = inner * max(_size_ratio(x.shape, forward.shape) for x in case.inputs)
-    failure = _compare(case, forward, expected_forward, tolerance, forward_terms, "the forward value", None)
+    failure = _compare(
+        case, forward, expected_forward, tolerance, case.terms(forward.shape), "the forward value", None
+    )
     if failure is not None:
         return failure
 
@@ -101,14 +94,14 @@ def judge(case: Case, outcome: EngineOutcome, reference: Reference, tolerance: T
             case, "shape",
             f"grad() returned {len(grads)} gradient(s) for {len(case.inputs)} input(s)",
         )
-    for name, x, grad, expected in zip(case.names, case.inputs, grads, reference.grads):
+    for index, (name, x, grad, expected) in enumerate(zip(case.names, case.inputs, grads, reference.grads)):
         if grad.shape != x.shape:
             return _failure(
                 case, "shape",
                 f"the gradient w.r.t. {name} has shape {grad.shape}, expected {x.shape} (the shape of {name})",
                 wrt=name, expected=expected, actual=grad.astype(np.float64),
             )
-        terms = inner * _size_ratio(expected_forward.shape, x.shape)
+        terms = case.terms(expected_forward.shape, wrt=index)
         failure = _compare(case, grad, expected, tolerance, terms, f"the gradient w.r.t. {name}", name)
         if failure is not None:
             return failure

@@ -1,0 +1,247 @@
+"""The command line (CONTRACT 2): ``gradcheck check``, ``gradcheck report``, ``gradcheck demo``.
+
+::
+
+    gradcheck check TARGET [--ops OP,OP...] [--max-examples N] [--seed S]
+                           [--report-dir DIR] [--format FMT,FMT...] [--timeout SECONDS]
+    gradcheck report reports/gradcheck.json [--format FMT,FMT...] [--report-dir DIR]
+    gradcheck demo
+    gradcheck --version
+
+Exit status: 0 every supported check passed, 1 at least one failed, 2 the
+target or the arguments are wrong (one paragraph on stderr says what to fix).
+
+This module imports only the standard library at import time: ``gradcheck
+--help`` must answer at once, so TensorFlow, Hypothesis, rich and the runner
+are imported inside the command that needs them. Every argument is validated
+before the engine is loaded, so a typo costs nothing to find out about.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, NoReturn, Sequence
+
+from gradcheck import __version__
+from gradcheck.errors import GradcheckError, UsageError
+
+__all__ = ["build_parser", "main"]
+
+# The runner's defaults (gradcheck.runner.DEFAULT_MAX_EXAMPLES/DEFAULT_TIMEOUT),
+# repeated so that --help can show them without importing the runner;
+# tests/test_cli.py checks that the two agree.
+DEFAULT_MAX_EXAMPLES = 100
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_SEED = 0
+# As gradcheck.reports.DEFAULT_REPORT_DIR / DEFAULT_FORMATS (checked the same way).
+DEFAULT_REPORT_DIR = "reports"
+DEFAULT_FORMAT = "text"
+
+EXIT_PASSED, EXIT_FAILED = 0, 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one paragraph, like gradcheck's own."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}. Run `{self.prog} --help` for the options.\n")
+
+
+@dataclass(frozen=True)
+class _Number:
+    """A numeric option: its type, its lower bound, and what it means (for messages)."""
+
+    option: str
+    convert: Callable[[str], Any]
+    low: float
+    low_allowed: bool
+    meaning: str
+    example: str
+
+    def parse(self, text: str) -> Any:
+        """Return ``text`` as this option's number, or raise UsageError naming it."""
+        kind = "a whole number" if self.convert is int else "a number"
+        try:
+            value = self.convert(text)
+        except ValueError:
+            raise UsageError(
+                f"{self.option}={text!r} is not {kind}; {self.option} is {self.meaning}, "
+                f"e.g. {self.option} {self.example}."
+            ) from None
+        too_low = value < self.low if self.low_allowed else value <= self.low
+        if too_low or not math.isfinite(value):
+            bound = f"at least {self.low:g}" if self.low_allowed else f"greater than {self.low:g}"
+            if self.convert is not int:  # a float may also be nan or inf
+                bound = f"a finite number {bound}"
+            raise UsageError(
+                f"{self.option}={text} must be {bound}; {self.option} is "
+                f"{self.meaning}, e.g. {self.option} {self.example}."
+            )
+        return value
+
+
+_MAX_EXAMPLES = _Number("--max-examples", int, 1, True, "how many cases are drawn for each op", "200")
+_SEED = _Number("--seed", int, 0, True, "the random seed; the same seed replays the same search", "7")
+_TIMEOUT = _Number("--timeout", float, 0, False, "how many seconds one engine call may take", "30")
+
+
+def _comma_list(values: Sequence[str] | None) -> list[str]:
+    """Return the names of a repeatable, comma-separated option (``--ops a,b --ops c``)."""
+    return [name.strip() for value in values or () for name in value.split(",") if name.strip()]
+
+
+def _add_format_options(parser: argparse.ArgumentParser) -> None:
+    # Shared by `check` and `report`: both end by rendering a Report.
+    parser.add_argument(
+        "--format", action="append", metavar="FMT,FMT...",
+        help=f"report formats: text (terminal), json (default: {DEFAULT_FORMAT}); "
+             "html, junit and md are planned",
+    )
+    parser.add_argument(
+        "--report-dir", default=DEFAULT_REPORT_DIR, metavar="DIR",
+        help=f"folder for report files (default: {DEFAULT_REPORT_DIR}/)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``gradcheck`` command."""
+    parser = _Parser(
+        prog="gradcheck",
+        description="Property-based gradient checks for hand-written autodiff engines.",
+        epilog="Exit status: 0 all supported checks passed, 1 a check failed, "
+               "2 the target or the arguments are wrong.",
+    )
+    parser.add_argument("--version", action="version", version=f"gradcheck {__version__}")
+    commands = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser(
+        "check", help="check the gradients of an engine",
+        description="Search for inputs on which the engine's gradients are wrong, "
+                    "and report the smallest one found for each op.",
+    )
+    check.add_argument(
+        "target", metavar="TARGET",
+        help="the engine: path/to/file.py, path/to/file.py:NAME, package.module or package.module:NAME",
+    )
+    check.add_argument(
+        "--ops", action="append", metavar="OP,OP...",
+        help="ops to check, by name or alias (default: every op the contract names)",
+    )
+    check.add_argument("--max-examples", default=str(DEFAULT_MAX_EXAMPLES), metavar="N",
+                       help=f"cases drawn per op (default: {DEFAULT_MAX_EXAMPLES})")
+    check.add_argument("--seed", default=str(DEFAULT_SEED), metavar="S",
+                       help=f"random seed; the report prints it for replay (default: {DEFAULT_SEED})")
+    check.add_argument("--timeout", default=str(DEFAULT_TIMEOUT), metavar="SECONDS",
+                       help=f"time limit for one engine call (default: {DEFAULT_TIMEOUT:g})")
+    _add_format_options(check)
+    check.set_defaults(run=_run_check)
+
+    report = commands.add_parser(
+        "report", help="re-render a stored JSON report",
+        description="Render a gradcheck.json written by `gradcheck check --format json` "
+                    "again, in any format, without re-running anything.",
+    )
+    report.add_argument("path", metavar="REPORT.json", help="a gradcheck.json file")
+    _add_format_options(report)
+    report.set_defaults(run=_run_report)
+
+    demo = commands.add_parser(
+        "demo", help="run gradcheck on the bundled example engines",
+        description="Check a correct engine, the question's buggy tape and its "
+                    "accepted fix, and explain what each report shows.",
+    )
+    demo.set_defaults(run=_run_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``gradcheck`` command line on ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except GradcheckError as error:
+        print(f"gradcheck: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("gradcheck: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (``gradcheck check ... | head``): stop quietly,
+        # and keep Python from complaining again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _formats(args: argparse.Namespace) -> list[Any]:
+    from gradcheck.reports import parse_formats
+
+    return parse_formats(_comma_list(args.format) if args.format else [DEFAULT_FORMAT])
+
+
+def _exit_status(report: Any) -> int:
+    return EXIT_PASSED if report.ok else EXIT_FAILED
+
+
+def _render(report: Any, formats: list[Any], report_dir: str) -> None:
+    """Render ``report`` on stdout and in ``report_dir``; end with the summary line either way."""
+    from rich.console import Console
+
+    from gradcheck.reports import render_report
+    from gradcheck.reports.text import summary_line
+
+    console = Console()
+    render_report(report, [fmt.name for fmt in formats], report_dir, console=console)
+    if not any(fmt.on_terminal for fmt in formats):
+        # Files only (a CI job): still say in one line how the run went.
+        console.print(summary_line(report))
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from gradcheck.runner import resolve_ops
+
+    max_examples = _MAX_EXAMPLES.parse(args.max_examples)
+    seed = _SEED.parse(args.seed)
+    timeout = _TIMEOUT.parse(args.timeout)
+    formats = _formats(args)
+    if args.ops is not None and not _comma_list(args.ops):
+        raise UsageError(
+            f"--ops={','.join(args.ops)!r} names no op; give op names separated by commas, "
+            "e.g. --ops matmul,sum, or leave --ops out to check every op."
+        )
+    ops = resolve_ops(_comma_list(args.ops) if args.ops is not None else None)
+
+    # Only now, with every argument known to be good, pay for the engine.
+    from gradcheck._progress import progress_callbacks
+    from gradcheck.engine import load_engine
+    from gradcheck.runner import run_checks
+
+    engine = load_engine(args.target)
+    with progress_callbacks(len(ops)) as (on_start, on_finish):
+        report = run_checks(
+            engine, ops=ops, max_examples=max_examples, seed=seed, timeout=timeout,
+            on_start=on_start, on_finish=on_finish,
+        )
+    _render(report, formats, args.report_dir)
+    return _exit_status(report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from gradcheck.reports.json import load_report
+
+    formats = _formats(args)
+    report = load_report(args.path)
+    _render(report, formats, args.report_dir)
+    return _exit_status(report)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from gradcheck.demo import run_demo
+
+    return run_demo(Console())

@@ -1,0 +1,158 @@
+"""Plain-string pieces of a report, shared by every human-readable format.
+
+The terminal report lays these out with rich; the Markdown and HTML reports
+(issue 4) are meant to reuse them, so that an array, a parameter list or a
+replay command reads the same in every format. Only NumPy is imported here.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any, Sequence
+
+import numpy as np
+
+from gradcheck.results import CheckResult, Failure, Report
+
+__all__ = [
+    "array_text",
+    "check_notes",
+    "comparison_title",
+    "detail_text",
+    "number_text",
+    "params_text",
+    "replay_command",
+    "shape_text",
+    "status_text",
+    "summary_text",
+    "worst_entry_text",
+]
+
+# Compact and stable: four decimals are enough to see a wrong gradient, and
+# suppress_small prints 1e-17 round-off as 0 rather than a column of exponents.
+# Minimal failing cases are small; larger arrays are summarised with "...".
+_ARRAY_OPTIONS: dict[str, Any] = {
+    "precision": 4,
+    "suppress_small": True,
+    "threshold": 64,
+    "edgeitems": 3,
+}
+
+#: The longest exception text shown; the JSON report keeps all of it.
+DETAIL_LINES = 12
+
+
+def array_text(values: Any, max_line_width: int = 76) -> str:
+    """Return ``values`` printed by NumPy, compactly (``[[1.5 0. ]\\n [2.  1. ]]``)."""
+    text = np.array2string(np.asarray(values), max_line_width=max_line_width, **_ARRAY_OPTIONS)
+    # NumPy separates the matrices of a 3-D array with blank lines; a failure
+    # panel has to fit on one screen, and the brackets already show the blocks.
+    return "\n".join(line for line in text.splitlines() if line.strip())
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    """Return a shape as Python prints a tuple: ``(2, 1, 2)``, ``(3,)``, ``()``."""
+    return str(tuple(int(side) for side in shape))
+
+
+def number_text(value: float | None) -> str:
+    """Return one number short enough for a sentence (six significant digits)."""
+    return "none" if value is None else f"{float(value):.6g}"
+
+
+def _as_tuples(value: Any) -> Any:
+    # A stored JSON report has lists where the live run had tuples; print both
+    # the way the user writes the parameter, so a re-rendered report is identical.
+    if isinstance(value, (list, tuple)):
+        return tuple(_as_tuples(item) for item in value)
+    return value
+
+
+def params_text(params: dict[str, Any]) -> str:
+    """Return static parameters as keyword arguments: ``axis=(0, -1), keepdims=True``."""
+    return ", ".join(f"{name}={_as_tuples(value)!r}" for name, value in params.items())
+
+
+def comparison_title(failure: Failure) -> str:
+    """Return what ``failure.expected``/``actual`` are: a gradient or the forward value."""
+    return f"gradient w.r.t. {failure.wrt}" if failure.wrt else "forward value"
+
+
+def worst_entry_text(failure: Failure) -> str | None:
+    """Return the worst entry as a sentence, e.g. ``b[0, 1]: expected 1.5, actual 0, ...``.
+
+    None when the failure has no entry to point at (a wrong shape, an exception).
+    """
+    if failure.worst_index is None or failure.expected is None or failure.actual is None:
+        return None
+    index = tuple(failure.worst_index)
+    expected, actual = np.asarray(failure.expected), np.asarray(failure.actual)
+    if expected.shape != actual.shape:
+        return None
+    subject = failure.wrt or "output"
+    where = f"{subject}[{', '.join(str(i) for i in index)}]" if index else subject
+    wanted, got = float(expected[index]), float(actual[index])
+    text = (
+        f"{where}: expected {number_text(wanted)}, actual {number_text(got)}, "
+        f"abs error {number_text(abs(got - wanted))}"
+    )
+    if failure.tolerance is not None:
+        text += f" (tolerance {number_text(failure.tolerance)})"
+    return text
+
+
+def detail_text(detail: str | None, limit: int = DETAIL_LINES) -> str | None:
+    """Return ``detail`` cut to ``limit`` lines, saying how many were left out."""
+    if not detail:
+        return None
+    lines = detail.rstrip("\n").splitlines()
+    if len(lines) <= limit:
+        return "\n".join(lines)
+    hidden = len(lines) - limit
+    return "\n".join(lines[:limit] + [f"... {hidden} more line(s) in the JSON report"])
+
+
+def replay_command(report: Report, result: CheckResult) -> str:
+    """Return the command that re-runs ``result``'s check with the same seed and budget."""
+    words = ["gradcheck", "check", report.target]
+    if result.kind == "op":
+        words += ["--ops", result.check]
+    words += ["--seed", str(report.seed)]
+    # The search a seed replays depends on the example budget too.
+    if report.max_examples is not None:
+        words += ["--max-examples", str(report.max_examples)]
+    return shlex.join(words)
+
+
+def status_text(result: CheckResult) -> str:
+    """Return ``passed``, ``unsupported`` or ``failed: CATEGORY, ...``."""
+    if result.status != "failed" or not result.failures:
+        return result.status
+    return "failed: " + ", ".join(failure.category for failure in result.failures)
+
+
+def summary_text(report: Report) -> str:
+    """Return ``N passed, M failed, K unsupported``."""
+    return ", ".join(f"{count} {status}" for status, count in report.summary.items())
+
+
+def check_notes(report: Report) -> list[tuple[str, str]]:
+    """Return the notes of a run as ``(subject, sentence)`` pairs, run-wide notes first.
+
+    A check's own ``reason`` is listed only when it says something the run-wide
+    notes do not (the runner repeats the all-ones-cotangent note on every check).
+    """
+    notes = [("note", note) for note in report.notes]
+    for result in report.results:
+        if result.reason and result.status != "unsupported" and result.reason not in report.notes:
+            notes.append((result.check, result.reason))
+        if result.oracle_disagreements:
+            cases = "case" if result.oracle_disagreements == 1 else "cases"
+            text = (
+                f"TensorFlow and finite differences disagreed on {result.oracle_disagreements} "
+                f"{cases}: not counted against the engine"
+            )
+            if result.oracle_note:
+                text += f" ({result.oracle_note})"
+            notes.append((result.check, text))
+    return notes
