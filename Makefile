@@ -20,7 +20,7 @@ test: $(STAMP)
 
 # Long campaigns (1000 examples per op, float32 and float64): run by hand, not in CI.
 campaign: $(STAMP)
-	$(BIN)/python -m pytest -m slow -q -p no:cacheprovider
+	$(BIN)/python -m pytest -m slow -q -n 2 -p no:cacheprovider --durations=5
 
 clean:
 	rm -rf $(VENV) .hypothesis .pytest_cache reports/*.json reports/*.py reports/*.html reports/*.xml reports/*.md

@@ -2,7 +2,7 @@
 
 ::
 
-    gradcheck check TARGET [--ops OP,OP...] [--max-examples N] [--seed S]
+    gradcheck check TARGET [--ops OP,OP...] [--max-examples N] [--seed S] [--programs N | --no-programs]
                            [--report-dir DIR] [--format FMT,FMT...] [--timeout SECONDS]
     gradcheck report reports/gradcheck.json [--format FMT,FMT...] [--report-dir DIR]
     gradcheck demo
@@ -35,6 +35,7 @@ __all__ = ["build_parser", "main"]
 # repeated so that --help can show them without importing the runner;
 # tests/test_cli.py checks that the two agree.
 DEFAULT_MAX_EXAMPLES = 100
+DEFAULT_PROGRAMS = 200
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_SEED = 0
 # As gradcheck.reports.DEFAULT_REPORT_DIR / DEFAULT_FORMATS (checked the same way).
@@ -85,6 +86,7 @@ class _Number:
 
 
 _MAX_EXAMPLES = _Number("--max-examples", int, 1, True, "how many cases are drawn for each op", "200")
+_PROGRAMS = _Number("--programs", int, 0, True, "how many composite programs are drawn (0: none)", "500")
 _SEED = _Number("--seed", int, 0, True, "the random seed; the same seed replays the same search", "7")
 _TIMEOUT = _Number("--timeout", float, 0, False, "how many seconds one engine call may take", "30")
 
@@ -133,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--max-examples", default=str(DEFAULT_MAX_EXAMPLES), metavar="N",
                        help=f"cases drawn per op (default: {DEFAULT_MAX_EXAMPLES})")
+    programs = check.add_mutually_exclusive_group()
+    programs.add_argument("--programs", default=str(DEFAULT_PROGRAMS), metavar="N",
+                          help="composite programs drawn after the single ops, to catch bugs in the "
+                               f"backward pass itself (default: {DEFAULT_PROGRAMS})")
+    programs.add_argument("--no-programs", dest="programs", action="store_const", const="0",
+                          help="check single ops only")
     check.add_argument("--seed", default=str(DEFAULT_SEED), metavar="S",
                        help=f"random seed; the report prints it for replay (default: {DEFAULT_SEED})")
     check.add_argument("--timeout", default=str(DEFAULT_TIMEOUT), metavar="SECONDS",
@@ -205,6 +213,7 @@ def _run_check(args: argparse.Namespace) -> int:
     from gradcheck.runner import resolve_ops
 
     max_examples = _MAX_EXAMPLES.parse(args.max_examples)
+    programs = _PROGRAMS.parse(args.programs)
     seed = _SEED.parse(args.seed)
     timeout = _TIMEOUT.parse(args.timeout)
     formats = _formats(args)
@@ -221,10 +230,10 @@ def _run_check(args: argparse.Namespace) -> int:
     from gradcheck.runner import run_checks
 
     engine = load_engine(args.target)
-    with progress_callbacks(len(ops)) as (on_start, on_finish):
+    with progress_callbacks(len(ops) + (1 if programs else 0)) as (on_start, on_finish):
         report = run_checks(
             engine, ops=ops, max_examples=max_examples, seed=seed, timeout=timeout,
-            on_start=on_start, on_finish=on_finish,
+            on_start=on_start, on_finish=on_finish, programs=programs,
         )
     _render(report, formats, args.report_dir)
     return _exit_status(report)

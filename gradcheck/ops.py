@@ -39,6 +39,11 @@ class _Required:
 REQUIRED: Any = _Required()
 
 
+#: Smallest gap between two computed values that ``max`` or ``maximum`` may
+#: compare: far wider than any finite-difference step or float32 rounding.
+TIE_GAP = 0.01
+
+
 @dataclass(frozen=True)
 class Domain:
     """Where one operand's values may lie.
@@ -54,6 +59,30 @@ class Domain:
     intervals: tuple[tuple[float, float], ...] = ((-3.0, 3.0),)
     lattice: tuple[float, float] | None = None
     distinct: bool = False
+
+    def admits(self, values: np.ndarray) -> bool:
+        """Return whether computed (not drawn) ``values`` are safe operands.
+
+        The outer ends of the intervals only bound what is *drawn*; for values
+        a program computed, only the gaps count (kinks, poles, a positive
+        lower end) and, for ``distinct``, ties. Lattices are a drawing device:
+        ``maximum``'s operands are checked for ties by the program builder.
+        """
+        values = np.asarray(values)
+        if self.distinct:
+            # Distinct is not enough for computed values: two within a
+            # finite-difference step of each other are a tie to the oracle.
+            ordered_values = np.sort(values, axis=None)
+            return bool(np.all(np.diff(ordered_values) >= TIE_GAP))
+        ordered = sorted(self.intervals)
+        inside = np.zeros(values.shape, dtype=bool)
+        for index, (low, high) in enumerate(ordered):
+            if index == 0 and low < 0:
+                low = -np.inf
+            if index == len(ordered) - 1:
+                high = np.inf
+            inside |= (values >= low) & (values <= high)
+        return bool(np.all(inside))
 
 
 @dataclass(frozen=True)

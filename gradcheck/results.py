@@ -213,6 +213,7 @@ class Report:
     engine_name: str | None = None
     dtype: str | None = None
     max_examples: int | None = None
+    programs: int | None = None
     results: list[CheckResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -235,6 +236,7 @@ class Report:
             "engine": self.engine_name,
             "dtype": self.dtype,
             "max_examples": self.max_examples,
+            "programs": self.programs,
             "summary": self.summary,
             "notes": list(self.notes),
             "results": [result.to_dict() for result in self.results],
@@ -248,6 +250,7 @@ class Report:
             engine_name=data.get("engine"),
             dtype=data.get("dtype"),
             max_examples=data.get("max_examples"),
+            programs=data.get("programs"),
             results=[CheckResult.from_dict(item) for item in data.get("results", [])],
             notes=list(data.get("notes", [])),
         )

@@ -15,16 +15,27 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from gradcheck.case import Case
 from gradcheck.errors import UsageError
 from gradcheck.ops import ALIASES, OP_NAMES, canonical_op
 from gradcheck.results import CATEGORIES, CheckResult, Failure, Report
 from gradcheck.tolerances import Tolerance, merge_tolerances
 
-__all__ = ["DEFAULT_MAX_EXAMPLES", "DEFAULT_TIMEOUT", "check_op", "resolve_ops", "run_checks"]
+__all__ = [
+    "DEFAULT_MAX_EXAMPLES",
+    "DEFAULT_PROGRAMS",
+    "DEFAULT_TIMEOUT",
+    "PROGRAMS_CHECK",
+    "check_op",
+    "check_programs",
+    "resolve_ops",
+    "run_checks",
+]
 
 DEFAULT_MAX_EXAMPLES = 100
+DEFAULT_PROGRAMS = 200
 DEFAULT_TIMEOUT = 10.0
+#: The ``check`` name of the program search in reports.
+PROGRAMS_CHECK = "programs"
 
 ONES_COTANGENT_NOTE = (
     "grad() takes no cotangent, so gradients were checked with an all-ones cotangent only; "
@@ -88,37 +99,27 @@ def _failures_from(exc: BaseException) -> list[Failure]:
     return found
 
 
-def check_op(
-    engine: Any,
-    op: str,
+def _search(
+    strategy: Any,
+    evaluate: Callable[[Any, Any], Failure | None],
     *,
-    max_examples: int = DEFAULT_MAX_EXAMPLES,
-    seed: int = 0,
-    timeout: float | None = DEFAULT_TIMEOUT,
-    tolerance: Tolerance | None = None,
-    max_dims: int = 3,
-    max_side: int = 4,
-) -> CheckResult:
-    """Return the result of searching for a failing case of ``op`` on ``engine``."""
+    max_examples: int,
+    seed: int,
+) -> _SearchState:
+    """Search ``strategy`` for cases ``evaluate`` fails; shrink each failure category.
+
+    ``evaluate(case, reference)`` returns the engine's failure on a case whose
+    oracles agree, or None. The search runs in rounds: each round lets the
+    categories already found pass, so it goes on to the next kind of bug
+    instead of re-finding this one, until a round finds nothing new.
+    """
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as hypothesis_seed
     from hypothesis.errors import Flaky
 
-    from gradcheck.execution import run_engine
     from gradcheck.oracles import reference_for
-    from gradcheck.strategies import op_cases
-    from gradcheck.verdict import judge
 
-    dtype = engine.dtype.name
-    tolerance = tolerance or merge_tolerances(None)[dtype]
     state = _SearchState()
-    started = time.perf_counter()
-    strategy = op_cases(
-        op, dtype=dtype, max_dims=max_dims, max_side=max_side,
-        ones_cotangent=not engine.grad_takes_cotangent,
-    )
-    # Categories already found: later rounds let those cases pass, so the
-    # search goes on to the next kind of bug instead of re-finding this one.
     known: set[str] = set()
 
     @settings(
@@ -133,7 +134,7 @@ def check_op(
         suppress_health_check=list(HealthCheck),
     )
     @given(strategy)
-    def search(case: Case) -> None:
+    def search(case: Any) -> None:
         state.examples += 1
         reference = reference_for(case)
         if not reference.agrees:
@@ -141,7 +142,7 @@ def check_op(
             state.disagreements += 1
             state.oracle_note = state.oracle_note or reference.note
             return
-        failure = judge(case, run_engine(engine, case, timeout), reference, tolerance)
+        failure = evaluate(case, reference)
         if failure is not None and failure.category not in known:
             raise _FAILURE_TYPES[failure.category](failure)
 
@@ -153,15 +154,7 @@ def check_op(
         if not new or "nondeterministic" in state.failures:
             break
         known.update(state.failures)
-
-    result = CheckResult(check=op, kind="op")
-    result.failures = sorted(state.failures.values(), key=lambda f: CATEGORIES.index(f.category))
-    result.status = "failed" if result.failures else "passed"
-    result.examples = state.examples
-    result.seconds = time.perf_counter() - started
-    result.oracle_disagreements = state.disagreements
-    result.oracle_note = state.oracle_note
-    return result
+    return state
 
 
 def _search_round(search: Callable[[], None], flaky: type[BaseException]) -> list[Failure]:
@@ -185,6 +178,109 @@ def _search_round(search: Callable[[], None], flaky: type[BaseException]) -> lis
     return []
 
 
+def _result(check: str, kind: str, state: _SearchState, started: float) -> CheckResult:
+    failures = sorted(state.failures.values(), key=lambda f: CATEGORIES.index(f.category))
+    return CheckResult(
+        check=check,
+        kind=kind,
+        status="failed" if failures else "passed",
+        examples=state.examples,
+        seconds=time.perf_counter() - started,
+        failures=failures,
+        oracle_disagreements=state.disagreements,
+        oracle_note=state.oracle_note,
+    )
+
+
+def check_op(
+    engine: Any,
+    op: str,
+    *,
+    max_examples: int = DEFAULT_MAX_EXAMPLES,
+    seed: int = 0,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    tolerance: Tolerance | None = None,
+    max_dims: int = 3,
+    max_side: int = 4,
+) -> CheckResult:
+    """Return the result of searching for a failing case of ``op`` on ``engine``."""
+    from gradcheck.diagnosis import diagnose
+    from gradcheck.execution import run_engine
+    from gradcheck.strategies import op_cases
+    from gradcheck.verdict import judge
+
+    tolerance = tolerance or merge_tolerances(None)[engine.dtype.name]
+    started = time.perf_counter()
+    strategy = op_cases(
+        op, dtype=engine.dtype.name, max_dims=max_dims, max_side=max_side,
+        ones_cotangent=not engine.grad_takes_cotangent,
+    )
+    state = _search(
+        strategy,
+        lambda case, reference: judge(case, run_engine(engine, case, timeout), reference, tolerance),
+        max_examples=max_examples,
+        seed=seed,
+    )
+    for failure in state.failures.values():
+        failure.diagnosis = diagnose(failure, op)
+    return _result(op, "op", state, started)
+
+
+def check_programs(
+    engine: Any,
+    *,
+    ops: Sequence[str] | None = None,
+    failed_ops: Iterable[str] = (),
+    max_examples: int = DEFAULT_PROGRAMS,
+    seed: int = 0,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    tolerance: Tolerance | None = None,
+    max_steps: int = 6,
+) -> CheckResult:
+    """Return the result of searching for a failing program over the engine's ops.
+
+    A failing program is a new finding only if no op that already failed its
+    own check is to blame: each step is replayed alone with the operands and
+    cotangent it sees in the program. When every step passes alone, the
+    backward pass itself is at fault, and the diagnosis says so.
+    """
+    from gradcheck.blame import blame_steps, program_diagnosis
+    from gradcheck.execution import run_engine
+    from gradcheck.strategies import programs
+    from gradcheck.verdict import judge
+
+    tolerance = tolerance or merge_tolerances(None)[engine.dtype.name]
+    known_bad = set(failed_ops)
+    started = time.perf_counter()
+    usable = [op for op in (ops or OP_NAMES) if engine.supports(op)]
+    strategy = programs(
+        usable, dtype=engine.dtype.name, max_steps=max_steps,
+        ones_cotangent=not engine.grad_takes_cotangent,
+    )
+
+    # The program and culprits behind each failure raised, for the diagnosis
+    # of the minimal ones only (it simulates traversals: too slow to run on
+    # every failing example while shrinking).
+    behind: dict[int, tuple[Any, list[Any]]] = {}
+
+    def evaluate(program: Any, reference: Any) -> Failure | None:
+        failure = judge(program, run_engine(engine, program, timeout), reference, tolerance)
+        if failure is None:
+            return None
+        culprits = blame_steps(engine, program, tolerance, timeout)
+        if culprits and all(step.op in known_bad for step, _ in culprits):
+            return None  # an op bug its own check already reports
+        failure.program = program.code()
+        behind[id(failure)] = (program, culprits)
+        return failure
+
+    state = _search(strategy, evaluate, max_examples=max_examples, seed=seed)
+    for failure in state.failures.values():
+        program, culprits = behind[id(failure)]
+        failure.diagnosis = program_diagnosis(program, culprits, failure, tolerance)
+    return _result(PROGRAMS_CHECK, "program", state, started)
+
+
 def run_checks(
     engine: Any,
     ops: Sequence[str] | None = None,
@@ -194,11 +290,14 @@ def run_checks(
     on_start: Callable[[str], None] | None = None,
     on_finish: Callable[[CheckResult], None] | None = None,
     tolerances: Mapping[str, float | Tolerance] | None = None,
+    programs: int = DEFAULT_PROGRAMS,
 ) -> Report:
     """Return the report of checking every op in ``ops`` (default: all) on ``engine``.
 
     ``engine`` is a ``gradcheck.engine.Engine`` or anything ``load_engine``
-    accepts (a target string, a module, an object).
+    accepts (a target string, a module, an object). After the single ops,
+    ``programs`` composite programs over the supported ops are checked (0
+    skips them).
     """
     from gradcheck.engine import Engine, load_engine
 
@@ -207,6 +306,8 @@ def run_checks(
     names = resolve_ops(ops)
     if max_examples < 1:
         raise UsageError(f"max_examples={max_examples!r} must be at least 1.")
+    if programs < 0:
+        raise UsageError(f"programs={programs!r} must be 0 (no programs) or more.")
     tolerance = merge_tolerances(tolerances)[engine.dtype.name]
     report = Report(
         target=engine.target,
@@ -214,6 +315,7 @@ def run_checks(
         engine_name=engine.name,
         dtype=engine.dtype.name,
         max_examples=max_examples,
+        programs=programs,
     )
     if not engine.grad_takes_cotangent:
         report.notes.append(ONES_COTANGENT_NOTE)
@@ -229,6 +331,22 @@ def run_checks(
                 check=op, kind="op", status="unsupported",
                 reason=f"the engine defines no {op!r}" + _alias_hint(op),
             )
+        report.results.append(result)
+        if on_finish:
+            on_finish(result)
+    supported = [op for op in names if engine.supports(op)]
+    if programs and supported:
+        if on_start:
+            on_start(PROGRAMS_CHECK)
+        result = check_programs(
+            engine,
+            ops=supported,
+            failed_ops=[r.check for r in report.results if r.status == "failed"],
+            max_examples=programs,
+            seed=seed,
+            timeout=timeout,
+            tolerance=tolerance,
+        )
         report.results.append(result)
         if on_finish:
             on_finish(result)

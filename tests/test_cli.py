@@ -101,6 +101,7 @@ def test_help_defaults_are_the_runners_and_the_reports():
 
     assert cli.DEFAULT_MAX_EXAMPLES == runner.DEFAULT_MAX_EXAMPLES
     assert cli.DEFAULT_TIMEOUT == runner.DEFAULT_TIMEOUT
+    assert cli.DEFAULT_PROGRAMS == runner.DEFAULT_PROGRAMS
     assert cli.DEFAULT_REPORT_DIR == reports.DEFAULT_REPORT_DIR
     assert (cli.DEFAULT_FORMAT,) == reports.DEFAULT_FORMATS
 
@@ -296,7 +297,7 @@ def runner():
 @pytest.mark.usefixtures("runner")
 def test_check_a_correct_engine_exits_0_and_writes_json(tmp_path, capsys):
     status = main(["check", "gradcheck.examples.numpy_engine", "--ops", "add,mul", "--max-examples", "5",
-                   "--seed", "3", "--format", "text,json", "--report-dir", str(tmp_path)])
+                   "--no-programs", "--seed", "3", "--format", "text,json", "--report-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert status == 0, out
     data = json.loads((tmp_path / "gradcheck.json").read_text())
@@ -313,14 +314,17 @@ def test_check_the_questions_tape_exits_1_with_a_replay_hint(capsys, monkeypatch
     status = main(["check", "gradcheck.examples.question_tape", "--ops", "matmul", "--max-examples", "200"])
     out = capsys.readouterr().out
     assert status == 1, out
-    assert "gradcheck check gradcheck.examples.question_tape --ops matmul --seed 0 --max-examples 200" in out
+    assert "gradcheck check gradcheck.examples.question_tape --ops matmul --no-programs --seed 0 --max-examples 200" in out
 
 
 # --- demo -------------------------------------------------------------------------
 
 
 def _report_failing(*checks: str) -> Report:
-    results = [CheckResult(check, "op", "failed" if check in checks else "passed") for check in ("add", "matmul")]
+    results = [
+        CheckResult(check, kind, "failed" if check in checks else "passed")
+        for check, kind in (("add", "op"), ("matmul", "op"), ("programs", "program"))
+    ]
     return Report("engine.py", 0, results=results)
 
 
@@ -330,10 +334,12 @@ def _report_failing(*checks: str) -> Report:
         pytest.param(0, (), None, id="correct-engine-clean"),
         pytest.param(0, ("add",), ["a correct engine", "add failed, which should have passed"],
                      id="correct-engine-fails"),
-        pytest.param(1, ("matmul",), None, id="tape-fails-matmul"),
-        pytest.param(1, (), ["matmul passed 200 examples", "a failure should have been found"],
+        pytest.param(1, ("matmul", "programs"), None, id="tape-fails-matmul-and-programs"),
+        pytest.param(1, (), ["matmul, programs passed 200 examples", "a failure should have been found"],
                      id="tape-passes"),
-        pytest.param(2, ("add", "matmul"), ["add failed, which should have passed"], id="fix-fails-more"),
+        pytest.param(1, ("matmul",), ["programs passed 200 examples"], id="tape-programs-pass"),
+        pytest.param(2, ("add", "matmul", "programs"), ["add failed, which should have passed"],
+                     id="fix-fails-more"),
     ],
 )
 def test_demo_says_what_was_unexpected(step, failing, fragments):

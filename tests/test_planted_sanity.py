@@ -71,6 +71,7 @@ def shared_value(ops, x):
 TRAVERSAL_CASES = {
     "traversal_overwrites": (shared_value, (MATRIX,)),
     "traversal_breadth_first": (shared_value, (MATRIX,)),
+    "traversal_early_exit": (shared_value, (MATRIX,)),
 }
 
 

@@ -218,7 +218,7 @@ def test_text_report_ends_with_the_counts_and_the_seed():
 def test_replay_command_quotes_the_target():
     report = Report("my engines/engine.py:fast", 3, max_examples=50)
     command = replay_command(report, CheckResult("matmul", "op"))
-    assert command == "gradcheck check 'my engines/engine.py:fast' --ops matmul --seed 3 --max-examples 50"
+    assert command == "gradcheck check 'my engines/engine.py:fast' --ops matmul --no-programs --seed 3 --max-examples 50"
 
 
 # --- render_report: the one owner of output files -----------------------------

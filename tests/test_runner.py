@@ -23,8 +23,10 @@ def _engine(**overrides):
 
 
 def test_correct_engine_passes_every_op_quickly():
-    report = run_checks(load_engine("gradcheck.examples.numpy_engine"), max_examples=15, seed=1)
-    assert report.summary == {"passed": len(ops.OP_NAMES), "failed": 0, "unsupported": 0}
+    report = run_checks(load_engine("gradcheck.examples.numpy_engine"), max_examples=15, seed=1, programs=30)
+    # Every op, then the program check.
+    assert [result.check for result in report.results] == list(ops.OP_NAMES) + ["programs"]
+    assert report.summary == {"passed": len(ops.OP_NAMES) + 1, "failed": 0, "unsupported": 0}
     assert all(result.examples >= 15 for result in report.results)
 
 
@@ -33,9 +35,9 @@ def test_unsupported_ops_are_not_failures():
     engine = load_engine(types.SimpleNamespace(
         variable=base.variable, value=base.value, grad=base.grad, add=base.add, dtype="float64",
     ))
-    report = run_checks(engine, ops=["add", "matmul"], max_examples=10)
+    report = run_checks(engine, ops=["add", "matmul"], max_examples=10, programs=10)
     statuses = {result.check: result.status for result in report.results}
-    assert statuses == {"add": "passed", "matmul": "unsupported"}
+    assert statuses == {"add": "passed", "matmul": "unsupported", "programs": "passed"}
     assert report.ok
 
 

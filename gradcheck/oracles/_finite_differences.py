@@ -21,7 +21,8 @@ STEP = 1e-6
 # Relative agreement required between <u, Jv> and <g, v>, measured against the
 # sum of absolute terms (so cancellation cannot make the bound vanish).
 RTOL = 1e-5
-# Rounding in f(x + h v) - f(x - h v) is about eps * |f| per entry, divided by 2h.
+# Rounding in f(x + h v) - f(x - h v) is about eps times the magnitudes the
+# forward computes with (its inputs and its output), divided by 2h.
 _ROUNDING = 8 * np.finfo(np.float64).eps / STEP
 
 
@@ -44,6 +45,9 @@ def directional_check(
 ) -> DirectionalCheck:
     """Return whether ``vjp`` matches central differences of ``forward`` along random directions."""
     value = np.asarray(forward(*inputs), dtype=np.float64)
+    magnitude = max([float(np.max(np.abs(value), initial=0.0))]
+                    + [float(np.max(np.abs(x), initial=0.0)) for x in inputs]) + 1.0
+    rounding = _ROUNDING * magnitude * float(np.sum(np.abs(cotangent)))
     worst = DirectionalCheck(True, 0.0, 1.0)
     for _ in range(directions):
         direction = [rng.standard_normal(np.shape(x)) for x in inputs]
@@ -53,7 +57,7 @@ def directional_check(
         from_differences = float(np.sum(cotangent * jvp))
         from_vjp = float(sum(np.sum(g * v) for g, v in zip(vjp, direction)))
         scale = float(np.sum(np.abs(cotangent * jvp)) + sum(np.sum(np.abs(g * v)) for g, v in zip(vjp, direction)))
-        bound = RTOL * scale + _ROUNDING * float(np.sum(np.abs(cotangent) * (np.abs(value) + 1.0))) + 1e-12
+        bound = RTOL * scale + rounding + 1e-12
         error = abs(from_differences - from_vjp)
         if error / bound > worst.worst_error / worst.bound:
             worst = DirectionalCheck(error <= bound, error, bound)

@@ -116,7 +116,10 @@ def replay_command(report: Report, result: CheckResult) -> str:
     """Return the command that re-runs ``result``'s check with the same seed and budget."""
     words = ["gradcheck", "check", report.target]
     if result.kind == "op":
-        words += ["--ops", result.check]
+        words += ["--ops", result.check, "--no-programs"]
+    elif report.programs is not None:
+        # Which ops failed alone decides which programs count: run them all again.
+        words += ["--programs", str(report.programs)]
     words += ["--seed", str(report.seed)]
     # The search a seed replays depends on the example budget too.
     if report.max_examples is not None:

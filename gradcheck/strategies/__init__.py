@@ -24,6 +24,7 @@ from gradcheck.strategies._params import (
     reshape_targets,
     single_axes,
 )
+from gradcheck.strategies._programs import PROGRAM_OPS, programs
 from gradcheck.strategies._shapes import (
     MATMUL_SIGNATURE,
     SHAPE_RULES,
@@ -38,6 +39,7 @@ __all__ = [
     "EXPONENTS",
     "MATMUL_SIGNATURE",
     "PARAM_RULES",
+    "PROGRAM_OPS",
     "SHAPE_RULES",
     "broadcast_targets",
     "broadcastable_shapes",
@@ -47,6 +49,7 @@ __all__ = [
     "op_cases",
     "operand_shapes",
     "permutations",
+    "programs",
     "reduction_axes",
     "reshape_targets",
     "single_axes",

@@ -75,6 +75,7 @@ _OP_BUGS = (
 _TRAVERSAL_BUGS = (
     "traversal_overwrites",
     "traversal_breadth_first",
+    "traversal_early_exit",
 )
 
 

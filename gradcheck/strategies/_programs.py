@@ -1,0 +1,320 @@
+"""Programs: small random expression DAGs over an engine's ops.
+
+A program is built one step at a time. Each step draws an op and its operands
+from the values made so far, most recent first (so programs are chains that
+shrink toward one op), sometimes an older one (skip connections) or the same
+one twice (reused values), and sometimes a fresh input. Every value is
+computed in float64 as the program grows, so an op is only applied where its
+domain holds *on the values it actually gets* (log of a positive value, relu
+away from its kink, max without ties) and magnitudes stay moderate. When an op
+cannot be applied the next op is tried: shapes and domains are consistent by
+construction, nothing is rejected after the fact.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+from hypothesis.extra import numpy as hnp
+
+from gradcheck import ops
+from gradcheck.program import ProgramCase, Step
+from gradcheck.strategies._cases import PARAM_RULES
+from gradcheck.strategies._validation import check_dtype, check_int
+from gradcheck.strategies._values import cotangents, values
+
+__all__ = ["PROGRAM_OPS", "programs"]
+
+#: Largest magnitude any value of a program may reach: beyond it exp of a sum
+#: of exps overflows float32 and rounding dominates the comparison.
+MAGNITUDE_CAP = 30.0
+
+#: Highest rank a program's value may reach (broadcast_to and reshape add
+#: axes); TensorFlow's BroadcastTo supports only a few more.
+MAX_RANK = 5
+
+#: Shape rules that take one operand, and the rank that operand needs.
+_MIN_RANK = {"elementwise": 0, "reducible": 0, "nonscalar": 1, "permutable": 1, "matrix": 2}
+
+#: Every op programs can use (all of CONTRACT 1).
+PROGRAM_OPS = ops.OP_NAMES
+
+
+class _Builder:
+    """The program under construction: its inputs, steps and float64 values."""
+
+    def __init__(self, draw: st.DrawFn, dtype: str, max_dims: int, max_side: int) -> None:
+        self.draw, self.dtype = draw, dtype
+        self.max_dims, self.max_side = max_dims, max_side
+        self.width = 32 if dtype == "float32" else 64
+        self.inputs: list[tuple[str, np.ndarray]] = []
+        self.steps: list[Step] = []
+        self.values: dict[str, np.ndarray] = {}
+        self.producer: dict[str, Step] = {}
+
+    # --- values ---------------------------------------------------------------
+
+    def new_input(self, shape: tuple[int, ...], domain: ops.Domain = ops.FREE) -> str:
+        name = f"x{len(self.inputs)}"
+        array = self.draw(values(shape, domain=domain, dtype=self.dtype))
+        self.inputs.append((name, array))
+        self.values[name] = array
+        return name
+
+    def pick(self, accept: Callable[[np.ndarray], bool] = lambda value: True) -> str | None:
+        """Return a value satisfying ``accept``, the most recent one unless drawn otherwise."""
+        candidates = [name for name, value in reversed(self.values.items()) if accept(value)]
+        if not candidates:
+            return None
+        # Mostly the newest value, so the program stays one connected chain
+        # that the second operands of binary ops then branch off; now and
+        # then an older one.
+        if len(candidates) == 1 or not (self.draw(st.booleans()) and self.draw(st.booleans())):
+            return candidates[0]
+        return candidates[self.draw(st.integers(1, len(candidates) - 1))]
+
+    def fresh_shape(self, min_rank: int) -> tuple[int, ...]:
+        return self.draw(hnp.array_shapes(
+            min_dims=min_rank, max_dims=max(min_rank, self.max_dims), min_side=1, max_side=self.max_side,
+        ))
+
+    def operand(self, min_rank: int, domain: ops.Domain) -> str:
+        """Return an existing value usable as an operand, or a fresh input in ``domain``."""
+        name = self.pick(lambda value: value.ndim >= min_rank)
+        if name is None:
+            return self.new_input(self.fresh_shape(min_rank), domain)
+        if not domain.admits(self.values[name]):
+            # Same shape, so it still fits where that value would have gone.
+            return self.new_input(self.values[name].shape, domain)
+        return name
+
+    def reuse_or_new(self, fits: Callable[[np.ndarray], bool], shape: Callable[[], tuple[int, ...]],
+                     domain: ops.Domain, beside: str) -> str:
+        """Return an existing value that ``fits`` (usually) or a new input of a drawn shape.
+
+        ``beside`` is the other operand. First in line (what Hypothesis draws
+        most and shrinks to) are the values ``beside`` was computed from: a
+        skip connection, so one value reaches the output along paths of
+        different lengths (a diamond). Then ``beside`` itself (a value used
+        twice), then any other value.
+        """
+        if not self.draw(st.booleans()):
+            producer = self.producer.get(beside)
+            preferred = list(producer.args) if producer else []
+            ordered = dict.fromkeys(preferred + [beside] + list(reversed(self.values)))
+            candidates = [name for name in ordered if fits(self.values[name]) and domain.admits(self.values[name])]
+            if candidates:
+                return candidates[self.draw(st.integers(0, len(candidates) - 1))]
+        return self.new_input(shape(), domain)
+
+    def finish(self, cotangent: np.ndarray) -> ProgramCase:
+        """Return the program without dead code, names renumbered (x0, x1, ...; t0, t1, ...).
+
+        Steps the output does not depend on, and inputs no remaining step
+        uses, cannot change the output's gradient; they only make the program
+        longer to read.
+        """
+        live = {self.steps[-1].out}
+        for step in reversed(self.steps):
+            if step.out in live:
+                live.update(step.args)
+        steps = [step for step in self.steps if step.out in live]
+        kept = [(name, array) for name, array in self.inputs if name in live]
+        renamed = {name: f"x{index}" for index, (name, _) in enumerate(kept)}
+        renamed.update({step.out: f"t{index}" for index, step in enumerate(steps)})
+        steps = tuple(
+            Step(renamed[step.out], step.op, tuple(renamed[arg] for arg in step.args), step.params)
+            for step in steps
+        )
+        return ProgramCase(
+            tuple(renamed[name] for name, _ in kept),
+            tuple(array for _, array in kept),
+            steps,
+            cotangent,
+            self.dtype,
+        )
+
+    # --- steps ----------------------------------------------------------------
+
+    def add_step(self, op: str) -> bool:
+        """Append one step of ``op``; return False (appending nothing) if it cannot apply here."""
+        spec = ops.OPS[op]
+        planned = _PLANNERS.get(spec.shapes, _plan_single)(self, spec)
+        if planned is None:
+            return False
+        args, params = planned
+        try:
+            with np.errstate(all="ignore"):
+                result = np.asarray(spec.reference(*[self.values[a] for a in args], **params), dtype=np.float64)
+        except ValueError:
+            return False
+        if (
+            result.ndim > MAX_RANK
+            or not np.all(np.isfinite(result))
+            or np.max(np.abs(result), initial=0.0) > MAGNITUDE_CAP
+        ):
+            return False
+        out = f"t{len(self.steps)}"
+        self.steps.append(Step(out, op, tuple(args), params))
+        self.producer[out] = self.steps[-1]
+        self.values[out] = result
+        return True
+
+    def params(self, spec: ops.OpSpec, shapes: tuple[tuple[int, ...], ...]) -> dict[str, Any]:
+        if not spec.param_rule:
+            return {}
+        drawn = self.draw(PARAM_RULES[spec.param_rule](shapes, self.width))
+        return {param.name: drawn[param.name] for param in spec.params}
+
+
+def _plan_single(builder: _Builder, spec: ops.OpSpec):
+    """One operand: elementwise functions, reductions, shape ops."""
+    min_rank = _MIN_RANK[spec.shapes]
+    probe = builder.pick(lambda value: value.ndim >= min_rank)
+    shape = builder.values[probe].shape if probe is not None else builder.fresh_shape(min_rank)
+    params = builder.params(spec, (shape,))
+    (domain,) = spec.domains_for(params)
+    if probe is not None and domain.admits(builder.values[probe]):
+        return [probe], params
+    return [builder.new_input(shape, domain)], params
+
+
+def _plan_broadcast(builder: _Builder, spec: ops.OpSpec):
+    """Two operands that broadcast together; either may be new."""
+    domain_a, domain_b = (ops.FREE if d.lattice else d for d in spec.domains_for({}))
+    a = builder.operand(0, domain_a)
+    a_shape = builder.values[a].shape
+
+    def fits(value: np.ndarray) -> bool:
+        try:
+            np.broadcast_shapes(a_shape, value.shape)
+        except ValueError:
+            return False
+        return True
+
+    b = builder.reuse_or_new(
+        fits, lambda: builder.draw(hnp.broadcastable_shapes(a_shape, max_side=builder.max_side)), domain_b, a
+    )
+    if spec.name == "maximum":
+        # Ties make the gradient undefined; a gap wider than any
+        # finite-difference step keeps both references well defined.
+        if np.min(np.abs(builder.values[a] - builder.values[b]), initial=np.inf) < 0.25:
+            return None
+    # Where both operands have the same domain the program's value may go on either side.
+    args = [b, a] if domain_a == domain_b and builder.draw(st.booleans()) else [a, b]
+    return args, {}
+
+
+def _plan_matmul(builder: _Builder, spec: ops.OpSpec):
+    """``matmul`` with NumPy semantics: a value of the program on the left or on the right."""
+    anchor = builder.operand(1, ops.FREE)
+    shape = builder.values[anchor].shape
+    on_left = builder.draw(st.booleans())
+    inner = shape[-1] if on_left else shape[-2] if len(shape) > 1 else shape[0]
+
+    def partner_shape() -> tuple[int, ...]:
+        side = builder.draw(st.integers(1, builder.max_side))
+        form = builder.draw(st.sampled_from(("matrix", "vector", "stack")))
+        core = (inner, side) if on_left else (side, inner)
+        if form == "vector":
+            return (inner,)
+        if form == "stack" and len(shape) > 2:
+            batch = builder.draw(hnp.broadcastable_shapes(shape[:-2], max_side=builder.max_side))
+            return tuple(batch) + core
+        return core
+
+    def fits(value: np.ndarray) -> bool:
+        left, right = (shape, value.shape) if on_left else (value.shape, shape)
+        try:
+            np.matmul(np.zeros(left), np.zeros(right))
+        except ValueError:
+            return False
+        return True
+
+    partner = builder.reuse_or_new(fits, partner_shape, ops.FREE, anchor)
+    return ([anchor, partner] if on_left else [partner, anchor]), {}
+
+
+_PLANNERS = {"broadcast": _plan_broadcast, "matmul": _plan_matmul}
+
+
+@st.composite
+def _program(draw: st.DrawFn, op_names: tuple[str, ...], dtype: str, max_steps: int,
+             max_dims: int, max_side: int, ones: bool) -> ProgramCase:
+    builder = _Builder(draw, dtype, max_dims, max_side)
+    builder.new_input(builder.fresh_shape(0))
+    # A program of one-operand ops is a chain: one path per value, nothing a
+    # traversal can get wrong. So half the steps are two-operand ops (the
+    # half Hypothesis favours, and shrinks to). Hypothesis also favours the
+    # first index of any choice; drawing each op order per program moves that
+    # favour to a different op each time.
+    binary = [op for op in op_names if len(ops.OPS[op].operands) == 2]
+    unary = [op for op in op_names if len(ops.OPS[op].operands) == 1]
+    orders = [draw(st.permutations(group)) for group in (binary, unary) if group]
+    # Each step ends with a "go on?" marker, as st.lists does: the shrinker
+    # can then delete any one step's choices (a middle one too) as a block.
+    # The program stops when three coins all come up False. Hypothesis draws
+    # False (the simpler choice) about two times in three here, so that is
+    # about one step in three; shrinking turns every coin False and stops early.
+    while len(builder.steps) < max_steps:
+        order = orders[0] if len(orders) == 1 or not draw(st.booleans()) else orders[1]
+        first = draw(st.integers(0, len(order) - 1))
+        # Try the drawn op, then the next ones: never reject, never loop.
+        if not any(builder.add_step(order[(first + k) % len(order)]) for k in range(len(order))):
+            break
+        if not any(draw(st.booleans()) for _ in range(3)):
+            break
+    if not builder.steps:
+        # Not even one op applied (e.g. only ``matmul`` on a scalar): start from a matrix.
+        builder.new_input((1, 1))
+        for op in op_names:
+            if builder.add_step(op):
+                break
+    output = builder.values[builder.steps[-1].out] if builder.steps else None
+    if output is None:
+        raise InvalidArgument(f"no op of {op_names!r} applies to any value; cannot build a program.")
+    cotangent = draw(cotangents(output.shape, dtype=dtype, ones=ones))
+    return builder.finish(cotangent)
+
+
+def programs(
+    ops_used: Sequence[str] = PROGRAM_OPS,
+    *,
+    dtype: str = "float64",
+    max_steps: int = 6,
+    max_dims: int = 3,
+    max_side: int = 3,
+    ones_cotangent: bool = False,
+) -> st.SearchStrategy[ProgramCase]:
+    """Return a strategy for small programs over ``ops_used``, with inputs and a cotangent.
+
+    Programs reuse values (fan-out), skip over steps, broadcast intermediate
+    results against each other and chain ``matmul``s like the founding
+    question's ``matmul(matmul(x, y), z)``; reductions and reshapes appear in
+    the middle. They shrink toward fewer steps, then smaller shapes.
+
+    .. code-block:: pycon
+
+        >>> print(programs(["matmul", "sum"]).example().code())  # doctest: +SKIP
+        x0 = input(2, 2)
+        x1 = input(2,)
+        t0 = matmul(x0, x1)
+        y = sum(t0, axis=0)
+    """
+    if isinstance(ops_used, str) or not ops_used:
+        raise InvalidArgument(f"ops_used={ops_used!r} must be a non-empty list of op names.")
+    names = []
+    for op in ops_used:
+        canonical = ops.canonical_op(op)
+        if canonical is None:
+            raise InvalidArgument(f"ops_used contains {op!r}, which is not an op of gradcheck.")
+        if canonical not in names:
+            names.append(canonical)
+    dtype = check_dtype(dtype)
+    max_steps = check_int("max_steps", max_steps, 1)
+    max_dims = check_int("max_dims", max_dims, 2)
+    max_side = check_int("max_side", max_side, 1)
+    return _program(tuple(names), dtype, max_steps, max_dims, max_side, bool(ones_cotangent))
