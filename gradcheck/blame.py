@@ -18,6 +18,7 @@ import numpy as np
 
 from gradcheck.execution import run_engine
 from gradcheck.oracles import reference_for
+from gradcheck.oracles._tensorflow import vjp
 from gradcheck.ops import OPS
 from gradcheck.program import OUTPUT, ProgramCase, Step
 from gradcheck.results import Failure
@@ -49,22 +50,13 @@ LocalVJP = Callable[[Step, np.ndarray], list[np.ndarray]]
 
 
 def _local_vjp(program: ProgramCase) -> LocalVJP:
-    from gradcheck._tf import tensorflow
-
-    tf = tensorflow()
     values = program.reference_values(*program.inputs)
 
-    def vjp(step: Step, g: np.ndarray) -> list[np.ndarray]:
-        operands = [tf.constant(values[arg], dtype=tf.float64) for arg in step.args]
-        with tf.GradientTape() as tape:
-            for operand in operands:
-                tape.watch(operand)
-            out = OPS[step.op].tensorflow(tf, *operands, **step.params)
-        grads = tape.gradient(out, operands, output_gradients=tf.constant(g, dtype=tf.float64),
-                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        return [grad.numpy() for grad in grads]
+    def local(step: Step, g: np.ndarray) -> list[np.ndarray]:
+        forward = lambda tf, *operands: OPS[step.op].tensorflow(tf, *operands, **step.params)  # noqa: E731
+        return vjp(forward, [values[arg] for arg in step.args], g)[1]
 
-    return vjp
+    return local
 
 
 def _producers(program: ProgramCase) -> dict[str, Step]:

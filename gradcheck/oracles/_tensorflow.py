@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable, Sequence
+
 import numpy as np
 
 from gradcheck._tf import tensorflow
 from gradcheck.case import Case
 
-__all__ = ["tensorflow_vjp"]
+__all__ = ["tensorflow_vjp", "vjp"]
 
 
-def tensorflow_vjp(case: Case) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Return TensorFlow's forward value and the VJP of ``case.cotangent``, in float64."""
+def vjp(
+    forward: Callable[..., Any], inputs: Sequence[np.ndarray], cotangent: np.ndarray
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Return ``forward(tf, *inputs)`` and the VJP of ``cotangent`` w.r.t. each input, in float64."""
     tf = tensorflow()
-    operands = [tf.constant(x, dtype=tf.float64) for x in case.inputs]
+    operands = [tf.constant(x, dtype=tf.float64) for x in inputs]
     with tf.GradientTape() as tape:
         for operand in operands:
             tape.watch(operand)
-        output = case.tensorflow(tf, *operands)
+        output = forward(tf, *operands)
     grads = tape.gradient(
         output,
         operands,
-        output_gradients=tf.constant(case.cotangent, dtype=tf.float64),
+        output_gradients=tf.constant(cotangent, dtype=tf.float64),
         unconnected_gradients=tf.UnconnectedGradients.ZERO,
     )
     return output.numpy(), [grad.numpy() for grad in grads]
+
+
+def tensorflow_vjp(case: Case) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Return TensorFlow's forward value of ``case`` and the VJP of its cotangent."""
+    return vjp(case.tensorflow, case.inputs, case.cotangent)
