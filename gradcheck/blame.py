@@ -16,7 +16,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from gradcheck.execution import run_engine
 from gradcheck.oracles import reference_for
 from gradcheck.oracles._tensorflow import vjp
 from gradcheck.ops import OPS
@@ -37,7 +36,7 @@ def blame_steps(
         reference = reference_for(case)
         if not reference.agrees:
             continue  # the oracles cannot judge this step; blame nobody for it
-        failure = judge(case, run_engine(engine, case, timeout), reference, tolerance)
+        failure = judge(case, engine.run(case, timeout), reference, tolerance)
         if failure is not None:
             culprits.append((step, failure))
     return culprits

@@ -20,6 +20,7 @@ before the engine is loaded, so a typo costs nothing to find out about.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -87,6 +88,7 @@ class _Number:
 
 _MAX_EXAMPLES = _Number("--max-examples", int, 1, True, "how many cases are drawn for each op", "200")
 _PROGRAMS = _Number("--programs", int, 0, True, "how many composite programs are drawn (0: none)", "500")
+_MEMORY_MB = _Number("--memory-mb", int, 0, False, "the engine worker's memory limit in MiB", "2048")
 _SEED = _Number("--seed", int, 0, True, "the random seed; the same seed replays the same search", "7")
 _TIMEOUT = _Number("--timeout", float, 0, False, "how many seconds one engine call may take", "30")
 
@@ -145,6 +147,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"random seed; the report prints it for replay (default: {DEFAULT_SEED})")
     check.add_argument("--timeout", default=str(DEFAULT_TIMEOUT), metavar="SECONDS",
                        help=f"time limit for one engine call (default: {DEFAULT_TIMEOUT:g})")
+    isolation = check.add_argument_group(
+        "untrusted engines",
+        "Run the engine in a worker process: a hang, a crash, os._exit or a memory hog is "
+        "reported as a failure of that op and the run goes on.",
+    )
+    isolation.add_argument("--isolate", action="store_true",
+                           help="run the engine in a separate worker process (implied by the two below)")
+    isolation.add_argument("--memory-mb", metavar="MB", default=None,
+                           help="memory limit for the engine worker, in MiB")
+    isolation.add_argument("--python", metavar="PATH", default=None,
+                           help="run the worker with this interpreter (e.g. the student's own "
+                                "environment); it needs only NumPy and the engine's dependencies")
     _add_format_options(check)
     check.set_defaults(run=_run_check)
 
@@ -216,6 +230,7 @@ def _run_check(args: argparse.Namespace) -> int:
     programs = _PROGRAMS.parse(args.programs)
     seed = _SEED.parse(args.seed)
     timeout = _TIMEOUT.parse(args.timeout)
+    memory_mb = _MEMORY_MB.parse(args.memory_mb) if args.memory_mb is not None else None
     formats = _formats(args)
     if args.ops is not None and not _comma_list(args.ops):
         raise UsageError(
@@ -229,12 +244,20 @@ def _run_check(args: argparse.Namespace) -> int:
     from gradcheck.engine import load_engine
     from gradcheck.runner import run_checks
 
-    engine = load_engine(args.target)
-    with progress_callbacks(len(ops) + (1 if programs else 0)) as (on_start, on_finish):
-        report = run_checks(
-            engine, ops=ops, max_examples=max_examples, seed=seed, timeout=timeout,
-            on_start=on_start, on_finish=on_finish, programs=programs,
-        )
+    with contextlib.ExitStack() as stack:
+        if args.isolate or memory_mb or args.python:
+            from gradcheck.isolation import IsolatedEngine
+
+            engine = stack.enter_context(IsolatedEngine(
+                args.target, python=args.python or sys.executable, memory_mb=memory_mb,
+            ))
+        else:
+            engine = load_engine(args.target)
+        with progress_callbacks(len(ops) + (1 if programs else 0)) as (on_start, on_finish):
+            report = run_checks(
+                engine, ops=ops, max_examples=max_examples, seed=seed, timeout=timeout,
+                on_start=on_start, on_finish=on_finish, programs=programs,
+            )
     _render(report, formats, args.report_dir)
     return _exit_status(report)
 

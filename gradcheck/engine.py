@@ -96,6 +96,12 @@ class Engine:
         """Return whether the engine defines ``op`` (a canonical name or an alias)."""
         return ALIASES.get(op, op) in self.ops
 
+    def run(self, case: Any, timeout: float | None) -> Any:
+        """Return the ``EngineOutcome`` of running ``case`` in this process."""
+        from gradcheck.execution import run_engine
+
+        return run_engine(self, case, timeout)
+
     def variable(self, array: np.ndarray) -> Any:
         """Return the engine's differentiable leaf for ``array``."""
         return self.obj.variable(array)
@@ -123,7 +129,7 @@ class Engine:
         return [result]
 
 
-def load_engine(target: str | os.PathLike[str] | object) -> Engine:
+def load_engine(target: str | os.PathLike[str] | object, *, quiet_tensorflow: bool = True) -> Engine:
     """Return the :class:`Engine` for a target string or an engine object.
 
     ``target`` is ``path/to/file.py``, ``path/to/file.py:NAME``,
@@ -143,11 +149,14 @@ def load_engine(target: str | os.PathLike[str] | object) -> Engine:
     if isinstance(target, os.PathLike):
         target = os.fspath(target)
     if isinstance(target, str):
-        # Engines often import TensorFlow themselves; importing it first, with
-        # its native start-up chatter muted, keeps that noise off the screen.
-        from gradcheck._tf import tensorflow
+        if quiet_tensorflow:
+            # Engines often import TensorFlow themselves; importing it first,
+            # with its native start-up chatter muted, keeps that noise off the
+            # screen. (An engine worker skips this: its output is captured, and
+            # the student's interpreter need not have TensorFlow.)
+            from gradcheck._tf import tensorflow
 
-        tensorflow()
+            tensorflow()
         return _load_string(target)
     label = target.__name__ if isinstance(target, ModuleType) else _object_label(target)
     where = _Where(f"Cannot use engine {_object_label(target)}", label=label)

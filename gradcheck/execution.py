@@ -101,13 +101,47 @@ def _describe(exc: BaseException) -> str:
     return describe_exception(exc)
 
 
-def run_engine(engine: Any, case: Case, timeout: float | None = 10.0) -> EngineOutcome:
-    """Return what ``engine`` computes for ``case``: forward value and gradients."""
+def run_engine(engine: Any, case: Case, timeout: float | None = 10.0, repeat: bool = True) -> EngineOutcome:
+    """Return what ``engine`` computes for ``case``: forward value and gradients.
+
+    With ``repeat`` the case is run a second time on fresh variables, and the
+    two answers must agree: an engine whose answer depends on an earlier call
+    (gradients never reset, a global tape that keeps growing) is
+    ``nondeterministic`` on the very case that shows it.
+    """
+    sink = _BoundedText()
+    outcome = EngineOutcome()
+    try:
+        outcome.forward, outcome.grads = _attempt(engine, case, timeout, sink)
+        if repeat:
+            try:
+                again = _attempt(engine, case, timeout, sink)
+            except _CallFailed as failed:
+                raise _CallFailed(
+                    "nondeterministic",
+                    f"the same case worked once, then failed when repeated: {failed.message}",
+                    failed.detail,
+                ) from None
+            difference = _difference((outcome.forward, *outcome.grads), (again[0], *again[1]))
+            if difference:
+                raise _CallFailed(
+                    "nondeterministic",
+                    "the same case, run twice on fresh variables, gave different answers: "
+                    "the engine keeps state from one call to the next (gradients not reset?)",
+                    difference,
+                )
+    except _CallFailed as failed:
+        outcome.failure = (failed.category, failed.message, failed.detail)
+    outcome.output = sink.text()
+    return outcome
+
+
+def _attempt(engine: Any, case: Case, timeout: float | None, sink: _BoundedText) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Run ``case`` once on fresh copies of its arrays; raise _CallFailed on any failure."""
     dtype = np.dtype(engine.dtype)
     handed = [np.array(x, dtype=dtype) for x in case.inputs]
     cotangent = np.array(case.cotangent, dtype=dtype)
     pristine = [x.copy() for x in handed] + [cotangent.copy()]
-    sink = _BoundedText()
 
     def call(stage: str, function: Callable[..., Any], *call_args: Any, **call_kwargs: Any) -> Any:
         try:
@@ -135,17 +169,29 @@ def run_engine(engine: Any, case: Case, timeout: float | None = 10.0) -> EngineO
                 )
         return result
 
-    outcome = EngineOutcome()
-    try:
-        xs = [call("variable()", engine.variable, array) for array in handed]
-        y = case.apply(engine, xs, call)
-        outcome.forward = call("value()", lambda: _as_array(engine.value(y), "the forward value"))
-        grads = call("grad()", lambda: [_as_array(g, "a gradient") for g in _as_list(engine.grad(y, xs, cotangent))])
-        outcome.grads = grads
-    except _CallFailed as failed:
-        outcome.failure = (failed.category, failed.message, failed.detail)
-    outcome.output = sink.text()
-    return outcome
+    xs = [call("variable()", engine.variable, array) for array in handed]
+    y = case.apply(engine, xs, call)
+    forward = call("value()", lambda: _as_array(engine.value(y), "the forward value"))
+    grads = call("grad()", lambda: [_as_array(g, "a gradient") for g in _as_list(engine.grad(y, xs, cotangent))])
+    return forward, grads
+
+
+def _difference(first: tuple[np.ndarray, ...], second: tuple[np.ndarray, ...]) -> str | None:
+    """Describe how two answers to the same case differ beyond rounding, or return None."""
+    if len(first) != len(second):
+        return f"the first call returned {len(first) - 1} gradient(s), the second {len(second) - 1}"
+    for index, (a, b) in enumerate(zip(first, second)):
+        what = "the forward value" if index == 0 else f"gradient {index}"
+        if a.shape != b.shape:
+            return f"{what} had shape {a.shape}, then {b.shape}"
+        # A few ulps of slack: a multithreaded reduction may sum in another order.
+        eps = np.finfo(a.dtype).eps if np.issubdtype(a.dtype, np.floating) else 0.0
+        finite = np.abs(a[np.isfinite(a)])
+        scale = float(np.max(finite, initial=0.0))
+        if not np.allclose(a, b, rtol=16 * eps, atol=16 * eps * scale, equal_nan=True):
+            return (f"{what} was first {np.array2string(a, precision=4)}, "
+                    f"then {np.array2string(b, precision=4)}")
+    return None
 
 
 def _as_list(grads: Any) -> list[Any]:

@@ -30,15 +30,17 @@ FORMAT_VERSION = 1
 STATUSES = ("passed", "failed", "unsupported")
 
 # Order matters: when one op fails in several ways, the first category in this
-# tuple is the headline ``failure``; the rest are listed in ``failures``. A
-# wrong forward value comes first: gradients of a wrong function are moot.
+# tuple is the headline ``failure``; the rest are listed in ``failures``. An
+# engine whose answer depends on earlier calls comes first (its other
+# failures may not even reproduce alone), then a wrong forward value
+# (gradients of a wrong function are moot).
 CATEGORIES = (
+    "nondeterministic",
     "forward",
     "mismatch",
     "shape",
     "nonfinite",
     "mutation",
-    "nondeterministic",
     "exception",
     "timeout",
     "crash",

@@ -205,7 +205,6 @@ def check_op(
 ) -> CheckResult:
     """Return the result of searching for a failing case of ``op`` on ``engine``."""
     from gradcheck.diagnosis import diagnose
-    from gradcheck.execution import run_engine
     from gradcheck.strategies import op_cases
     from gradcheck.verdict import judge
 
@@ -217,7 +216,7 @@ def check_op(
     )
     state = _search(
         strategy,
-        lambda case, reference: judge(case, run_engine(engine, case, timeout), reference, tolerance),
+        lambda case, reference: judge(case, engine.run(case, timeout), reference, tolerance),
         max_examples=max_examples,
         seed=seed,
     )
@@ -245,7 +244,6 @@ def check_programs(
     backward pass itself is at fault, and the diagnosis says so.
     """
     from gradcheck.blame import blame_steps, program_diagnosis
-    from gradcheck.execution import run_engine
     from gradcheck.strategies import programs
     from gradcheck.verdict import judge
 
@@ -264,7 +262,7 @@ def check_programs(
     behind: dict[int, tuple[Any, list[Any]]] = {}
 
     def evaluate(program: Any, reference: Any) -> Failure | None:
-        failure = judge(program, run_engine(engine, program, timeout), reference, tolerance)
+        failure = judge(program, engine.run(program, timeout), reference, tolerance)
         if failure is None:
             return None
         culprits = blame_steps(engine, program, tolerance, timeout)
@@ -300,8 +298,9 @@ def run_checks(
     skips them).
     """
     from gradcheck.engine import Engine, load_engine
+    from gradcheck.isolation import IsolatedEngine
 
-    if not isinstance(engine, Engine):
+    if not isinstance(engine, (Engine, IsolatedEngine)):
         engine = load_engine(engine)
     names = resolve_ops(ops)
     if max_examples < 1:

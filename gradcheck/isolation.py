@@ -1,0 +1,192 @@
+"""Run an untrusted engine in a worker process; compare and report in this one.
+
+``IsolatedEngine`` stands where ``gradcheck.engine.Engine`` does (the runner
+only asks it for ``dtype``, ``supports`` and ``run``), but never imports the
+engine here. Each case is sent to a worker (``gradcheck/_worker.py``) as JSON
+and ``.npy`` arrays; the worker answers with the engine's outcome. A call that
+takes longer than the time limit is a ``timeout`` and the worker is stopped; a
+worker that dies (``os._exit``, a segfault, the memory limit) is a ``crash``
+with the case it was running. Either way the next call starts a fresh worker,
+so one broken case never loses the rest of the run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gradcheck._transport import (
+    FrameReader,
+    ProtocolError,
+    ReadTimeout,
+    case_message,
+    outcome_from_message,
+    write_message,
+)
+from gradcheck.errors import TargetError
+from gradcheck.ops import ALIASES
+
+__all__ = ["IsolatedEngine"]
+
+_WORKER = Path(__file__).with_name("_worker.py")
+#: How long a worker may take to load the engine (TensorFlow alone takes seconds).
+STARTUP_TIMEOUT = 120.0
+#: How much of what a dead worker printed is shown.
+_OUTPUT_TAIL = 2000
+
+
+@dataclass
+class IsolatedEngine:
+    """An engine that lives in a worker process. Use as a context manager, or call ``close``."""
+
+    target: str
+    python: str = sys.executable
+    memory_mb: int | None = None
+    # Filled in from the worker's "ready" message.
+    name: str = ""
+    dtype: np.dtype = field(default_factory=lambda: np.dtype("float64"))
+    grad_takes_cotangent: bool = True
+    ops: dict[str, None] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    _process: subprocess.Popen | None = field(default=None, repr=False)
+    _reader: FrameReader | None = field(default=None, repr=False)
+    _capture: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        ready = self._start()
+        self.target = ready["target"]
+        self.name = ready["name"]
+        self.dtype = np.dtype(ready["dtype"])
+        self.grad_takes_cotangent = bool(ready["grad_takes_cotangent"])
+        self.ops = dict.fromkeys(ready["ops"])
+        self.aliases = dict(ready["aliases"])
+
+    # --- the Engine surface the runner uses ------------------------------------
+
+    def supports(self, op: str) -> bool:
+        """Return whether the engine defines ``op`` (a canonical name or an alias)."""
+        return ALIASES.get(op, op) in self.ops
+
+    def run(self, case: Any, timeout: float | None) -> Any:
+        """Return the ``EngineOutcome`` of ``case``, run in the worker."""
+        from gradcheck.execution import EngineOutcome
+
+        if self._process is None or self._process.poll() is not None:
+            self._start()
+        try:
+            write_message(self._process.stdin, *case_message(case))
+            header, arrays = self._reader.read(timeout)
+            return outcome_from_message(header, arrays)
+        except ReadTimeout:
+            output = self._stop()
+            return EngineOutcome(
+                failure=("timeout", f"the engine did not answer within {timeout:g} s (its worker was stopped)",
+                         _tail(output) or None),
+            )
+        except (EOFError, BrokenPipeError, ProtocolError) as exc:
+            code = self._process.wait() if self._process else None
+            output = self._stop()
+            return EngineOutcome(failure=("crash", _death(code, exc, self.memory_mb), _tail(output) or None))
+
+    def close(self) -> None:
+        """Stop the worker."""
+        self._stop()
+
+    def __enter__(self) -> "IsolatedEngine":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    # --- the worker --------------------------------------------------------------
+
+    def _start(self) -> dict[str, Any]:
+        self._stop()
+        handle, self._capture = tempfile.mkstemp(prefix="gradcheck-worker-", suffix=".out")
+        os.close(handle)
+        env = dict(os.environ)
+        package_root = str(_WORKER.parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        command = [self.python, str(_WORKER), "--target", self.target, "--capture", self._capture]
+        if self.memory_mb:
+            command += ["--memory-mb", str(self.memory_mb)]
+        try:
+            self._process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                env=env, start_new_session=True,
+            )
+        except OSError as exc:
+            raise TargetError(
+                f"Cannot start an engine worker with --python {self.python!r}: {exc}. "
+                "Give the path of a Python interpreter that has NumPy installed."
+            ) from None
+        self._reader = FrameReader(self._process.stdout.fileno())
+        try:
+            header, _ = self._reader.read(STARTUP_TIMEOUT)
+        except (ReadTimeout, EOFError, ProtocolError) as exc:
+            code = self._process.poll()
+            output = self._stop()
+            raise TargetError(
+                f"Cannot load engine target {self.target!r} in a worker process "
+                f"({_death(code, exc, self.memory_mb)}). What it printed: {_tail(output) or 'nothing'}"
+            ) from None
+        if header.get("type") == "error":
+            self._stop()
+            raise TargetError(str(header.get("message")))
+        if header.get("type") != "ready":
+            self._stop()
+            raise TargetError(f"The engine worker for {self.target!r} answered with {header.get('type')!r}.")
+        return header
+
+    def _stop(self) -> str:
+        """Stop the worker (if any); return what it printed."""
+        process, self._process = self._process, None
+        if process is not None:
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)  # the engine may have started children
+                except (ProcessLookupError, PermissionError):
+                    process.kill()
+            process.wait()
+            for stream in (process.stdin, process.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        output = ""
+        if self._capture:
+            try:
+                output = Path(self._capture).read_text(errors="replace")
+                os.unlink(self._capture)
+            except OSError:
+                pass
+            self._capture = ""
+        return output
+
+
+def _tail(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= _OUTPUT_TAIL else "... " + text[-_OUTPUT_TAIL:]
+
+
+def _death(code: int | None, exc: BaseException, memory_mb: int | None) -> str:
+    """Say how a worker died, in words."""
+    if isinstance(exc, ProtocolError):
+        return f"the worker sent a malformed message ({exc}) and was stopped"
+    if code is None:
+        return "the worker stopped answering"
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        hint = ""
+        if -code == signal.SIGKILL and memory_mb:
+            hint = f" (possibly over --memory-mb={memory_mb})"
+        return f"the engine's process was killed by {name}{hint}"
+    return f"the engine's process exited with status {code}"
