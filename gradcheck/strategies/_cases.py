@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import numpy as np
@@ -41,12 +42,18 @@ PARAM_RULES: dict[str, Callable[[_Shapes, int], st.SearchStrategy[dict[str, Any]
 }
 
 
+@functools.lru_cache(maxsize=4096)
+def _param_strategy(rule: str, shapes: _Shapes, width: int) -> st.SearchStrategy[dict[str, Any]]:
+    # Built once per (rule, shapes): see gradcheck.strategies._values.values.
+    return PARAM_RULES[rule](shapes, width)
+
+
 @st.composite
 def _op_case(draw: st.DrawFn, spec: ops.OpSpec, dtype: str, max_dims: int, max_side: int,
              ones: bool) -> Case:
     shapes = draw(operand_shapes(spec.shapes, max_dims=max_dims, max_side=max_side))
     width = 32 if dtype == "float32" else 64
-    drawn = draw(PARAM_RULES[spec.param_rule](shapes, width)) if spec.param_rule else {}
+    drawn = draw(_param_strategy(spec.param_rule, shapes, width)) if spec.param_rule else {}
     # In the op's own parameter order, which is how reports print them.
     params = {param.name: drawn[param.name] for param in spec.params}
     inputs = tuple(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -74,9 +75,14 @@ def values(
         >>> values((2, 3), domain=Domain(((0.25, 4.0),))).example()  # doctest: +SKIP
         array([[1. , 1. , 2.5], [1. , 0.5, 1. ]])
     """
-    shape = check_shape("shape", shape)
-    width = _WIDTH[check_dtype(dtype)]
-    domain = _check_domain(domain)
+    return _values(check_shape("shape", shape), _check_domain(domain), _WIDTH[check_dtype(dtype)])
+
+
+# Strategies are immutable, and building one (and Hypothesis validating it on
+# first draw) costs more than drawing from it: each distinct set of validated
+# arguments builds its strategy once.
+@functools.lru_cache(maxsize=4096)
+def _values(shape: tuple[int, ...], domain: Domain, width: int) -> st.SearchStrategy[np.ndarray]:
     if domain.distinct:
         return _distinct(shape, step=0.5)
     return hnp.arrays(np.float64, shape, elements=_elements(domain, width))
@@ -95,8 +101,11 @@ def cotangents(
         >>> cotangents((2,)).example()  # doctest: +SKIP
         array([ 1.5, -0.25])
     """
-    shape = check_shape("shape", shape)
-    width = _WIDTH[check_dtype(dtype)]
+    return _cotangents(check_shape("shape", shape), _WIDTH[check_dtype(dtype)], bool(ones))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cotangents(shape: tuple[int, ...], width: int, ones: bool) -> st.SearchStrategy[np.ndarray]:
     if ones:
         return st.just(np.ones(shape))
     low, high = COTANGENT_RANGE
