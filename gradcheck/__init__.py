@@ -8,17 +8,9 @@
     False
 """
 
-import os as _os
-
-# Set before any TensorFlow import, including one done by the user's engine:
-# quiet C++ logging, and no oneDNN fused kernels (their summation order varies
-# between runs, and the float64 oracle must give the same answer every time).
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-_os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "run_checks", "load_engine", "Report", "CheckResult", "Failure"]
+__all__ = ["__version__", "run_checks", "assert_gradients", "load_engine", "Report", "CheckResult", "Failure"]
 
 
 def __getattr__(name: str):
@@ -27,6 +19,10 @@ def __getattr__(name: str):
         from gradcheck.runner import run_checks
 
         return run_checks
+    if name == "assert_gradients":
+        from gradcheck.assertions import assert_gradients
+
+        return assert_gradients
     if name == "load_engine":
         from gradcheck.engine import load_engine
 

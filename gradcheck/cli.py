@@ -5,6 +5,7 @@
     gradcheck check TARGET [--ops OP,OP...] [--max-examples N] [--seed S] [--programs N | --no-programs]
                            [--report-dir DIR] [--format FMT,FMT...] [--timeout SECONDS]
     gradcheck report reports/gradcheck.json [--format FMT,FMT...] [--report-dir DIR]
+    gradcheck grade SUBMISSION... [--workers N] [--weights weights.toml] [check options] [--report-dir DIR]
     gradcheck demo
     gradcheck --version
 
@@ -91,6 +92,13 @@ _PROGRAMS = _Number("--programs", int, 0, True, "how many composite programs are
 _MEMORY_MB = _Number("--memory-mb", int, 0, False, "the engine worker's memory limit in MiB", "2048")
 _SEED = _Number("--seed", int, 0, True, "the random seed; the same seed replays the same search", "7")
 _TIMEOUT = _Number("--timeout", float, 0, False, "how many seconds one engine call may take", "30")
+_WORKERS = _Number("--workers", int, 1, True, "how many submissions are checked at once", "4")
+_SUBMISSION_TIMEOUT = _Number(
+    "--submission-timeout", float, 0, False, "how many seconds one submission's whole check may take", "3600",
+)
+# As gradcheck.grade.DEFAULT_MEMORY_MB / DEFAULT_SUBMISSION_TIMEOUT (checked in tests/test_grade.py).
+DEFAULT_GRADE_MEMORY_MB = 4096
+DEFAULT_SUBMISSION_TIMEOUT = 1800.0
 
 
 def _comma_list(values: Sequence[str] | None) -> list[str]:
@@ -102,8 +110,7 @@ def _add_format_options(parser: argparse.ArgumentParser) -> None:
     # Shared by `check` and `report`: both end by rendering a Report.
     parser.add_argument(
         "--format", action="append", metavar="FMT,FMT...",
-        help=f"report formats: text (terminal), json (default: {DEFAULT_FORMAT}); "
-             "html, junit and md are planned",
+        help=f"report formats: text (terminal), json, html, junit, md (default: {DEFAULT_FORMAT})",
     )
     parser.add_argument(
         "--report-dir", default=DEFAULT_REPORT_DIR, metavar="DIR",
@@ -171,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_format_options(report)
     report.set_defaults(run=_run_report)
 
+    _add_grade_command(commands)
+
     demo = commands.add_parser(
         "demo", help="run gradcheck on the bundled example engines",
         description="Check a correct engine, the question's buggy tape and its "
@@ -209,18 +218,41 @@ def _exit_status(report: Any) -> int:
     return EXIT_PASSED if report.ok else EXIT_FAILED
 
 
-def _render(report: Any, formats: list[Any], report_dir: str) -> None:
-    """Render ``report`` on stdout and in ``report_dir``; end with the summary line either way."""
+def _render(report: Any, formats: list[Any], report_dir: str, engine: Any = None) -> None:
+    """Render ``report`` on stdout and in ``report_dir``; end with the summary line either way.
+
+    With the ``engine`` the report was made with (a check, not a stored
+    report), a reproducer is first written for each failed check, so that the
+    reports name it.
+    """
     from rich.console import Console
 
     from gradcheck.reports import render_report
+    from gradcheck.reports.reproducer import print_written, write_reproducers
     from gradcheck.reports.text import summary_line
 
     console = Console()
-    render_report(report, [fmt.name for fmt in formats], report_dir, console=console)
+    problem: OSError | None = None
+    reproducers = []
+    try:
+        if engine is not None:
+            reproducers = write_reproducers(report, report_dir, engine)
+    except OSError as error:
+        problem = error  # the reports still go out; the run's results are not lost
+    try:
+        render_report(report, [fmt.name for fmt in formats], report_dir, console=console)
+    except OSError as error:
+        problem = problem or error
+    print_written(reproducers, console)
     if not any(fmt.on_terminal for fmt in formats):
         # Files only (a CI job): still say in one line how the run went.
         console.print(summary_line(report))
+    if problem is not None:
+        raise UsageError(
+            f"Cannot write to --report-dir {report_dir!r}: {problem.strerror or problem} "
+            f"({problem.filename or report_dir}). Every report that could be shown was; "
+            "choose a folder you can write to and run again."
+        )
 
 
 def _run_check(args: argparse.Namespace) -> int:
@@ -258,7 +290,7 @@ def _run_check(args: argparse.Namespace) -> int:
                 engine, ops=ops, max_examples=max_examples, seed=seed, timeout=timeout,
                 on_start=on_start, on_finish=on_finish, programs=programs,
             )
-    _render(report, formats, args.report_dir)
+    _render(report, formats, args.report_dir, engine)
     return _exit_status(report)
 
 
@@ -269,6 +301,123 @@ def _run_report(args: argparse.Namespace) -> int:
     report = load_report(args.path)
     _render(report, formats, args.report_dir)
     return _exit_status(report)
+
+
+def _add_grade_command(commands: Any) -> None:
+    grade = commands.add_parser(
+        "grade", help="check many submissions and write a gradebook",
+        description="Check every submission (a .py file, or a folder with engine.py) in its own "
+                    "process, several at once, all with the same seed; write each one's reports to "
+                    "DIR/NAME/ and the gradebook to DIR/gradebook.csv, DIR/gradebook.json and "
+                    "DIR/index.html. A submission that cannot be loaded, crashes or hangs is a row "
+                    "with status 'error'; the others are graded anyway.",
+        epilog="Score: the sum of the weights of the passed checks over the sum of the weights of "
+               "all checks; an unsupported op is not passed. Exit status: 0 the grading ran "
+               "(whatever the results), 2 the arguments are wrong.",
+    )
+    grade.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                       help="a .py file or a folder holding the engine (engine.py, a single .py file, or a package)")
+    grade.add_argument("--workers", default=str(os.cpu_count() or 1), metavar="N",
+                       help="submissions checked at once (default: the number of CPUs)")
+    grade.add_argument("--weights", metavar="FILE",
+                       help="TOML file with a [weights] table: check = weight, and default = weight "
+                            "for the rest (default: every check weighs 1)")
+    grade.add_argument("--ops", action="append", metavar="OP,OP...",
+                       help="ops to check, by name or alias (default: every op the contract names)")
+    grade.add_argument("--max-examples", default=str(DEFAULT_MAX_EXAMPLES), metavar="N",
+                       help=f"cases drawn per op (default: {DEFAULT_MAX_EXAMPLES})")
+    programs = grade.add_mutually_exclusive_group()
+    programs.add_argument("--programs", default=str(DEFAULT_PROGRAMS), metavar="N",
+                          help=f"composite programs drawn per submission (default: {DEFAULT_PROGRAMS})")
+    programs.add_argument("--no-programs", dest="programs", action="store_const", const="0",
+                          help="check single ops only")
+    grade.add_argument("--seed", default=str(DEFAULT_SEED), metavar="S",
+                       help=f"random seed, the same for every submission (default: {DEFAULT_SEED})")
+    grade.add_argument("--timeout", default=str(DEFAULT_TIMEOUT), metavar="SECONDS",
+                       help=f"time limit for one engine call (default: {DEFAULT_TIMEOUT:g})")
+    grade.add_argument("--submission-timeout", default=str(DEFAULT_SUBMISSION_TIMEOUT), metavar="SECONDS",
+                       help=f"time limit for one submission's whole check (default: {DEFAULT_SUBMISSION_TIMEOUT:g})")
+    grade.add_argument("--memory-mb", default=str(DEFAULT_GRADE_MEMORY_MB), metavar="MB",
+                       help=f"memory limit for each engine worker, in MiB (default: {DEFAULT_GRADE_MEMORY_MB})")
+    grade.add_argument("--python", metavar="PATH", default=None,
+                       help="run the engine workers with this interpreter; it needs only NumPy "
+                            "and the engines' dependencies")
+    grade.add_argument("--report-dir", default=DEFAULT_REPORT_DIR, metavar="DIR",
+                       help=f"folder for the gradebook and the per-submission reports (default: {DEFAULT_REPORT_DIR}/)")
+    grade.set_defaults(run=_run_grade)
+
+
+def _run_grade(args: argparse.Namespace) -> int:
+    import shutil
+    import time
+    from pathlib import Path
+
+    from gradcheck.runner import resolve_ops
+
+    workers = _WORKERS.parse(args.workers)
+    if args.ops is not None and not _comma_list(args.ops):
+        raise UsageError(
+            f"--ops={','.join(args.ops)!r} names no op; give op names separated by commas, "
+            "e.g. --ops matmul,sum, or leave --ops out to grade every op."
+        )
+
+    from gradcheck.grade import GradeOptions, Weights, find_submissions, grade, load_weights
+
+    options = GradeOptions(
+        ops=tuple(resolve_ops(_comma_list(args.ops) if args.ops is not None else None)),
+        max_examples=_MAX_EXAMPLES.parse(args.max_examples),
+        programs=_PROGRAMS.parse(args.programs),
+        seed=_SEED.parse(args.seed),
+        timeout=_TIMEOUT.parse(args.timeout),
+        memory_mb=_MEMORY_MB.parse(args.memory_mb),
+        # Absolute: a package submission's check runs in another folder.
+        python=os.path.abspath(shutil.which(args.python) or args.python) if args.python else None,
+        submission_timeout=_SUBMISSION_TIMEOUT.parse(args.submission_timeout),
+    )
+    weights = load_weights(args.weights, options.checks) if args.weights else Weights()
+    if args.python and shutil.which(args.python) is None:
+        raise UsageError(
+            f"--python={args.python!r} is not an interpreter gradcheck can run (no such executable); "
+            "give the path of a Python that has NumPy installed, e.g. --python ~/venv/bin/python."
+        )
+    submissions = find_submissions(args.submissions)
+    report_dir = Path(args.report_dir)
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(
+            f"--report-dir={args.report_dir!r} cannot be created: {error.strerror or error}. "
+            "Give a folder gradcheck may write to."
+        ) from None
+
+    # Only now, with every argument known to be good, pay for the grading.
+    from rich.console import Console
+
+    from gradcheck.reports.gradebook import write_gradebook
+
+    console, progress = Console(), Console(stderr=True, highlight=False)
+    total, done = len(submissions), 0
+    progress.print(
+        f"Grading {total} submission{'s' if total != 1 else ''} with seed {options.seed}, "
+        f"{min(workers, total)} at a time; reports in {report_dir}/", markup=False, soft_wrap=True,
+    )
+
+    def on_finish(row: Any) -> None:
+        nonlocal done
+        done += 1
+        progress.print(f"[{done:>{len(str(total))}}/{total}] {row.name}: {row.summary()}", markup=False, soft_wrap=True)
+
+    started = time.perf_counter()
+    gradebook = grade(submissions, options, report_dir, weights=weights, workers=workers, on_finish=on_finish)
+    write_gradebook(gradebook, report_dir, console)
+    graded = [row for row in gradebook.rows if row.status == "graded"]
+    mean = sum(row.score for row in graded) / len(graded) if graded else 0.0
+    console.print(
+        f"Graded {total} submission{'s' if total != 1 else ''} in {time.perf_counter() - started:.1f} s "
+        f"with seed {options.seed}: {len(graded)} checked (mean score {mean:.0%}), "
+        f"{total - len(graded)} could not be checked.", markup=False, highlight=False, soft_wrap=True,
+    )
+    return EXIT_PASSED
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -111,6 +111,7 @@ def run_demo(
     from gradcheck._progress import progress_callbacks
     from gradcheck.engine import load_engine
     from gradcheck.reports import render_report
+    from gradcheck.reports.reproducer import print_written, write_reproducers
     from gradcheck.runner import resolve_ops, run_checks
 
     surprises: list[str] = []
@@ -125,7 +126,10 @@ def run_demo(
                 engine, ops=ops, max_examples=step.max_examples, seed=DEMO_SEED,
                 on_start=on_start, on_finish=on_finish,
             )
-        render_report(report, ["text", "json"], Path(report_dir) / step.slug, console=console)
+        step_dir = Path(report_dir) / step.slug
+        reproducers = write_reproducers(report, step_dir, engine)
+        render_report(report, ["text", "json"], step_dir, console=console)
+        print_written(reproducers, console)
         console.print()
         surprise = unexpected(step, report)
         if surprise:

@@ -119,7 +119,7 @@ BAD_ARGUMENTS = [
     pytest.param(["--timeout", "nan"], ["--timeout=nan", "finite"], id="timeout-nan"),
     pytest.param(["--timeout", "soon"], ["--timeout='soon'", "number"], id="timeout-word"),
     pytest.param(["--format", "xml"], ["--format=xml", "text, json"], id="format-unknown"),
-    pytest.param(["--format", "text,html"], ["--format=html", "not available"], id="format-planned"),
+    pytest.param(["--format", "text,pdf"], ["--format=pdf", "text, json, html, junit, md"], id="format-unknown-among-known"),
     pytest.param(["--format", ","], ["names no format"], id="format-empty"),
     pytest.param(["--max-exampels", "5"], ["unrecognized arguments: --max-exampels"], id="option-typo"),
 ]
@@ -308,9 +308,10 @@ def test_check_a_correct_engine_exits_0_and_writes_json(tmp_path, capsys):
 
 
 @pytest.mark.usefixtures("runner")
-def test_check_the_questions_tape_exits_1_with_a_replay_hint(capsys, monkeypatch):
+def test_check_the_questions_tape_exits_1_with_a_replay_hint(capsys, monkeypatch, tmp_path):
     pytest.importorskip("tensorflow")
     monkeypatch.setenv("COLUMNS", "200")  # keep the replay command on one line
+    monkeypatch.chdir(tmp_path)  # its reproducers go to ./reports
     status = main(["check", "gradcheck.examples.question_tape", "--ops", "matmul", "--max-examples", "200"])
     out = capsys.readouterr().out
     assert status == 1, out

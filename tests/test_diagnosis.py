@@ -59,13 +59,19 @@ class Row(NamedTuple):
     words: tuple[str, ...]
     # On the hand-picked case of test_planted_sanity, when another recognizer comes first there.
     hand_picked: str | None = None
+    # An engine with two real bugs of the same category: which one its shrunk
+    # case shows depends on Hypothesis's draws (which mix in constants from the
+    # modules imported so far), and either diagnosis is right. (recognizer, words)
+    or_else: tuple[str, tuple[str, ...]] | None = None
 
 
 # A word starting with "re:" is a regular expression.
 ROWS = [
     Row("question_tape", "mismatch", "transpose_all_axes",
         ("all axes of b reversed", "(0, 1, 2)", "last two")),
-    Row("question_tape", "shape", "transpose_all_axes", ("(0, 1, 2)", "last two")),
+    # The question's tape transposes all axes *and* unbroadcasts leading axes only.
+    Row("question_tape", "shape", "transpose_all_axes", ("(0, 1, 2)", "last two"),
+        or_else=("summed_leading_axes_only", ("not summed",))),
     Row("question_tape", "exception", "transpose_all_axes_raises", ("(0, 1, 2)", "last two")),
     Row("matmul_transpose_all_axes", "mismatch", "transpose_all_axes", ("all axes of", "last two")),
     Row("matmul_transpose_all_axes", "exception", "transpose_all_axes_raises",
@@ -153,8 +159,11 @@ def test_recognizer_fires_on_the_minimal_case(row: Row):
     found = diagnoses(failure, op)
     assert found, f"no recognizer fires on {failure.to_dict()}"
     name, sentence = found[0]
-    assert name == row.recognizer, found
-    _assert_says(sentence, row.words)
+    if row.or_else is not None and name == row.or_else[0]:
+        _assert_says(sentence, row.or_else[1])
+    else:
+        assert name == row.recognizer, found
+        _assert_says(sentence, row.words)
     # The runner stored it, and a report read back from JSON says the same.
     assert failure.diagnosis == sentence == diagnose(failure, op)
     assert diagnose(Failure.from_dict(failure.to_dict()), op) == sentence

@@ -253,9 +253,7 @@ def test_render_report_prints_text_before_the_wrote_lines(tmp_path):
     "formats, fragments",
     [
         pytest.param("xml", ["--format=xml", "text, json"], id="unknown"),
-        pytest.param("text,html", ["--format=html", "not available", "text, json"], id="planned-html"),
-        pytest.param(["junit"], ["--format=junit", "not available"], id="planned-junit"),
-        pytest.param("md", ["--format=md", "not available"], id="planned-md"),
+        pytest.param("text,pdf", ["--format=pdf", "text, json, html, junit, md"], id="unknown-among-known"),
         pytest.param(" , ", ["names no format", "text, json"], id="empty"),
     ],
 )

@@ -12,6 +12,7 @@ markup: an array such as ``[b 1.]`` must not be read as a style tag.
 
 from __future__ import annotations
 
+import io
 import textwrap
 from typing import Iterable
 
@@ -36,7 +37,7 @@ from gradcheck.reports._display import (
 )
 from gradcheck.results import ArrayRecord, CheckResult, Failure, Report
 
-__all__ = ["render_text", "summary_line"]
+__all__ = ["render_check_text", "render_text", "summary_line"]
 
 STATUS_STYLES = {"passed": "green", "failed": "bold red", "unsupported": "dim"}
 
@@ -72,6 +73,23 @@ def render_text(report: Report, console: Console) -> None:
             console.print(_failure_panel(report, result, failure, number, width))
     console.print()
     console.print(summary_line(report))
+
+
+def render_check_text(report: Report, result: CheckResult, width: int = 80) -> str:
+    """Return the failure panels of one check as plain text, ``width`` columns wide.
+
+    The same panels ``render_text`` prints, without colour: for places that
+    take a string, such as a pytest failure report or an assertion message.
+    Empty when ``result`` has no failure.
+    """
+    stream = io.StringIO()
+    console = Console(file=stream, width=width, color_system=None, force_terminal=False,
+                      legacy_windows=False)
+    for number, failure in enumerate(result.failures, start=1):
+        if number > 1:
+            console.print()
+        console.print(_failure_panel(report, result, failure, number, width))
+    return stream.getvalue()
 
 
 def summary_line(report: Report) -> Text:

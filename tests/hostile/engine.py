@@ -2,7 +2,8 @@
 
 exp: os._exit; sin: loops forever; cos: segfaults; tanh: prints a flood;
 negative: raises SystemExit; log: allocates without bound; sqrt: monkeypatches
-NumPy for the whole process; sigmoid: returns a string.
+NumPy for the whole process; sigmoid: returns a string; relu: answers
+differently each call; abs: writes into the array it was handed.
 """
 
 import ctypes
@@ -13,7 +14,14 @@ import numpy as np
 from gradcheck.examples.numpy_engine import make_engine
 
 _base = make_engine()
-variable, value, grad = _base.variable, _base.value, _base.grad
+value, grad = _base.value, _base.grad
+_handed = []
+_calls = [0]
+
+
+def variable(array):
+    _handed.append(array)  # keeps the caller's array: abs writes into it
+    return _base.variable(array)
 dtype = "float64"
 name = "hostile"
 
@@ -53,3 +61,13 @@ def sqrt(x):
 
 def sigmoid(x):
     return "not a tensor"
+
+
+def relu(x):
+    _calls[0] += 1  # state kept from one call to the next
+    return _base.multiply(_base.relu(x), _base.variable(np.array(float(_calls[0]))))
+
+
+def abs(x):  # noqa: A001 - the contract's name
+    _handed[-1][...] = 0.0
+    return _base.abs(x)

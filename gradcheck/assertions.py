@@ -1,0 +1,247 @@
+"""``assert_gradients``: a gradient check as one assertion, inside any test.
+
+.. code-block:: python
+
+    import gradcheck
+
+    def test_matmul_gradients():
+        gradcheck.assert_gradients("student/engine.py", "matmul", max_examples=200)
+
+A failed check raises :class:`GradientAssertionError`, an ``AssertionError``
+whose message is the minimal failing case of each failed check: the same
+panel the text report prints, as plain text. pytest, unittest or a plain
+script show it as it is. The pytest plugin's items and its
+``@pytest.mark.gradcheck`` marker run checks through :func:`check_report`
+and word their failures with :func:`failure_message`, so a failure reads the
+same wherever it is found.
+
+Importing this module costs NumPy, not TensorFlow or Hypothesis: the runner
+imports those when a check starts.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+from gradcheck.errors import UsageError
+from gradcheck.ops import OP_NAMES
+from gradcheck.results import CheckResult, Report
+from gradcheck.runner import DEFAULT_MAX_EXAMPLES, DEFAULT_PROGRAMS, DEFAULT_TIMEOUT, PROGRAMS_CHECK
+
+__all__ = [
+    "DEFAULT_WIDTH",
+    "CheckSettings",
+    "GradientAssertionError",
+    "assert_gradients",
+    "check_report",
+    "failure_message",
+]
+
+#: Columns of the failure panels in an assertion message (pytest indents it).
+DEFAULT_WIDTH = 80
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    """How hard to search: the settings every check takes, with ``run_checks``'s defaults.
+
+    The field names are ``assert_gradients``'s keyword arguments, so
+    ``assert_gradients(engine, ops, **vars(settings))`` passes them all on.
+    Raises ``UsageError`` naming the first bad value.
+    """
+
+    max_examples: int = DEFAULT_MAX_EXAMPLES
+    programs: int = DEFAULT_PROGRAMS
+    seed: int = 0
+    timeout: float | None = DEFAULT_TIMEOUT
+    tolerances: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        for name, low, meaning in _COUNTS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+                raise UsageError(f"{name}={value!r} must be a whole number >= {low}: {meaning}.")
+        if self.timeout is not None and not self.timeout > 0:
+            raise UsageError(
+                f"timeout={self.timeout!r} must be a number of seconds > 0 (one engine call's time "
+                "limit), or None for no limit."
+            )
+
+
+# The whole-number settings: name, smallest value, what it means (for messages).
+_COUNTS = (
+    ("max_examples", 1, "how many cases are drawn for each op"),
+    ("programs", 0, "how many composite programs are drawn (0: none)"),
+    ("seed", 0, "the random seed; the same seed replays the same search"),
+)
+
+
+class GradientAssertionError(AssertionError):
+    """A gradient check failed, or named an op the engine does not define.
+
+    ``report`` holds every check that ran; ``results`` the ones at fault. The
+    message is :func:`failure_message` at :data:`DEFAULT_WIDTH` columns;
+    :meth:`render` words it for another width.
+    """
+
+    def __init__(self, report: Report, results: Sequence[CheckResult]) -> None:
+        self.report = report
+        self.results = list(results)
+        super().__init__(self.render(DEFAULT_WIDTH))
+
+    def render(self, width: int) -> str:
+        """Return the message with its failure panels ``width`` columns wide."""
+        return failure_message(self.report, self.results, width)
+
+
+def failure_message(report: Report, results: Iterable[CheckResult], width: int = DEFAULT_WIDTH) -> str:
+    """Return what a failed check says: per result a headline, then each minimal case.
+
+    The headline comes first so that a one-line summary (pytest's ``-ra``
+    "FAILED ... - message") names the check, the failure categories and what
+    was wrong; the panels below it are the text report's.
+    """
+    from gradcheck.reports.text import render_check_text
+
+    blocks = []
+    for result in results:
+        if result.status == "unsupported":
+            blocks.append(f"{result.check} is unsupported: {result.reason}")
+            continue
+        categories = ", ".join(failure.category for failure in result.failures)
+        headline = f"{result.check} · {categories}: {result.failures[0].message}"
+        blocks.append(f"{headline}\n{render_check_text(report, result, width)}".rstrip("\n"))
+    return "\n\n".join(blocks)
+
+
+def check_report(
+    engine: Any,
+    checks: Sequence[str],
+    settings: CheckSettings = CheckSettings(),
+    *,
+    program_ops: Sequence[str] | None = None,
+    failed_ops: Iterable[str] = (),
+) -> Report:
+    """Return the report of running ``checks`` on ``engine`` (nothing is raised for a failure).
+
+    ``checks`` holds op names (canonical or aliases) and optionally
+    ``"programs"``. The ops are checked first, in order, as ``run_checks``
+    checks them: an op the engine does not define comes back
+    ``unsupported``. The program search comes last, over ``program_ops``
+    (default: the checked ops the engine defines, or every op it defines when
+    ``checks`` names no op). A program that fails only because of an op that
+    failed its own check — in ``failed_ops`` or in this call — is not
+    reported again.
+
+    ``engine`` is a loaded engine or anything ``load_engine`` accepts.
+    """
+    from gradcheck.runner import check_programs, run_checks
+    from gradcheck.tolerances import merge_tolerances
+
+    engine = _loaded(engine)
+    ops = [check for check in checks if check != PROGRAMS_CHECK]
+    report = run_checks(
+        engine, ops=ops, max_examples=settings.max_examples, seed=settings.seed,
+        timeout=settings.timeout, tolerances=settings.tolerances, programs=0,
+    )
+    if PROGRAMS_CHECK not in checks:
+        return report
+    if settings.programs < 1:
+        raise UsageError(
+            f"programs={settings.programs!r} draws no program, but the checks name {PROGRAMS_CHECK!r}; "
+            "give programs=N (N >= 1), or leave 'programs' out of the checks."
+        )
+    report.programs = settings.programs
+    if program_ops is None:
+        program_ops = [result.check for result in report.results] or OP_NAMES
+    usable = [op for op in program_ops if engine.supports(op)]
+    if not usable:
+        report.results.append(CheckResult(
+            check=PROGRAMS_CHECK, kind="program", status="unsupported",
+            reason="the engine defines none of the ops programs are built from",
+        ))
+        return report
+    failed = {*failed_ops, *(result.check for result in report.results if result.status == "failed")}
+    report.results.append(check_programs(
+        engine, ops=usable, failed_ops=failed, max_examples=settings.programs, seed=settings.seed,
+        timeout=settings.timeout, tolerance=merge_tolerances(settings.tolerances)[engine.dtype.name],
+    ))
+    return report
+
+
+def assert_gradients(
+    engine: Any,
+    ops: str | Sequence[str] | None = None,
+    *,
+    max_examples: int = DEFAULT_MAX_EXAMPLES,
+    programs: int = DEFAULT_PROGRAMS,
+    seed: int = 0,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    tolerances: Mapping[str, Any] | None = None,
+) -> CheckResult | list[CheckResult]:
+    """Check the gradients of ``ops`` on ``engine``; raise with the minimal case when one is wrong.
+
+    ``engine``: an engine object (module, instance, namespace) or a target
+    string, as ``gradcheck check`` takes (``"student/engine.py"``,
+    ``"package.module:NAME"``). ``ops``: an op name or alias, a list of them,
+    ``"programs"`` (composite programs over every op the engine defines), or
+    None: every op the engine defines, then programs (unless
+    ``programs=0``). ``max_examples`` cases are drawn per op and
+    ``programs`` programs for the program search, from ``seed``;
+    ``timeout`` bounds one engine call (seconds) and ``tolerances`` maps a
+    dtype to a relative tolerance, as in ``run_checks``.
+
+    Return the ``CheckResult`` when ``ops`` is one name, else the list of
+    them in check order. Raise :class:`GradientAssertionError` (an
+    ``AssertionError``) when a check fails or a named op is not defined by
+    the engine; ``gradcheck.errors.UsageError`` for a bad argument (an
+    unknown op, ``max_examples=0``) and ``TargetError`` for an engine that
+    cannot be loaded.
+
+    .. code-block:: pycon
+
+        >>> result = assert_gradients("student/engine.py", "matmul", max_examples=200)
+        >>> result.status, result.examples
+        ('passed', 200)
+    """
+    __tracebackhide__ = True  # pytest shows the caller's line, not this function's
+    settings = CheckSettings(
+        max_examples=max_examples, programs=programs, seed=seed, timeout=timeout, tolerances=tolerances
+    )
+    engine = _loaded(engine)
+    report = check_report(engine, _requested_checks(engine, ops, settings), settings)
+    # Named ops must be there; "every op the engine defines" only lists those it has.
+    at_fault = [
+        result for result in report.results
+        if result.status == "failed" or (result.status == "unsupported" and ops is not None)
+    ]
+    if at_fault:
+        raise GradientAssertionError(report, at_fault)
+    return report.results[0] if isinstance(ops, str) else report.results
+
+
+def _requested_checks(engine: Any, ops: str | Sequence[str] | None, settings: CheckSettings) -> list[str]:
+    """Return the checks ``assert_gradients(engine, ops)`` runs: canonical op names, then programs."""
+    from gradcheck.runner import resolve_ops
+
+    if ops is None:
+        defined = [op for op in OP_NAMES if engine.supports(op)]
+        return defined + ([PROGRAMS_CHECK] if settings.programs else [])
+    names = [ops] if isinstance(ops, str) else list(ops)
+    if not names:
+        raise UsageError(
+            "ops=[] names no check; give op names (ops=['matmul', 'sum']), 'programs', "
+            "or ops=None for every op the engine defines."
+        )
+    checks = resolve_ops([name for name in names if name != PROGRAMS_CHECK])
+    return checks + ([PROGRAMS_CHECK] if PROGRAMS_CHECK in names else [])
+
+
+def _loaded(engine: Any) -> Any:
+    """Return ``engine`` adapted to what the runner calls, loading a target or wrapping an object."""
+    from gradcheck.engine import Engine, load_engine
+    from gradcheck.isolation import IsolatedEngine
+
+    return engine if isinstance(engine, (Engine, IsolatedEngine)) else load_engine(engine)

@@ -1,0 +1,605 @@
+"""The pytest plugin: ``pytest --gradcheck=TARGET`` checks an engine's gradients in a test run.
+
+Registered through the ``pytest11`` entry point, so it is active in every
+pytest run where gradcheck is installed. Without a target it adds its
+options, the ``gradcheck`` marker and the ``gradcheck_engine`` fixture, and
+nothing else: TensorFlow, Hypothesis, NumPy and rich are imported inside the
+hooks, once a target is configured or a marked test runs.
+
+With ``--gradcheck=TARGET`` (or ``gradcheck_target`` in the ini file) the
+session collects, after the test files, one item per op and one for the
+program search::
+
+    student/engine.py::gradcheck[matmul]
+    student/engine.py::gradcheck[sum]
+    student/engine.py::gradcheck[programs]
+
+They come from a collector appended to the session's own collect report
+(``pytest_make_collect_report``), so pytest sees them as it sees any test:
+``-k``, ``-m gradcheck``, ``-x``, ``--lf``, ``--junitxml`` and pytest-xdist
+(every worker collects the same items in the same order) all apply. An op
+the engine does not define is skipped with the reason; a failure's report is
+the minimal case and diagnosis, the text report's panel, not a traceback.
+
+``gradcheck[programs]`` runs last and is told which ops failed their own
+items, so a program that fails only because of one of them is not reported
+twice. It knows the verdicts of the op items that ran before it *in the same
+process*. Under pytest-xdist's default ``--dist load`` other op items run on
+other workers; their verdicts are unknown, and a program failing only
+because of such an op fails ``gradcheck[programs]`` too, with a diagnosis
+naming the op (the item's "gradcheck" section lists the unknown ops).
+``--dist loadfile`` keeps every gradcheck item on one worker and avoids this.
+Nothing is checked twice either way.
+
+Each item's result rides on its test report (the ``gradcheck_result``
+attribute, a JSON-ready dict), which pytest-xdist carries to the controller;
+there ``--gradcheck-report-dir``/``--gradcheck-format`` write the run's
+report files, and the terminal summary ends with one gradcheck line.
+
+For tests people write themselves: the ``gradcheck_engine`` fixture is the
+loaded engine (skipping the test when none is configured), and a test marked
+``@pytest.mark.gradcheck(ops, engine=..., max_examples=...)`` runs
+``gradcheck.assert_gradients`` with those arguments once its body has passed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+import pytest
+
+from gradcheck.cli import DEFAULT_MAX_EXAMPLES, DEFAULT_PROGRAMS, DEFAULT_REPORT_DIR, DEFAULT_SEED
+
+if TYPE_CHECKING:  # imported inside the hooks at run time: they cost NumPy.
+    from gradcheck.assertions import CheckSettings
+    from gradcheck.results import CheckResult, Report
+
+__all__ = [
+    "FORMAT_OPTION",
+    "MARKER",
+    "MAX_EXAMPLES_OPTION",
+    "OPS_OPTION",
+    "PROGRAMS_OPTION",
+    "REPORT_DIR_OPTION",
+    "RESULT_ATTRIBUTE",
+    "SEED_OPTION",
+    "TARGET_INI",
+    "TARGET_OPTION",
+    "GradcheckCollector",
+    "GradcheckItem",
+    "gradcheck_engine",
+]
+
+TARGET_OPTION = "--gradcheck"
+OPS_OPTION = "--gradcheck-ops"
+MAX_EXAMPLES_OPTION = "--gradcheck-max-examples"
+PROGRAMS_OPTION = "--gradcheck-programs"
+SEED_OPTION = "--gradcheck-seed"
+REPORT_DIR_OPTION = "--gradcheck-report-dir"
+FORMAT_OPTION = "--gradcheck-format"
+#: The ini setting (``[tool.pytest.ini_options]``) naming the target when ``--gradcheck`` is not given.
+TARGET_INI = "gradcheck_target"
+MARKER = "gradcheck"
+#: The test-report attribute carrying a gradcheck item's result (``CheckResult.to_dict()``).
+RESULT_ATTRIBUTE = "gradcheck_result"
+
+DEFAULT_FORMAT = "json"
+# The report section of each gradcheck item (and its title in failure output).
+SECTION = "gradcheck"
+# The keyword arguments @pytest.mark.gradcheck takes besides ``ops`` and ``engine``:
+# assert_gradients's settings.
+MARKER_SETTINGS = ("max_examples", "programs", "seed", "timeout", "tolerances")
+NO_TARGET_REASON = (
+    f"no gradcheck target: run pytest {TARGET_OPTION}=TARGET, set {TARGET_INI} under "
+    f"[tool.pytest.ini_options], or mark the test @pytest.mark.{MARKER}(engine=...)"
+)
+# Failure panels narrower than this wrap every array; wider ones are mostly blank.
+_WIDTH_RANGE = (60, 120)
+DEFAULT_WIDTH = 80
+_SESSION_PLUGIN = "gradcheck-session"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gradcheck", "gradient checks of an autodiff engine (gradcheck)")
+    group.addoption(
+        TARGET_OPTION, metavar="TARGET",
+        help="check the gradients of the engine TARGET (path/to/file.py[:NAME] or "
+             "package.module[:NAME]): one test per op, gradcheck[OP], and one for composite "
+             "programs, gradcheck[programs]",
+    )
+    group.addoption(
+        OPS_OPTION, action="append", metavar="OP,OP...",
+        help="ops to check, by name or alias (default: every op gradcheck knows)",
+    )
+    group.addoption(MAX_EXAMPLES_OPTION, metavar="N",
+                    help=f"cases drawn per op (default: {DEFAULT_MAX_EXAMPLES})")
+    group.addoption(
+        PROGRAMS_OPTION, metavar="N",
+        help=f"composite programs drawn by gradcheck[programs]; 0 leaves that test out "
+             f"(default: {DEFAULT_PROGRAMS})",
+    )
+    group.addoption(SEED_OPTION, metavar="S",
+                    help=f"random seed; the same seed replays the same search (default: {DEFAULT_SEED})")
+    group.addoption(
+        REPORT_DIR_OPTION, metavar="DIR",
+        help=f"write the run's gradcheck reports to DIR (default {DEFAULT_REPORT_DIR}/ when "
+             f"{FORMAT_OPTION} is given; no files when neither is)",
+    )
+    group.addoption(
+        FORMAT_OPTION, action="append", metavar="FMT,FMT...",
+        help="report formats, as `gradcheck check --format` takes them (default: json); "
+             "text is printed at the end of the session",
+    )
+    parser.addini(TARGET_INI, f"engine target checked when {TARGET_OPTION} is not given", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(ops=None, *, engine=None, max_examples=..., programs=..., seed=...): once the "
+        "test body passes, check the gradients of OPS (default: every op the engine defines, then "
+        f"programs) on ENGINE (default: {TARGET_OPTION}'s); a wrong gradient fails the test with "
+        "its minimal case. The gradcheck[OP] items carry this marker too.",
+    )
+    target = config.getoption(TARGET_OPTION) or config.getini(TARGET_INI)
+    if target:
+        session = GradcheckSession.from_config(config, target)
+        config.stash[_SESSION] = session
+        config.pluginmanager.register(session, _SESSION_PLUGIN)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(_SESSION, None)
+    if session is not None:
+        config.pluginmanager.unregister(session)
+        del config.stash[_SESSION]
+
+
+# --- the session's checks ------------------------------------------------------
+
+
+@dataclass(eq=False)  # a plugin object: hashed by identity
+class GradcheckSession:
+    """What this test session checks, and what its gradcheck items found.
+
+    Registered as a plugin while a target is configured; its hooks load the
+    engine, add the items, print the header line and write the report files.
+    """
+
+    target: str
+    ops: list[str]
+    ops_given: bool
+    settings: CheckSettings
+    formats: list[str] | None  # None: write no report files
+    report_dir: str
+    engine: Any = None
+    # Status of each op item run in this process, for gradcheck[programs].
+    verdicts: dict[str, str] = field(default_factory=dict)
+    # Every gradcheck item's result this process was told of (all of them, in the
+    # xdist controller), for the report files and the summary line.
+    results: dict[str, CheckResult] = field(default_factory=dict)
+    report: Report | None = None
+    summary_lines: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_config(cls, config: pytest.Config, target: str) -> GradcheckSession:
+        """Return the session's checks from the options; raise ``pytest.UsageError`` for a bad one."""
+        from gradcheck.cli import _comma_list
+        from gradcheck.errors import UsageError
+        from gradcheck.runner import resolve_ops
+
+        names = config.getoption(OPS_OPTION)
+        try:
+            if names is not None and not _comma_list(names):
+                raise UsageError(
+                    f"{OPS_OPTION}={','.join(names)!r} names no op; give op names separated by commas, "
+                    f"e.g. {OPS_OPTION} matmul,sum, or leave {OPS_OPTION} out to check every op."
+                )
+            settings = _settings(config)
+            ops = resolve_ops(_comma_list(names) if names is not None else None)
+            formats = _report_formats(config)
+        except UsageError as error:
+            raise pytest.UsageError(str(error)) from None
+        return cls(
+            target=target,
+            ops=ops,
+            ops_given=names is not None,
+            settings=settings,
+            formats=formats,
+            report_dir=config.getoption(REPORT_DIR_OPTION) or DEFAULT_REPORT_DIR,
+        )
+
+    @property
+    def checks(self) -> list[str]:
+        """Return the session's checks in run order: the ops, then programs (unless 0 are drawn)."""
+        from gradcheck.runner import PROGRAMS_CHECK
+
+        return self.ops + ([PROGRAMS_CHECK] if self.settings.programs else [])
+
+    def run(self, check: str) -> tuple[Report, list[str]]:
+        """Run one check; return its report and the notes for the item's report section."""
+        from gradcheck.assertions import check_report
+        from gradcheck.reports._display import check_notes
+        from gradcheck.runner import PROGRAMS_CHECK
+
+        notes: list[str] = []
+        if check == PROGRAMS_CHECK:
+            program_ops = [op for op in self.ops if self.engine.supports(op)]
+            failed = [op for op in program_ops if self.verdicts.get(op) == "failed"]
+            unknown = [op for op in program_ops if op not in self.verdicts]
+            report = check_report(self.engine, [check], self.settings,
+                                  program_ops=program_ops, failed_ops=failed)
+            if failed:
+                notes.append(f"not repeated here: program failures due only to {', '.join(failed)}, "
+                             "which failed their own checks")
+            if unknown:
+                notes.append(
+                    f"no verdict in this process for {', '.join(unknown)} (run on another xdist "
+                    "worker, deselected, or not run yet): a program failing only because of one of "
+                    "them is reported here, its diagnosis naming the op"
+                )
+        else:
+            report = check_report(self.engine, [check], self.settings)
+            self.verdicts[check] = report.results[-1].status
+        notes[:0] = [f"{subject}: {text}" for subject, text in check_notes(report)]
+        return report, notes
+
+    def unsupported(self, check: str) -> CheckResult | None:
+        """Return the ``unsupported`` result of ``check`` when the engine cannot run it, else None."""
+        from gradcheck.runner import PROGRAMS_CHECK
+
+        runnable = self.ops if check == PROGRAMS_CHECK else [check]
+        if any(self.engine.supports(op) for op in runnable):
+            return None
+        from gradcheck.assertions import check_report
+
+        # No search runs: check_report only words why the check cannot.
+        return check_report(self.engine, [check], self.settings, program_ops=[]).results[-1]
+
+    # --- hooks ---------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)  # before the header is printed, which names the engine
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        from gradcheck.engine import load_engine
+        from gradcheck.errors import GradcheckError
+
+        try:
+            self.engine = load_engine(self.target)
+        except GradcheckError as error:
+            raise pytest.UsageError(str(error)) from None
+
+    def pytest_report_header(self, config: pytest.Config) -> str:
+        engine = self.engine
+        ops = ", ".join(self.ops) if self.ops_given else "every op"
+        settings = self.settings
+        return (
+            f"gradcheck: {self.target} (engine {engine.name}, {engine.dtype.name}), seed {settings.seed}, "
+            f"{settings.max_examples} examples per op, {settings.programs} programs, ops: {ops}"
+        )
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Iterator[None]:
+        report = yield
+        if isinstance(collector, pytest.Session) and report.passed:
+            label = _node_label(self.target, collector.config.rootpath)
+            report.result.append(GradcheckCollector.from_parent(collector, name=label, nodeid=label))
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        from gradcheck.results import CheckResult
+
+        data = getattr(report, RESULT_ATTRIBUTE, None)
+        if data is not None:
+            self.results[data["check"]] = CheckResult.from_dict(data)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # Workers send their results to the controller, which writes the files.
+        if hasattr(session.config, "workerinput") or self.engine is None or not self.results:
+            return
+        from gradcheck.assertions import check_report
+
+        # An empty run gives the report's header (engine, dtype, notes); the items' results go under it.
+        report = check_report(self.engine, [], self.settings)
+        report.programs = self.settings.programs
+        order = self.checks
+        report.results = sorted(self.results.values(), key=lambda result: order.index(result.check))
+        self.report = report
+        if self.formats:
+            self.summary_lines += _write_reports(
+                report, self.engine, self.formats, self.report_dir, _width(session.config)
+            )
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.report is None:
+            return
+        from gradcheck.reports._display import summary_text
+
+        terminalreporter.write_sep("-", "gradcheck")
+        for line in self.summary_lines:
+            terminalreporter.write_line(line)
+        failed = self.report.summary["failed"]
+        terminalreporter.write_line(
+            f"{self.report.target}: {summary_text(self.report)} (seed {self.report.seed})",
+            red=bool(failed), green=not failed,
+        )
+
+
+_SESSION = pytest.StashKey[GradcheckSession]()
+
+
+# The whole-number options: the setting each gives, its lowest value, and for
+# messages what it means and an example.
+_COUNT_OPTIONS = (
+    ("max_examples", MAX_EXAMPLES_OPTION, 1, "how many cases are drawn for each op", "200"),
+    ("programs", PROGRAMS_OPTION, 0, "how many composite programs are drawn (0: none)", "500"),
+    ("seed", SEED_OPTION, 0, "the random seed; the same seed replays the same search", "7"),
+)
+
+
+def _settings(config: pytest.Config) -> CheckSettings:
+    """Return the search settings of the command line; raise gradcheck's UsageError for a bad one."""
+    from gradcheck.assertions import CheckSettings
+    from gradcheck.cli import _Number
+
+    given = {}
+    for name, option, low, meaning, example in _COUNT_OPTIONS:
+        text = config.getoption(option)
+        if text is not None:
+            given[name] = _Number(option, int, low, True, meaning, example).parse(text)
+    return CheckSettings(**given)
+
+
+def _node_label(target: str, rootpath: Path) -> str:
+    """Return what the gradcheck items' node ids start with: the target, a file relative to the rootdir."""
+    path = Path(target)
+    if path.suffix == ".py" and path.is_file():
+        with contextlib.suppress(ValueError):
+            return path.resolve().relative_to(rootpath).as_posix()
+    return target
+
+
+def _report_formats(config: pytest.Config) -> list[str] | None:
+    """Return the report formats to write, or None when neither report option is given."""
+    from gradcheck.cli import _comma_list
+    from gradcheck.errors import UsageError
+    from gradcheck.reports import parse_formats
+
+    formats = config.getoption(FORMAT_OPTION)
+    if not formats and not config.getoption(REPORT_DIR_OPTION):
+        return None
+    try:
+        return [fmt.name for fmt in parse_formats(_comma_list(formats) if formats else [DEFAULT_FORMAT])]
+    except UsageError as error:
+        # parse_formats words its message for the command line's --format.
+        raise UsageError(f"{FORMAT_OPTION}: {error}") from None
+
+
+def _width(config: pytest.Config) -> int:
+    """Return the columns failure panels take: the terminal's, within ``_WIDTH_RANGE``."""
+    if config.pluginmanager.get_plugin("terminalreporter") is None:  # e.g. -p no:terminal
+        return DEFAULT_WIDTH
+    low, high = _WIDTH_RANGE
+    return max(low, min(config.get_terminal_writer().fullwidth, high))
+
+
+def _write_reports(
+    report: Report, engine: Any, formats: Sequence[str], report_dir: str, width: int
+) -> list[str]:
+    """Write a reproducer per failed check, then ``report`` in ``formats``; return the lines printed.
+
+    The order is ``gradcheck check``'s: the reports then name each reproducer.
+    """
+    from rich.console import Console
+
+    from gradcheck.errors import GradcheckError
+    from gradcheck.reports import render_report
+    from gradcheck.reports.reproducer import print_written, write_reproducers
+
+    stream = io.StringIO()
+    console = Console(file=stream, width=width, color_system=None, force_terminal=False)
+    try:
+        reproducers = write_reproducers(report, report_dir, engine)
+        render_report(report, formats, report_dir, console=console)
+        print_written(reproducers, console)
+    except (OSError, GradcheckError) as error:
+        # The tests already ran and reported; a report file that cannot be written is said, not raised.
+        return [*stream.getvalue().splitlines(), f"gradcheck could not write its reports: {error}"]
+    return stream.getvalue().splitlines()
+
+
+# --- collection ------------------------------------------------------------------
+
+
+class GradcheckCollector(pytest.Collector):
+    """The gradcheck items of the configured target: one per op, then the program search."""
+
+    def collect(self) -> Iterator[GradcheckItem]:
+        session = self.config.stash[_SESSION]
+        for check in session.checks:
+            name = f"gradcheck[{check}]"
+            # The node id is given whole so that pytest (9+) reads "[check]" as
+            # parameters, as it does for a parametrized test: --lf compares them.
+            item = GradcheckItem.from_parent(self, name=name, nodeid=f"{self.nodeid}::{name}", check=check)
+            unsupported = session.unsupported(check)
+            if unsupported is not None:
+                item.stash[_OUTCOME] = (unsupported, [])
+                item.add_marker(pytest.mark.skip(reason=f"unsupported: {unsupported.reason}"))
+            yield item
+
+
+class GradcheckItem(pytest.Item):
+    """One gradcheck check as a test: an op (``gradcheck[matmul]``) or programs (``gradcheck[programs]``)."""
+
+    def __init__(self, *, check: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.check = check
+        # `-m gradcheck` selects these items with the marked tests; `-m "not gradcheck"` drops them.
+        self.add_marker(MARKER)
+
+    def runtest(self) -> None:
+        from gradcheck.assertions import failure_message
+
+        report, notes = self.config.stash[_SESSION].run(self.check)
+        result = report.results[-1]
+        self.stash[_OUTCOME] = (result, notes)
+        if result.status == "failed":
+            pytest.fail(failure_message(report, [result], _width(self.config)), pytrace=False)
+
+    def reportinfo(self) -> tuple[str, int, str]:
+        # The target stands where a test file would (in -rs lines, JUnit's file attribute).
+        return self.parent.nodeid, 0, self.name
+
+
+# An item's result and section notes, from runtest (or collection, when unsupported) to its report.
+_OUTCOME = pytest.StashKey[tuple]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    report = yield
+    outcome = item.stash.get(_OUTCOME, None)
+    # One report per item carries the result: the call's, or the setup's when it was skipped there.
+    if outcome is not None and (call.when == "call" or (call.when == "setup" and report.skipped)):
+        result, notes = outcome
+        setattr(report, RESULT_ATTRIBUTE, result.to_dict())
+        ran = result.status != "unsupported"
+        line = f"{result.check}: {result.status}"
+        if ran:
+            line += f", {result.examples} examples in {result.seconds:.2f} s"
+        report.sections.append((SECTION, "\n".join([line, *notes])))
+    return report
+
+
+# --- the marker and the fixture ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _MarkedCheck:
+    """What a ``@pytest.mark.gradcheck`` test checks once its body has passed."""
+
+    engine: Any
+    ops: Any
+    settings: CheckSettings
+
+
+_MARKED = pytest.StashKey[_MarkedCheck]()
+# Engines loaded for markers, by target string: each file is imported once per session.
+_ENGINES = pytest.StashKey[dict]()
+
+
+def _marked(item: pytest.Item) -> pytest.Mark | None:
+    """Return the gradcheck marker of a user's test (None for gradcheck's own items)."""
+    return None if isinstance(item, GradcheckItem) else item.get_closest_marker(MARKER)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A marked test with no engine to check is skipped, as the fixture skips;
+    # a skip marker (rather than pytest.skip in a hook) reports the test's own location.
+    if _SESSION in config.stash:
+        return
+    for item in items:
+        marker = _marked(item)
+        if marker is not None and marker.kwargs.get("engine") is None:
+            item.add_marker(pytest.mark.skip(reason=NO_TARGET_REASON))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # A plain hook: pytest calls it after the skip markers are evaluated (tryfirst)
+    # and before pytest's own, which sets up the fixtures: gradcheck_engine reads _MARKED.
+    marker = _marked(item)
+    if marker is not None:
+        item.stash[_MARKED] = _marked_check(item.config, marker)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    outcome = yield  # raises when the body failed: nothing more to check then
+    marked = item.stash.get(_MARKED, None)
+    if marked is None:
+        return outcome
+    from gradcheck.assertions import GradientAssertionError, assert_gradients
+    from gradcheck.errors import GradcheckError
+
+    try:
+        assert_gradients(marked.engine, marked.ops, **vars(marked.settings))
+    except GradientAssertionError as error:
+        message = error.render(_width(item.config))
+    except GradcheckError as error:
+        message = f"@pytest.mark.{MARKER}: {error}"
+    else:
+        return outcome
+    # Failed outside the except clause: the report shows the message, not an exception chain.
+    pytest.fail(message, pytrace=False)
+
+
+def _marked_check(config: pytest.Config, marker: pytest.Mark) -> _MarkedCheck:
+    """Return the check a marker asks for, loading its engine; fail the test when it cannot run."""
+    from gradcheck.errors import GradcheckError
+
+    problem = _marker_problem(marker)
+    if problem is None:
+        arguments = dict(marker.kwargs)
+        if marker.args:
+            arguments["ops"] = marker.args[0]
+        engine = arguments.pop("engine", None)
+        ops = arguments.pop("ops", None)
+        try:
+            base = config.stash[_SESSION].settings if _SESSION in config.stash else _settings(config)
+            settings = replace(base, **arguments)  # validates the marker's values
+            engine = _engine(config, engine)
+        except GradcheckError as error:
+            problem = str(error)
+        else:
+            if engine is None:  # normally skipped by its marker already
+                pytest.skip(NO_TARGET_REASON)
+            return _MarkedCheck(engine=engine, ops=ops, settings=settings)
+    pytest.fail(f"@pytest.mark.{MARKER}: {problem}", pytrace=False)
+
+
+def _marker_problem(marker: pytest.Mark) -> str | None:
+    """Return what is wrong with a marker's arguments, or None."""
+    allowed = ("ops", "engine", *MARKER_SETTINGS)
+    unknown = [name for name in marker.kwargs if name not in allowed]
+    if unknown:
+        return (f"unknown keyword argument(s) {', '.join(unknown)}; "
+                f"the keyword arguments are {', '.join(allowed)}.")
+    if len(marker.args) > 1 or (marker.args and "ops" in marker.kwargs):
+        return (f"the ops come once, as the first argument or as ops=: one name or a list, "
+                f"e.g. @pytest.mark.{MARKER}(['matmul', 'sum']); got {marker.args!r}.")
+    return None
+
+
+def _engine(config: pytest.Config, target: Any) -> Any:
+    """Return the loaded engine for a marker's ``engine=``; None: the session's, if any."""
+    from gradcheck.engine import load_engine
+
+    if target is None:
+        session = config.stash.get(_SESSION, None)
+        return session.engine if session is not None else None
+    if not isinstance(target, str):
+        return load_engine(target)
+    engines = config.stash.setdefault(_ENGINES, {})
+    if target not in engines:
+        engines[target] = load_engine(target)
+    return engines[target]
+
+
+@pytest.fixture
+def gradcheck_engine(request: pytest.FixtureRequest) -> Any:
+    """Return the engine under check, loaded: the marker's ``engine=``, else ``--gradcheck``'s.
+
+    The test is skipped when neither names one. The object is a
+    ``gradcheck.engine.Engine``: ``variable``, ``value`` and ``grad`` call
+    the user's engine; ``.obj`` is the user's engine itself.
+    """
+    marked = request.node.stash.get(_MARKED, None)
+    if marked is not None:
+        return marked.engine
+    session = request.config.stash.get(_SESSION, None)
+    if session is None:
+        pytest.skip(NO_TARGET_REASON)
+    return session.engine

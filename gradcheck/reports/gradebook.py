@@ -1,0 +1,216 @@
+"""The files of ``gradcheck grade``: the gradebook, and a plain-text report per submission.
+
+A ``gradcheck.grade.Gradebook`` is written three ways, to the report folder:
+
+* ``gradebook.csv``: one row per submission, one column per check, for a
+  spreadsheet or the course's grading script;
+* ``gradebook.json``: the same rows with the options, weights and seed of
+  the run (``Gradebook.to_dict``), for programs;
+* ``index.html``: the rows as a coloured table, each submission linking to
+  its own report (HTML when there is one, else text).
+
+Next to them, each submission's folder gets ``gradcheck.txt``: its terminal
+report without colour, or, for a submission that could not be checked, the
+paragraph that says why.
+
+As in ``gradcheck.reports.html``, ``index_view`` first reduces the gradebook
+to display strings (the view model) and ``templates/gradebook.html.j2`` only
+lays them out, with autoescaping on: submission names, paths and load errors
+are the students' text.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+import gradcheck
+from gradcheck.reports import Format, _write_file
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from gradcheck.grade import Gradebook, Row
+    from gradcheck.results import Report
+
+__all__ = [
+    "GRADEBOOK_FILES",
+    "CellView",
+    "IndexView",
+    "LinkView",
+    "RowView",
+    "index_view",
+    "render_index",
+    "write_csv",
+    "write_gradebook",
+    "write_gradebook_json",
+    "write_text_reason",
+    "write_text_report",
+]
+
+#: The gradebook's files, in the order they are written: JSON first, so that
+#: a failing renderer cannot cost the machine-readable record.
+GRADEBOOK_FILES = (
+    Format("json", "gradcheck.reports.gradebook:write_gradebook_json", "gradebook.json"),
+    Format("csv", "gradcheck.reports.gradebook:write_csv", "gradebook.csv"),
+    Format("html", "gradcheck.reports.gradebook:render_index", "index.html"),
+)
+
+#: Width of the plain-text reports: fixed, so a file does not depend on the
+#: terminal that happened to run the grading.
+TEXT_WIDTH = 100
+
+# Which report a submission's name links to, best first.
+_LINK_ORDER = ("html", "text", "json")
+
+
+def write_gradebook(gradebook: "Gradebook", report_dir: str | Path, console: "Console | None" = None) -> list[Path]:
+    """Write ``GRADEBOOK_FILES`` to ``report_dir``; say where on ``console``; return their paths."""
+    if console is None:
+        from rich.console import Console
+
+        console = Console()
+    written = []
+    for fmt in GRADEBOOK_FILES:
+        path = _write_file(fmt, gradebook, Path(report_dir))
+        console.print(f"Wrote gradebook {fmt.name} to {path}", markup=False, highlight=False, soft_wrap=True)
+        written.append(path)
+    return written
+
+
+# --- CSV and JSON ----------------------------------------------------------------
+
+
+def write_csv(gradebook: "Gradebook", stream: TextIO) -> None:
+    """Write one line per submission: name, path, status, score, points, one column per check, report, reason."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(["submission", "path", "status", "score", "points", "max_points",
+                     *gradebook.checks, "report", "reason"])
+    for row in gradebook.rows:
+        data = row.to_dict()
+        writer.writerow([
+            row.name, row.path, row.status, data["score"], data["points"], data["max_points"],
+            *(row.checks[check] for check in gradebook.checks), _main_report(row) or "", row.reason or "",
+        ])
+
+
+def write_gradebook_json(gradebook: "Gradebook", stream: TextIO) -> None:
+    """Write ``gradebook.to_dict()`` as indented JSON."""
+    json.dump(gradebook.to_dict(), stream, indent=2)
+    stream.write("\n")
+
+
+# --- Per-submission text --------------------------------------------------------
+
+
+def write_text_report(report: "Report", stream: TextIO) -> None:
+    """Write the terminal report of ``report`` to ``stream``, without colour."""
+    from rich.console import Console
+
+    from gradcheck.reports.text import render_text
+
+    render_text(report, Console(file=stream, width=TEXT_WIDTH, color_system=None, force_terminal=False))
+
+
+def write_text_reason(reason: str, stream: TextIO) -> None:
+    """Write why a submission could not be checked, in place of its report."""
+    stream.write(f"This submission could not be checked.\n\n{reason}\n")
+
+
+# --- The HTML index -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """A link to one report file, relative to the index."""
+
+    label: str
+    href: str
+
+
+@dataclass(frozen=True)
+class CellView:
+    """One check of one submission: its status (also the CSS class) and a tooltip."""
+
+    status: str
+    tooltip: str
+
+
+@dataclass(frozen=True)
+class RowView:
+    """One submission as the index shows it."""
+
+    name: str
+    path: str
+    href: str | None
+    links: list[LinkView]
+    score: str
+    points: str
+    status: str
+    cells: list[CellView]
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class IndexView:
+    """Everything ``gradebook.html.j2`` shows, as display strings."""
+
+    title: str
+    facts: list[tuple[str, str]]
+    columns: list[tuple[str, str]]  # (check, its weight)
+    rows: list[RowView]
+
+
+def index_view(gradebook: "Gradebook") -> IndexView:
+    """Return the view model of the HTML index of ``gradebook``."""
+    options = gradebook.options
+    facts = [
+        ("submissions", str(len(gradebook.rows))),
+        ("seed", str(options.seed)),
+        ("examples per op", str(options.max_examples)),
+        ("programs", str(options.programs)),
+        ("time limit per call", f"{options.timeout:g} s"),
+        ("weights", gradebook.weights.source or "every check weighs 1"),
+        ("workers", str(gradebook.workers)),
+        ("gradcheck", gradcheck.__version__),
+    ]
+    columns = [(check, _number(gradebook.weights.of(check))) for check in gradebook.checks]
+    rows = [
+        RowView(
+            name=row.name,
+            path=row.path,
+            href=_main_report(row),
+            links=[LinkView(name, path) for name, path in row.reports.items()],
+            score=f"{row.score:.0%}",
+            points=f"{_number(row.points)} / {_number(row.max_points)}",
+            status=row.status,
+            cells=[CellView(row.checks[check], f"{row.name}: {check} {row.checks[check]}") for check in gradebook.checks],
+            reason=row.reason,
+        )
+        for row in gradebook.rows
+    ]
+    return IndexView(title=f"gradcheck gradebook ({len(rows)} submissions)", facts=facts, columns=columns, rows=rows)
+
+
+def render_index(gradebook: "Gradebook", stream: TextIO) -> None:
+    """Write the HTML index of ``gradebook`` to ``stream``."""
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("gradcheck.reports", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    stream.write(environment.get_template("gradebook.html.j2").render(view=index_view(gradebook)))
+
+
+def _main_report(row: "Row") -> str | None:
+    return next((row.reports[name] for name in _LINK_ORDER if name in row.reports), None)
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"

@@ -1,0 +1,605 @@
+"""Reproducers: for each failed check, a standalone pytest file a student can step through.
+
+``write_reproducers`` writes ``DIR/repro_<check>.py`` (``repro_matmul.py``,
+``repro_programs.py``) with one test per failure category of the check
+(``test_matmul_mismatch``, ``test_matmul_shape``, ...). Each test holds the
+minimal failing case as array literals, loads the user's engine by the same
+TARGET string ``gradcheck check`` was given, and calls the engine's *own*
+functions line by line (``y = engine.matmul(a, b)``, ``engine.grad(y, [a, b],
+cotangent)``), so a debugger steps straight into the user's code. It fails on
+the buggy engine and passes once the bug is fixed.
+
+A generated file imports NumPy and ``gradcheck.engine.load_engine`` only: no
+TensorFlow, no Hypothesis, nothing of gradcheck's checking machinery. What it
+asserts was computed here, at generation time: the forward value with the
+op's NumPy reference (``gradcheck.ops``), the gradient from the failure the
+oracles produced; the tolerance is gradcheck's (``gradcheck.tolerances``),
+written out as two numbers and one formula.
+
+The writer prints nothing: ``print_written`` says where the files went, in the
+style of ``render_report``.
+
+.. code-block:: pycon
+
+    >>> write_reproducers(report, "reports", engine)
+    [PosixPath('reports/repro_matmul.py')]
+    >>> report.results[0].failure.reproducer
+    'reports/repro_matmul.py'
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shlex
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Protocol, Sequence, Union
+
+import numpy as np
+
+from gradcheck.case import Case
+from gradcheck.ops import OPS, REQUIRED
+from gradcheck.program import OUTPUT, ProgramCase, Step
+from gradcheck.reports import write_atomically
+from gradcheck.reports._display import array_text, comparison_title, replay_command
+from gradcheck.results import CheckResult, Failure, Report
+from gradcheck.tolerances import DEFAULT_TOLERANCES
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["EngineFacts", "print_written", "reproducer_path", "reproducer_source", "write_reproducers"]
+
+#: Generated code is kept to this width where a literal allows.
+LINE_WIDTH = 88
+_INDENT = "    "
+
+Computation = Union[Case, ProgramCase]
+
+
+class EngineFacts(Protocol):
+    """What the generated code needs to know about the engine beyond the report.
+
+    ``gradcheck.engine.Engine`` and ``gradcheck.isolation.IsolatedEngine``
+    both qualify.
+    """
+
+    aliases: dict[str, str]
+    grad_takes_cotangent: bool
+
+
+# --- the public functions ---------------------------------------------------
+
+
+def reproducer_path(report_dir: str | os.PathLike[str], check: str) -> Path:
+    """Return where the reproducer of ``check`` goes: ``DIR/repro_<check>.py``."""
+    return Path(report_dir) / f"repro_{_identifier(check)}.py"
+
+
+def write_reproducers(
+    report: Report, report_dir: str | os.PathLike[str], engine: EngineFacts
+) -> list[Path]:
+    """Write a reproducer for each failed check of ``report``; return the paths written.
+
+    ``engine`` is the engine the report was made with: the generated code
+    calls its ops by the names it defines (``mul`` for ``multiply``) and
+    passes a cotangent to ``grad`` only if it takes one. Each failure gets its
+    ``reproducer`` set to the file's path (as ``report_dir`` spells it, so a
+    relative folder gives a path relative to the current folder). Files are
+    written whole or not at all; nothing is printed.
+    """
+    checked_from = os.getcwd()
+    written: list[Path] = []
+    for result in report.results:
+        if result.status != "failed" or not result.failures:
+            continue
+        path = reproducer_path(report_dir, result.check)
+        source = reproducer_source(report, result, engine, path=path, checked_from=checked_from)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, lambda stream: stream.write(source))
+        for failure in result.failures:
+            failure.reproducer = str(path)
+        written.append(path)
+    return written
+
+
+def print_written(paths: Iterable[Path], console: "Console") -> None:
+    """Print ``Wrote reproducer to PATH`` for each path, as ``render_report`` prints its files."""
+    for path in paths:
+        # soft_wrap: a path broken over two lines cannot be copied.
+        console.print(f"Wrote reproducer to {path}", markup=False, highlight=False, soft_wrap=True)
+
+
+def reproducer_source(
+    report: Report,
+    result: CheckResult,
+    engine: EngineFacts,
+    *,
+    path: str | os.PathLike[str],
+    checked_from: str,
+) -> str:
+    """Return the Python source of ``result``'s reproducer (to be saved at ``path``).
+
+    ``checked_from`` is the absolute folder the check ran in: a relative
+    TARGET is looked up there when it leads nowhere from where pytest runs.
+    """
+    dtype = report.dtype or "float64"
+    tests = [_TestWriter(result, failure, engine, dtype) for failure in result.failures]
+    header = [
+        _module_docstring(report, result, tests, Path(path)),
+        _imports(report.target, checked_from),
+        _target_block(report.target, checked_from),
+        _tolerance_block(dtype),
+    ]
+    definitions = [_HELPERS, *(test.source() for test in tests)]
+    # PEP 8: one blank line between the header's blocks, two around functions.
+    return "\n\n".join(part.strip("\n") for part in header) + "\n\n\n" + "\n\n\n".join(
+        part.strip("\n") for part in definitions
+    ) + "\n"
+
+
+# --- the module around the tests ---------------------------------------------
+
+
+def _module_docstring(report: Report, result: CheckResult, tests: Sequence["_TestWriter"], path: Path) -> str:
+    """Return the file's docstring: what failed, how to run it, debug it and replay the search."""
+    subject = "the composite programs" if result.kind == "program" else result.check
+    width = max(len(test.name) for test in tests) + 2
+    listing = "\n".join(
+        _hanging(test.name.ljust(width), _sentence(test.failure.message), width=LINE_WIDTH) for test in tests
+    )
+    pytest_command = f"pytest {shlex.quote(str(path))}"
+    text = "\n".join([
+        f"Reproduce gradcheck's failure{'s' if len(tests) > 1 else ''} of {subject} on {report.target}.",
+        "",
+        "Each test replays one way it went wrong, on the smallest case gradcheck found:",
+        "",
+        textwrap.indent(listing, _INDENT),
+        "",
+        "Run it: it fails until the bug is fixed, then passes.",
+        "",
+        f"{_INDENT}{pytest_command}",
+        "",
+        _fill(
+            "Each test calls your engine's own functions line by line, so a debugger steps "
+            f"straight into your code: `pytest --trace {shlex.quote(str(path))}` stops at the "
+            "start of each test (`s` steps into a call, `n` runs to the next line)."
+        ),
+        "",
+        _fill(
+            "A test checks what gradcheck found wrong on its case (its docstring says what), "
+            "with gradcheck's tolerance; passing means these cases are fixed, not every case. "
+            "Replay the whole search to be sure:"
+        ),
+        "",
+        f"{_INDENT}{replay_command(report, result)}",
+    ])
+    return f'"""{_docstring_safe(text)}\n"""'
+
+
+def _imports(target: str, checked_from: str) -> str:
+    """Return the import lines: NumPy and the engine loader, plus what finding TARGET needs."""
+    # os to look for a relative file, sys to look for a module; an absolute path needs neither.
+    if _relative_file(target, checked_from) is not None:
+        stdlib = "import os\n\n"
+    elif not os.path.isabs(target):
+        stdlib = "import sys\n\n"
+    else:
+        stdlib = ""
+    return f"{stdlib}import numpy as np\n\nfrom gradcheck.engine import load_engine"
+
+
+def _target_block(target: str, checked_from: str) -> str:
+    """Return the lines that set TARGET: as given to gradcheck, found from anywhere."""
+    relative_file = _relative_file(target, checked_from)
+    if relative_file is not None:
+        return "\n".join([
+            "# The engine, exactly as `gradcheck check` was given it. The path is relative to",
+            "# the folder the check ran in, where it is looked for when it leads nowhere from here.",
+            f"TARGET = {_string(target)}",
+            f"if not os.path.exists({_string(relative_file)}):",
+            f"{_INDENT}TARGET = {_string(os.path.join(checked_from, target))}",
+        ])
+    lines = ["# The engine, exactly as `gradcheck check` was given it.", f"TARGET = {_string(target)}"]
+    if not os.path.isabs(target):
+        lines += [
+            "# A module is looked for from the current folder first, then from the folder",
+            "# the check ran in.",
+            f"sys.path.append({_string(checked_from)})",
+        ]
+    return "\n".join(lines)
+
+
+def _relative_file(target: str, checked_from: str) -> str | None:
+    """Return the relative file ``target`` names (``x.py`` of ``x.py:NAME``), if it is one.
+
+    Decided by what exists in ``checked_from`` rather than by parsing the
+    target, so it agrees with what the engine loader found there.
+    """
+    source = target.rpartition(":")[0]
+    for candidate in (target, source):
+        if candidate and not os.path.isabs(candidate) and os.path.isfile(os.path.join(checked_from, candidate)):
+            return candidate
+    return None
+
+
+def _tolerance_block(dtype: str) -> str:
+    """Return RTOL and FLOOR of gradcheck's default tolerance for ``dtype``, and the formula."""
+    tolerance = DEFAULT_TOLERANCES[dtype]
+    return "\n".join([
+        f"# gradcheck's tolerance for {dtype} engines (gradcheck/tolerances.py): an entry may be",
+        "# off by RTOL * sqrt(terms) * (|expected entry| + max |expected| + FLOOR), where",
+        "# terms counts the numbers one entry sums (rounding errors add up).",
+        f"RTOL = {tolerance.rtol!r}",
+        f"FLOOR = {tolerance.floor!r}",
+    ])
+
+
+# The helpers every reproducer carries: plain NumPy, the same comparison gradcheck makes.
+_HELPERS = '''
+def as_array(x):
+    """Return a copy of ``x`` (what value() or grad() returned) as a NumPy array."""
+    if callable(getattr(x, "numpy", None)):  # tf.Tensor, torch.Tensor
+        x = x.numpy()
+    return np.array(x)
+
+
+def as_arrays(grads):
+    """Return what grad() returned as a list of arrays (one bare array is one gradient)."""
+    if not isinstance(grads, (list, tuple)):
+        grads = [grads]
+    return [as_array(g) for g in grads]
+
+
+def check_close(actual, expected, what, terms=1):
+    """Assert that ``actual`` has ``expected``'s shape, and its values within tolerance."""
+    assert actual.shape == expected.shape, (
+        f"{what} has shape {actual.shape}, expected {expected.shape}"
+    )
+    actual = actual.astype(np.float64)
+    finite = np.isfinite(expected)
+    assert np.all(np.isfinite(actual) | ~finite), (
+        f"{what} has NaN or inf where the reference is finite:\\n{actual}"
+    )
+    largest = np.max(np.abs(expected), initial=0.0, where=finite)
+    bound = RTOL * np.sqrt(terms) * (np.abs(expected) + largest + FLOOR)
+    wrong = finite & ~(np.abs(actual - expected) <= bound)
+    assert not np.any(wrong), (
+        f"{what} differs from the reference at {np.argwhere(wrong).tolist()}:\\n"
+        f"expected {expected}\\nactual   {actual}"
+    )
+'''
+
+
+# --- one test per failure -----------------------------------------------------
+
+
+# What a test says before calling the engine, for the categories whose test
+# has nothing to compare that says so by itself.
+_CATEGORY_NOTES = {
+    "exception": (
+        "gradcheck saw this raise: {message}. Running it raises again, and pytest "
+        "shows your engine's own traceback."
+    ),
+    "timeout": (
+        "gradcheck stopped this after its time limit: {message}. If it hangs here too, "
+        "interrupt it (Ctrl-C): the traceback shows where it was."
+    ),
+    "crash": (
+        "gradcheck's worker process died running this: {message}. It may take pytest "
+        "down too; `pytest --trace` lets you step up to the call that does it."
+    ),
+    "mutation": (
+        "gradcheck saw your engine write into an array it was handed: {message}. It "
+        "gets copies here, compared with the originals after the calls."
+    ),
+    "nondeterministic": (
+        "gradcheck ran this twice, on fresh variables, and got different answers: "
+        "the second run must give what the first gave."
+    ),
+}
+
+
+class _TestWriter:
+    """One failure of a check as one test function: its literals, calls and asserts."""
+
+    def __init__(self, result: CheckResult, failure: Failure, engine: EngineFacts, dtype: str) -> None:
+        self.failure = failure
+        self.engine = engine
+        self.dtype = dtype
+        self.name = f"test_{_identifier(result.check)}_{_identifier(failure.category)}"
+        self.names = [record.name for record in failure.inputs]
+        self.computation, self.steps = _computation(result, failure, dtype)
+        self.expected_y = np.asarray(self.computation.reference(*self.computation.inputs), dtype=np.float64)
+        self.cotangent = (
+            np.ones_like(self.expected_y) if failure.cotangent is None else np.asarray(failure.cotangent)
+        )
+        # The gradient the failure names, if gradcheck recorded what it should be.
+        self.wrt = failure.wrt if failure.wrt in self.names and failure.expected is not None else None
+
+    def docstring(self, checked: Sequence[str], unchecked: str | None) -> str:
+        """Return the test's docstring: what went wrong, the diagnosis, what the test checks."""
+        paragraphs = [_sentence(self.failure.message)]
+        if self.failure.diagnosis:
+            paragraphs.append(f"Diagnosis: {_sentence(self.failure.diagnosis)}")
+        paragraphs.append(f"Checks {_series(checked)}." + (f" {unchecked}" if unchecked else ""))
+        width = LINE_WIDTH - 2 * len(_INDENT)
+        return "\n\n".join(_fill(paragraph, width=width) for paragraph in paragraphs)
+
+    def source(self) -> str:
+        """Return the test function's source, at module level."""
+        mutation = self.failure.category == "mutation"
+        repeated = self.failure.category == "nondeterministic"
+        calls = self._calls(handed_copies=mutation)
+        if repeated:
+            # One engine for both runs: state it keeps between calls is the bug.
+            calls = [
+                "answers = []",
+                "for _ in range(2):",
+                *(_INDENT + line for line in calls),
+                f"{_INDENT}answers.append((y_value, grads))",
+                "(y_value, grads), (y_again, grads_again) = answers",
+            ]
+        asserts, checked = self._asserts(mutation=mutation, repeated=repeated)
+        unchecked = None
+        if self.wrt is None and self.failure.category not in ("forward", "nondeterministic"):
+            unchecked = (
+                "Gradient values are not compared: gradcheck recorded no expected gradient "
+                "for this failure."
+            )
+        body = [
+            *self._literals(),
+            "",
+            *_comment_lines(self._note()),
+            "engine = load_engine(TARGET, quiet_tensorflow=False).obj",
+            *calls,
+            "",
+            *asserts,
+        ]
+        docstring = textwrap.indent(_docstring_safe(self.docstring(checked, unchecked)), _INDENT)
+        lines = [f"def {self.name}():", f'{_INDENT}"""{docstring.lstrip()}', f'{_INDENT}"""']
+        lines += [_INDENT + line if line else "" for line in body]
+        return "\n".join(lines)
+
+    # -- pieces of the test, in order --
+
+    def _literals(self) -> list[str]:
+        """Return the case, what a correct engine gives and what the engine gave."""
+        lines = ["# The smallest failing case gradcheck found, as your engine was handed it."]
+        for record in self.failure.inputs:
+            lines.append(_assignment(f"{record.name}_array", record.values, record.dtype))
+        if self.engine.grad_takes_cotangent:
+            lines.append(_assignment("cotangent", self.cotangent, self.dtype))
+        lines.append("# What a correct engine gives: the forward value, from NumPy.")
+        lines.append(_assignment("expected_y", self.expected_y, "float64"))
+        if self.wrt is not None:
+            lines.append("# The gradient, from gradcheck's oracles (TensorFlow checked by finite differences).")
+            lines.append(_assignment(f"expected_grad_{self.wrt}", self.failure.expected, "float64"))
+        if self.failure.actual is not None:
+            lines.append(f"# gradcheck saw your engine return, for the {comparison_title(self.failure)}:")
+            lines += _comment_lines(array_text(self.failure.actual, max_line_width=LINE_WIDTH - 12), indent=2)
+        return lines
+
+    def _note(self) -> str | None:
+        """Return what to know before the calls (grad's signature, the category), if anything."""
+        notes = []
+        if not self.engine.grad_takes_cotangent:
+            notes.append("Your grad() takes no cotangent: it means all ones, which is what gradcheck used.")
+        template = _CATEGORY_NOTES.get(self.failure.category)
+        if template:
+            notes.append(template.format(message=self.failure.message))
+        return " ".join(notes) or None
+
+    def _calls(self, *, handed_copies: bool) -> list[str]:
+        """Return the engine calls: variables, the op or program, value and grad.
+
+        With ``handed_copies`` the engine gets copies of the literals, which
+        the mutation asserts then compare with the literals.
+        """
+        lines: list[str] = []
+        handed = "handed" if handed_copies else "array"
+        cotangent = "cotangent_handed" if handed_copies else "cotangent"
+        if handed_copies:
+            lines += [f"{name}_handed = {name}_array.copy()" for name in self.names]
+            if self.engine.grad_takes_cotangent:
+                lines.append("cotangent_handed = cotangent.copy()")
+        lines += [f"{name} = engine.variable({name}_{handed})" for name in self.names]
+        lines += [self._step_line(step) for step in self.steps]
+        xs = f"[{', '.join(self.names)}]"
+        grad_args = f"{OUTPUT}, {xs}, {cotangent}" if self.engine.grad_takes_cotangent else f"{OUTPUT}, {xs}"
+        lines += [
+            f"{OUTPUT}_value = as_array(engine.value({OUTPUT}))",
+            f"grads = as_arrays(engine.grad({grad_args}))",
+        ]
+        return lines
+
+    def _step_line(self, step: Step) -> str:
+        """Return ``t0 = engine.matmul(x0, x1)``: one step, called as gradcheck calls it."""
+        spec = OPS[step.op]
+        # A hand-written or older report may leave out parameters at their defaults.
+        defaults = {param.name: param.default for param in spec.params if param.default is not REQUIRED}
+        positional, keywords = spec.call_args({**defaults, **step.params})
+        arguments = [*step.args, *map(repr, positional), *(f"{key}={value!r}" for key, value in keywords.items())]
+        function = self.engine.aliases.get(step.op, step.op)
+        return f"{step.out} = engine.{function}({', '.join(arguments)})"
+
+    def _asserts(self, *, mutation: bool, repeated: bool) -> tuple[list[str], list[str]]:
+        """Return the assert lines, and what they check in words (for the docstring)."""
+        lines: list[str] = []
+        checked: list[str] = []
+        if mutation:
+            for name in self.names:
+                lines.append(f"assert np.array_equal({name}_handed, {name}_array), "
+                             f"\"your engine changed the array handed to variable() for {name}\"")
+            if self.engine.grad_takes_cotangent:
+                lines.append("assert np.array_equal(cotangent_handed, cotangent), "
+                             "\"your engine changed the cotangent handed to grad()\"")
+            checked.append("that no array handed to your engine changes")
+        forward_terms = self.computation.terms(self.expected_y.shape)
+        lines.append(f'check_close(y_value, expected_y, "the forward value", terms={forward_terms})')
+        checked.append("the forward value")
+        count = len(self.names)
+        lines.append(f'assert len(grads) == {count}, f"grad() returned {{len(grads)}} gradient(s) '
+                     f'for {count} input(s)"')
+        checked.append("the number of gradients")
+        if self.wrt is not None:
+            index = self.names.index(self.wrt)
+            terms = self.computation.terms(self.expected_y.shape, wrt=index)
+            lines.append(f'check_close(grads[{index}], expected_grad_{self.wrt}, '
+                         f'"the gradient w.r.t. {self.wrt}", terms={terms})')
+            checked.append(f"the gradient w.r.t. {self.wrt} (shape and values)")
+        if repeated:
+            lines += [
+                f'check_close(y_again, y_value, "the forward value, run again", terms={forward_terms})',
+                "assert len(grads_again) == len(grads), \"grad() returned another number of gradients\"",
+                "for index, (grad, grad_again) in enumerate(zip(grads, grads_again)):",
+                f'{_INDENT}check_close(grad_again, grad, f"gradient {{index}}, run again")',
+            ]
+            checked.append("that a second run gives the same answers")
+        return lines, checked
+
+
+def _computation(result: CheckResult, failure: Failure, dtype: str) -> tuple[Computation, tuple[Step, ...]]:
+    """Return the failure's case as a computation (for the reference and tolerances) and its steps."""
+    names = tuple(record.name for record in failure.inputs)
+    inputs = tuple(np.asarray(record.values, dtype=np.float64) for record in failure.inputs)
+    cotangent = np.ones(()) if failure.cotangent is None else np.asarray(failure.cotangent)
+    if result.kind == "program":
+        steps = _program_steps(failure.program or "")
+        return ProgramCase(names, inputs, steps, cotangent, dtype), steps
+    # A report loaded from JSON has lists where the run had tuples (axis, shape).
+    params = {name: _python_value(value) for name, value in failure.params.items()}
+    steps = (Step(OUTPUT, result.check, names, params),)
+    return Case(result.check, names, inputs, params, cotangent, dtype), steps
+
+
+def _program_steps(code: str) -> tuple[Step, ...]:
+    """Return the steps of a program printed by ``ProgramCase.code`` (inputs skipped)."""
+    steps = []
+    for statement in ast.parse(code).body:
+        if not (isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Call)):
+            raise ValueError(f"not a program step: {ast.unparse(statement)!r}")
+        call = statement.value
+        op = call.func.id  # type: ignore[attr-defined]
+        if op == "input":  # ``x0 = input(2, 3)``: an input, whose values the failure holds
+            continue
+        steps.append(Step(
+            out=statement.targets[0].id,  # type: ignore[attr-defined]
+            op=op,
+            args=tuple(arg.id for arg in call.args),  # type: ignore[attr-defined]
+            params={keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords},
+        ))
+    return tuple(steps)
+
+
+# --- literals and text ----------------------------------------------------------
+
+
+def _assignment(name: str, values: Any, dtype: str) -> str:
+    """Return ``name = np.array([...], dtype=np.float64)`` for a line of a test body."""
+    return f"{name} = {_array_literal(values, dtype, indent=len(_INDENT), start=len(_INDENT) + len(name) + 3)}"
+
+
+def _array_literal(values: Any, dtype: str, indent: int, start: int) -> str:
+    """Return ``np.array([...], dtype=np.float64)`` with exact values.
+
+    The literal begins at column ``start`` of a line indented by ``indent``;
+    continuation lines (absolute columns) hang off that indentation.
+    """
+    array = np.asarray(values, dtype=np.float64)
+    if array.size == 0:
+        return f"np.zeros({tuple(array.shape)!r}, dtype=np.{dtype})"
+    opening, closing = "np.array(", f", dtype=np.{dtype})"
+    nested = _nested_literal(array.tolist(), indent, start + len(opening), len(closing))
+    return f"{opening}{nested}{closing}"
+
+
+def _nested_literal(values: Any, indent: int, start: int, tail: int) -> str:
+    """Return a nested list literal, on one line if it fits, else one element per line.
+
+    It begins at column ``start`` of a line indented by ``indent`` and is
+    followed by ``tail`` more characters; elements on lines of their own are
+    indented one level deeper than ``indent``, the closing bracket at ``indent``.
+    """
+    if not isinstance(values, list):
+        return _float_literal(values)
+    one_line = "[" + ", ".join(_nested_literal(item, indent, 0, 0) for item in values) + "]"
+    if "\n" not in one_line and start + len(one_line) + tail <= LINE_WIDTH:
+        return one_line
+    inner = indent + len(_INDENT)
+    if not isinstance(values[0], list):
+        # A row of numbers fills its lines, as NumPy prints one.
+        numbers = textwrap.wrap(", ".join(map(_float_literal, values)) + ",", width=LINE_WIDTH - inner)
+        lines = "".join(f"{' ' * inner}{line}\n" for line in numbers)
+    else:
+        lines = "".join(f"{' ' * inner}{_nested_literal(item, inner, inner, 1)},\n" for item in values)
+    return f"[\n{lines}{' ' * indent}]"
+
+
+def _float_literal(value: float) -> str:
+    # repr round-trips a float exactly; NaN and inf have no literal of their own.
+    if np.isnan(value):
+        return "np.nan"
+    if np.isinf(value):
+        return "np.inf" if value > 0 else "-np.inf"
+    return repr(float(value))
+
+
+def _python_value(value: Any) -> Any:
+    """Return a parameter as the user writes it: tuples, not lists; Python numbers, not NumPy's."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_python_value(item) for item in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _string(text: str) -> str:
+    """Return a double-quoted Python literal for ``text`` (JSON's escapes are Python's too)."""
+    return json.dumps(text)
+
+
+def _identifier(name: str) -> str:
+    return re.sub(r"\W", "_", name)
+
+
+def _sentence(text: str) -> str:
+    """Return ``text`` as a sentence: a capital (unless it starts with code, ``grad()``) and a stop."""
+    text = text.strip()
+    first_word = text.split(" ", 1)[0]
+    if first_word.isalpha():
+        text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _series(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _fill(text: str, width: int = LINE_WIDTH) -> str:
+    return textwrap.fill(text, width=width, break_on_hyphens=False, break_long_words=False)
+
+
+def _hanging(head: str, text: str, width: int) -> str:
+    """Return ``head`` then ``text`` wrapped, continuation lines indented under the text."""
+    return textwrap.fill(text, width=width - len(_INDENT), initial_indent=head,
+                         subsequent_indent=" " * len(head), break_on_hyphens=False, break_long_words=False)
+
+
+def _comment_lines(text: str | None, indent: int = 0) -> list[str]:
+    """Return ``text`` as ``#`` comment lines, wrapped (or kept as is with ``indent``)."""
+    if not text:
+        return []
+    if indent:
+        return [f"#{' ' * (indent + 1)}{line}" for line in text.splitlines()]
+    return [f"# {line}" for line in textwrap.wrap(text, width=LINE_WIDTH - 6, break_on_hyphens=False)]
+
+
+def _docstring_safe(text: str) -> str:
+    # Messages and paths may hold backslashes (Windows) or quotes.
+    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
