@@ -118,6 +118,25 @@ def _add_format_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_search_options(parser: argparse.ArgumentParser, *, programs_help: str, seed_help: str) -> None:
+    # Shared by `check` and `grade`: what to search, how long, with which seed.
+    parser.add_argument(
+        "--ops", action="append", metavar="OP,OP...",
+        help="ops to check, by name or alias (default: every op the contract names)",
+    )
+    parser.add_argument("--max-examples", default=str(DEFAULT_MAX_EXAMPLES), metavar="N",
+                        help=f"cases drawn per op (default: {DEFAULT_MAX_EXAMPLES})")
+    programs = parser.add_mutually_exclusive_group()
+    programs.add_argument("--programs", default=str(DEFAULT_PROGRAMS), metavar="N",
+                          help=f"{programs_help} (default: {DEFAULT_PROGRAMS})")
+    programs.add_argument("--no-programs", dest="programs", action="store_const", const="0",
+                          help="check single ops only")
+    parser.add_argument("--seed", default=str(DEFAULT_SEED), metavar="S",
+                        help=f"{seed_help} (default: {DEFAULT_SEED})")
+    parser.add_argument("--timeout", default=str(DEFAULT_TIMEOUT), metavar="SECONDS",
+                        help=f"time limit for one engine call (default: {DEFAULT_TIMEOUT:g})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``gradcheck`` command."""
     parser = _Parser(
@@ -138,22 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
         "target", metavar="TARGET",
         help="the engine: path/to/file.py, path/to/file.py:NAME, package.module or package.module:NAME",
     )
-    check.add_argument(
-        "--ops", action="append", metavar="OP,OP...",
-        help="ops to check, by name or alias (default: every op the contract names)",
+    _add_search_options(
+        check,
+        programs_help="composite programs drawn after the single ops, to catch bugs in the backward pass itself",
+        seed_help="random seed; the report prints it for replay",
     )
-    check.add_argument("--max-examples", default=str(DEFAULT_MAX_EXAMPLES), metavar="N",
-                       help=f"cases drawn per op (default: {DEFAULT_MAX_EXAMPLES})")
-    programs = check.add_mutually_exclusive_group()
-    programs.add_argument("--programs", default=str(DEFAULT_PROGRAMS), metavar="N",
-                          help="composite programs drawn after the single ops, to catch bugs in the "
-                               f"backward pass itself (default: {DEFAULT_PROGRAMS})")
-    programs.add_argument("--no-programs", dest="programs", action="store_const", const="0",
-                          help="check single ops only")
-    check.add_argument("--seed", default=str(DEFAULT_SEED), metavar="S",
-                       help=f"random seed; the report prints it for replay (default: {DEFAULT_SEED})")
-    check.add_argument("--timeout", default=str(DEFAULT_TIMEOUT), metavar="SECONDS",
-                       help=f"time limit for one engine call (default: {DEFAULT_TIMEOUT:g})")
     isolation = check.add_argument_group(
         "untrusted engines",
         "Run the engine in a worker process: a hang, a crash, os._exit or a memory hog is "
@@ -322,19 +330,11 @@ def _add_grade_command(commands: Any) -> None:
     grade.add_argument("--weights", metavar="FILE",
                        help="TOML file with a [weights] table: check = weight, and default = weight "
                             "for the rest (default: every check weighs 1)")
-    grade.add_argument("--ops", action="append", metavar="OP,OP...",
-                       help="ops to check, by name or alias (default: every op the contract names)")
-    grade.add_argument("--max-examples", default=str(DEFAULT_MAX_EXAMPLES), metavar="N",
-                       help=f"cases drawn per op (default: {DEFAULT_MAX_EXAMPLES})")
-    programs = grade.add_mutually_exclusive_group()
-    programs.add_argument("--programs", default=str(DEFAULT_PROGRAMS), metavar="N",
-                          help=f"composite programs drawn per submission (default: {DEFAULT_PROGRAMS})")
-    programs.add_argument("--no-programs", dest="programs", action="store_const", const="0",
-                          help="check single ops only")
-    grade.add_argument("--seed", default=str(DEFAULT_SEED), metavar="S",
-                       help=f"random seed, the same for every submission (default: {DEFAULT_SEED})")
-    grade.add_argument("--timeout", default=str(DEFAULT_TIMEOUT), metavar="SECONDS",
-                       help=f"time limit for one engine call (default: {DEFAULT_TIMEOUT:g})")
+    _add_search_options(
+        grade,
+        programs_help="composite programs drawn per submission",
+        seed_help="random seed, the same for every submission",
+    )
     grade.add_argument("--submission-timeout", default=str(DEFAULT_SUBMISSION_TIMEOUT), metavar="SECONDS",
                        help=f"time limit for one submission's whole check (default: {DEFAULT_SUBMISSION_TIMEOUT:g})")
     grade.add_argument("--memory-mb", default=str(DEFAULT_GRADE_MEMORY_MB), metavar="MB",
