@@ -138,6 +138,11 @@ class IsolatedEngine:
                 f"Cannot load engine target {self.target!r} in a worker process "
                 f"({_death(code, exc, self.memory_mb)}). What it printed: {_tail(output) or 'nothing'}"
             ) from None
+        except BaseException:
+            # Interrupted (Ctrl-C, a grader's time limit) while the engine loads:
+            # never leave the worker running behind us.
+            self._stop()
+            raise
         if header.get("type") == "error":
             self._stop()
             raise TargetError(str(header.get("message")))
