@@ -216,6 +216,8 @@ class Report:
     dtype: str | None = None
     max_examples: int | None = None
     programs: int | None = None
+    # The ops asked for, when the run was limited to some (``--ops``); None: all.
+    ops: list[str] | None = None
     results: list[CheckResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -239,6 +241,7 @@ class Report:
             "dtype": self.dtype,
             "max_examples": self.max_examples,
             "programs": self.programs,
+            "ops": self.ops,
             "summary": self.summary,
             "notes": list(self.notes),
             "results": [result.to_dict() for result in self.results],
@@ -253,6 +256,7 @@ class Report:
             dtype=data.get("dtype"),
             max_examples=data.get("max_examples"),
             programs=data.get("programs"),
+            ops=data.get("ops"),
             results=[CheckResult.from_dict(item) for item in data.get("results", [])],
             notes=list(data.get("notes", [])),
         )

@@ -315,6 +315,7 @@ def run_checks(
         dtype=engine.dtype.name,
         max_examples=max_examples,
         programs=programs,
+        ops=None if ops is None else names,
     )
     if not engine.grad_takes_cotangent:
         report.notes.append(ONES_COTANGENT_NOTE)

@@ -310,3 +310,16 @@ def test_nan_free_reports_write_the_same_as_to_dict():
     # The strict-JSON spelling changes nothing when every number is finite.
     report = sample_report()
     assert json.loads(json_text(report)) == json.loads(json.dumps(report.to_dict()))
+
+
+@pytest.mark.parametrize(
+    "ops, expected",
+    [
+        (None, "gradcheck check engine.py --programs 50 --seed 1 --max-examples 20"),
+        (["matmul", "sum"], "gradcheck check engine.py --ops matmul,sum --programs 50 --seed 1 --max-examples 20"),
+    ],
+    ids=["all-ops", "some-ops"],
+)
+def test_program_replay_keeps_the_ops_the_programs_were_drawn_from(ops, expected):
+    report = Report("engine.py", 1, max_examples=20, programs=50, ops=ops)
+    assert replay_command(report, CheckResult("programs", "program")) == expected

@@ -117,9 +117,13 @@ def replay_command(report: Report, result: CheckResult) -> str:
     words = ["gradcheck", "check", report.target]
     if result.kind == "op":
         words += ["--ops", result.check, "--no-programs"]
-    elif report.programs is not None:
-        # Which ops failed alone decides which programs count: run them all again.
-        words += ["--programs", str(report.programs)]
+    else:
+        # Which ops failed alone decides which programs count: run them all
+        # again, over the same ops the programs were drawn from.
+        if report.ops is not None:
+            words += ["--ops", ",".join(report.ops)]
+        if report.programs is not None:
+            words += ["--programs", str(report.programs)]
     words += ["--seed", str(report.seed)]
     # The search a seed replays depends on the example budget too.
     if report.max_examples is not None:
