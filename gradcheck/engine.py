@@ -112,7 +112,7 @@ class Engine:
         Objects with a ``.numpy()`` method (``tf.Tensor``, ``torch.Tensor``)
         are converted with it; anything else with ``np.asarray``.
         """
-        return _as_array(self.obj.value(node))
+        return as_array(self.obj.value(node))
 
     def grad(self, y: Any, xs: list[Any], cotangent: np.ndarray) -> list[Any]:
         """Return the engine's VJP of ``y`` w.r.t. each of ``xs``, as a list.
@@ -728,7 +728,7 @@ def _dtype(where: _Where, obj: object) -> np.dtype:
     if declared is not None:
         return _declared_dtype(where, obj, declared)
     try:
-        result = _as_array(obj.value(obj.variable(_PROBE.copy())))
+        result = as_array(obj.value(obj.variable(_PROBE.copy())))
     except Exception as exc:
         raise where.error(
             "to learn its dtype, gradcheck called value(variable(np.ones(2))) and the engine raised "
@@ -767,7 +767,8 @@ def _declared_dtype(where: _Where, obj: object, declared: object) -> np.dtype:
     )
 
 
-def _as_array(result: Any) -> np.ndarray:
+def as_array(result: Any) -> np.ndarray:
+    """Return an engine's value (NumPy, tf.Tensor, torch.Tensor, list) as a NumPy array."""
     # tf.Tensor and torch.Tensor convert most reliably through .numpy();
     # np.asarray on them can build an object array or fail on a GPU tensor.
     if not isinstance(result, np.ndarray) and callable(getattr(result, "numpy", None)):

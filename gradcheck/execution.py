@@ -201,10 +201,10 @@ def _as_list(grads: Any) -> list[Any]:
 
 
 def _as_array(value: Any, what: str) -> np.ndarray:
-    if hasattr(value, "numpy") and callable(value.numpy):
-        value = value.numpy()
+    from gradcheck.engine import as_array
+
     # A copy: the engine may reuse its buffers in a later call (grad after value).
-    array = np.array(value, copy=True)
+    array = np.array(as_array(value), copy=True)
     if not np.issubdtype(array.dtype, np.number):
         raise TypeError(f"{what} must be an array of numbers, got {type(value).__name__}")
     return array

@@ -44,7 +44,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence, TextIO
 
 import gradcheck
 from gradcheck._tracebacks import display_path
@@ -609,6 +609,8 @@ def _grade_one(
     else:
         reason = _run_check(submission, options, folder, children)
     reports: dict[str, str] = {}
+    from gradcheck.reports import gradebook
+
     if reason is None:
         from gradcheck.reports.json import load_report
 
@@ -621,10 +623,10 @@ def _grade_one(
         # The runner draws no program when the engine supports none of the
         # ops: that column is as unsupported as the ops themselves.
         checks = {check: statuses.get(check, "unsupported") for check in options.checks}
-        status, written = "graded", _write_text("write_text_report", report, folder)
+        status, written = "graded", _write_text(gradebook.write_text_report, report, folder)
     else:
         checks = dict.fromkeys(options.checks, ERROR)
-        status, written = ERROR, _write_text("write_text_reason", reason, folder)
+        status, written = ERROR, _write_text(gradebook.write_text_reason, reason, folder)
     for name, path in [*_existing_reports(folder), ("text", written)]:
         reports[name] = path.relative_to(report_dir).as_posix()
     points, max_points = weights.points(checks)
@@ -706,12 +708,15 @@ def _existing_reports(folder: Path) -> list[tuple[str, Path]]:
     return [(name, folder / fmt.filename) for name, fmt in _file_formats().items() if (folder / fmt.filename).is_file()]
 
 
-def _write_text(renderer: str, content: Any, folder: Path) -> Path:
-    """Write ``folder/gradcheck.txt`` with ``gradcheck.reports.gradebook.<renderer>``; return its path."""
-    from gradcheck.reports import Format, _write_file
+def _write_text(write: Callable[[Any, TextIO], None], content: Any, folder: Path) -> Path:
+    """Write ``folder/gradcheck.txt`` with ``write(content, stream)``; return its path."""
+    from gradcheck.reports import write_atomically
 
     # The same atomic write as every other report file.
-    return _write_file(Format("text", f"gradcheck.reports.gradebook:{renderer}", TEXT_REPORT), content, folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / TEXT_REPORT
+    write_atomically(path, lambda stream: write(content, stream))
+    return path
 
 
 def _plain(number: float) -> int | float:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # rich is imported only when something is rendered.
 
 __all__ = [
     "write_atomically",
+    "write_format",
     "DEFAULT_FORMATS",
     "DEFAULT_REPORT_DIR",
     "FORMATS",
@@ -161,7 +162,7 @@ def render_report(
             if fmt.on_terminal:
                 fmt.load()(report, console)
             else:
-                written.append((fmt, _write_file(fmt, report, Path(report_dir))))
+                written.append((fmt, write_format(fmt, report, Path(report_dir))))
         except Exception as error:  # noqa: BLE001 - re-raised below, after the other formats
             errors.append(error)
     for fmt, path in written:
@@ -176,7 +177,7 @@ def render_report(
     return [path for _, path in written]
 
 
-def _write_file(fmt: Format, report: "Report", report_dir: Path) -> Path:
+def write_format(fmt: Format, report: Any, report_dir: Path) -> Path:
     """Write one file format to ``report_dir``; never leave a half-written file.
 
     The renderer writes to a temporary file next to the target, which replaces

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import gradcheck
-from gradcheck.reports import Format, _write_file
+from gradcheck.reports import Format, write_format
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -75,7 +75,7 @@ def write_gradebook(gradebook: "Gradebook", report_dir: str | Path, console: "Co
         console = Console()
     written = []
     for fmt in GRADEBOOK_FILES:
-        path = _write_file(fmt, gradebook, Path(report_dir))
+        path = write_format(fmt, gradebook, Path(report_dir))
         console.print(f"Wrote gradebook {fmt.name} to {path}", markup=False, highlight=False, soft_wrap=True)
         written.append(path)
     return written
