@@ -259,13 +259,21 @@ def _matmul_vjp(
     is the rule's transpose, so a wrong one (``np.transpose``) gives the wrong
     rule's answer; it raises ValueError where that rule's matmul would.
     """
+    raw, promoted = _matmul_raw(g, a, b, operand, transpose)
+    return raw, _sum_to(raw, promoted).reshape((a, b)[operand].shape)
+
+
+def _matmul_raw(
+    g: np.ndarray, a: np.ndarray, b: np.ndarray, operand: int,
+    transpose: Callable[[np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Return matmul's gradient of ``operand`` before summing it to shape, and the promoted operand shape."""
     a2 = a[np.newaxis, :] if a.ndim == 1 else a
     b2 = b[:, np.newaxis] if b.ndim == 1 else b
     g2 = g[..., np.newaxis] if b.ndim == 1 else g
     g2 = g2[..., np.newaxis, :] if a.ndim == 1 else g2
     raw = np.matmul(g2, transpose(b2)) if operand == 0 else np.matmul(transpose(a2), g2)
-    promoted = (a2, b2)[operand].shape
-    return raw, _sum_to(raw, promoted).reshape((a, b)[operand].shape)
+    return raw, (a2, b2)[operand].shape
 
 
 def _all_axes_fields(evidence: Evidence, operand: int) -> Fields:
@@ -456,11 +464,16 @@ def _reproduces(candidates: Candidates) -> Callable[[Evidence], Fields | None]:
 def _transpose_all_axes(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:
     if evidence.inputs[1 - evidence.wrt].ndim < 3:
         return  # on matrices reversing every axis is the right swap
-    raw, summed = _matmul_vjp(evidence.g, *evidence.inputs, evidence.wrt, np.transpose)
+    raw, promoted = _matmul_raw(evidence.g, *evidence.inputs, evidence.wrt, np.transpose)
     fields = _all_axes_fields(evidence, evidence.wrt)
-    yield fields, summed
+    try:
+        summed = _sum_to(raw, promoted).reshape(evidence.x.shape)
+    except ValueError:
+        summed = None  # reversed batch axes that no sum brings back to the operand's shape
+    if summed is not None:
+        yield fields, summed
     # An unbroadcast that misses axes leaves the product's own shape.
-    if raw.shape != summed.shape:
+    if summed is None or raw.shape != summed.shape:
         yield fields, raw
 
 

@@ -136,43 +136,66 @@ def run_engine(engine: Any, case: Case, timeout: float | None = 10.0, repeat: bo
     return outcome
 
 
-def _attempt(engine: Any, case: Case, timeout: float | None, sink: _BoundedText) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Run ``case`` once on fresh copies of its arrays; raise _CallFailed on any failure."""
+def _attempt(
+    engine: Any, case: Case, timeout: float | None, sink: _BoundedText, check_each_call: bool = False
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Run ``case`` once on fresh copies of its arrays; raise _CallFailed on any failure.
+
+    The guards (time limit, output capture, warnings) are set up once for the
+    whole attempt, and the handed arrays are compared with their copies once
+    at the end: per call, both would cost more than a small engine's op. Only
+    when an array did change is the case run again, checking after every call,
+    to name the call that wrote into it.
+    """
     dtype = np.dtype(engine.dtype)
     handed = [np.array(x, dtype=dtype) for x in case.inputs]
     cotangent = np.array(case.cotangent, dtype=dtype)
     pristine = [x.copy() for x in handed] + [cotangent.copy()]
+    current = ["variable()"]  # the call in progress, for a timeout's message
 
-    def call(stage: str, function: Callable[..., Any], *call_args: Any, **call_kwargs: Any) -> Any:
-        try:
-            with _time_limit(timeout), contextlib.redirect_stdout(sink), \
-                    contextlib.redirect_stderr(sink), warnings.catch_warnings():
-                # The engine's own warnings (overflow, invalid value) are part
-                # of what it printed, not the harness's output.
-                warnings.simplefilter("ignore")
-                result = function(*call_args, **call_kwargs)
-        except _EngineTimeout:
-            raise _CallFailed("timeout", f"{stage} did not return within {timeout:g} s") from None
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - SystemExit from user code is a failure too
-            raise _CallFailed("exception", f"{stage} raised {type(exc).__name__}", _describe(exc)) from None
+    def check_mutation(stage: str) -> None:
         for index, (now, before) in enumerate(zip(handed + [cotangent], pristine)):
             if not np.array_equal(now, before, equal_nan=True):
-                what = (
-                    f"input {case.names[index]}" if index < len(handed) else "the cotangent"
-                )
+                what = f"input {case.names[index]}" if index < len(handed) else "the cotangent"
                 raise _CallFailed(
                     "mutation",
                     f"{stage} wrote into the array it was handed for {what}",
                     f"before: {np.array2string(before, precision=4)}\nafter:  {np.array2string(now, precision=4)}",
                 )
+
+    def call(stage: str, function: Callable[..., Any], *call_args: Any, **call_kwargs: Any) -> Any:
+        current[0] = stage
+        try:
+            result = function(*call_args, **call_kwargs)
+        except (_EngineTimeout, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - SystemExit from user code is a failure too
+            raise _CallFailed("exception", f"{stage} raised {type(exc).__name__}", _describe(exc)) from None
+        if check_each_call:
+            check_mutation(stage)
         return result
 
-    xs = [call("variable()", engine.variable, array) for array in handed]
-    y = case.apply(engine, xs, call)
-    forward = call("value()", lambda: _as_array(engine.value(y), "the forward value"))
-    grads = call("grad()", lambda: [_as_array(g, "a gradient") for g in _as_list(engine.grad(y, xs, cotangent))])
+    try:
+        with _time_limit(timeout), contextlib.redirect_stdout(sink), \
+                contextlib.redirect_stderr(sink), warnings.catch_warnings():
+            # The engine's own warnings (overflow, invalid value) are part
+            # of what it printed, not the harness's output.
+            warnings.simplefilter("ignore")
+            xs = [call("variable()", engine.variable, array) for array in handed]
+            y = case.apply(engine, xs, call)
+            forward = call("value()", lambda: _as_array(engine.value(y), "the forward value"))
+            grads = call(
+                "grad()", lambda: [_as_array(g, "a gradient") for g in _as_list(engine.grad(y, xs, cotangent))]
+            )
+    except _EngineTimeout:
+        raise _CallFailed("timeout", f"{current[0]} did not return within {timeout:g} s") from None
+    if not check_each_call:
+        try:
+            check_mutation("a call")
+        except _CallFailed:
+            # Find the call that wrote; if the second run writes nowhere, say so as found.
+            _attempt(engine, case, timeout, _BoundedText(), check_each_call=True)
+            raise
     return forward, grads
 
 

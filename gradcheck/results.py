@@ -165,6 +165,9 @@ class CheckResult:
     oracle_disagreements: int = 0
     oracle_note: str | None = None
     reason: str | None = None  # why unsupported, or notes such as all-ones cotangent
+    # Seconds per stage (generation, tensorflow, finite differences, engine,
+    # comparison, blame); measured, not part of the JSON report.
+    stages: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def failure(self) -> Failure | None:

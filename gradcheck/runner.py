@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from gradcheck._timing import StageClock
 from gradcheck.errors import UsageError
 from gradcheck.ops import ALIASES, OP_NAMES, canonical_op
 from gradcheck.results import CATEGORIES, CheckResult, Failure, Report
@@ -87,6 +88,7 @@ class _SearchState:
     disagreements: int = 0
     oracle_note: str | None = None
     failures: dict[str, Failure] = field(default_factory=dict)
+    clock: StageClock = field(default_factory=StageClock)
 
 
 def _failures_from(exc: BaseException) -> list[Failure]:
@@ -101,15 +103,15 @@ def _failures_from(exc: BaseException) -> list[Failure]:
 
 def _search(
     strategy: Any,
-    evaluate: Callable[[Any, Any], Failure | None],
+    evaluate: Callable[[Any, Any, StageClock], Failure | None],
     *,
     max_examples: int,
     seed: int,
 ) -> _SearchState:
     """Search ``strategy`` for cases ``evaluate`` fails; shrink each failure category.
 
-    ``evaluate(case, reference)`` returns the engine's failure on a case whose
-    oracles agree, or None. The search runs in rounds: each round lets the
+    ``evaluate(case, reference, clock)`` returns the engine's failure on a case
+    whose oracles agree, or None, charging its stages to ``clock``. The search runs in rounds: each round lets the
     categories already found pass, so it goes on to the next kind of bug
     instead of re-finding this one, until a round finds nothing new.
     """
@@ -120,6 +122,7 @@ def _search(
     from gradcheck.oracles import reference_for
 
     state = _SearchState()
+    clock = state.clock
     known: set[str] = set()
 
     @settings(
@@ -136,13 +139,14 @@ def _search(
     @given(strategy)
     def search(case: Any) -> None:
         state.examples += 1
-        reference = reference_for(case)
+        clock.reset()
+        reference = reference_for(case, clock)
         if not reference.agrees:
             # The oracles disagree: the harness's problem, never the engine's.
             state.disagreements += 1
             state.oracle_note = state.oracle_note or reference.note
             return
-        failure = evaluate(case, reference)
+        failure = evaluate(case, reference, clock)
         if failure is not None and failure.category not in known:
             raise _FAILURE_TYPES[failure.category](failure)
 
@@ -180,12 +184,14 @@ def _search_round(search: Callable[[], None], flaky: type[BaseException]) -> lis
 
 def _result(check: str, kind: str, state: _SearchState, started: float) -> CheckResult:
     failures = sorted(state.failures.values(), key=lambda f: CATEGORIES.index(f.category))
+    seconds = time.perf_counter() - started
     return CheckResult(
         check=check,
         kind=kind,
         status="failed" if failures else "passed",
         examples=state.examples,
-        seconds=time.perf_counter() - started,
+        seconds=seconds,
+        stages=state.clock.split(seconds),
         failures=failures,
         oracle_disagreements=state.disagreements,
         oracle_note=state.oracle_note,
@@ -202,8 +208,14 @@ def check_op(
     tolerance: Tolerance | None = None,
     max_dims: int = 3,
     max_side: int = 4,
+    shapes: Sequence[Sequence[int]] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> CheckResult:
-    """Return the result of searching for a failing case of ``op`` on ``engine``."""
+    """Return the result of searching for a failing case of ``op`` on ``engine``.
+
+    ``shapes`` (one per operand) and ``params`` fix what is otherwise drawn
+    (see ``gradcheck.strategies.op_cases``).
+    """
     from gradcheck.diagnosis import diagnose
     from gradcheck.strategies import op_cases
     from gradcheck.verdict import judge
@@ -213,13 +225,17 @@ def check_op(
     strategy = op_cases(
         op, dtype=engine.dtype.name, max_dims=max_dims, max_side=max_side,
         ones_cotangent=not engine.grad_takes_cotangent,
+        shapes=shapes, params=None if params is None else dict(params),
     )
-    state = _search(
-        strategy,
-        lambda case, reference: judge(case, engine.run(case, timeout), reference, tolerance),
-        max_examples=max_examples,
-        seed=seed,
-    )
+
+    def evaluate(case: Any, reference: Any, clock: StageClock) -> Failure | None:
+        outcome = engine.run(case, timeout)
+        clock.lap("engine")
+        failure = judge(case, outcome, reference, tolerance)
+        clock.lap("comparison")
+        return failure
+
+    state = _search(strategy, evaluate, max_examples=max_examples, seed=seed)
     for failure in state.failures.values():
         failure.diagnosis = diagnose(failure, op)
     return _result(op, "op", state, started)
@@ -261,11 +277,15 @@ def check_programs(
     # every failing example while shrinking).
     behind: dict[int, tuple[Any, list[Any]]] = {}
 
-    def evaluate(program: Any, reference: Any) -> Failure | None:
-        failure = judge(program, engine.run(program, timeout), reference, tolerance)
+    def evaluate(program: Any, reference: Any, clock: StageClock) -> Failure | None:
+        outcome = engine.run(program, timeout)
+        clock.lap("engine")
+        failure = judge(program, outcome, reference, tolerance)
+        clock.lap("comparison")
         if failure is None:
             return None
         culprits = blame_steps(engine, program, tolerance, timeout)
+        clock.lap("blame")
         if culprits and all(step.op in known_bad for step, _ in culprits):
             return None  # an op bug its own check already reports
         failure.program = program.code()

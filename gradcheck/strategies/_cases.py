@@ -20,8 +20,8 @@ from gradcheck.strategies._params import (
     single_axes,
 )
 from gradcheck.strategies._shapes import operand_shapes
-from gradcheck.strategies._validation import check_dtype, check_int
-from gradcheck.strategies._values import cotangents, values
+from gradcheck.strategies._validation import check_dtype, check_int, check_shape
+from gradcheck.strategies._values import COTANGENT_DOMAIN, RECIPES, STYLE_INDICES, realize
 
 __all__ = ["PARAM_RULES", "op_cases"]
 
@@ -49,19 +49,34 @@ def _param_strategy(rule: str, shapes: _Shapes, width: int) -> st.SearchStrategy
 
 
 @st.composite
-def _op_case(draw: st.DrawFn, spec: ops.OpSpec, dtype: str, max_dims: int, max_side: int,
-             ones: bool) -> Case:
-    shapes = draw(operand_shapes(spec.shapes, max_dims=max_dims, max_side=max_side))
+def _op_case(draw: st.DrawFn, spec: ops.OpSpec, dtype: str, shapes: st.SearchStrategy[_Shapes],
+             fixed_params: dict[str, Any] | None, ones: bool) -> Case:
+    operand_shapes_ = draw(shapes)
     width = 32 if dtype == "float32" else 64
-    drawn = draw(_param_strategy(spec.param_rule, shapes, width)) if spec.param_rule else {}
+    if fixed_params is not None:
+        drawn = fixed_params
+    elif spec.param_rule:
+        drawn = draw(_param_strategy(spec.param_rule, operand_shapes_, width))
+    else:
+        drawn = {}
     # In the op's own parameter order, which is how reports print them.
     params = {param.name: drawn[param.name] for param in spec.params}
+    # One recipe for the operands and a style of its own for the cotangent
+    # (simple operands often need a varied cotangent to show a bug): drawing
+    # costs the same for any number and size of operands (see
+    # gradcheck.strategies.values).
+    style, seed = draw(RECIPES)
+    cotangent_style = draw(STYLE_INDICES)
+    rng = np.random.default_rng(seed)
     inputs = tuple(
-        draw(values(shape, domain=domain, dtype=dtype))
-        for shape, domain in zip(shapes, spec.domains_for(params))
+        realize(shape, domain, width, style, rng)
+        for shape, domain in zip(operand_shapes_, spec.domains_for(params))
     )
     output_shape = np.shape(spec.reference(*inputs, **params))
-    cotangent = draw(cotangents(output_shape, dtype=dtype, ones=ones))
+    if ones:
+        cotangent = np.ones(output_shape)
+    else:
+        cotangent = realize(output_shape, COTANGENT_DOMAIN, width, cotangent_style, rng)
     return Case(spec.name, spec.operands, inputs, params, cotangent, dtype)
 
 
@@ -72,22 +87,67 @@ def op_cases(
     max_dims: int = 3,
     max_side: int = 4,
     ones_cotangent: bool = False,
+    shapes: Any = None,
+    params: dict[str, Any] | None = None,
 ) -> st.SearchStrategy[Case]:
     """Return a strategy for cases of ``op``: operands in its domain, parameters, a cotangent.
 
     ``op`` is a name of CONTRACT 1 or an alias. Every case satisfies the op's
     constraints by construction (no filtering): shapes are compatible, values
-    lie in the domain, parameters fit the shapes.
+    lie in the domain, parameters fit the shapes. ``shapes`` (one shape per
+    operand) and ``params`` fix what would otherwise be drawn: only the values
+    and the cotangent vary.
 
     .. code-block:: pycon
 
         >>> op_cases("matmul").example()  # doctest: +SKIP
         Case(op='matmul', names=('a', 'b'), inputs=(array([[1.]]), array([[0.5]])), ...)
+        >>> op_cases("sum", shapes=[(3, 4)], params={"axis": 1}).example()  # doctest: +SKIP
+        Case(op='sum', names=('x',), inputs=(array([[...]]),), params={'axis': 1, 'keepdims': False}, ...)
     """
     name = ops.canonical_op(op) if isinstance(op, str) else None
     if name is None:
         raise InvalidArgument(f"op={op!r} is not an op of gradcheck; use one of {', '.join(ops.OP_NAMES)}.")
+    spec = ops.OPS[name]
     dtype = check_dtype(dtype)
     max_dims = check_int("max_dims", max_dims, 2)
     max_side = check_int("max_side", max_side, 1)
-    return _op_case(ops.OPS[name], dtype, max_dims, max_side, bool(ones_cotangent))
+    if shapes is None:
+        if params is not None:
+            raise InvalidArgument(f"params={params!r} needs shapes= as well: parameters are drawn to fit the shapes.")
+        shape_strategy = operand_shapes(spec.shapes, max_dims=max_dims, max_side=max_side)
+        fixed_params = None
+    else:
+        fixed = _check_fixed(spec, shapes, params)
+        shape_strategy, fixed_params = st.just(fixed[0]), fixed[1]
+    return _op_case(spec, dtype, shape_strategy, fixed_params, bool(ones_cotangent))
+
+
+def _check_fixed(spec: ops.OpSpec, shapes: Any, params: dict[str, Any] | None) -> tuple[_Shapes, dict[str, Any] | None]:
+    """Validate fixed ``shapes`` and ``params`` for ``spec`` by computing its reference on zeros."""
+    if isinstance(shapes, (str, bytes)) or not hasattr(shapes, "__len__") or len(shapes) != len(spec.operands):
+        raise InvalidArgument(
+            f"shapes={shapes!r} must hold one shape per operand of {spec.name} ({', '.join(spec.operands)})."
+        )
+    fixed_shapes = tuple(check_shape("shapes", shape) for shape in shapes)
+    given = dict(params or {})
+    unknown = set(given) - {param.name for param in spec.params}
+    if unknown:
+        raise InvalidArgument(f"params={params!r}: {spec.name} has no parameter {', '.join(sorted(unknown))}.")
+    if spec.param_rule and params is None:
+        return fixed_shapes, None  # drawn to fit the fixed shapes
+    full: dict[str, Any] = {}
+    for param in spec.params:
+        if param.name in given:
+            full[param.name] = given[param.name]
+        elif param.default is ops.REQUIRED:
+            raise InvalidArgument(f"params={params!r} lacks {param.name!r}, which {spec.name} requires.")
+        else:
+            full[param.name] = param.default
+    try:
+        spec.reference(*[np.zeros(shape) for shape in fixed_shapes], **full)
+    except Exception as exc:  # noqa: BLE001 - NumPy says why the shapes or params do not fit
+        raise InvalidArgument(
+            f"shapes={shapes!r} with params={full!r} do not fit {spec.name}: {exc}"
+        ) from None
+    return fixed_shapes, full

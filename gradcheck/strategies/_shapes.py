@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
@@ -102,6 +104,13 @@ def operand_shapes(
     max_side = check_int("max_side", max_side, 1)
     if rule not in _RULES:
         raise InvalidArgument(f"rule={rule!r} is not a shape rule; use one of {', '.join(_RULES)}.")
+    return _operand_shapes(rule, max_dims, max_side)
+
+
+# Built once per argument set: building a strategy (and Hypothesis validating
+# it on first draw) costs more than a draw, and op_cases asks for one per case.
+@functools.lru_cache(maxsize=None)
+def _operand_shapes(rule: str, max_dims: int, max_side: int) -> st.SearchStrategy[tuple[tuple[int, ...], ...]]:
     full = _RULES[rule](max_dims, max_side)
     if max_side < SMALL_SIDE:
         return full

@@ -8,12 +8,11 @@ import math
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
-from hypothesis.extra import numpy as hnp
 
 from gradcheck.ops import FREE, Domain
 from gradcheck.strategies._validation import check_dtype, check_shape
 
-__all__ = ["COTANGENT_RANGE", "cotangents", "values"]
+__all__ = ["COTANGENT_RANGE", "STYLES", "cotangents", "values"]
 
 #: Cotangent entries lie in this range; never all ones unless asked, since an
 #: all-ones cotangent cannot see a backward rule that ignores it.
@@ -35,29 +34,110 @@ def _check_domain(domain: Domain) -> Domain:
     return domain
 
 
-def _elements(domain: Domain, width: int) -> st.SearchStrategy[float]:
+#: How an array's values are spread, simplest first: Hypothesis shrinks a
+#: failing case toward the first style in which it still fails.
+STYLES = ("constant", "integers", "halves", "uniform", "edges")
+
+# Largest seed drawn; NumPy's generator makes the values from it.
+_MAX_SEED = 2**32 - 1
+
+
+def _simplest(low: float, high: float) -> float:
+    """Return the simplest number in [low, high]: 0, else 1 or -1, else the integer nearest 0, else low."""
+    for candidate in (0.0, 1.0, -1.0):
+        if low <= candidate <= high:
+            return candidate
+    nearest = math.ceil(low) if low > 0 else math.floor(high)
+    return float(nearest) if low <= nearest <= high else low
+
+
+def _grid(low: float, high: float, step: float, rng: np.random.Generator, size: int) -> np.ndarray:
+    first, last = math.ceil(low / step), math.floor(high / step)
+    if first > last:
+        return rng.uniform(low, high, size)
+    return rng.integers(first, last, size, endpoint=True) * step
+
+
+def _in_interval(style: int, low: float, high: float, rng: np.random.Generator, size: int) -> np.ndarray:
+    name = STYLES[style]
+    if name == "constant":
+        return np.full(size, _simplest(low, high))
+    if name == "integers":
+        return _grid(low, high, 1.0, rng, size)
+    if name == "halves":
+        return _grid(low, high, 0.5, rng, size)
+    if name == "uniform":
+        return rng.uniform(low, high, size)
+    # "edges": the ends of the interval, where a domain bug shows first, and
+    # values just inside them.
+    ends = rng.choice(np.array([low, high]), size)
+    inward = np.where(ends == low, 1.0, -1.0) * rng.uniform(0.0, 0.05 * (high - low), size)
+    return ends + inward * rng.integers(0, 2, size)
+
+
+def _round_into(array: np.ndarray, low: float, high: float, width: int) -> np.ndarray:
+    """Round to the dtype of ``width`` bits, staying inside [low, high]."""
+    if width == 64:
+        return array
+    typed = np.float32
+
+    def inside(bound: float, toward: float) -> float:
+        rounded = typed(bound)
+        if (rounded < bound and toward > bound) or (rounded > bound and toward < bound):
+            rounded = np.nextafter(rounded, typed(toward))
+        return float(rounded)
+
+    return np.clip(array.astype(typed).astype(np.float64), inside(low, high), inside(high, low))
+
+
+def realize(shape: tuple[int, ...], domain: Domain, width: int, style: int,
+            rng: np.random.Generator) -> np.ndarray:
+    """Return an array of ``shape`` in ``domain`` spread as ``STYLES[style]``, drawn from ``rng``."""
+    size = math.prod(shape)
+    if domain.distinct:
+        # A permutation of evenly spaced values: no two entries tie.
+        order = np.arange(size, dtype=np.float64) if style == 0 else rng.permutation(size).astype(np.float64)
+        return ((order - (size - 1) / 2) * 0.5).reshape(shape)
     if domain.lattice is not None:
         step, offset = domain.lattice
         low, high = domain.intervals[0]
         first, last = math.ceil((low - offset) / step), math.floor((high - offset) / step)
-        return st.integers(first, last).map(lambda k: offset + k * step)
-    # The first interval is tried first, so values shrink toward its simplest number.
-    return st.one_of(
-        *[
-            st.floats(low, high, width=width, allow_nan=False, allow_infinity=False, allow_subnormal=False)
-            for low, high in domain.intervals
-        ]
-    )
+        if style == 0:
+            ks = np.full(size, min(max(0, first), last))
+        else:
+            ks = rng.integers(first, last, size, endpoint=True)
+        return (offset + ks * step).reshape(shape)
+    intervals = domain.intervals
+    if style == 0 or len(intervals) == 1:
+        # The simplest arrays keep to the first (preferred) interval.
+        low, high = intervals[0]
+        return _round_into(_in_interval(style, low, high, rng, size), low, high, width).reshape(shape)
+    chosen = rng.integers(0, len(intervals), size)
+    array = np.empty(size)
+    for index, (low, high) in enumerate(intervals):
+        where = chosen == index
+        count = int(np.count_nonzero(where))
+        if count:
+            array[where] = _round_into(_in_interval(style, low, high, rng, count), low, high, width)
+    return array.reshape(shape)
 
 
-def _distinct(shape: tuple[int, ...], step: float) -> st.SearchStrategy[np.ndarray]:
-    # A permutation of evenly spaced values: no two entries tie, and it shrinks
-    # toward the sorted (identity) order.
-    size = math.prod(shape)
-    centre = (size - 1) / 2
-    return st.permutations(range(size)).map(
-        lambda order: ((np.asarray(order, dtype=np.float64) - centre) * step).reshape(shape)
-    )
+# Hypothesis mixes in integer literals found in the modules imported from the
+# working folder, so the seeds it draws would depend on what a test suite
+# imported. Drawn from a range no literal lies in and shifted back, the same
+# seed gives the same cases whatever is imported.
+_SEED_OFFSET = 3 * 2**40
+_SEEDS = st.integers(_SEED_OFFSET, _SEED_OFFSET + _MAX_SEED).map(lambda n: n - _SEED_OFFSET)
+
+#: An index into STYLES.
+STYLE_INDICES = st.integers(0, len(STYLES) - 1)
+#: A recipe: (style, seed). Hypothesis shrinks both toward 0.
+RECIPES = st.tuples(STYLE_INDICES, _SEEDS)
+
+
+def _from_recipe(shape: tuple[int, ...], domain: Domain, width: int, recipe: tuple[int, int]) -> np.ndarray:
+    style, seed = recipe
+    return realize(shape, domain, width, style, np.random.default_rng(seed))
 
 
 def values(
@@ -66,14 +146,17 @@ def values(
     """Return a strategy for float64 arrays of ``shape`` with values in ``domain``.
 
     Values are exactly representable in ``dtype``, so an engine computing in
-    float32 and the float64 oracles start from the same numbers, and they shrink
-    toward small simple numbers (0, 1, 0.5, ...).
+    float32 and the float64 oracles start from the same numbers. Hypothesis
+    draws a small *recipe* per array (a style from ``STYLES`` and seeds for
+    NumPy's generator), not each entry: drawing costs the same for 4 entries
+    as for 4096, and a failing case shrinks toward the simplest style that
+    still fails: one constant (0, else 1), then small integers, then halves.
 
     .. code-block:: pycon
 
         >>> from gradcheck.ops import Domain
         >>> values((2, 3), domain=Domain(((0.25, 4.0),))).example()  # doctest: +SKIP
-        array([[1. , 1. , 2.5], [1. , 0.5, 1. ]])
+        array([[1. , 3. , 2.5], [0.5, 4. , 1. ]])
     """
     return _values(check_shape("shape", shape), _check_domain(domain), _WIDTH[check_dtype(dtype)])
 
@@ -83,9 +166,7 @@ def values(
 # arguments builds its strategy once.
 @functools.lru_cache(maxsize=4096)
 def _values(shape: tuple[int, ...], domain: Domain, width: int) -> st.SearchStrategy[np.ndarray]:
-    if domain.distinct:
-        return _distinct(shape, step=0.5)
-    return hnp.arrays(np.float64, shape, elements=_elements(domain, width))
+    return RECIPES.map(functools.partial(_from_recipe, shape, domain, width))
 
 
 def cotangents(
@@ -104,9 +185,13 @@ def cotangents(
     return _cotangents(check_shape("shape", shape), _WIDTH[check_dtype(dtype)], bool(ones))
 
 
+#: Cotangents are drawn like values in these intervals: never 0, so no
+#: gradient entry is multiplied away.
+COTANGENT_DOMAIN = Domain(((0.5, COTANGENT_RANGE[1]), (COTANGENT_RANGE[0], -0.5)))
+
+
 @functools.lru_cache(maxsize=4096)
 def _cotangents(shape: tuple[int, ...], width: int, ones: bool) -> st.SearchStrategy[np.ndarray]:
     if ones:
         return st.just(np.ones(shape))
-    low, high = COTANGENT_RANGE
-    return hnp.arrays(np.float64, shape, elements=st.floats(low, high, width=width, allow_subnormal=False))
+    return _values(shape, COTANGENT_DOMAIN, width)
