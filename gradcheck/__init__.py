@@ -10,7 +10,17 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "run_checks", "assert_gradients", "load_engine", "Report", "CheckResult", "Failure"]
+__all__ = [
+    "__version__",
+    "run_checks",
+    "assert_gradients",
+    "check_function",
+    "assert_function_gradients",
+    "load_engine",
+    "Report",
+    "CheckResult",
+    "Failure",
+]
 
 
 def __getattr__(name: str):
@@ -23,6 +33,10 @@ def __getattr__(name: str):
         from gradcheck.assertions import assert_gradients
 
         return assert_gradients
+    if name in ("check_function", "assert_function_gradients"):
+        from gradcheck import function
+
+        return getattr(function, name)
     if name == "load_engine":
         from gradcheck.engine import load_engine
 

@@ -1,4 +1,4 @@
-"""The command line (CONTRACT 2): ``gradcheck check``, ``gradcheck report``, ``gradcheck demo``.
+"""The command line (CONTRACT 2): ``gradcheck check``, ``report``, ``grade``, ``check-function``, ``demo``.
 
 ::
 
@@ -6,6 +6,9 @@
                            [--report-dir DIR] [--format FMT,FMT...] [--timeout SECONDS]
     gradcheck report reports/gradcheck.json [--format FMT,FMT...] [--report-dir DIR]
     gradcheck grade SUBMISSION... [--workers N] [--weights weights.toml] [check options] [--report-dir DIR]
+    gradcheck check-function FN [--grad GRAD_FN] [--reference REF_FN] --shapes SPEC [--dtype D]
+                             [--domain=LOW,HIGH ...] [--rtol R] [--max-examples N] [--seed S]
+                             [--timeout SECONDS] [--format FMT,FMT...] [--report-dir DIR]
     gradcheck demo
     gradcheck --version
 
@@ -51,6 +54,9 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one paragraph, like gradcheck's own."""
 
     def error(self, message: str) -> NoReturn:
+        if "--domain" in message and "expected one argument" in message:
+            # argparse reads `--domain -1,1` as two options.
+            message += " (a negative LOW needs '=': --domain=-1,1)"
         self.exit(2, f"{self.prog}: error: {message}. Run `{self.prog} --help` for the options.\n")
 
 
@@ -92,6 +98,7 @@ _PROGRAMS = _Number("--programs", int, 0, True, "how many composite programs are
 _MEMORY_MB = _Number("--memory-mb", int, 0, False, "the engine worker's memory limit in MiB", "2048")
 _SEED = _Number("--seed", int, 0, True, "the random seed; the same seed replays the same search", "7")
 _TIMEOUT = _Number("--timeout", float, 0, False, "how many seconds one engine call may take", "30")
+_RTOL = _Number("--rtol", float, 0, False, "the relative tolerance of the comparison", "1e-4")
 _WORKERS = _Number("--workers", int, 1, True, "how many submissions are checked at once", "4")
 _SUBMISSION_TIMEOUT = _Number(
     "--submission-timeout", float, 0, False, "how many seconds one submission's whole check may take", "3600",
@@ -124,17 +131,22 @@ def _add_search_options(parser: argparse.ArgumentParser, *, programs_help: str, 
         "--ops", action="append", metavar="OP,OP...",
         help="ops to check, by name or alias (default: every op the contract names)",
     )
-    parser.add_argument("--max-examples", default=str(DEFAULT_MAX_EXAMPLES), metavar="N",
-                        help=f"cases drawn per op (default: {DEFAULT_MAX_EXAMPLES})")
+    _add_budget_options(parser, examples_help="cases drawn per op", seed_help=seed_help, call="engine call")
     programs = parser.add_mutually_exclusive_group()
     programs.add_argument("--programs", default=str(DEFAULT_PROGRAMS), metavar="N",
                           help=f"{programs_help} (default: {DEFAULT_PROGRAMS})")
     programs.add_argument("--no-programs", dest="programs", action="store_const", const="0",
                           help="check single ops only")
+
+
+def _add_budget_options(parser: argparse.ArgumentParser, *, examples_help: str, seed_help: str, call: str) -> None:
+    # Shared by every command that searches (check, grade, check-function): how long, with which seed.
+    parser.add_argument("--max-examples", default=str(DEFAULT_MAX_EXAMPLES), metavar="N",
+                        help=f"{examples_help} (default: {DEFAULT_MAX_EXAMPLES})")
     parser.add_argument("--seed", default=str(DEFAULT_SEED), metavar="S",
                         help=f"{seed_help} (default: {DEFAULT_SEED})")
     parser.add_argument("--timeout", default=str(DEFAULT_TIMEOUT), metavar="SECONDS",
-                        help=f"time limit for one engine call (default: {DEFAULT_TIMEOUT:g})")
+                        help=f"time limit for one {call} (default: {DEFAULT_TIMEOUT:g})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(run=_run_report)
 
     _add_grade_command(commands)
+    _add_check_function_command(commands)
 
     demo = commands.add_parser(
         "demo", help="run gradcheck on the bundled example engines",
@@ -418,6 +431,71 @@ def _run_grade(args: argparse.Namespace) -> int:
         f"{total - len(graded)} could not be checked.", markup=False, highlight=False, soft_wrap=True,
     )
     return EXIT_PASSED
+
+
+def _add_check_function_command(commands: Any) -> None:
+    command = commands.add_parser(
+        "check-function", help="check one function's hand-written gradient",
+        description="Search for inputs on which a function's own gradient is wrong: a VJP given with "
+                    "--grad, or else the function's TensorFlow tape gradient (a tf.custom_gradient). "
+                    "The references are finite differences of the function in float64 and, where it "
+                    "is TensorFlow code, TensorFlow's gradient of it.",
+        epilog="SPEC is a literal, one shape per array, such as '(2, 3), (3,)'; or array, nonscalar, "
+               "matrix, matmul, same:N or broadcast:N (N arrays); or FILE.py:NAME / module:NAME naming "
+               "a Hypothesis strategy of tuples of shapes. Exit status: 0 the gradient passed, 1 it "
+               "failed, 2 a target or an argument is wrong.",
+    )
+    command.add_argument("target", metavar="FN",
+                         help="the function, fn(*arrays) -> array: path/to/file.py:NAME or package.module:NAME")
+    command.add_argument("--grad", metavar="GRAD_FN",
+                         help="its gradient, grad_fn(*arrays, cotangent) -> one gradient per array "
+                              "(default: TensorFlow's tape gradient of FN, e.g. its tf.custom_gradient)")
+    command.add_argument("--reference", metavar="REF_FN",
+                         help="a NumPy float64 version of FN, to check its forward values too")
+    command.add_argument("--shapes", required=True, metavar="SPEC",
+                         help="the shapes of FN's arrays (see below)")
+    command.add_argument("--dtype", choices=("float32", "float64"), default="float64",
+                         help="dtype the arrays are handed to FN and GRAD_FN in (default: float64)")
+    command.add_argument("--domain", action="append", metavar="LOW,HIGH",
+                         help="where the values lie: once for every array, or once per array "
+                              "(default: -3,3); keep away from kinks and poles of FN")
+    command.add_argument("--rtol", metavar="R", default=None,
+                         help="relative tolerance (default: gradcheck's for the dtype, 1e-3 or 1e-7)")
+    _add_budget_options(command, examples_help="cases drawn", call="call of FN or GRAD_FN",
+                        seed_help="random seed; the report prints it for replay")
+    _add_format_options(command)
+    command.set_defaults(run=_run_check_function)
+
+
+def _run_check_function(args: argparse.Namespace) -> int:
+    from gradcheck.function import check_user_function, parse_domain_option, parse_shapes, user_function
+
+    max_examples = _MAX_EXAMPLES.parse(args.max_examples)
+    seed = _SEED.parse(args.seed)
+    timeout = _TIMEOUT.parse(args.timeout)
+    rtol = _RTOL.parse(args.rtol) if args.rtol is not None else None
+    formats = _formats(args)
+    domains = [parse_domain_option(text) for text in args.domain or ()]
+    try:
+        shapes = parse_shapes(args.shapes)  # a bad spec is reported before the functions are loaded
+    except UsageError as error:
+        raise UsageError(f"--{error}" if str(error).startswith("shapes=") else str(error)) from None
+
+    # Only now, with every argument known to be good, pay for the functions.
+    from gradcheck._progress import progress_callbacks
+
+    function = user_function(args.target, args.grad, reference_fn=args.reference, tolerance=rtol, timeout=timeout)
+    with progress_callbacks(1) as (on_start, on_finish):
+        if on_start:
+            on_start(function.name)
+        report = check_user_function(
+            function, shapes=shapes, dtype=args.dtype, max_examples=max_examples, seed=seed,
+            domain=None if not domains else domains[0] if len(domains) == 1 else domains,
+        )
+        if on_finish:
+            on_finish(report.results[0])
+    _render(report, formats, args.report_dir, function)
+    return _exit_status(report)
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -46,6 +46,7 @@ from gradcheck.results import Failure
 from gradcheck.tolerances import DEFAULT_TOLERANCES, allowed_error
 
 __all__ = [
+    "FUNCTION_RECOGNIZERS",
     "NAMED_FACTORS",
     "RECOGNIZERS",
     "RULES",
@@ -55,6 +56,7 @@ __all__ = [
     "Slip",
     "describe_factor",
     "diagnose",
+    "diagnose_function",
     "diagnoses",
 ]
 
@@ -860,3 +862,70 @@ def diagnose(failure: Failure, op: str) -> str | None:
 def _evidence(failure: Failure, op: str) -> Evidence | None:
     name = canonical_op(op)
     return None if name is None else Evidence(failure, name)
+
+
+# --- A user's function (``gradcheck.check_function``) ------------------------------
+
+
+class _FunctionEvidence(Evidence):
+    """Evidence on a user's function: its failure's own numbers, no formula to recompute them with.
+
+    Only the recognizers that need no op's formula apply: a sign, a constant
+    factor, zeros, a gradient of the wrong shape, ...
+    """
+
+    @cached_property
+    def output(self) -> np.ndarray:
+        # Only its shape is known: the cotangent's.
+        return np.zeros(np.shape(self.failure.cotangent) if self.failure.cotangent is not None else ())
+
+    @cached_property
+    def terms(self) -> int:
+        from gradcheck.function_case import function_terms
+
+        return function_terms([x.shape for x in self.inputs], self.output.shape, self.wrt)
+
+    def vjp(self, **changes: Any) -> list[np.ndarray]:
+        raise LookupError("a user's function has no formula to recompute its gradient with")
+
+    def rule(self, operand: int | None) -> str:
+        return "the expected gradient"
+
+
+def _summed_back(evidence: Evidence) -> Fields | None:
+    """Fire when a gradient of the wrong shape, summed down to its input's shape, is the reference."""
+    if evidence.actual is None or evidence.wrt is None or evidence.actual.shape == evidence.x.shape:
+        return None
+    try:
+        summed = _sum_to(evidence.actual, evidence.x.shape)
+    except ValueError:
+        return None
+    if evidence.expected is None or not evidence.close(summed, evidence.expected):
+        return None
+    leading = evidence.actual.ndim - evidence.x.ndim
+    axes = tuple(range(leading)) + tuple(
+        leading + axis for axis, size in enumerate(evidence.x.shape)
+        if size == 1 and evidence.actual.shape[leading + axis] != 1
+    )
+    return {"axes": axes}
+
+
+#: The recognizers for a user's function: those that need no op's formula, most specific first.
+FUNCTION_RECOGNIZERS: tuple[Recognizer, ...] = (
+    Recognizer(
+        "not_summed_over_broadcast_axes", _categories("shape"), None, _summed_back,
+        "{subject} has the broadcast shape {actual_shape} where {wrt} has {shape}: {wrt} is broadcast "
+        "in the forward pass and its gradient was not summed over the broadcast axes {axes}; " + _SUM_BACK,
+    ),
+    *(recognizer for recognizer in RECOGNIZERS if recognizer.ops is None),
+)
+
+
+def diagnose_function(failure: Failure, name: str) -> str | None:
+    """Return a one-sentence guess at the bug behind a failure of the user's function ``name``, or None."""
+    evidence = _FunctionEvidence(failure, name)
+    for recognizer in FUNCTION_RECOGNIZERS:
+        sentence = recognizer.recognize(evidence)
+        if sentence is not None:
+            return sentence
+    return None

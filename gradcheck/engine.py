@@ -275,13 +275,8 @@ def _listing(names: list[str]) -> str:
 
 def _load_string(target: str) -> Engine:
     source, attribute = _split_target(target)
-    is_file = source.endswith(".py") or any(sep and sep in source for sep in (os.sep, os.altsep, "/"))
-    if not is_file and not _ATTRIBUTE_PATH.fullmatch(source):
-        # Neither a dotted module name nor path-like: the user most likely
-        # meant a file in the current folder.
-        is_file = True
     where = _Where(f"Cannot load engine target {target!r}", label=source, attribute=attribute)
-    module = _import_file(where, source) if is_file else _import_module(where, source)
+    module = _import_source(where, source)
     where.module = module
     if attribute:
         obj = _get_attribute(where, module, attribute)
@@ -289,6 +284,16 @@ def _load_string(target: str) -> Engine:
     else:
         obj, name = _module_engine(where, module)
     return _wrap(where, obj, name, target=target)
+
+
+def _import_source(where: _Where, source: str) -> ModuleType:
+    """Import the module part of a target: a file path, or a dotted module name."""
+    is_file = source.endswith(".py") or any(sep and sep in source for sep in (os.sep, os.altsep, "/"))
+    if not is_file and not _ATTRIBUTE_PATH.fullmatch(source):
+        # Neither a dotted module name nor path-like: the user most likely
+        # meant a file in the current folder.
+        is_file = True
+    return _import_file(where, source) if is_file else _import_module(where, source)
 
 
 def _split_target(target: str) -> tuple[str, str | None]:

@@ -153,7 +153,7 @@ class CheckResult:
     """The outcome of one check: one op, or one composite program search."""
 
     check: str
-    kind: str = "op"  # "op" or "program"
+    kind: str = "op"  # "op", "program" or "function" (a user's function, ``check_function``)
     status: str = "passed"
     examples: int = 0
     seconds: float = 0.0
@@ -165,6 +165,9 @@ class CheckResult:
     oracle_disagreements: int = 0
     oracle_note: str | None = None
     reason: str | None = None  # why unsupported, or notes such as all-ones cotangent
+    # The command (or call) that replays this check, when it is not
+    # ``gradcheck check TARGET --ops CHECK`` (a user's function: ``check-function``).
+    replay: str | None = None
     # Seconds per stage (generation, tensorflow, finite differences, engine,
     # comparison, blame); measured, not part of the JSON report.
     stages: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
@@ -189,6 +192,8 @@ class CheckResult:
             data["oracle_note"] = self.oracle_note
         if self.reason:
             data["reason"] = self.reason
+        if self.replay:
+            data["replay"] = self.replay
         return data
 
     @classmethod
@@ -206,6 +211,7 @@ class CheckResult:
             oracle_disagreements=data.get("oracle_disagreements", 0),
             oracle_note=data.get("oracle_note"),
             reason=data.get("reason"),
+            replay=data.get("replay"),
         )
 
 

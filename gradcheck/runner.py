@@ -107,11 +107,15 @@ def _search(
     *,
     max_examples: int,
     seed: int,
+    reference: Callable[[Any, StageClock], Any] | None = None,
 ) -> _SearchState:
     """Search ``strategy`` for cases ``evaluate`` fails; shrink each failure category.
 
     ``evaluate(case, reference, clock)`` returns the engine's failure on a case
-    whose oracles agree, or None, charging its stages to ``clock``. The search runs in rounds: each round lets the
+    whose oracles agree, or None, charging its stages to ``clock``.
+    ``reference(case, clock)`` gives the oracles' answer (default:
+    ``gradcheck.oracles.reference_for``, TensorFlow cross-checked by finite
+    differences). The search runs in rounds: each round lets the
     categories already found pass, so it goes on to the next kind of bug
     instead of re-finding this one, until a round finds nothing new.
     """
@@ -121,6 +125,7 @@ def _search(
 
     from gradcheck.oracles import reference_for
 
+    reference_of = reference or reference_for
     state = _SearchState()
     clock = state.clock
     known: set[str] = set()
@@ -140,7 +145,7 @@ def _search(
     def search(case: Any) -> None:
         state.examples += 1
         clock.reset()
-        reference = reference_for(case, clock)
+        reference = reference_of(case, clock)
         if not reference.agrees:
             # The oracles disagree: the harness's problem, never the engine's.
             state.disagreements += 1

@@ -114,6 +114,8 @@ def detail_text(detail: str | None, limit: int = DETAIL_LINES) -> str | None:
 
 def replay_command(report: Report, result: CheckResult) -> str:
     """Return the command that re-runs ``result``'s check with the same seed and budget."""
+    if result.replay:
+        return result.replay  # a check that is not an engine's (a user's function) says how itself
     words = ["gradcheck", "check", report.target]
     if result.kind == "op":
         words += ["--ops", result.check, "--no-programs"]

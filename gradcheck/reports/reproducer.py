@@ -46,7 +46,8 @@ from gradcheck.program import OUTPUT, ProgramCase, Step
 from gradcheck.reports import write_atomically
 from gradcheck.reports._display import array_text, comparison_title, replay_command
 from gradcheck.results import CheckResult, Failure, Report
-from gradcheck.tolerances import DEFAULT_TOLERANCES
+from gradcheck.function_case import FUNCTION_KIND, UserFunction, function_terms
+from gradcheck.tolerances import DEFAULT_TOLERANCES, Tolerance
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -96,6 +97,8 @@ def write_reproducers(
     for result in report.results:
         if result.status != "failed" or not result.failures:
             continue
+        if result.kind == FUNCTION_KIND and not _function_importable(engine):
+            continue  # a function given as an object, not by a target: nothing to import it by
         path = reproducer_path(report_dir, result.check)
         source = reproducer_source(report, result, engine, path=path, checked_from=checked_from)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,16 +128,23 @@ def reproducer_source(
 
     ``checked_from`` is the absolute folder the check ran in: a relative
     TARGET is looked up there when it leads nowhere from where pytest runs.
+    For a user's function (``kind == "function"``), ``engine`` is the
+    ``gradcheck.function_case.UserFunction`` that was checked.
     """
     dtype = report.dtype or "float64"
+    if result.kind == FUNCTION_KIND:
+        return _function_source(report, result, engine, Path(path), checked_from)  # type: ignore[arg-type]
     tests = [_TestWriter(result, failure, engine, dtype) for failure in result.failures]
     header = [
         _module_docstring(report, result, tests, Path(path)),
-        _imports(report.target, checked_from),
+        _imports([report.target], checked_from, "from gradcheck.engine import load_engine"),
         _target_block(report.target, checked_from),
         _tolerance_block(dtype),
     ]
-    definitions = [_HELPERS, *(test.source() for test in tests)]
+    return _module(header, [_HELPERS, *(test.source() for test in tests)])
+
+
+def _module(header: Sequence[str], definitions: Sequence[str]) -> str:
     # PEP 8: one blank line between the header's blocks, two around functions.
     return "\n\n".join(part.strip("\n") for part in header) + "\n\n\n" + "\n\n\n".join(
         part.strip("\n") for part in definitions
@@ -144,7 +154,10 @@ def reproducer_source(
 # --- the module around the tests ---------------------------------------------
 
 
-def _module_docstring(report: Report, result: CheckResult, tests: Sequence["_TestWriter"], path: Path) -> str:
+def _module_docstring(
+    report: Report, result: CheckResult, tests: Sequence["_TestWriter | _FunctionTestWriter"], path: Path,
+    calls: str = "your engine's own functions",
+) -> str:
     """Return the file's docstring: what failed, how to run it, debug it and replay the search."""
     subject = "the composite programs" if result.kind == "program" else result.check
     width = max(len(test.name) for test in tests) + 2
@@ -164,7 +177,7 @@ def _module_docstring(report: Report, result: CheckResult, tests: Sequence["_Tes
         f"{_INDENT}{pytest_command}",
         "",
         _fill(
-            "Each test calls your engine's own functions line by line, so a debugger steps "
+            f"Each test calls {calls} line by line, so a debugger steps "
             f"straight into your code: `pytest --trace {shlex.quote(str(path))}` stops at the "
             "start of each test (`s` steps into a call, `n` runs to the next line)."
         ),
@@ -180,37 +193,57 @@ def _module_docstring(report: Report, result: CheckResult, tests: Sequence["_Tes
     return f'"""{_docstring_safe(text)}\n"""'
 
 
-def _imports(target: str, checked_from: str) -> str:
-    """Return the import lines: NumPy and the engine loader, plus what finding TARGET needs."""
+def _imports(targets: Sequence[str], checked_from: str, loader: str, third_party: Sequence[str] = ()) -> str:
+    """Return the import lines: NumPy and the ``loader`` import, plus what finding the targets needs."""
     # os to look for a relative file, sys to look for a module; an absolute path needs neither.
-    if _relative_file(target, checked_from) is not None:
-        stdlib = "import os\n\n"
-    elif not os.path.isabs(target):
-        stdlib = "import sys\n\n"
-    else:
-        stdlib = ""
-    return f"{stdlib}import numpy as np\n\nfrom gradcheck.engine import load_engine"
+    stdlib = []
+    if any(_relative_file(target, checked_from) is not None for target in targets):
+        stdlib.append("import os")
+    if any(_is_module(target, checked_from) for target in targets):
+        stdlib.append("import sys")
+    blocks = ["\n".join(stdlib), "\n".join(["import numpy as np", *third_party]), loader]
+    return "\n\n".join(block for block in blocks if block)
+
+
+def _is_module(target: str, checked_from: str) -> bool:
+    return _relative_file(target, checked_from) is None and not os.path.isabs(target)
 
 
 def _target_block(target: str, checked_from: str) -> str:
     """Return the lines that set TARGET: as given to gradcheck, found from anywhere."""
-    relative_file = _relative_file(target, checked_from)
-    if relative_file is not None:
-        return "\n".join([
+    if _relative_file(target, checked_from) is not None:
+        comment = [
             "# The engine, exactly as `gradcheck check` was given it. The path is relative to",
             "# the folder the check ran in, where it is looked for when it leads nowhere from here.",
-            f"TARGET = {_string(target)}",
-            f"if not os.path.exists({_string(relative_file)}):",
-            f"{_INDENT}TARGET = {_string(os.path.join(checked_from, target))}",
-        ])
-    lines = ["# The engine, exactly as `gradcheck check` was given it.", f"TARGET = {_string(target)}"]
-    if not os.path.isabs(target):
-        lines += [
-            "# A module is looked for from the current folder first, then from the folder",
-            "# the check ran in.",
-            f"sys.path.append({_string(checked_from)})",
         ]
-    return "\n".join(lines)
+    else:
+        comment = ["# The engine, exactly as `gradcheck check` was given it."]
+    return "\n".join([
+        *comment, *_target_assignment("TARGET", target, checked_from), *_module_path([target], checked_from),
+    ])
+
+
+def _target_assignment(variable: str, target: str, checked_from: str) -> list[str]:
+    """Return ``VARIABLE = "target"``, looked up from ``checked_from`` too when it is a relative file."""
+    lines = [f"{variable} = {_string(target)}"]
+    relative_file = _relative_file(target, checked_from)
+    if relative_file is not None:
+        lines += [
+            f"if not os.path.exists({_string(relative_file)}):",
+            f"{_INDENT}{variable} = {_string(os.path.join(checked_from, target))}",
+        ]
+    return lines
+
+
+def _module_path(targets: Sequence[str], checked_from: str) -> list[str]:
+    """Return the lines that let a module target be found from anywhere (none for files)."""
+    if not any(_is_module(target, checked_from) for target in targets):
+        return []
+    return [
+        "# A module is looked for from the current folder first, then from the folder",
+        "# the check ran in.",
+        f"sys.path.append({_string(checked_from)})",
+    ]
 
 
 def _relative_file(target: str, checked_from: str) -> str | None:
@@ -226,11 +259,11 @@ def _relative_file(target: str, checked_from: str) -> str | None:
     return None
 
 
-def _tolerance_block(dtype: str) -> str:
-    """Return RTOL and FLOOR of gradcheck's default tolerance for ``dtype``, and the formula."""
-    tolerance = DEFAULT_TOLERANCES[dtype]
+def _tolerance_block(dtype: str, tolerance: Tolerance | None = None, what: str = "engines") -> str:
+    """Return RTOL and FLOOR of the tolerance (default: gradcheck's for ``dtype``), and the formula."""
+    tolerance = tolerance or DEFAULT_TOLERANCES[dtype]
     return "\n".join([
-        f"# gradcheck's tolerance for {dtype} engines (gradcheck/tolerances.py): an entry may be",
+        f"# gradcheck's tolerance for {dtype} {what} (gradcheck/tolerances.py): an entry may be",
         "# off by RTOL * sqrt(terms) * (|expected entry| + max |expected| + FLOOR), where",
         "# terms counts the numbers one entry sums (rounding errors add up).",
         f"RTOL = {tolerance.rtol!r}",
@@ -493,6 +526,181 @@ def _program_steps(code: str) -> tuple[Step, ...]:
             params={keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords},
         ))
     return tuple(steps)
+
+
+# --- a user's function (``gradcheck check-function``) ---------------------------
+
+
+def _function_importable(function: Any) -> bool:
+    """Whether a generated file can import the function and the gradient under test by target."""
+    return bool(getattr(function, "fn_target", None)) and (function.uses_tape or bool(function.grad_target))
+
+
+def _function_source(
+    report: Report, result: CheckResult, function: UserFunction, path: Path, checked_from: str
+) -> str:
+    """Return the reproducer of a user's function: the function and its gradient, called on the case."""
+    dtype = report.dtype or "float64"
+    targets = [("FN", function.fn_target)]
+    if function.grad_target:
+        targets.append(("GRAD_FN", function.grad_target))
+    tests = [_FunctionTestWriter(result, failure, function, dtype) for failure in result.failures]
+    target_lines = [
+        "# The function and its gradient, exactly as gradcheck was given them. A relative path",
+        "# is looked for in the folder the check ran in when it leads nowhere from here.",
+    ]
+    for variable, target in targets:
+        target_lines += _target_assignment(variable, target, checked_from)
+    target_lines += _module_path([target for _, target in targets], checked_from)
+    header = [
+        _module_docstring(report, result, tests, path, calls="your function and its gradient"),
+        _imports(
+            [target for _, target in targets], checked_from, "from gradcheck.function import load_function",
+            third_party=["import tensorflow as tf"] if function.uses_tape else (),
+        ),
+        "\n".join(target_lines),
+        _tolerance_block(dtype, function.tolerance_for(dtype), what="functions"),
+    ]
+    return _module(header, [_HELPERS, *(test.source() for test in tests)])
+
+
+class _FunctionTestWriter:
+    """One failure of a user's function as one test function."""
+
+    def __init__(self, result: CheckResult, failure: Failure, function: UserFunction, dtype: str) -> None:
+        self.failure = failure
+        self.function = function
+        self.dtype = dtype
+        self.name = f"test_{_identifier(result.check)}_{_identifier(failure.category)}"
+        self.names = [record.name for record in failure.inputs]
+        self.shapes = [tuple(record.shape) for record in failure.inputs]
+        self.cotangent = np.ones(()) if failure.cotangent is None else np.asarray(failure.cotangent)
+        self.wrt = failure.wrt if failure.wrt in self.names and failure.expected is not None else None
+        self.forward = failure.category == "forward" and failure.expected is not None
+
+    def source(self) -> str:
+        """Return the test function's source, at module level."""
+        category = self.failure.category
+        calls = self._calls(handed_copies=category == "mutation")
+        if category == "nondeterministic":
+            calls = [
+                "answers = []",
+                "for _ in range(2):",
+                *(_INDENT + line for line in calls),
+                f"{_INDENT}answers.append((y_value, grads))",
+                "(y_value, grads), (y_again, grads_again) = answers",
+            ]
+        asserts, checked = self._asserts()
+        unchecked = None
+        if self.wrt is None and category not in ("forward", "nondeterministic"):
+            unchecked = ("Gradient values are not compared: gradcheck recorded no expected gradient "
+                         "for this failure.")
+        grad_line = [] if self.function.uses_tape else ["grad_fn = load_function(GRAD_FN, quiet_tensorflow=False)"]
+        body = [
+            "fn = load_function(FN, quiet_tensorflow=False)",
+            *grad_line,
+            *self._literals(),
+            "",
+            *_comment_lines(self._note()),
+            *calls,
+            "",
+            *asserts,
+        ]
+        paragraphs = [_sentence(self.failure.message)]
+        if self.failure.diagnosis:
+            paragraphs.append(f"Diagnosis: {_sentence(self.failure.diagnosis)}")
+        paragraphs.append(f"Checks {_series(checked)}." + (f" {unchecked}" if unchecked else ""))
+        width = LINE_WIDTH - 2 * len(_INDENT)
+        docstring = "\n\n".join(_fill(paragraph, width=width) for paragraph in paragraphs)
+        docstring = textwrap.indent(_docstring_safe(docstring), _INDENT)
+        lines = [f"def {self.name}():", f'{_INDENT}"""{docstring.lstrip()}', f'{_INDENT}"""']
+        lines += [_INDENT + line if line else "" for line in body]
+        return "\n".join(lines)
+
+    def _literals(self) -> list[str]:
+        lines = ["# The smallest failing case gradcheck found, as your function was handed it."]
+        for record in self.failure.inputs:
+            lines.append(_assignment(f"{record.name}_array", record.values, record.dtype))
+        lines.append(_assignment("cotangent", self.cotangent, self.dtype))
+        if self.forward:
+            lines.append("# The forward value, from your reference function.")
+            lines.append(_assignment("expected_y", self.failure.expected, "float64"))
+        if self.wrt is not None:
+            lines += _comment_lines(f"The gradient, from gradcheck's references (finite differences of "
+                                    f"{self.function.name} in float64, or TensorFlow's gradient of it).")
+            lines.append(_assignment(f"expected_grad_{self.wrt}", self.failure.expected, "float64"))
+        if self.failure.actual is not None:
+            lines.append(f"# gradcheck saw your code return, for the {comparison_title(self.failure)}:")
+            lines += _comment_lines(array_text(self.failure.actual, max_line_width=LINE_WIDTH - 12), indent=2)
+        return lines
+
+    def _note(self) -> str | None:
+        template = _CATEGORY_NOTES.get(self.failure.category)
+        if template is None:
+            return None
+        return template.format(message=self.failure.message).replace("your engine", "your code")
+
+    def _calls(self, *, handed_copies: bool) -> list[str]:
+        """Return the calls: the function, then the gradient under test (theirs, or the tape's)."""
+        lines: list[str] = []
+        handed = [f"{name}_handed" if handed_copies else f"{name}_array" for name in self.names]
+        cotangent = "cotangent_handed" if handed_copies else "cotangent"
+        if handed_copies:
+            lines += [f"{name}_handed = {name}_array.copy()" for name in self.names]
+            lines.append("cotangent_handed = cotangent.copy()")
+        arguments = ", ".join(handed)
+        if self.function.uses_tape:
+            lines += [
+                f"xs = [tf.constant(x) for x in ({arguments}{',' if len(handed) == 1 else ''})]",
+                "with tf.GradientTape() as tape:",
+                f"{_INDENT}tape.watch(xs)",
+                f"{_INDENT}y = fn(*xs)",
+                "y_value = as_array(y)",
+                f"grads = as_arrays(tape.gradient(y, xs, output_gradients=tf.constant({cotangent}, dtype=y.dtype),",
+                f"{' ' * len('grads = as_arrays(tape.gradient(')}unconnected_gradients=tf.UnconnectedGradients.ZERO))",
+            ]
+        else:
+            lines += [
+                f"y_value = as_array(fn({arguments}))",
+                f"grads = as_arrays(grad_fn({arguments}, {cotangent}))",
+            ]
+        return lines
+
+    def _asserts(self) -> tuple[list[str], list[str]]:
+        lines: list[str] = []
+        checked: list[str] = []
+        category = self.failure.category
+        if category == "mutation":
+            for name in self.names:
+                lines.append(f"assert np.array_equal({name}_handed, {name}_array), "
+                             f"\"your code changed the array handed to it for {name}\"")
+            lines.append("assert np.array_equal(cotangent_handed, cotangent), "
+                         "\"your gradient changed the cotangent handed to it\"")
+            checked.append("that no array handed to your code changes")
+        output_shape = tuple(np.shape(self.cotangent))
+        if self.forward:
+            terms = function_terms(self.shapes, output_shape)
+            lines.append(f'check_close(y_value, expected_y, "the forward value", terms={terms})')
+            checked.append("the forward value")
+        count = len(self.names)
+        lines.append(f'assert len(grads) == {count}, f"the gradient returned {{len(grads)}} array(s) '
+                     f'for {count} input(s)"')
+        checked.append("the number of gradients")
+        if self.wrt is not None:
+            index = self.names.index(self.wrt)
+            terms = function_terms(self.shapes, output_shape, wrt=index)
+            lines.append(f'check_close(grads[{index}], expected_grad_{self.wrt}, '
+                         f'"the gradient w.r.t. {self.wrt}", terms={terms})')
+            checked.append(f"the gradient w.r.t. {self.wrt} (shape and values)")
+        if category == "nondeterministic":
+            lines += [
+                'check_close(y_again, y_value, "the forward value, run again")',
+                "assert len(grads_again) == len(grads), \"the gradient returned another number of arrays\"",
+                "for index, (grad, grad_again) in enumerate(zip(grads, grads_again)):",
+                f'{_INDENT}check_close(grad_again, grad, f"gradient {{index}}, run again")',
+            ]
+            checked.append("that a second run gives the same answers")
+        return lines, checked
 
 
 # --- literals and text ----------------------------------------------------------
