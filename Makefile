@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test campaign clean
+.PHONY: demo test campaign campaign-adapters clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ test: $(STAMP)
 # Long campaigns (1000 examples per op, float32 and float64): run by hand, not in CI.
 campaign: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q -n 2 -p no:cacheprovider --durations=5
+
+# Every framework adapter x dtype x op, 2000 examples each: writes docs/campaign.md and .json.
+# Install the frameworks first: $(BIN)/pip install -e ".[jax,torch,autograd]"
+campaign-adapters: $(STAMP)
+	$(BIN)/python benchmarks/campaign_adapters.py
 
 clean:
 	rm -rf $(VENV) .hypothesis .pytest_cache reports/*.json reports/*.py reports/*.html reports/*.xml reports/*.md

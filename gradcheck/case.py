@@ -66,7 +66,7 @@ class Case:
 
     def terms(self, output_shape: tuple[int, ...], wrt: int | None = None) -> int:
         """Return how many numbers one output (``wrt=None``) or gradient entry sums, at most."""
-        inner = OPS[self.op].inner_length(self.shapes)
+        inner = OPS[self.op].inner_length(self.shapes, self.params)
         if wrt is None:
             return inner * max(_size_ratio(x.shape, output_shape) for x in self.inputs)
         return inner * _size_ratio(output_shape, self.inputs[wrt].shape)

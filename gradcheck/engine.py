@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from gradcheck._tracebacks import describe_exception, display_path, format_frame, user_frame
-from gradcheck.errors import TargetError
+from gradcheck.errors import GradcheckError, TargetError
 from gradcheck.ops import ALIASES, OP_NAMES
 
 __all__ = ["Engine", "load_engine"]
@@ -438,6 +438,10 @@ def _missing_module_problem(dotted: str, missing: str) -> str:
 
 def _import_failure(where: _Where, exc: BaseException, main_file: str | None) -> TargetError:
     """Return the TargetError explaining why importing the target failed."""
+    if isinstance(exc, GradcheckError):
+        # The target already explains itself (an adapter whose framework is
+        # missing): its paragraph is the message, not a traceback summary.
+        return where.error(str(exc))
     if isinstance(exc, SyntaxError):
         return where.error(_syntax_problem(exc, main_file))
     deepest = user_frame(exc)

@@ -134,13 +134,14 @@ class OpSpec:
     param_rule: str | None = None
     # One Domain per operand, or a function of the drawn parameters.
     domains: tuple[Domain, ...] | Callable[[dict[str, Any]], tuple[Domain, ...]] = ()
-    # Length of the inner sum an output entry is made of (matmul's n), beyond
-    # what the operand/output size ratio already says; scales tolerances.
-    contraction: Callable[[tuple[tuple[int, ...], ...]], int] | None = None
+    # Length of the inner sum an output entry is made of (matmul's n, the
+    # softmax axis), beyond what the operand/output size ratio already says;
+    # ``contraction(shapes, params)`` scales tolerances.
+    contraction: Callable[[tuple[tuple[int, ...], ...], dict[str, Any]], int] | None = None
 
-    def inner_length(self, shapes: tuple[tuple[int, ...], ...]) -> int:
+    def inner_length(self, shapes: tuple[tuple[int, ...], ...], params: dict[str, Any] | None = None) -> int:
         """Return the length of the inner sum behind one output entry (1 if none)."""
-        return max(1, self.contraction(shapes)) if self.contraction else 1
+        return max(1, self.contraction(shapes, params or {})) if self.contraction else 1
 
     def domains_for(self, params: dict[str, Any]) -> tuple[Domain, ...]:
         if callable(self.domains):
@@ -183,6 +184,10 @@ def _logsumexp(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.nd
     if keepdims:
         return result
     return np.reshape(result, np.sum(x, axis=axis).shape)
+
+
+def _axis_length(shapes: tuple[tuple[int, ...], ...], params: dict[str, Any]) -> int:
+    return shapes[0][params.get("axis", -1)]
 
 
 # --- TensorFlow forwards ---
@@ -265,7 +270,7 @@ _TABLE: tuple[OpSpec, ...] = (
         np.matmul,
         _tf_matmul,
         shapes="matmul",
-        contraction=lambda shapes: shapes[0][-1],
+        contraction=lambda shapes, params: shapes[0][-1],
     ),
     OpSpec(
         "matrix_transpose",
@@ -312,6 +317,9 @@ _TABLE: tuple[OpSpec, ...] = (
         shapes="nonscalar",
         params=(Param("axis", -1),),
         param_rule="single_axis",
+        # Every entry (value and gradient) sums over the whole axis: exp's
+        # normalizer forward, <g, softmax> backward.
+        contraction=_axis_length,
     ),
     OpSpec(
         "log_softmax",
@@ -321,6 +329,9 @@ _TABLE: tuple[OpSpec, ...] = (
         shapes="nonscalar",
         params=(Param("axis", -1),),
         param_rule="single_axis",
+        # Every entry (value and gradient) sums over the whole axis: exp's
+        # normalizer forward, <g, softmax> backward.
+        contraction=_axis_length,
     ),
     OpSpec(
         "logsumexp",

@@ -1,0 +1,283 @@
+"""Record and replay: one engine (CONTRACT 1) over any framework with a VJP.
+
+Every op call runs eagerly in the framework, so ``value`` is the framework's
+own forward value, and returns a :class:`Node` that records how it was made:
+the function that computed it, its parent nodes and its static parameters.
+``grad(y, xs, cotangent)`` replays the recorded graph as a pure function of
+``xs`` and hands that function to the framework's VJP (``tf.GradientTape``,
+``jax.vjp``, ``torch.autograd.grad``, ``autograd.make_vjp``). Functional
+frameworks keep no tape after the fact; replaying works for all of them, and
+leaves every bit of the gradient to the framework, a user's custom gradient
+(``tf.custom_gradient``, ``jax.custom_vjp``, ``torch.autograd.Function``)
+included.
+
+A framework is described once, as data (:class:`Framework`); the adapter
+modules (``gradcheck.adapters.tensorflow`` and friends) are that description
+plus the framework's spelling of each op.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from gradcheck.errors import MissingFrameworkError, UsageError
+from gradcheck.ops import ALIASES, OP_NAMES, OPS, canonical_op
+
+__all__ = ["DTYPES", "Framework", "Node", "build_engine", "engine_factory", "module_attribute", "require", "replay"]
+
+DTYPES = ("float32", "float64")
+
+
+def require(
+    module: str, *, framework: str, adapter: str, install: str, importer: Callable[[], Any] | None = None
+) -> Any:
+    """Return the imported ``module``, or raise MissingFrameworkError saying how to install it.
+
+    ``importer`` imports it when plain ``import`` is not the way (TensorFlow
+    goes through ``gradcheck._tf``, which keeps it quiet).
+    """
+    try:
+        return importer() if importer else importlib.import_module(module)
+    except ImportError as exc:
+        missing = getattr(exc, "name", None)
+        why = (
+            "is not installed"
+            if missing and module.split(".")[0] == missing.split(".")[0]
+            else f"could not be imported ({type(exc).__name__}: {exc})"
+        )
+        raise MissingFrameworkError(
+            f"{adapter} needs {framework}, which {why} in the Python that runs gradcheck "
+            f"({sys.executable}). Install it with {install}, then run again; the other adapters "
+            "(gradcheck.adapters.tensorflow needs nothing extra) work without it."
+        ) from exc
+
+
+@dataclass(frozen=True)
+class Framework:
+    """What the recording engine needs from one framework.
+
+    ``constant(array, dtype)`` makes a framework tensor (a copy) of a NumPy
+    array; ``to_numpy(tensor)`` goes back. ``vjp(function, primals,
+    cotangent)`` returns the VJP of ``function`` at ``primals`` (a sequence
+    of tensors, one per primal; ``None`` for an unconnected one). ``ops`` maps
+    every op of CONTRACT 1 to the framework's own implementation, called with
+    framework tensors and the op's static parameters.
+    """
+
+    name: str
+    adapter: str
+    constant: Callable[[np.ndarray, str], Any]
+    to_numpy: Callable[[Any], np.ndarray]
+    vjp: Callable[[Callable[..., Any], Sequence[Any], Any], Sequence[Any]]
+    ops: Mapping[str, Callable[..., Any]]
+
+
+class Node:
+    """A recorded value: the framework's eager forward value and how it was computed.
+
+    A leaf (from ``variable``, or a constant operand) has no ``function``.
+    """
+
+    __slots__ = ("value", "op", "function", "parents", "args", "kwargs")
+
+    def __init__(
+        self,
+        value: Any,
+        op: str | None = None,
+        function: Callable[..., Any] | None = None,
+        parents: tuple[Node, ...] = (),
+        args: tuple[Any, ...] = (),
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.value = value
+        self.op = op
+        self.function = function
+        self.parents = parents
+        self.args = args
+        self.kwargs = dict(kwargs or {})
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(np.shape(self.value))
+
+    def __repr__(self) -> str:
+        made = "leaf" if self.function is None else f"{self.op}({len(self.parents)} operand(s))"
+        return f"Node({made}, shape={self.shape})"
+
+
+def _order(y: Node, given: Mapping[int, Any]) -> list[Node]:
+    """Return the nodes ``y`` is computed from, parents first, not looking behind ``given`` ones."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    # Iterative: a long chain of ops must not hit the recursion limit.
+    stack: list[tuple[Node, bool]] = [(y, False)]
+    while stack:
+        node, parents_done = stack.pop()
+        if parents_done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        if id(node) not in given:
+            stack.extend((parent, False) for parent in node.parents if id(parent) not in seen)
+    return order
+
+
+def replay(y: Node, given: Mapping[int, Any]) -> Any:
+    """Return ``y`` recomputed from the tensors in ``given`` (node id -> tensor).
+
+    Leaves not in ``given`` are constants: their recorded value is used.
+    """
+    values = dict(given)
+    for node in _order(y, given):
+        if id(node) in values:
+            continue
+        if node.function is None:
+            values[id(node)] = node.value
+        else:
+            operands = [values[id(parent)] for parent in node.parents]
+            values[id(node)] = node.function(*operands, *node.args, **node.kwargs)
+    return values[id(y)]
+
+
+def _check_ops(framework: Framework, ops: Mapping[str, Callable[..., Any]] | None) -> dict[str, Callable[..., Any]]:
+    """Return the framework's ops with the user's substitutes (aliases resolved) in place."""
+    chosen = dict(framework.ops)
+    for key, function in (ops or {}).items():
+        op = canonical_op(key) if isinstance(key, str) else None
+        if op is None:
+            raise UsageError(
+                f"ops={{{key!r}: ...}} names no op of gradcheck. Use one of {', '.join(OP_NAMES)} "
+                f"(aliases: {', '.join(f'{a}={c}' for a, c in ALIASES.items())})."
+            )
+        if not callable(function):
+            raise UsageError(
+                f"ops={{{key!r}: {function!r}}} is not a function. Give a {framework.name} function "
+                f"taking {framework.name} tensors ({', '.join(OPS[op].operands)}) and the op's static "
+                "parameters, returning a tensor."
+            )
+        chosen[op] = function
+    return chosen
+
+
+def build_engine(
+    framework: Framework,
+    dtype: str = "float64",
+    ops: Mapping[str, Callable[..., Any]] | None = None,
+    name: str | None = None,
+) -> types.SimpleNamespace:
+    """Return an engine (CONTRACT 1) computing in ``dtype`` with ``framework``'s ops.
+
+    ``ops`` substitutes the user's own framework function for any op (by name
+    or alias); it is called exactly as the built-in one would be.
+    """
+    if dtype not in DTYPES:
+        raise UsageError(f"dtype={dtype!r} is not supported; use one of {', '.join(DTYPES)}.")
+    chosen = _check_ops(framework, ops)
+
+    def leaf(array: Any) -> Node:
+        # A copy: the engine must never write into (or alias) an array it was handed.
+        return Node(framework.constant(np.array(array, dtype=dtype, copy=True), dtype))
+
+    def as_node(operand: Any) -> Node:
+        return operand if isinstance(operand, Node) else leaf(operand)
+
+    def variable(array: np.ndarray) -> Node:
+        """Return a differentiable leaf holding ``array`` in the engine's dtype."""
+        return leaf(array)
+
+    def value(x: Node) -> np.ndarray:
+        """Return the framework's forward value of ``x`` as a NumPy array."""
+        return framework.to_numpy(_node(x, "x", framework).value)
+
+    def grad(y: Node, xs: Sequence[Node], cotangent: Any = None) -> list[np.ndarray]:
+        """Return the framework's VJP of ``y`` w.r.t. each of ``xs`` (all-ones cotangent if omitted)."""
+        y = _node(y, "y", framework)
+        xs = [_node(x, f"xs[{index}]", framework) for index, x in enumerate(xs)]
+        seed = np.ones(y.shape) if cotangent is None else np.asarray(cotangent)
+        if seed.shape != y.shape:
+            raise ValueError(
+                f"cotangent has shape {seed.shape} but y has shape {y.shape}; pass a cotangent shaped like y."
+            )
+        # A node listed twice is one primal: the framework sees each input once.
+        unique = list({id(x): x for x in xs}.values())
+        if not unique:
+            return []
+
+        def function(*tensors: Any) -> Any:
+            return replay(y, {id(x): tensor for x, tensor in zip(unique, tensors)})
+
+        grads = framework.vjp(function, [x.value for x in unique], framework.constant(seed.astype(dtype), dtype))
+        by_id = {
+            id(x): np.zeros(x.shape, dtype=dtype) if g is None else framework.to_numpy(g)
+            for x, g in zip(unique, grads)
+        }
+        return [by_id[id(x)] for x in xs]
+
+    def recorded(op: str, function: Callable[..., Any]) -> Callable[..., Node]:
+        arity = len(OPS[op].operands)
+
+        def call(*args: Any, **kwargs: Any) -> Node:
+            parents = tuple(as_node(operand) for operand in args[:arity])
+            static = args[arity:]
+            out = function(*[parent.value for parent in parents], *static, **kwargs)
+            return Node(out, op, function, parents, static, kwargs)
+
+        call.__name__ = call.__qualname__ = op
+        call.__doc__ = f"Return {op} computed by {framework.name}, recorded for grad."
+        return call
+
+    return types.SimpleNamespace(
+        name=name or f"{framework.name} adapter ({dtype})",
+        dtype=dtype,
+        framework=framework.name,
+        variable=variable,
+        value=value,
+        grad=grad,
+        **{op: recorded(op, function) for op, function in chosen.items()},
+    )
+
+
+def engine_factory(framework: Framework) -> Callable[..., types.SimpleNamespace]:
+    """Return the adapter module's ``make_engine`` for ``framework``."""
+
+    def make_engine(
+        dtype: str = "float64", ops: Mapping[str, Callable[..., Any]] | None = None, name: str | None = None
+    ) -> types.SimpleNamespace:
+        return build_engine(framework, dtype, ops, name)
+
+    make_engine.__module__ = framework.adapter
+    make_engine.__doc__ = (
+        f"Return a {framework.name} engine computing in ``dtype`` (float32 or float64).\n\n"
+        f"``ops`` maps op names (or aliases) to your own {framework.name} functions, each called\n"
+        f"like the op it replaces: {framework.name} tensors for the operands, then the static\n"
+        "parameters (``pow(x, p)``, ``sum(x, axis=None, keepdims=False)``, ...); it returns a tensor.\n"
+        "``name`` is shown in reports."
+    )
+    return make_engine
+
+
+def _node(x: Any, what: str, framework: Framework) -> Node:
+    if not isinstance(x, Node):
+        raise TypeError(
+            f"{what} is {type(x).__name__}, not a value of this engine: pass what variable() "
+            f"or one of the engine's ops returned (raw {framework.name} tensors have no recorded graph)."
+        )
+    return x
+
+
+def module_attribute(engine: types.SimpleNamespace, module: str, attribute: str) -> Any:
+    """Return ``engine.attribute`` for a module's ``__getattr__``: the module *is* that engine."""
+    # Only the engine's own attributes: the namespace's dunders are not the module's.
+    try:
+        return vars(engine)[attribute]
+    except KeyError:
+        raise AttributeError(f"module {module!r} has no attribute {attribute!r}") from None

@@ -1,0 +1,104 @@
+"""HIPS autograd as an engine (CONTRACT 1): every op of gradcheck, in float32 or float64.
+
+Needs ``pip install "gradcheck[autograd]"`` (autograd, and SciPy for
+``autograd.scipy.special``). autograd traces a function's NumPy calls, so
+ops run eagerly on plain arrays and are recorded, and ``grad`` replays them
+as a function of the inputs under ``autograd.make_vjp`` (see
+``gradcheck.adapters._recording``). The module is itself the float64 engine;
+``engine32`` and ``engine64`` are the two dtypes, and ``make_engine``
+substitutes your own function for any op::
+
+    gradcheck check gradcheck.adapters.autograd
+    gradcheck check gradcheck.adapters.autograd:engine32
+
+.. code-block:: pycon
+
+    >>> import autograd.numpy as anp
+    >>> from autograd.extend import primitive, defvjp
+    >>> from gradcheck.adapters.autograd import make_engine
+    >>> @primitive
+    ... def my_tanh(x):
+    ...     return anp.tanh(x)
+    >>> defvjp(my_tanh, lambda out, x: lambda g: g * (1 - out ** 2))
+    >>> gradcheck.assert_gradients(make_engine(ops={"tanh": my_tanh}), "tanh")  # doctest: +SKIP
+
+autograd has no softmax: ``softmax`` and ``log_softmax`` are written from
+``autograd.scipy.special.logsumexp``, as an autograd user would.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from gradcheck.adapters._recording import Framework, engine_factory, module_attribute, require
+
+__all__ = ["FRAMEWORK", "engine32", "engine64", "make_engine"]
+
+_INSTALL = 'pip install "gradcheck[autograd]" (or pip install autograd scipy)'
+autograd = require("autograd", framework="autograd", adapter=__name__, install=_INSTALL)
+anp = require("autograd.numpy", framework="autograd", adapter=__name__, install=_INSTALL)
+special = require("autograd.scipy.special", framework="autograd's SciPy support (SciPy)", adapter=__name__,
+                  install=_INSTALL)
+
+
+def _vjp(function: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -> Sequence[Any]:
+    # A tuple argnum, even of one: the pullback then returns a tuple of gradients.
+    pullback, _ = autograd.make_vjp(function, argnum=tuple(range(len(primals))))(*primals)
+    return pullback(cotangent)
+
+
+def _softmax(x: Any, axis: int = -1) -> Any:
+    return anp.exp(x - special.logsumexp(x, axis=axis, keepdims=True))
+
+
+def _log_softmax(x: Any, axis: int = -1) -> Any:
+    return x - special.logsumexp(x, axis=axis, keepdims=True)
+
+
+FRAMEWORK = Framework(
+    name="autograd",
+    adapter=__name__,
+    constant=lambda array, dtype: np.array(array, dtype=dtype),
+    to_numpy=np.asarray,
+    vjp=_vjp,
+    ops={
+        "add": anp.add,
+        "subtract": anp.subtract,
+        "multiply": anp.multiply,
+        "divide": anp.divide,
+        "maximum": anp.maximum,
+        "negative": anp.negative,
+        "exp": anp.exp,
+        "log": anp.log,
+        "sqrt": anp.sqrt,
+        "tanh": anp.tanh,
+        "sigmoid": special.expit,
+        "relu": lambda x: anp.maximum(x, 0.0),
+        "abs": anp.abs,
+        "sin": anp.sin,
+        "cos": anp.cos,
+        "pow": anp.power,
+        "matmul": anp.matmul,
+        "matrix_transpose": lambda x: anp.swapaxes(x, -1, -2),
+        "permute_dims": anp.transpose,
+        "reshape": anp.reshape,
+        "broadcast_to": anp.broadcast_to,
+        "sum": anp.sum,
+        "mean": anp.mean,
+        "max": anp.max,
+        "softmax": _softmax,
+        "log_softmax": _log_softmax,
+        "logsumexp": special.logsumexp,
+    },
+)
+
+make_engine = engine_factory(FRAMEWORK)
+engine64 = make_engine("float64")
+engine32 = make_engine("float32")
+
+
+def __getattr__(attribute: str) -> Any:
+    # The module is the float64 engine: `gradcheck check gradcheck.adapters.autograd`.
+    return module_attribute(engine64, __name__, attribute)

@@ -1,0 +1,101 @@
+"""JAX as an engine (CONTRACT 1): every op of gradcheck, in float32 or float64.
+
+Needs ``pip install "gradcheck[jax]"``. JAX has no tape: ops run eagerly and
+are recorded, and ``grad`` replays them as a pure function of the inputs
+under ``jax.vjp`` (see ``gradcheck.adapters._recording``). The module is
+itself the float64 engine; ``engine32`` and ``engine64`` are the two dtypes,
+and ``make_engine`` substitutes your own JAX function for any op::
+
+    gradcheck check gradcheck.adapters.jax
+    gradcheck check gradcheck.adapters.jax:engine32
+
+.. code-block:: pycon
+
+    >>> import jax, jax.numpy as jnp
+    >>> from gradcheck.adapters.jax import make_engine
+    >>> @jax.custom_vjp
+    ... def my_sigmoid(x):
+    ...     return jax.nn.sigmoid(x)
+    >>> my_sigmoid.defvjp(lambda x: (my_sigmoid(x), my_sigmoid(x)),
+    ...                   lambda s, g: (g * s * (1 - s),))
+    >>> gradcheck.assert_gradients(make_engine("float32", ops={"sigmoid": my_sigmoid}), "sigmoid")  # doctest: +SKIP
+
+float64: JAX computes in float32 unless ``jax_enable_x64`` is set. The
+float64 engine sets it (``jax.config.update("jax_enable_x64", True)``) the
+first time it makes a tensor, not on import: importing this module leaves
+your JAX configuration alone until you use ``engine64``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from gradcheck.adapters._recording import Framework, engine_factory, module_attribute, require
+
+__all__ = ["FRAMEWORK", "engine32", "engine64", "make_engine"]
+
+_INSTALL = 'pip install "gradcheck[jax]" (or pip install jax jaxlib)'
+jax = require("jax", framework="JAX", adapter=__name__, install=_INSTALL)
+jnp = require("jax.numpy", framework="JAX", adapter=__name__, install=_INSTALL)
+jax_special = require("jax.scipy.special", framework="JAX", adapter=__name__, install=_INSTALL)
+
+
+def _constant(array: np.ndarray, dtype: str) -> Any:
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+        # Without it jnp.asarray silently makes float32: a float64 engine would not be one.
+        jax.config.update("jax_enable_x64", True)
+    return jnp.asarray(array, dtype=dtype)
+
+
+def _vjp(function: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -> Sequence[Any]:
+    _, pullback = jax.vjp(function, *primals)
+    return pullback(cotangent)
+
+
+FRAMEWORK = Framework(
+    name="JAX",
+    adapter=__name__,
+    constant=_constant,
+    to_numpy=np.asarray,
+    vjp=_vjp,
+    ops={
+        "add": jnp.add,
+        "subtract": jnp.subtract,
+        "multiply": jnp.multiply,
+        "divide": jnp.divide,
+        "maximum": jnp.maximum,
+        "negative": jnp.negative,
+        "exp": jnp.exp,
+        "log": jnp.log,
+        "sqrt": jnp.sqrt,
+        "tanh": jnp.tanh,
+        "sigmoid": jax.nn.sigmoid,
+        "relu": jax.nn.relu,
+        "abs": jnp.abs,
+        "sin": jnp.sin,
+        "cos": jnp.cos,
+        "pow": jnp.power,
+        "matmul": jnp.matmul,
+        "matrix_transpose": jnp.matrix_transpose,
+        "permute_dims": jnp.permute_dims,
+        "reshape": jnp.reshape,
+        "broadcast_to": jnp.broadcast_to,
+        "sum": jnp.sum,
+        "mean": jnp.mean,
+        "max": jnp.max,
+        "softmax": jax.nn.softmax,
+        "log_softmax": jax.nn.log_softmax,
+        "logsumexp": jax_special.logsumexp,
+    },
+)
+
+make_engine = engine_factory(FRAMEWORK)
+engine64 = make_engine("float64")
+engine32 = make_engine("float32")
+
+
+def __getattr__(attribute: str) -> Any:
+    # The module is the float64 engine: `gradcheck check gradcheck.adapters.jax`.
+    return module_attribute(engine64, __name__, attribute)
