@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test campaign campaign-adapters clean
+.PHONY: demo test bench campaign campaign-adapters clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
+
+# Speed against the bare cost and other checkers (issue 7): prints Markdown tables.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/speed.py
 
 # Long campaigns (1000 examples per op, float32 and float64): run by hand, not in CI.
 campaign: $(STAMP)

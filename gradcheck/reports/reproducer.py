@@ -336,22 +336,29 @@ _CATEGORY_NOTES = {
 }
 
 
-class _TestWriter:
-    """One failure of a check as one test function: its literals, calls and asserts."""
+class _FailureTest:
+    """What every test written for one failure knows: its name, the inputs' names, the gradient named."""
 
-    def __init__(self, result: CheckResult, failure: Failure, engine: EngineFacts, dtype: str) -> None:
+    def __init__(self, result: CheckResult, failure: Failure, dtype: str) -> None:
         self.failure = failure
-        self.engine = engine
         self.dtype = dtype
         self.name = f"test_{_identifier(result.check)}_{_identifier(failure.category)}"
         self.names = [record.name for record in failure.inputs]
+        # The gradient the failure names, if gradcheck recorded what it should be.
+        self.wrt = failure.wrt if failure.wrt in self.names and failure.expected is not None else None
+
+
+class _TestWriter(_FailureTest):
+    """One failure of a check as one test function: its literals, calls and asserts."""
+
+    def __init__(self, result: CheckResult, failure: Failure, engine: EngineFacts, dtype: str) -> None:
+        super().__init__(result, failure, dtype)
+        self.engine = engine
         self.computation, self.steps = _computation(result, failure, dtype)
         self.expected_y = np.asarray(self.computation.reference(*self.computation.inputs), dtype=np.float64)
         self.cotangent = (
             np.ones_like(self.expected_y) if failure.cotangent is None else np.asarray(failure.cotangent)
         )
-        # The gradient the failure names, if gradcheck recorded what it should be.
-        self.wrt = failure.wrt if failure.wrt in self.names and failure.expected is not None else None
 
     def docstring(self, checked: Sequence[str], unchecked: str | None) -> str:
         """Return the test's docstring: what went wrong, the diagnosis, what the test checks."""
@@ -564,18 +571,14 @@ def _function_source(
     return _module(header, [_HELPERS, *(test.source() for test in tests)])
 
 
-class _FunctionTestWriter:
+class _FunctionTestWriter(_FailureTest):
     """One failure of a user's function as one test function."""
 
     def __init__(self, result: CheckResult, failure: Failure, function: UserFunction, dtype: str) -> None:
-        self.failure = failure
+        super().__init__(result, failure, dtype)
         self.function = function
-        self.dtype = dtype
-        self.name = f"test_{_identifier(result.check)}_{_identifier(failure.category)}"
-        self.names = [record.name for record in failure.inputs]
         self.shapes = [tuple(record.shape) for record in failure.inputs]
         self.cotangent = np.ones(()) if failure.cotangent is None else np.asarray(failure.cotangent)
-        self.wrt = failure.wrt if failure.wrt in self.names and failure.expected is not None else None
         self.forward = failure.category == "forward" and failure.expected is not None
 
     def source(self) -> str:

@@ -1,8 +1,9 @@
 """Hypothesis strategies for gradient checks.
 
 Built on ``hypothesis.extra.numpy``: broadcastable shapes, NumPy's matmul
-signature for batched operand stacks, arrays inside an op's domain that shrink
-toward small simple numbers, static parameters and cotangents. Each public
+signature for batched operand stacks, arrays inside an op's domain drawn from a
+small recipe that shrinks toward constant, then integer, values, static
+parameters and cotangents. Each public
 strategy validates its arguments and raises Hypothesis's ``InvalidArgument``
 naming the bad one.
 
