@@ -195,7 +195,9 @@ def _result(check: str, kind: str, state: _SearchState, started: float) -> Check
         kind=kind,
         status="failed" if failures else "passed",
         examples=state.examples,
-        seconds=seconds,
+        # To the millisecond, as the JSON report stores it: a report re-rendered
+        # from JSON then shows the very numbers of the live one.
+        seconds=round(seconds, 3),
         stages=state.clock.split(seconds),
         failures=failures,
         oracle_disagreements=state.disagreements,

@@ -198,3 +198,15 @@ def test_every_op_can_appear_in_a_program():
 
     collect()
     assert seen == set(OP_NAMES)
+
+
+def test_long_matmul_chains_do_not_trip_the_finite_difference_oracle():
+    # A chain of matmuls is a polynomial of high degree: second-order central
+    # differences were off by 5e-8 on it (truncation, not rounding), and
+    # TensorFlow's right answer was counted as an oracle disagreement.
+    # The question's tape draws them (in `gradcheck demo`) while it shrinks its bugs.
+    result = check_programs(
+        load_engine("gradcheck.examples.question_tape"), failed_ops=["matmul"], max_examples=200, seed=0
+    )
+    assert result.status == "failed"
+    assert result.oracle_disagreements == 0, result.oracle_note

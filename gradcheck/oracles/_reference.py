@@ -37,6 +37,14 @@ def _case_seed(case: Case) -> int:
     return digest
 
 
+def _largest_intermediate(case: Case) -> float:
+    """Return the largest magnitude among a program's intermediate values (0 for a single op)."""
+    values = getattr(case, "reference_values", None)
+    if values is None:
+        return 0.0
+    return max((float(np.abs(v).max(initial=0.0)) for v in values(*case.inputs).values()), default=0.0)
+
+
 def reference_for(case: Case, clock: StageClock | None = None) -> Reference:
     """Return the reference for ``case``, cross-checking TensorFlow against finite differences.
 
@@ -68,7 +76,8 @@ def reference_for(case: Case, clock: StageClock | None = None) -> Reference:
         )
     check = directional_check(
         forward, case.inputs, case.cotangent, tf_grads, np.random.default_rng(_case_seed(case)),
-        value=np_forward,
+        value=np_forward, intermediate=_largest_intermediate(case),
+        fourth_order=case.kind == "program",
     )
     if clock:
         clock.lap("finite differences")
