@@ -347,6 +347,44 @@ class _FailureTest:
         # The gradient the failure names, if gradcheck recorded what it should be.
         self.wrt = failure.wrt if failure.wrt in self.names and failure.expected is not None else None
 
+    def calls(self, handed_copies: bool) -> list[str]:
+        """Return the calls of the test, run twice in one loop for a nondeterministic failure."""
+        calls = self._calls(handed_copies=handed_copies)
+        if self.failure.category != "nondeterministic":
+            return calls
+        # One engine for both runs: state it keeps between calls is the bug.
+        return [
+            "answers = []",
+            "for _ in range(2):",
+            *(_INDENT + line for line in calls),
+            f"{_INDENT}answers.append((y_value, grads))",
+            "(y_value, grads), (y_again, grads_again) = answers",
+        ]
+
+    def docstring(self, checked: Sequence[str]) -> str:
+        """Return the test's docstring: what went wrong, the diagnosis, what the test checks."""
+        unchecked = ""
+        if self.wrt is None and self.failure.category not in ("forward", "nondeterministic"):
+            unchecked = (" Gradient values are not compared: gradcheck recorded no expected gradient "
+                         "for this failure.")
+        paragraphs = [_sentence(self.failure.message)]
+        if self.failure.diagnosis:
+            paragraphs.append(f"Diagnosis: {_sentence(self.failure.diagnosis)}")
+        paragraphs.append(f"Checks {_series(checked)}.{unchecked}")
+        width = LINE_WIDTH - 2 * len(_INDENT)
+        return "\n\n".join(_fill(paragraph, width=width) for paragraph in paragraphs)
+
+    def wrap(self, body: Sequence[str], checked: Sequence[str]) -> str:
+        """Return the test function's source, at module level, around ``body``."""
+        docstring = textwrap.indent(_docstring_safe(self.docstring(checked)), _INDENT)
+        lines = [f"def {self.name}():", f'{_INDENT}"""{docstring.lstrip()}', f'{_INDENT}"""']
+        lines += [_INDENT + line if line else "" for line in body]
+        return "\n".join(lines)
+
+    def _calls(self, *, handed_copies: bool) -> list[str]:
+        """Return the calls into the user's code, once (each writer knows its own)."""
+        raise NotImplementedError
+
 
 class _TestWriter(_FailureTest):
     """One failure of a check as one test function: its literals, calls and asserts."""
@@ -360,36 +398,12 @@ class _TestWriter(_FailureTest):
             np.ones_like(self.expected_y) if failure.cotangent is None else np.asarray(failure.cotangent)
         )
 
-    def docstring(self, checked: Sequence[str], unchecked: str | None) -> str:
-        """Return the test's docstring: what went wrong, the diagnosis, what the test checks."""
-        paragraphs = [_sentence(self.failure.message)]
-        if self.failure.diagnosis:
-            paragraphs.append(f"Diagnosis: {_sentence(self.failure.diagnosis)}")
-        paragraphs.append(f"Checks {_series(checked)}." + (f" {unchecked}" if unchecked else ""))
-        width = LINE_WIDTH - 2 * len(_INDENT)
-        return "\n\n".join(_fill(paragraph, width=width) for paragraph in paragraphs)
-
     def source(self) -> str:
         """Return the test function's source, at module level."""
         mutation = self.failure.category == "mutation"
         repeated = self.failure.category == "nondeterministic"
-        calls = self._calls(handed_copies=mutation)
-        if repeated:
-            # One engine for both runs: state it keeps between calls is the bug.
-            calls = [
-                "answers = []",
-                "for _ in range(2):",
-                *(_INDENT + line for line in calls),
-                f"{_INDENT}answers.append((y_value, grads))",
-                "(y_value, grads), (y_again, grads_again) = answers",
-            ]
+        calls = self.calls(handed_copies=mutation)
         asserts, checked = self._asserts(mutation=mutation, repeated=repeated)
-        unchecked = None
-        if self.wrt is None and self.failure.category not in ("forward", "nondeterministic"):
-            unchecked = (
-                "Gradient values are not compared: gradcheck recorded no expected gradient "
-                "for this failure."
-            )
         body = [
             *self._literals(),
             "",
@@ -399,10 +413,7 @@ class _TestWriter(_FailureTest):
             "",
             *asserts,
         ]
-        docstring = textwrap.indent(_docstring_safe(self.docstring(checked, unchecked)), _INDENT)
-        lines = [f"def {self.name}():", f'{_INDENT}"""{docstring.lstrip()}', f'{_INDENT}"""']
-        lines += [_INDENT + line if line else "" for line in body]
-        return "\n".join(lines)
+        return self.wrap(body, checked)
 
     # -- pieces of the test, in order --
 
@@ -583,21 +594,8 @@ class _FunctionTestWriter(_FailureTest):
 
     def source(self) -> str:
         """Return the test function's source, at module level."""
-        category = self.failure.category
-        calls = self._calls(handed_copies=category == "mutation")
-        if category == "nondeterministic":
-            calls = [
-                "answers = []",
-                "for _ in range(2):",
-                *(_INDENT + line for line in calls),
-                f"{_INDENT}answers.append((y_value, grads))",
-                "(y_value, grads), (y_again, grads_again) = answers",
-            ]
+        calls = self.calls(handed_copies=self.failure.category == "mutation")
         asserts, checked = self._asserts()
-        unchecked = None
-        if self.wrt is None and category not in ("forward", "nondeterministic"):
-            unchecked = ("Gradient values are not compared: gradcheck recorded no expected gradient "
-                         "for this failure.")
         grad_line = [] if self.function.uses_tape else ["grad_fn = load_function(GRAD_FN, quiet_tensorflow=False)"]
         body = [
             "fn = load_function(FN, quiet_tensorflow=False)",
@@ -609,16 +607,7 @@ class _FunctionTestWriter(_FailureTest):
             "",
             *asserts,
         ]
-        paragraphs = [_sentence(self.failure.message)]
-        if self.failure.diagnosis:
-            paragraphs.append(f"Diagnosis: {_sentence(self.failure.diagnosis)}")
-        paragraphs.append(f"Checks {_series(checked)}." + (f" {unchecked}" if unchecked else ""))
-        width = LINE_WIDTH - 2 * len(_INDENT)
-        docstring = "\n\n".join(_fill(paragraph, width=width) for paragraph in paragraphs)
-        docstring = textwrap.indent(_docstring_safe(docstring), _INDENT)
-        lines = [f"def {self.name}():", f'{_INDENT}"""{docstring.lstrip()}', f'{_INDENT}"""']
-        lines += [_INDENT + line if line else "" for line in body]
-        return "\n".join(lines)
+        return self.wrap(body, checked)
 
     def _literals(self) -> list[str]:
         lines = ["# The smallest failing case gradcheck found, as your function was handed it."]
