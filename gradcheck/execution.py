@@ -89,6 +89,18 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+@contextlib.contextmanager
+def captured(sink: io.TextIOBase) -> Iterator[None]:
+    """Send what user code prints to ``sink`` and keep its warnings out of the terminal.
+
+    The warnings (overflow, invalid value) are the user code's, not the
+    harness's output.
+    """
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 class _CallFailed(Exception):
     def __init__(self, category: str, message: str, detail: str | None = None) -> None:
         super().__init__(message)
@@ -176,11 +188,7 @@ def _attempt(
         return result
 
     try:
-        with _time_limit(timeout), contextlib.redirect_stdout(sink), \
-                contextlib.redirect_stderr(sink), warnings.catch_warnings():
-            # The engine's own warnings (overflow, invalid value) are part
-            # of what it printed, not the harness's output.
-            warnings.simplefilter("ignore")
+        with _time_limit(timeout), captured(sink):
             xs = [call("variable()", engine.variable, array) for array in handed]
             y = case.apply(engine, xs, call)
             forward = call("value()", lambda: _as_array(engine.value(y), "the forward value"))

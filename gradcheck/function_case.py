@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
@@ -202,9 +201,9 @@ def quiet() -> Iterator[None]:
     For the harness's own calls (drawing a case, the references): what the
     function under check prints is captured by ``gradcheck.execution``.
     """
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
-            warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    from gradcheck.execution import captured
+
+    with captured(io.StringIO()):
         yield
 
 

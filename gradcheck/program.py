@@ -75,7 +75,7 @@ class ProgramCase:
         """Return the program as straight-line code, its output named ``y``."""
         lines = [f"{name} = input{x.shape}" for name, x in zip(self.names, self.inputs)]
         last = len(self.steps) - 1
-        renamed = {self.steps[-1].out: OUTPUT}
+        renamed = {self.output: OUTPUT}
         for index, step in enumerate(self.steps):
             step = Step(step.out, step.op, tuple(renamed.get(a, a) for a in step.args), step.params)
             lines.append(step.code(OUTPUT if index == last else None))
@@ -92,6 +92,11 @@ class ProgramCase:
             values[step.out] = apply_step(step, [values[arg] for arg in step.args])
         return values
 
+    @property
+    def output(self) -> str:
+        """The name of the program's result (its last step's value)."""
+        return self.steps[-1].out
+
     def reference_values(self, *inputs: np.ndarray) -> dict[str, np.ndarray]:
         """Return every named value of the program, computed with NumPy in float64."""
         return self._evaluate(
@@ -100,7 +105,7 @@ class ProgramCase:
         )
 
     def reference(self, *inputs: np.ndarray) -> np.ndarray:
-        return self.reference_values(*inputs)[self.steps[-1].out]
+        return self.reference_values(*inputs)[self.output]
 
     def tensorflow_values(self, tf: Any, *tensors: Any) -> dict[str, Any]:
         """Return every named value of the program as TensorFlow tensors."""
@@ -110,14 +115,14 @@ class ProgramCase:
         )
 
     def tensorflow(self, tf: Any, *tensors: Any) -> Any:
-        return self.tensorflow_values(tf, *tensors)[self.steps[-1].out]
+        return self.tensorflow_values(tf, *tensors)[self.output]
 
     def apply(self, engine: Any, xs: list[Any], call: EngineCall) -> Any:
         def apply_step(step: Step, args: list[Any]) -> Any:
             positional, keywords = OPS[step.op].call_args(step.params)
             return call(f"{step.op}() in `{step.code()}`", engine.ops[step.op], *args, *positional, **keywords)
 
-        return self._evaluate(dict(zip(self.names, xs)), apply_step)[self.steps[-1].out]
+        return self._evaluate(dict(zip(self.names, xs)), apply_step)[self.output]
 
     def terms(self, output_shape: tuple[int, ...], wrt: int | None = None) -> int:
         # Rounding errors of the steps add up along the program.
@@ -145,7 +150,7 @@ class ProgramCase:
 
     def path_lengths(self) -> dict[str, set[int]]:
         """Return, for each value, the lengths of the paths from it to the output."""
-        lengths: dict[str, set[int]] = {self.steps[-1].out: {0}}
+        lengths: dict[str, set[int]] = {self.output: {0}}
         for step in reversed(self.steps):
             if step.out not in lengths:
                 continue  # dead code: the output does not depend on it
@@ -170,7 +175,7 @@ class ProgramCase:
             values = self.tensorflow_values(tf, *leaves)
         outputs = [values[step.out] for step in self.steps]
         adjoints = tape.gradient(
-            values[self.steps[-1].out],
+            values[self.output],
             outputs,
             output_gradients=tf.constant(self.cotangent, dtype=tf.float64),
             unconnected_gradients=tf.UnconnectedGradients.ZERO,
