@@ -131,9 +131,13 @@ def decode_params(value: Any) -> Any:
 # --- Cases and outcomes as messages -----------------------------------------
 
 
-def case_message(case: Any) -> tuple[dict[str, Any], list[np.ndarray]]:
-    """Return the header and arrays that carry ``case`` (a Case or ProgramCase) to a worker."""
-    header: dict[str, Any] = {"type": "run", "kind": case.kind, "names": list(case.names), "dtype": case.dtype}
+def case_message(case: Any, repeat: bool = True) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """Return the header and arrays that carry ``case`` (a Case or ProgramCase) to a worker.
+
+    ``repeat``: whether the worker runs the case twice (``run_engine``)."""
+    header: dict[str, Any] = {
+        "type": "run", "kind": case.kind, "names": list(case.names), "dtype": case.dtype, "repeat": repeat,
+    }
     if case.kind == "program":
         header["steps"] = [
             {"out": step.out, "op": step.op, "args": list(step.args), "params": step.params}

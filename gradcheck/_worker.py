@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         case = case_from_message(header, arrays)
         # The parent enforces the time limit by stopping this process.
-        outcome = run_engine(engine, case, timeout=None)
+        outcome = run_engine(engine, case, timeout=None, repeat=bool(header.get("repeat", True)))
         write_message(answers, *outcome_message(outcome))
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from gradcheck.ops import OPS
 
-__all__ = ["Case", "EngineCall"]
+__all__ = ["Case", "CaseBatch", "EngineCall"]
 
 #: ``call(stage, function, *args, **kwargs)``: how ``apply`` calls into the
 #: engine, so that every call is guarded (time limit, output capture, mutation
@@ -70,6 +70,15 @@ class Case:
         if wrt is None:
             return inner * max(_size_ratio(x.shape, output_shape) for x in self.inputs)
         return inner * _size_ratio(output_shape, self.inputs[wrt].shape)
+
+
+class CaseBatch(tuple):  # type: ignore[type-arg]
+    """Cases of one op with the same shapes and parameters, differing only in their values.
+
+    One Hypothesis example of ``check_op``: shapes and parameters cost a draw
+    each, value sets are cheap, and the oracles answer for the whole batch in
+    one call (``gradcheck.oracles.references_for``).
+    """
 
 
 def _size_ratio(a: tuple[int, ...], b: tuple[int, ...]) -> int:

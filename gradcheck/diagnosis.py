@@ -472,11 +472,15 @@ def _transpose_all_axes(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray
         summed = _sum_to(raw, promoted).reshape(evidence.x.shape)
     except ValueError:
         summed = None  # reversed batch axes that no sum brings back to the operand's shape
-    if summed is not None:
-        yield fields, summed
-    # An unbroadcast that misses axes leaves the product's own shape.
-    if summed is None or raw.shape != summed.shape:
-        yield fields, raw
+    # An unbroadcast that misses axes leaves the product's own shape, or the
+    # shape left by summing its leading axes only.
+    leading = raw.ndim - evidence.x.ndim
+    candidates = [summed, raw.sum(axis=tuple(range(leading))) if leading > 0 else None, raw]
+    shapes: set[tuple[int, ...]] = set()
+    for candidate in candidates:
+        if candidate is not None and candidate.shape not in shapes:
+            shapes.add(candidate.shape)
+            yield fields, candidate
 
 
 def _permutation_again(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:

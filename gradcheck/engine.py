@@ -96,11 +96,11 @@ class Engine:
         """Return whether the engine defines ``op`` (a canonical name or an alias)."""
         return ALIASES.get(op, op) in self.ops
 
-    def run(self, case: Any, timeout: float | None) -> Any:
-        """Return the ``EngineOutcome`` of running ``case`` in this process."""
+    def run(self, case: Any, timeout: float | None, repeat: bool = True) -> Any:
+        """Return the ``EngineOutcome`` of running ``case`` in this process (twice with ``repeat``)."""
         from gradcheck.execution import run_engine
 
-        return run_engine(self, case, timeout)
+        return run_engine(self, case, timeout, repeat)
 
     def variable(self, array: np.ndarray) -> Any:
         """Return the engine's differentiable leaf for ``array``."""

@@ -564,14 +564,14 @@ def _evaluator(function: UserFunction, dtype: str) -> Callable[..., Failure | No
 
     engine = _FunctionEngine(function, dtype)
 
-    def evaluate(case: FunctionCase, reference: Any, clock: Any = None) -> Failure | None:
+    def evaluate(case: FunctionCase, reference: Any, clock: Any = None, repeat: bool = True) -> Failure | None:
         if function.uses_tape and case.draw_failure is None and not case.output_is_tensor:
             raise UsageError(
                 f"without grad_fn the gradient under test is TensorFlow's tape gradient of "
                 f"{function.name}() (its tf.custom_gradient), but {function.name}() did not return a "
                 f"tf.Tensor on {case.describe()}: give grad_fn (--grad), the hand-written gradient to check."
             )
-        outcome = run_engine(engine, case, function.timeout)
+        outcome = run_engine(engine, case, function.timeout, repeat)
         if clock is not None:
             clock.lap("engine")
         if outcome.failure is None:
@@ -635,7 +635,7 @@ def check_user_function(
     result = _result(function.name, FUNCTION_KIND, state, started)
     for failure in result.failures:
         failure.diagnosis = diagnose_function(failure, function.name)
-    if not result.failures and result.examples and result.oracle_disagreements == result.examples:
+    if not result.failures and result.cases and result.oracle_disagreements == result.cases:
         raise UsageError(
             f"no case of {function.name}() could be checked: on all {result.examples} the references "
             f"were unusable, e.g. {result.oracle_note}."

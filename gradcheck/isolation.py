@@ -75,14 +75,14 @@ class IsolatedEngine:
         """Return whether the engine defines ``op`` (a canonical name or an alias)."""
         return ALIASES.get(op, op) in self.ops
 
-    def run(self, case: Any, timeout: float | None) -> Any:
-        """Return the ``EngineOutcome`` of ``case``, run in the worker."""
+    def run(self, case: Any, timeout: float | None, repeat: bool = True) -> Any:
+        """Return the ``EngineOutcome`` of ``case``, run in the worker (twice with ``repeat``)."""
         from gradcheck.execution import EngineOutcome
 
         if self._process is None or self._process.poll() is not None:
             self._start()
         try:
-            write_message(self._process.stdin, *case_message(case))
+            write_message(self._process.stdin, *case_message(case, repeat))
             header, arrays = self._reader.read(timeout)
             return outcome_from_message(header, arrays)
         except ReadTimeout:

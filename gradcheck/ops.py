@@ -138,6 +138,31 @@ class OpSpec:
     # softmax axis), beyond what the operand/output size ratio already says;
     # ``contraction(shapes, params)`` scales tolerances.
     contraction: Callable[[tuple[tuple[int, ...], ...], dict[str, Any]], int] | None = None
+    # How ``k`` cases of the same shapes and parameters run as one call, each
+    # operand stacked on a new leading axis: ``stacked(shapes, params, k)``
+    # gives the shape each stacked operand is viewed as after that axis, and
+    # the parameters of the one call (see ``batch``). None: the op already
+    # maps over leading axes (elementwise).
+    stacked: Callable[[tuple[tuple[int, ...], ...], dict[str, Any], int],
+                      tuple[tuple[tuple[int, ...], ...], dict[str, Any]]] | None = None
+
+    def batch(
+        self, shapes: tuple[tuple[int, ...], ...], params: dict[str, Any], k: int
+    ) -> tuple[tuple[tuple[int, ...], ...], dict[str, Any]]:
+        """Return how to run ``k`` cases of ``shapes`` and ``params`` as one call.
+
+        The result is one view shape per operand and the call's parameters:
+        reshaping each operand's stack, of shape ``(k, *shape)``, to
+        ``(k, *view)`` and calling the op on these with the new parameters
+        gives the ``k`` outputs, in some shape of ``k * size`` entries that
+        reshapes to ``(k, *output_shape)``. The same holds of the VJP: the
+        gradients w.r.t. the views reshape to the stacked gradients. It is
+        how the oracles answer for many value sets in one call, the way
+        ``vmap`` batches an op.
+        """
+        if self.stacked is None:
+            return shapes, params
+        return self.stacked(shapes, params, k)
 
     def inner_length(self, shapes: tuple[tuple[int, ...], ...], params: dict[str, Any] | None = None) -> int:
         """Return the length of the inner sum behind one output entry (1 if none)."""
@@ -190,6 +215,63 @@ def _axis_length(shapes: tuple[tuple[int, ...], ...], params: dict[str, Any]) ->
     return shapes[0][params.get("axis", -1)]
 
 
+# --- Batching rules (``OpSpec.stacked``): a new leading axis for k cases ---
+
+
+def _padded(shape: tuple[int, ...], rank: int) -> tuple[int, ...]:
+    return (1,) * (rank - len(shape)) + tuple(shape)
+
+
+def _stack_broadcast(shapes: tuple[tuple[int, ...], ...], params: dict[str, Any], k: int) -> Any:
+    # Broadcasting aligns trailing axes: a lower-rank operand gets size-1 axes
+    # after the stacking axis, so the stacking axes line up.
+    rank = max(len(shape) for shape in shapes)
+    return tuple(_padded(shape, rank) for shape in shapes), params
+
+
+def _stack_matmul(shapes: tuple[tuple[int, ...], ...], params: dict[str, Any], k: int) -> Any:
+    # 1-D operands are promoted as NumPy does (the product's extra axis has
+    # size 1, so the output still reshapes), then batch axes are aligned.
+    a, b = shapes
+    a = (1,) + a if len(a) == 1 else a
+    b = b + (1,) if len(b) == 1 else b
+    rank = max(len(a), len(b))
+    return (_padded(a, rank), _padded(b, rank)), params
+
+
+def _shifted(axis: int, rank: int) -> int:
+    return axis % rank + 1
+
+
+def _stack_reduction(shapes: tuple[tuple[int, ...], ...], params: dict[str, Any], k: int) -> Any:
+    rank, axis = len(shapes[0]), params["axis"]
+    if axis is None:
+        moved: Any = tuple(range(1, rank + 1))
+    elif isinstance(axis, tuple):
+        moved = tuple(_shifted(a, rank) for a in axis)
+    else:
+        moved = _shifted(axis, rank)
+    return shapes, {**params, "axis": moved}
+
+
+def _stack_single_axis(shapes: tuple[tuple[int, ...], ...], params: dict[str, Any], k: int) -> Any:
+    return shapes, {**params, "axis": _shifted(params["axis"], len(shapes[0]))}
+
+
+def _stack_permutation(shapes: tuple[tuple[int, ...], ...], params: dict[str, Any], k: int) -> Any:
+    rank = len(shapes[0])
+    return shapes, {**params, "axes": (0, *(_shifted(a, rank) for a in params["axes"]))}
+
+
+def _stack_reshape(shapes: tuple[tuple[int, ...], ...], params: dict[str, Any], k: int) -> Any:
+    return shapes, {**params, "shape": (k, *params["shape"])}
+
+
+def _stack_broadcast_to(shapes: tuple[tuple[int, ...], ...], params: dict[str, Any], k: int) -> Any:
+    target = tuple(params["shape"])
+    return (_padded(shapes[0], len(target)),), {**params, "shape": (k, *target)}
+
+
 # --- TensorFlow forwards ---
 
 
@@ -225,6 +307,7 @@ def _reduction(name: str, numpy_fn: Callable[..., np.ndarray], tf_name: str) -> 
         params=(Param("axis", None), Param("keepdims", False)),
         param_rule="reduction",
         domains=(DISTINCT,) if name == "max" else (FREE,),
+        stacked=_stack_reduction,
     )
 
 
@@ -235,7 +318,8 @@ def _unary(name: str, numpy_fn: Callable[..., np.ndarray], tf_fn: Callable[..., 
 
 def _binary(name: str, numpy_fn: Callable[..., np.ndarray], tf_fn: Callable[..., Any],
             domains: tuple[Domain, Domain] = (FREE, FREE)) -> OpSpec:
-    return OpSpec(name, ("a", "b"), numpy_fn, tf_fn, shapes="broadcast", domains=domains)
+    return OpSpec(name, ("a", "b"), numpy_fn, tf_fn, shapes="broadcast", domains=domains,
+                  stacked=_stack_broadcast)
 
 
 _TABLE: tuple[OpSpec, ...] = (
@@ -271,6 +355,7 @@ _TABLE: tuple[OpSpec, ...] = (
         _tf_matmul,
         shapes="matmul",
         contraction=lambda shapes, params: shapes[0][-1],
+        stacked=_stack_matmul,
     ),
     OpSpec(
         "matrix_transpose",
@@ -287,6 +372,7 @@ _TABLE: tuple[OpSpec, ...] = (
         shapes="permutable",
         params=(Param("axes"),),
         param_rule="permutation",
+        stacked=_stack_permutation,
     ),
     OpSpec(
         "reshape",
@@ -296,6 +382,7 @@ _TABLE: tuple[OpSpec, ...] = (
         shapes="elementwise",
         params=(Param("shape"),),
         param_rule="reshape_target",
+        stacked=_stack_reshape,
     ),
     OpSpec(
         "broadcast_to",
@@ -305,6 +392,7 @@ _TABLE: tuple[OpSpec, ...] = (
         shapes="elementwise",
         params=(Param("shape"),),
         param_rule="broadcast_target",
+        stacked=_stack_broadcast_to,
     ),
     _reduction("sum", np.sum, "reduce_sum"),
     _reduction("mean", np.mean, "reduce_mean"),
@@ -320,6 +408,7 @@ _TABLE: tuple[OpSpec, ...] = (
         # Every entry (value and gradient) sums over the whole axis: exp's
         # normalizer forward, <g, softmax> backward.
         contraction=_axis_length,
+        stacked=_stack_single_axis,
     ),
     OpSpec(
         "log_softmax",
@@ -332,6 +421,7 @@ _TABLE: tuple[OpSpec, ...] = (
         # Every entry (value and gradient) sums over the whole axis: exp's
         # normalizer forward, <g, softmax> backward.
         contraction=_axis_length,
+        stacked=_stack_single_axis,
     ),
     OpSpec(
         "logsumexp",
@@ -343,6 +433,7 @@ _TABLE: tuple[OpSpec, ...] = (
         shapes="reducible",
         params=(Param("axis", None), Param("keepdims", False)),
         param_rule="reduction",
+        stacked=_stack_reduction,
     ),
 )
 

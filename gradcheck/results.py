@@ -168,6 +168,9 @@ class CheckResult:
     # The command (or call) that replays this check, when it is not
     # ``gradcheck check TARGET --ops CHECK`` (a user's function: ``check-function``).
     replay: str | None = None
+    # Sets of arrays run through the engine and compared: an op's example
+    # (one draw of shapes and parameters) holds several (``runner.VALUE_SETS``).
+    cases: int = 0
     # Seconds per stage (generation, tensorflow, finite differences, engine,
     # comparison, blame); measured, not part of the JSON report.
     stages: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
@@ -182,6 +185,7 @@ class CheckResult:
             "kind": self.kind,
             "status": self.status,
             "examples": self.examples,
+            "cases": self.cases,
             "seconds": round(self.seconds, 3),
         }
         if self.failures:
@@ -212,6 +216,7 @@ class CheckResult:
             oracle_note=data.get("oracle_note"),
             reason=data.get("reason"),
             replay=data.get("replay"),
+            cases=data.get("cases", data.get("examples", 0)),
         )
 
 

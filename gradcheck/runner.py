@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_PROGRAMS",
     "DEFAULT_TIMEOUT",
     "PROGRAMS_CHECK",
+    "VALUE_SETS",
     "check_op",
     "check_programs",
     "resolve_ops",
@@ -35,6 +36,11 @@ __all__ = [
 DEFAULT_MAX_EXAMPLES = 100
 DEFAULT_PROGRAMS = 200
 DEFAULT_TIMEOUT = 10.0
+#: Value sets per drawn example of an op: the shapes and parameters of one
+#: Hypothesis example are checked on this many sets of operands and
+#: cotangents, which the oracles answer for in one call each. A set costs
+#: about a sixth of an example (benchmarks/README.md).
+VALUE_SETS = 8
 #: The ``check`` name of the program search in reports.
 PROGRAMS_CHECK = "programs"
 
@@ -61,6 +67,11 @@ _FAILURE_TYPES: dict[str, type[_CaseFailed]] = {
 }
 
 
+# Categories that cost the time limit or a new worker process each time: once
+# one is known, an example that shows it again is not run further.
+_COSTLY = frozenset({"timeout", "crash"})
+
+
 def resolve_ops(ops: Iterable[str] | None) -> list[str]:
     """Return canonical op names for ``ops`` (None = all), raising UsageError on unknown names."""
     if ops is None:
@@ -85,6 +96,7 @@ def resolve_ops(ops: Iterable[str] | None) -> list[str]:
 @dataclass
 class _SearchState:
     examples: int = 0
+    cases: int = 0
     disagreements: int = 0
     oracle_note: str | None = None
     failures: dict[str, Failure] = field(default_factory=dict)
@@ -103,7 +115,7 @@ def _failures_from(exc: BaseException) -> list[Failure]:
 
 def _search(
     strategy: Any,
-    evaluate: Callable[[Any, Any, StageClock], Failure | None],
+    evaluate: Callable[[Any, Any, StageClock, bool], Failure | None],
     *,
     max_examples: int,
     seed: int,
@@ -111,11 +123,14 @@ def _search(
 ) -> _SearchState:
     """Search ``strategy`` for cases ``evaluate`` fails; shrink each failure category.
 
-    ``evaluate(case, reference, clock)`` returns the engine's failure on a case
-    whose oracles agree, or None, charging its stages to ``clock``.
-    ``reference(case, clock)`` gives the oracles' answer (default:
-    ``gradcheck.oracles.reference_for``, TensorFlow cross-checked by finite
-    differences). The search runs in rounds: each round lets the
+    ``evaluate(case, reference, clock, repeat)`` returns the engine's failure
+    on a case whose oracles agree, or None, charging its stages to ``clock``;
+    ``repeat`` says whether to run the engine twice on it (the first case of
+    each example). An example is a case or a ``CaseBatch`` of cases with the
+    same shapes, tried in order. ``reference(case, clock)`` gives the
+    oracles' answer (default: ``gradcheck.oracles.references_for``, TensorFlow
+    cross-checked by finite differences, for a whole batch at once). The
+    search runs in rounds: each round lets the
     categories already found pass, so it goes on to the next kind of bug
     instead of re-finding this one, until a round finds nothing new.
     """
@@ -123,9 +138,14 @@ def _search(
     from hypothesis import seed as hypothesis_seed
     from hypothesis.errors import Flaky
 
-    from gradcheck.oracles import reference_for
+    from gradcheck.case import CaseBatch
+    from gradcheck.oracles import references_for
 
-    reference_of = reference or reference_for
+    def references(cases: Sequence[Any], clock: StageClock) -> list[Any]:
+        if reference is None:
+            return references_for(cases, clock)
+        return [reference(case, clock) for case in cases]
+
     state = _SearchState()
     clock = state.clock
     known: set[str] = set()
@@ -142,18 +162,24 @@ def _search(
         suppress_health_check=list(HealthCheck),
     )
     @given(strategy)
-    def search(case: Any) -> None:
+    def search(example: Any) -> None:
+        cases = example if isinstance(example, CaseBatch) else (example,)
         state.examples += 1
+        state.cases += len(cases)
         clock.reset()
-        reference = reference_of(case, clock)
-        if not reference.agrees:
-            # The oracles disagree: the harness's problem, never the engine's.
-            state.disagreements += 1
-            state.oracle_note = state.oracle_note or reference.note
-            return
-        failure = evaluate(case, reference, clock)
-        if failure is not None and failure.category not in known:
-            raise _FAILURE_TYPES[failure.category](failure)
+        for index, (case, reference) in enumerate(zip(cases, references(cases, clock))):
+            if not reference.agrees:
+                # The oracles disagree: the harness's problem, never the engine's.
+                state.disagreements += 1
+                state.oracle_note = state.oracle_note or reference.note
+                continue
+            # Run twice once per example: state kept between calls shows on
+            # any case, and the other sets are cheaper run once.
+            failure = evaluate(case, reference, clock, index == 0)
+            if failure is not None and failure.category not in known:
+                raise _FAILURE_TYPES[failure.category](failure)
+            if failure is not None and failure.category in _COSTLY:
+                return  # found in an earlier round, and the next set would likely cost as much again
 
     for round_number in range(len(CATEGORIES)):
         found = _search_round(hypothesis_seed(seed + round_number)(search), Flaky)
@@ -195,6 +221,7 @@ def _result(check: str, kind: str, state: _SearchState, started: float) -> Check
         kind=kind,
         status="failed" if failures else "passed",
         examples=state.examples,
+        cases=state.cases,
         # To the millisecond, as the JSON report stores it: a report re-rendered
         # from JSON then shows the very numbers of the live one.
         seconds=round(seconds, 3),
@@ -232,11 +259,11 @@ def check_op(
     strategy = op_cases(
         op, dtype=engine.dtype.name, max_dims=max_dims, max_side=max_side,
         ones_cotangent=not engine.grad_takes_cotangent,
-        shapes=shapes, params=None if params is None else dict(params),
+        shapes=shapes, params=None if params is None else dict(params), sets=VALUE_SETS,
     )
 
-    def evaluate(case: Any, reference: Any, clock: StageClock) -> Failure | None:
-        outcome = engine.run(case, timeout)
+    def evaluate(case: Any, reference: Any, clock: StageClock, repeat: bool) -> Failure | None:
+        outcome = engine.run(case, timeout, repeat)
         clock.lap("engine")
         failure = judge(case, outcome, reference, tolerance)
         clock.lap("comparison")
@@ -284,8 +311,8 @@ def check_programs(
     # every failing example while shrinking).
     behind: dict[int, tuple[Any, list[Any]]] = {}
 
-    def evaluate(program: Any, reference: Any, clock: StageClock) -> Failure | None:
-        outcome = engine.run(program, timeout)
+    def evaluate(program: Any, reference: Any, clock: StageClock, repeat: bool) -> Failure | None:
+        outcome = engine.run(program, timeout, repeat)
         clock.lap("engine")
         failure = judge(program, outcome, reference, tolerance)
         clock.lap("comparison")

@@ -97,16 +97,16 @@ def sample_report() -> Report:
         max_examples=100,
         notes=[NO_COTANGENT_NOTE],
         results=[
-            CheckResult("add", "op", "passed", examples=100, seconds=0.12, reason=NO_COTANGENT_NOTE),
+            CheckResult("add", "op", "passed", examples=100, cases=800, seconds=0.12, reason=NO_COTANGENT_NOTE),
             CheckResult("negative", "op", "unsupported", reason="the engine defines no 'negative' (nor 'neg')"),
             CheckResult(
-                "matmul", "op", "failed", examples=37, seconds=0.41,
+                "matmul", "op", "failed", examples=37, cases=290, seconds=0.41,
                 failures=[_matmul_mismatch(), _matmul_exception()],
                 oracle_disagreements=2,
                 oracle_note="near-singular case: finite differences lost precision",
             ),
-            CheckResult("sum", "op", "failed", examples=3, seconds=0.05, failures=[_sum_exception()]),
-            CheckResult("programs", "program", "failed", examples=12, seconds=1.5,
+            CheckResult("sum", "op", "failed", examples=3, cases=17, seconds=0.05, failures=[_sum_exception()]),
+            CheckResult("programs", "program", "failed", examples=12, cases=12, seconds=1.5,
                         failures=[_program_failure()]),
         ],
     )
@@ -120,7 +120,7 @@ def passing_report() -> Report:
         engine_name="numpy",
         dtype="float64",
         max_examples=30,
-        results=[CheckResult(op, "op", "passed", examples=30, seconds=0.1) for op in ("add", "exp")]
+        results=[CheckResult(op, "op", "passed", examples=30, cases=240, seconds=0.1) for op in ("add", "exp")]
         + [CheckResult(op, "op", "unsupported", reason=f"the engine defines no {op!r}")
            for op in ("sin", "cos", "tanh", "relu")],
     )

@@ -69,8 +69,10 @@ class Row(NamedTuple):
 ROWS = [
     Row("question_tape", "mismatch", "transpose_all_axes",
         ("all axes of b reversed", "(0, 1, 2)", "last two")),
-    # The question's tape transposes all axes *and* unbroadcasts leading axes only.
-    Row("question_tape", "shape", "transpose_all_axes", ("(0, 1, 2)", "last two"),
+    # The question's tape transposes all axes *and* unbroadcasts leading axes
+    # only. The minimal shape case may have a 3-D or a 4-D b.
+    Row("question_tape", "shape", "transpose_all_axes",
+        (r"re:reverses \(0, 1, 2(, 3)?\) to \((3, )?2, 1, 0\)", "last two"),
         or_else=("summed_leading_axes_only", ("not summed",))),
     Row("question_tape", "exception", "transpose_all_axes_raises", ("(0, 1, 2)", "last two")),
     Row("matmul_transpose_all_axes", "mismatch", "transpose_all_axes", ("all axes of", "last two")),

@@ -72,6 +72,18 @@ def test_nothing_is_lost_after_crashes(hostile_report):
     assert all(result.examples >= 1 for result in hostile_report.values())
 
 
+def test_the_worker_repeats_a_case_only_when_asked():
+    """The first value set of an example is run twice, to catch state kept between calls; the others once."""
+    from gradcheck.case import Case
+
+    case = Case("relu", ("x",), (np.array([1.0, 2.0]),), {}, np.array([1.0, 1.0]))
+    with IsolatedEngine(HOSTILE) as engine:
+        once = engine.run(case, 5.0, repeat=False)
+        twice = engine.run(case, 5.0, repeat=True)
+    assert once.failure is None
+    assert twice.failure is not None and twice.failure[0] == "nondeterministic"
+
+
 def test_worker_metadata_matches_in_process_loading():
     with IsolatedEngine("gradcheck.examples.numpy_engine:engine32") as engine:
         assert engine.dtype == np.float32

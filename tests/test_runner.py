@@ -182,7 +182,7 @@ def test_oracle_disagreement_is_never_blamed_on_the_engine(monkeypatch):
     assert result.status == "passed" and result.failures == []
     # Every case with a non-zero cotangent disagrees (a zero cotangent makes
     # both gradients zero, so most but not all cases are flagged).
-    assert result.oracle_disagreements >= result.examples // 2
+    assert result.oracle_disagreements >= result.cases // 2
     assert "finite differences" in result.oracle_note
 
 

@@ -7,6 +7,6 @@ the two disagree beyond their own error the case is the harness's problem and
 is never blamed on the engine.
 """
 
-from gradcheck.oracles._reference import Reference, reference_for
+from gradcheck.oracles._reference import Reference, reference_for, references_for
 
-__all__ = ["Reference", "reference_for"]
+__all__ = ["Reference", "reference_for", "references_for"]

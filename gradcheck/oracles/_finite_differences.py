@@ -56,24 +56,66 @@ def directional_check(
     a program is a polynomial of high degree whose third derivative can be
     large enough for O(STEP**2) to show.
     """
+    def stacked_forward(*stacked: np.ndarray) -> np.ndarray:
+        return np.asarray(forward(*[x[0] for x in stacked]))[np.newaxis]
+
     value = np.asarray(forward(*inputs) if value is None else value, dtype=np.float64)
-    magnitude = max([float(np.abs(value).max(initial=0.0)), intermediate]
-                    + [float(np.abs(x).max(initial=0.0)) for x in inputs]) + 1.0
+    return directional_checks(
+        stacked_forward, [np.asarray(x)[np.newaxis] for x in inputs], np.asarray(cotangent)[np.newaxis],
+        [np.asarray(g)[np.newaxis] for g in vjp], rng, directions, value[np.newaxis], intermediate, fourth_order,
+    )[0]
+
+
+def directional_checks(
+    forward: Callable[..., np.ndarray],
+    inputs: Sequence[np.ndarray],
+    cotangent: np.ndarray,
+    vjp: Sequence[np.ndarray],
+    rng: np.random.Generator,
+    directions: int,
+    value: np.ndarray,
+    intermediate: float = 0.0,
+    fourth_order: bool = False,
+) -> list[DirectionalCheck]:
+    """Return ``directional_check`` of many sets at once, one check per set.
+
+    Every array (``inputs``, ``cotangent``, ``vjp``, ``value``) stacks the
+    sets on its first axis, and ``forward`` maps stacked inputs to stacked
+    outputs in one call: the forward calls and the sums are shared by all
+    sets, while each set is judged against its own bound.
+    """
+    sets = len(cotangent)
+    magnitude = np.maximum.reduce(
+        [_per_set(np.abs(value), sets, np.max), np.full(sets, intermediate)]
+        + [_per_set(np.abs(x), sets, np.max) for x in inputs]
+    ) + 1.0
     # The fourth-order stencil weighs its four values by (8 + 8 + 1 + 1) / 12.
-    rounding = _ROUNDING * (1.5 if fourth_order else 1.0) * magnitude * float(np.abs(cotangent).sum())
-    worst = DirectionalCheck(True, 0.0, 1.0)
+    rounding = _ROUNDING * (1.5 if fourth_order else 1.0) * magnitude * _per_set(np.abs(cotangent), sets)
+    worst_error, worst_bound = np.zeros(sets), np.ones(sets)
     for _ in range(directions):
         direction = [rng.standard_normal(np.shape(x)) for x in inputs]
         weighted = cotangent * _difference_quotient(forward, inputs, direction, fourth_order)
         products = [np.multiply(g, v) for g, v in zip(vjp, direction)]
-        from_differences = float(weighted.sum())
-        from_vjp = float(sum(product.sum() for product in products))
-        scale = float(np.abs(weighted).sum() + sum(np.abs(product).sum() for product in products))
+        from_differences = _per_set(weighted, sets)
+        from_vjp = sum((_per_set(product, sets) for product in products), np.zeros(sets))
+        scale = _per_set(np.abs(weighted), sets) + sum(
+            (_per_set(np.abs(product), sets) for product in products), np.zeros(sets)
+        )
         bound = RTOL * scale + rounding + 1e-12
-        error = abs(from_differences - from_vjp)
-        if error / bound > worst.worst_error / worst.bound:
-            worst = DirectionalCheck(error <= bound, error, bound)
-    return worst
+        error = np.abs(from_differences - from_vjp)
+        worse = error / bound > worst_error / worst_bound
+        worst_error = np.where(worse, error, worst_error)
+        worst_bound = np.where(worse, bound, worst_bound)
+    return [
+        DirectionalCheck(bool(error <= bound), float(error), float(bound))
+        for error, bound in zip(worst_error, worst_bound)
+    ]
+
+
+def _per_set(array: np.ndarray, sets: int, reduce: Callable[..., np.ndarray] = np.sum) -> np.ndarray:
+    """Return ``reduce`` of each set's entries of ``array`` (sets on its first axis); 0 for none."""
+    flat = np.reshape(array, (sets, -1)) if np.size(array) else np.zeros((sets, 1))
+    return reduce(flat, axis=1)
 
 
 def _difference_quotient(

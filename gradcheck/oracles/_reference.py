@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
 from gradcheck._timing import StageClock
 from gradcheck.case import Case
-from gradcheck.oracles._finite_differences import directional_check
-from gradcheck.oracles._tensorflow import tensorflow_vjp
+from gradcheck.ops import OPS
+from gradcheck.oracles._finite_differences import DirectionalCheck, directional_check, directional_checks
+from gradcheck.oracles._tensorflow import tensorflow_vjp, vjp
 
-__all__ = ["Reference", "reference_for"]
+__all__ = ["Reference", "reference_for", "references_for"]
 
 # TensorFlow's and NumPy's float64 forwards of the same formula differ by a few ulps.
 _FORWARD_RTOL = 1e-9
@@ -66,16 +68,8 @@ def reference_for(case: Case, clock: StageClock | None = None) -> Reference:
             empty, tuple(empty for _ in case.inputs), agrees=False,
             note=f"the reference could not compute {case.describe()}: {type(exc).__name__}: {str(exc)[:200]}",
         )
-    reference = Reference(tf_forward, tuple(tf_grads))
-    if np_forward.shape != tf_forward.shape or not (
-        np.abs(np_forward - tf_forward) <= _FORWARD_RTOL * (1.0 + np.abs(tf_forward))
-    ).all():
-        return Reference(
-            tf_forward,
-            tuple(tf_grads),
-            agrees=False,
-            note=f"TensorFlow's forward value of {case.describe()} differs from NumPy's",
-        )
+    if np_forward.shape != tf_forward.shape or not _forwards_agree(np_forward, tf_forward).all():
+        return _judged(case, tf_forward, tf_grads, forwards_agree=False)
     check = directional_check(
         forward, case.inputs, case.cotangent, tf_grads, np.random.default_rng(_case_seed(case)),
         value=np_forward, intermediate=intermediate,
@@ -83,14 +77,79 @@ def reference_for(case: Case, clock: StageClock | None = None) -> Reference:
     )
     if clock:
         clock.lap("finite differences")
-    if not check.agrees:
-        return Reference(
-            tf_forward,
-            tuple(tf_grads),
-            agrees=False,
-            note=(
-                f"TensorFlow's gradient of {case.describe()} disagrees with finite differences "
-                f"(error {check.worst_error:.3g} > bound {check.bound:.3g})"
-            ),
+    return _judged(case, tf_forward, tf_grads, check=check)
+
+
+def _forwards_agree(np_forward: np.ndarray, tf_forward: np.ndarray) -> np.ndarray:
+    """Return, entry by entry, whether TensorFlow's forward value is NumPy's to within rounding."""
+    return np.abs(np_forward - tf_forward) <= _FORWARD_RTOL * (1.0 + np.abs(tf_forward))
+
+
+def _judged(
+    case: Case, tf_forward: np.ndarray, tf_grads: Sequence[np.ndarray], *,
+    forwards_agree: bool = True, check: DirectionalCheck | None = None,
+) -> Reference:
+    """Return TensorFlow's answer for ``case``, marked as the cross-checks found it."""
+    if not forwards_agree:
+        note: str | None = f"TensorFlow's forward value of {case.describe()} differs from NumPy's"
+    elif check is not None and not check.agrees:
+        note = (
+            f"TensorFlow's gradient of {case.describe()} disagrees with finite differences "
+            f"(error {check.worst_error:.3g} > bound {check.bound:.3g})"
         )
-    return reference
+    else:
+        note = None
+    return Reference(tf_forward, tuple(tf_grads), agrees=note is None, note=note)
+
+
+def references_for(cases: Sequence[Case], clock: StageClock | None = None) -> list[Reference]:
+    """Return ``reference_for`` of each of ``cases``, answering for all of them in one call per oracle.
+
+    The cases are of one op, with the same shapes and parameters (a drawn
+    example's value sets): each oracle runs once on the operands stacked on
+    a new leading axis (``OpSpec.batch``), which costs little more than one
+    case. Programs, or a batch an oracle cannot stack, are answered one by one.
+    """
+    first = cases[0] if cases else None
+    if len(cases) < 2 or first.kind != "op":
+        return [reference_for(case, clock) for case in cases]
+    try:
+        answers = _stacked_answers(cases, clock)
+    except Exception:  # noqa: BLE001 - one by one, each case says what went wrong
+        return [reference_for(case, clock) for case in cases]
+    return answers
+
+
+def _stacked_answers(cases: Sequence[Case], clock: StageClock | None) -> list[Reference]:
+    first, sets = cases[0], len(cases)
+    spec = OPS[first.op]
+    views, params = spec.batch(first.shapes, first.params, sets)
+    inputs = [
+        np.stack([case.inputs[index] for case in cases]).reshape((sets, *view))
+        for index, view in enumerate(views)
+    ]
+    output_shape = (sets, *first.cotangent.shape)
+
+    def forward(*stacked: np.ndarray) -> np.ndarray:
+        return np.asarray(spec.reference(*stacked, **params), dtype=np.float64).reshape(output_shape)
+
+    cotangent = np.stack([case.cotangent for case in cases])
+    np_forward = forward(*inputs)
+    tf_forward, tf_grads = vjp(
+        lambda tf, *tensors: tf.reshape(spec.tensorflow(tf, *tensors, **params), output_shape),
+        inputs, cotangent,
+    )
+    if clock:
+        clock.lap("tensorflow")
+    agree = _forwards_agree(np_forward, tf_forward).reshape(sets, -1)
+    rng = np.random.default_rng(_case_seed(first))
+    checks = directional_checks(forward, inputs, cotangent, tf_grads, rng, 2, np_forward)
+    if clock:
+        clock.lap("finite differences")
+    return [
+        _judged(
+            case, tf_forward[index], [grad[index].reshape(shape) for grad, shape in zip(tf_grads, case.shapes)],
+            forwards_agree=bool(agree[index].all()), check=checks[index],
+        )
+        for index, case in enumerate(cases)
+    ]

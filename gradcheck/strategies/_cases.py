@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from gradcheck import ops
-from gradcheck.case import Case
+from gradcheck.case import Case, CaseBatch
 from gradcheck.strategies._params import (
     broadcast_targets,
     exponents,
@@ -50,7 +50,7 @@ def _param_strategy(rule: str, shapes: _Shapes, width: int) -> st.SearchStrategy
 
 @st.composite
 def _op_case(draw: st.DrawFn, spec: ops.OpSpec, dtype: str, shapes: st.SearchStrategy[_Shapes],
-             fixed_params: dict[str, Any] | None, ones: bool) -> Case:
+             fixed_params: dict[str, Any] | None, ones: bool, sets: int | None) -> Case | CaseBatch:
     operand_shapes_ = draw(shapes)
     width = 32 if dtype == "float32" else 64
     if fixed_params is not None:
@@ -61,23 +61,26 @@ def _op_case(draw: st.DrawFn, spec: ops.OpSpec, dtype: str, shapes: st.SearchStr
         drawn = {}
     # In the op's own parameter order, which is how reports print them.
     params = {param.name: drawn[param.name] for param in spec.params}
-    # One recipe for the operands and a style of its own for the cotangent
-    # (simple operands often need a varied cotangent to show a bug): drawing
-    # costs the same for any number and size of operands (see
-    # gradcheck.strategies.values).
-    style, seed = draw(RECIPES)
-    cotangent_style = draw(STYLE_INDICES)
-    rng = np.random.default_rng(seed)
-    inputs = tuple(
-        realize(shape, domain, width, style, rng)
-        for shape, domain in zip(operand_shapes_, spec.domains_for(params))
-    )
-    output_shape = np.shape(spec.reference(*inputs, **params))
-    if ones:
-        cotangent = np.ones(output_shape)
-    else:
-        cotangent = realize(output_shape, COTANGENT_DOMAIN, width, cotangent_style, rng)
-    return Case(spec.name, spec.operands, inputs, params, cotangent, dtype)
+    domains = spec.domains_for(params)
+    output_shape: tuple[int, ...] | None = None
+    cases = []
+    for _ in range(sets or 1):
+        # One recipe for the operands and a style of its own for the cotangent
+        # (simple operands often need a varied cotangent to show a bug): drawing
+        # costs the same for any number and size of operands (see
+        # gradcheck.strategies.values).
+        style, seed = draw(RECIPES)
+        cotangent_style = draw(STYLE_INDICES)
+        rng = np.random.default_rng(seed)
+        inputs = tuple(realize(shape, domain, width, style, rng) for shape, domain in zip(operand_shapes_, domains))
+        if output_shape is None:
+            output_shape = np.shape(spec.reference(*inputs, **params))
+        if ones:
+            cotangent = np.ones(output_shape)
+        else:
+            cotangent = realize(output_shape, COTANGENT_DOMAIN, width, cotangent_style, rng)
+        cases.append(Case(spec.name, spec.operands, inputs, params, cotangent, dtype))
+    return cases[0] if sets is None else CaseBatch(cases)
 
 
 def op_cases(
@@ -89,14 +92,17 @@ def op_cases(
     ones_cotangent: bool = False,
     shapes: Any = None,
     params: dict[str, Any] | None = None,
-) -> st.SearchStrategy[Case]:
+    sets: int | None = None,
+) -> st.SearchStrategy[Case] | st.SearchStrategy[CaseBatch]:
     """Return a strategy for cases of ``op``: operands in its domain, parameters, a cotangent.
 
     ``op`` is a name of CONTRACT 1 or an alias. Every case satisfies the op's
     constraints by construction (no filtering): shapes are compatible, values
     lie in the domain, parameters fit the shapes. ``shapes`` (one shape per
     operand) and ``params`` fix what would otherwise be drawn: only the values
-    and the cotangent vary.
+    and the cotangent vary. With ``sets=k`` each example is a ``CaseBatch`` of
+    ``k`` cases: one draw of shapes and parameters with ``k`` value sets, which
+    the oracles answer for in one call (how ``check_op`` searches).
 
     .. code-block:: pycon
 
@@ -112,6 +118,8 @@ def op_cases(
     dtype = check_dtype(dtype)
     max_dims = check_int("max_dims", max_dims, 2)
     max_side = check_int("max_side", max_side, 1)
+    if sets is not None:
+        sets = check_int("sets", sets, 1)
     if shapes is None:
         if params is not None:
             raise InvalidArgument(f"params={params!r} needs shapes= as well: parameters are drawn to fit the shapes.")
@@ -120,7 +128,7 @@ def op_cases(
     else:
         fixed = _check_fixed(spec, shapes, params)
         shape_strategy, fixed_params = st.just(fixed[0]), fixed[1]
-    return _op_case(spec, dtype, shape_strategy, fixed_params, bool(ones_cotangent))
+    return _op_case(spec, dtype, shape_strategy, fixed_params, bool(ones_cotangent), sets)
 
 
 def _check_fixed(spec: ops.OpSpec, shapes: Any, params: dict[str, Any] | None) -> tuple[_Shapes, dict[str, Any] | None]:
