@@ -19,7 +19,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -28,8 +28,8 @@ from gradcheck._transport import (
     ProtocolError,
     ReadTimeout,
     case_message,
+    encode_message,
     outcome_from_message,
-    write_message,
 )
 from gradcheck.errors import TargetError
 from gradcheck.ops import ALIASES
@@ -39,6 +39,10 @@ __all__ = ["IsolatedEngine"]
 _WORKER = Path(__file__).with_name("_worker.py")
 #: How long a worker may take to load the engine (TensorFlow alone takes seconds).
 STARTUP_TIMEOUT = 120.0
+#: Requests up to this size are written at once without waiting for answers:
+#: a pipe holds 64 KiB, so the write cannot block on a worker that is itself
+#: blocked writing answers nobody reads yet.
+_PIPE_BYTES = 60_000
 #: How much of what a dead worker printed is shown.
 _OUTPUT_TAIL = 2000
 
@@ -77,24 +81,46 @@ class IsolatedEngine:
 
     def run(self, case: Any, timeout: float | None, repeat: bool = True) -> Any:
         """Return the ``EngineOutcome`` of ``case``, run in the worker (twice with ``repeat``)."""
+        return self._exchange([encode_message(*case_message(case, repeat))], timeout)[0]
+
+    def run_many(self, cases: Sequence[Any], timeout: float | None) -> list[Any]:
+        """Return the outcomes of ``cases`` (the first run twice), sent to the worker in one write.
+
+        One round trip per case costs more than a small engine's work; the
+        cases go out together and their outcomes come back one by one, each
+        within ``timeout``. The list stops early at a case that timed out or
+        crashed (the worker is gone), and is empty when the cases are too
+        large to send without waiting for answers (then ``run`` them one by one).
+        """
+        messages = [encode_message(*case_message(case, index == 0)) for index, case in enumerate(cases)]
+        if sum(len(message) for message in messages) > _PIPE_BYTES:
+            return []
+        return self._exchange(messages, timeout)
+
+    def _exchange(self, messages: list[bytes], timeout: float | None) -> list[Any]:
+        """Send ``messages`` (run requests) in one write; return an outcome per answer, up to a lost worker."""
         from gradcheck.execution import EngineOutcome
 
         if self._process is None or self._process.poll() is not None:
             self._start()
+        outcomes: list[Any] = []
         try:
-            write_message(self._process.stdin, *case_message(case, repeat))
-            header, arrays = self._reader.read(timeout)
-            return outcome_from_message(header, arrays)
+            self._process.stdin.write(b"".join(messages))
+            self._process.stdin.flush()
+            for _ in messages:
+                header, arrays = self._reader.read(timeout)
+                outcomes.append(outcome_from_message(header, arrays))
         except ReadTimeout:
             output = self._stop()
-            return EngineOutcome(
+            outcomes.append(EngineOutcome(
                 failure=("timeout", f"the engine did not answer within {timeout:g} s (its worker was stopped)",
                          _tail(output) or None),
-            )
+            ))
         except (EOFError, BrokenPipeError, ProtocolError) as exc:
             code = self._process.wait() if self._process else None
             output = self._stop()
-            return EngineOutcome(failure=("crash", _death(code, exc, self.memory_mb), _tail(output) or None))
+            outcomes.append(EngineOutcome(failure=("crash", _death(code, exc, self.memory_mb), _tail(output) or None)))
+        return outcomes
 
     def close(self) -> None:
         """Stop the worker."""

@@ -120,6 +120,7 @@ def _search(
     max_examples: int,
     seed: int,
     reference: Callable[[Any, StageClock], Any] | None = None,
+    prepare: Callable[[Sequence[Any]], None] | None = None,
 ) -> _SearchState:
     """Search ``strategy`` for cases ``evaluate`` fails; shrink each failure category.
 
@@ -129,7 +130,9 @@ def _search(
     each example). An example is a case or a ``CaseBatch`` of cases with the
     same shapes, tried in order. ``reference(case, clock)`` gives the
     oracles' answer (default: ``gradcheck.oracles.references_for``, TensorFlow
-    cross-checked by finite differences, for a whole batch at once). The
+    cross-checked by finite differences, for a whole batch at once).
+    ``prepare(cases)``, if given, is called with each example's cases before
+    they are evaluated (to run an isolated engine on all of them at once). The
     search runs in rounds: each round lets the
     categories already found pass, so it goes on to the next kind of bug
     instead of re-finding this one, until a round finds nothing new.
@@ -167,7 +170,10 @@ def _search(
         state.examples += 1
         state.cases += len(cases)
         clock.reset()
-        for index, (case, reference) in enumerate(zip(cases, references(cases, clock))):
+        answers = references(cases, clock)
+        if prepare is not None:
+            prepare(cases)
+        for index, (case, reference) in enumerate(zip(cases, answers)):
             if not reference.agrees:
                 # The oracles disagree: the harness's problem, never the engine's.
                 state.disagreements += 1
@@ -262,14 +268,25 @@ def check_op(
         shapes=shapes, params=None if params is None else dict(params), sets=VALUE_SETS,
     )
 
+    # An isolated engine answers an example's value sets in one round trip.
+    run_many = getattr(engine, "run_many", None)
+    ready: dict[int, Any] = {}
+
+    def prepare(cases: Sequence[Any]) -> None:
+        ready.clear()
+        if run_many is not None:
+            ready.update(zip(map(id, cases), run_many(cases, timeout)))
+
     def evaluate(case: Any, reference: Any, clock: StageClock, repeat: bool) -> Failure | None:
-        outcome = engine.run(case, timeout, repeat)
+        outcome = ready.pop(id(case), None)
+        if outcome is None:
+            outcome = engine.run(case, timeout, repeat)
         clock.lap("engine")
         failure = judge(case, outcome, reference, tolerance)
         clock.lap("comparison")
         return failure
 
-    state = _search(strategy, evaluate, max_examples=max_examples, seed=seed)
+    state = _search(strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare)
     for failure in state.failures.values():
         failure.diagnosis = diagnose(failure, op)
     return _result(op, "op", state, started)

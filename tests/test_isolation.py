@@ -84,6 +84,24 @@ def test_the_worker_repeats_a_case_only_when_asked():
     assert twice.failure is not None and twice.failure[0] == "nondeterministic"
 
 
+def test_an_examples_value_sets_go_to_the_worker_in_one_write():
+    from gradcheck.case import Case
+
+    def cases(op, shape, count):
+        return [Case(op, ("x",), (np.full(shape, 0.5 + k),), {}, np.ones(shape)) for k in range(count)]
+
+    with IsolatedEngine(HOSTILE) as engine:
+        # One outcome per case; only the first is run twice.
+        outcomes = engine.run_many(cases("relu", (2,), 3), 5.0)
+        assert [o.failure and o.failure[0] for o in outcomes] == ["nondeterministic", None, None]
+        # A hang stops the list at the case that hung; the worker is stopped and restarts.
+        (hung,) = engine.run_many(cases("sin", (2,), 3), 0.5)
+        assert hung.failure[0] == "timeout"
+        assert engine.run_many(cases("tanh", (2,), 2), 5.0)[1].failure is None
+        # Too large to write without reading answers: nothing is sent.
+        assert engine.run_many(cases("tanh", (40, 40), 8), 5.0) == []
+
+
 def test_worker_metadata_matches_in_process_loading():
     with IsolatedEngine("gradcheck.examples.numpy_engine:engine32") as engine:
         assert engine.dtype == np.float32
