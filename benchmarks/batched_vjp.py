@@ -1,10 +1,10 @@
 """What one TensorFlow VJP over K stacked cases costs, against K separate ones.
 
-The open part of issue 7 (ours/bare <= 2) would check several value sets per
-Hypothesis example and batch their TensorFlow VJPs into one call, stacking the
-sets on a new leading axis (each op's parameters shifted to match, like a vmap
-rule). This measures whether that pays: if one call over K sets costs about
-what one set costs, the oracle's share per set falls K-fold.
+``check_op`` checks several value sets per Hypothesis example (``VALUE_SETS``)
+and batches their TensorFlow VJPs into one call, stacking the sets on a new
+leading axis (``OpSpec.batch``, like a vmap rule). This measures why that
+pays: one call over K sets costs about what one set costs, so the oracle's
+share per set falls nearly K-fold.
 
     .venv/bin/python benchmarks/batched_vjp.py
 """

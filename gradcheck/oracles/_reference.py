@@ -110,14 +110,12 @@ def references_for(cases: Sequence[Case], clock: StageClock | None = None) -> li
     a new leading axis (``OpSpec.batch``), which costs little more than one
     case. Programs, or a batch an oracle cannot stack, are answered one by one.
     """
-    first = cases[0] if cases else None
-    if len(cases) < 2 or first.kind != "op":
-        return [reference_for(case, clock) for case in cases]
-    try:
-        answers = _stacked_answers(cases, clock)
-    except Exception:  # noqa: BLE001 - one by one, each case says what went wrong
-        return [reference_for(case, clock) for case in cases]
-    return answers
+    if len(cases) > 1 and cases[0].kind == "op":
+        try:
+            return _stacked_answers(cases, clock)
+        except Exception:  # noqa: BLE001 - answered one by one below, each case saying what went wrong
+            pass
+    return [reference_for(case, clock) for case in cases]
 
 
 def _stacked_answers(cases: Sequence[Case], clock: StageClock | None) -> list[Reference]:
@@ -134,13 +132,13 @@ def _stacked_answers(cases: Sequence[Case], clock: StageClock | None) -> list[Re
         return np.asarray(spec.reference(*stacked, **params), dtype=np.float64).reshape(output_shape)
 
     cotangent = np.stack([case.cotangent for case in cases])
-    np_forward = forward(*inputs)
     tf_forward, tf_grads = vjp(
         lambda tf, *tensors: tf.reshape(spec.tensorflow(tf, *tensors, **params), output_shape),
         inputs, cotangent,
     )
     if clock:
         clock.lap("tensorflow")
+    np_forward = forward(*inputs)
     agree = _forwards_agree(np_forward, tf_forward).reshape(sets, -1)
     rng = np.random.default_rng(_case_seed(first))
     checks = directional_checks(forward, inputs, cotangent, tf_grads, rng, 2, np_forward)
