@@ -122,3 +122,39 @@ def test_a_bug_in_one_value_set_fails_the_check_on_that_set():
     assert result.status == "failed" and result.failure.category == "mismatch"
     (x,) = result.failure.inputs
     assert (x.values < 0).any()
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(op_cases("exp", shapes=[(3, 4)], sets=VALUE_SETS))
+def test_value_sets_take_their_styles_by_position_simplest_first(batch):
+    from gradcheck.strategies._cases import STYLE_PAIRS
+    from gradcheck.strategies._values import STYLES
+
+    def style_of(array):
+        if (array == array.flat[0]).all():
+            return "constant"
+        if (array == np.round(array)).all():
+            return "integers"
+        return "varied"
+
+    for case, (operands, cotangent) in zip(batch, STYLE_PAIRS):
+        for array, style in ((case.inputs[0], STYLES[operands]), (case.cotangent, STYLES[cotangent])):
+            if style in ("constant", "integers"):
+                # Integers may all come out equal; constants never vary.
+                assert style_of(array) in (("constant",) if style == "constant" else ("constant", "integers"))
+    assert STYLES[STYLE_PAIRS[0][0]] == STYLES[STYLE_PAIRS[0][1]] == "constant"
+
+
+def test_a_failure_is_shown_on_the_simplest_value_set_that_has_it():
+    """exp's gradient off by a factor shows on constant operands already: the minimal case is one."""
+    base = numpy_engine.make_engine("float64")
+
+    def grad(y, xs, cotangent):
+        return [2.0 * g for g in base.grad(y, xs, cotangent)]
+
+    engine = load_engine(types.SimpleNamespace(**{**vars(base), "grad": grad}))
+    result = check_op(engine, "exp", max_examples=20)
+    assert result.failure.category == "mismatch"
+    (x,) = result.failure.inputs
+    values = np.asarray(x.values)
+    assert x.shape == () and values == 0.0

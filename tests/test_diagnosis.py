@@ -66,15 +66,16 @@ class Row(NamedTuple):
 
 
 # A word starting with "re:" is a regular expression.
+REVERSED_AXES = r"re:reverses \(0, 1, 2(, 3)?\) to \((3, )?2, 1, 0\)"
 ROWS = [
     Row("question_tape", "mismatch", "transpose_all_axes",
         ("all axes of b reversed", "(0, 1, 2)", "last two")),
     # The question's tape transposes all axes *and* unbroadcasts leading axes
-    # only. The minimal shape case may have a 3-D or a 4-D b.
-    Row("question_tape", "shape", "transpose_all_axes",
-        (r"re:reverses \(0, 1, 2(, 3)?\) to \((3, )?2, 1, 0\)", "last two"),
+    # only. Its minimal shape and exception cases may have a 3-D or a 4-D
+    # operand, whose axes the sentence names.
+    Row("question_tape", "shape", "transpose_all_axes", (REVERSED_AXES, "last two"),
         or_else=("summed_leading_axes_only", ("not summed",))),
-    Row("question_tape", "exception", "transpose_all_axes_raises", ("(0, 1, 2)", "last two")),
+    Row("question_tape", "exception", "transpose_all_axes_raises", (REVERSED_AXES, "last two")),
     Row("matmul_transpose_all_axes", "mismatch", "transpose_all_axes", ("all axes of", "last two")),
     Row("matmul_transpose_all_axes", "exception", "transpose_all_axes_raises",
         ("reverses all axes", "last two")),
