@@ -188,7 +188,8 @@ def assert_gradients(
     ``"package.module:NAME"``). ``ops``: an op name or alias, a list of them,
     ``"programs"`` (composite programs over every op the engine defines), or
     None: every op the engine defines, then programs (unless
-    ``programs=0``). ``max_examples`` cases are drawn per op and
+    ``programs=0``). ``max_examples`` examples are drawn per op (each
+    checked on ``runner.VALUE_SETS`` sets of values) and
     ``programs`` programs for the program search, from ``seed``;
     ``timeout`` bounds one engine call (seconds) and ``tolerances`` maps a
     dtype to a relative tolerance, as in ``run_checks``.

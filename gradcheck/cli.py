@@ -36,10 +36,11 @@ from gradcheck.errors import GradcheckError, UsageError
 
 __all__ = ["build_parser", "main"]
 
-# The runner's defaults (gradcheck.runner.DEFAULT_MAX_EXAMPLES/DEFAULT_TIMEOUT),
-# repeated so that --help can show them without importing the runner;
-# tests/test_cli.py checks that the two agree.
+# The runner's defaults (gradcheck.runner.DEFAULT_MAX_EXAMPLES/DEFAULT_TIMEOUT,
+# VALUE_SETS), repeated so that --help can show them without importing the
+# runner; tests/test_cli.py checks that the two agree.
 DEFAULT_MAX_EXAMPLES = 100
+VALUE_SETS = 8
 DEFAULT_PROGRAMS = 200
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_SEED = 0
@@ -48,6 +49,8 @@ DEFAULT_REPORT_DIR = "reports"
 DEFAULT_FORMAT = "text"
 
 EXIT_PASSED, EXIT_FAILED = 0, 1
+#: What ``--max-examples`` counts, for every command that checks ops.
+EXAMPLES_HELP = f"examples drawn per op, each checked on {VALUE_SETS} sets of values"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -131,7 +134,7 @@ def _add_search_options(parser: argparse.ArgumentParser, *, programs_help: str, 
         "--ops", action="append", metavar="OP,OP...",
         help="ops to check, by name or alias (default: every op the contract names)",
     )
-    _add_budget_options(parser, examples_help="cases drawn per op", seed_help=seed_help, call="engine call")
+    _add_budget_options(parser, examples_help=EXAMPLES_HELP, seed_help=seed_help, call="engine call")
     programs = parser.add_mutually_exclusive_group()
     programs.add_argument("--programs", default=str(DEFAULT_PROGRAMS), metavar="N",
                           help=f"{programs_help} (default: {DEFAULT_PROGRAMS})")

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import pytest
 
-from gradcheck.cli import DEFAULT_MAX_EXAMPLES, DEFAULT_PROGRAMS, DEFAULT_REPORT_DIR, DEFAULT_SEED
+from gradcheck.cli import DEFAULT_MAX_EXAMPLES, DEFAULT_PROGRAMS, DEFAULT_REPORT_DIR, DEFAULT_SEED, EXAMPLES_HELP
 
 if TYPE_CHECKING:  # imported inside the hooks at run time: they cost NumPy.
     from gradcheck.assertions import CheckSettings
@@ -116,7 +116,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="ops to check, by name or alias (default: every op gradcheck knows)",
     )
     group.addoption(MAX_EXAMPLES_OPTION, metavar="N",
-                    help=f"cases drawn per op (default: {DEFAULT_MAX_EXAMPLES})")
+                    help=f"{EXAMPLES_HELP} (default: {DEFAULT_MAX_EXAMPLES})")
     group.addoption(
         PROGRAMS_OPTION, metavar="N",
         help=f"composite programs drawn by gradcheck[programs]; 0 leaves that test out "

@@ -100,6 +100,7 @@ def test_help_defaults_are_the_runners_and_the_reports():
     from gradcheck import cli, reports
 
     assert cli.DEFAULT_MAX_EXAMPLES == runner.DEFAULT_MAX_EXAMPLES
+    assert cli.VALUE_SETS == runner.VALUE_SETS
     assert cli.DEFAULT_TIMEOUT == runner.DEFAULT_TIMEOUT
     assert cli.DEFAULT_PROGRAMS == runner.DEFAULT_PROGRAMS
     assert cli.DEFAULT_REPORT_DIR == reports.DEFAULT_REPORT_DIR
