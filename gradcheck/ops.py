@@ -117,6 +117,11 @@ def _pow_domain(params: dict[str, Any]) -> tuple[Domain]:
     return (POSITIVE,)
 
 
+_Shapes = tuple[tuple[int, ...], ...]
+# What ``OpSpec.batch`` gives: a view shape per operand, and the call's parameters.
+_Stacked = tuple[_Shapes, dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class OpSpec:
     """One op: how to call it, compute it, and draw cases for it."""
@@ -143,12 +148,9 @@ class OpSpec:
     # gives the shape each stacked operand is viewed as after that axis, and
     # the parameters of the one call (see ``batch``). None: the op already
     # maps over leading axes (elementwise).
-    stacked: Callable[[tuple[tuple[int, ...], ...], dict[str, Any], int],
-                      tuple[tuple[tuple[int, ...], ...], dict[str, Any]]] | None = None
+    stacked: Callable[[_Shapes, dict[str, Any], int], _Stacked] | None = None
 
-    def batch(
-        self, shapes: tuple[tuple[int, ...], ...], params: dict[str, Any], k: int
-    ) -> tuple[tuple[tuple[int, ...], ...], dict[str, Any]]:
+    def batch(self, shapes: _Shapes, params: dict[str, Any], k: int) -> _Stacked:
         """Return how to run ``k`` cases of ``shapes`` and ``params`` as one call.
 
         The result is one view shape per operand and the call's parameters:
@@ -222,14 +224,14 @@ def _padded(shape: tuple[int, ...], rank: int) -> tuple[int, ...]:
     return (1,) * (rank - len(shape)) + tuple(shape)
 
 
-def _stack_broadcast(shapes: tuple[tuple[int, ...], ...], params: dict[str, Any], k: int) -> Any:
+def _stack_broadcast(shapes: _Shapes, params: dict[str, Any], k: int) -> _Stacked:
     # Broadcasting aligns trailing axes: a lower-rank operand gets size-1 axes
     # after the stacking axis, so the stacking axes line up.
     rank = max(len(shape) for shape in shapes)
     return tuple(_padded(shape, rank) for shape in shapes), params
 
 
-def _stack_matmul(shapes: tuple[tuple[int, ...], ...], params: dict[str, Any], k: int) -> Any:
+def _stack_matmul(shapes: _Shapes, params: dict[str, Any], k: int) -> _Stacked:
     # 1-D operands are promoted as NumPy does (the product's extra axis has
     # size 1, so the output still reshapes), then batch axes are aligned.
     a, b = shapes
@@ -243,7 +245,7 @@ def _shifted(axis: int, rank: int) -> int:
     return axis % rank + 1
 
 
-def _stack_reduction(shapes: tuple[tuple[int, ...], ...], params: dict[str, Any], k: int) -> Any:
+def _stack_reduction(shapes: _Shapes, params: dict[str, Any], k: int) -> _Stacked:
     rank, axis = len(shapes[0]), params["axis"]
     if axis is None:
         moved: Any = tuple(range(1, rank + 1))
@@ -254,20 +256,20 @@ def _stack_reduction(shapes: tuple[tuple[int, ...], ...], params: dict[str, Any]
     return shapes, {**params, "axis": moved}
 
 
-def _stack_single_axis(shapes: tuple[tuple[int, ...], ...], params: dict[str, Any], k: int) -> Any:
+def _stack_single_axis(shapes: _Shapes, params: dict[str, Any], k: int) -> _Stacked:
     return shapes, {**params, "axis": _shifted(params["axis"], len(shapes[0]))}
 
 
-def _stack_permutation(shapes: tuple[tuple[int, ...], ...], params: dict[str, Any], k: int) -> Any:
+def _stack_permutation(shapes: _Shapes, params: dict[str, Any], k: int) -> _Stacked:
     rank = len(shapes[0])
     return shapes, {**params, "axes": (0, *(_shifted(a, rank) for a in params["axes"]))}
 
 
-def _stack_reshape(shapes: tuple[tuple[int, ...], ...], params: dict[str, Any], k: int) -> Any:
+def _stack_reshape(shapes: _Shapes, params: dict[str, Any], k: int) -> _Stacked:
     return shapes, {**params, "shape": (k, *params["shape"])}
 
 
-def _stack_broadcast_to(shapes: tuple[tuple[int, ...], ...], params: dict[str, Any], k: int) -> Any:
+def _stack_broadcast_to(shapes: _Shapes, params: dict[str, Any], k: int) -> _Stacked:
     target = tuple(params["shape"])
     return (_padded(shapes[0], len(target)),), {**params, "shape": (k, *target)}
 

@@ -39,7 +39,7 @@ DEFAULT_TIMEOUT = 10.0
 #: Value sets per drawn example of an op: the shapes and parameters of one
 #: Hypothesis example are checked on this many sets of operands and
 #: cotangents, which the oracles answer for in one call each. A set costs
-#: about a sixth of an example (benchmarks/README.md).
+#: about a fifth of what a one-set example did (benchmarks/README.md).
 VALUE_SETS = 8
 #: The ``check`` name of the program search in reports.
 PROGRAMS_CHECK = "programs"
