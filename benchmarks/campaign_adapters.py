@@ -93,6 +93,7 @@ def run_job(framework: str, dtype: str, op: str, examples: int, seed: int) -> di
         "op": op,
         "status": result.status,
         "examples": result.examples,
+        "cases": result.cases,
         "failures": len(result.failures),
         "categories": [failure.category for failure in result.failures],
         "oracle_disagreements": result.oracle_disagreements,
@@ -128,16 +129,21 @@ def _ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # --- rendering (from the stored rows only) --------------------------------
 
 
+def _cases(row: dict[str, Any]) -> int:
+    # Rows stored before an example held several value sets checked one each.
+    return row.get("cases", row["examples"])
+
+
 def _summary(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["| framework | dtype | ops | examples | failures | oracle disagreements | seconds |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| framework | dtype | ops | examples | value sets | failures | oracle disagreements | seconds |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["framework"], row["dtype"]), []).append(row)
     for (framework, dtype), group in groups.items():
         lines.append(
             f"| {framework} | {dtype} | {len(group)} | {sum(r['examples'] for r in group)} | "
-            f"{sum(r['failures'] for r in group)} | {sum(r['oracle_disagreements'] for r in group)} | "
+            f"{sum(_cases(r) for r in group)} | {sum(r['failures'] for r in group)} | {sum(r['oracle_disagreements'] for r in group)} | "
             f"{sum(r['seconds'] for r in group):.0f} |"
         )
     return lines
@@ -161,11 +167,11 @@ def _failure_lines(rows: list[dict[str, Any]]) -> list[str]:
 def render(data: dict[str, Any]) -> str:
     """Return the Markdown page for the stored campaign ``data``."""
     rows, meta = data["rows"], data["meta"]
-    table = ["| framework | dtype | op | examples | failures | oracle disagreements | seconds |",
-             "|---|---|---|---:|---:|---:|---:|"]
+    table = ["| framework | dtype | op | examples | value sets | failures | oracle disagreements | seconds |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     for row in rows:
         failures = f"**{row['failures']}** ({', '.join(row['categories'])})" if row["failures"] else "0"
-        table.append(f"| {row['framework']} | {row['dtype']} | {row['op']} | {row['examples']} | {failures} | "
+        table.append(f"| {row['framework']} | {row['dtype']} | {row['op']} | {row['examples']} | {_cases(row)} | {failures} | "
                      f"{row['oracle_disagreements']} | {row['seconds']:.1f} |")
     notes = sorted({(r["framework"], r["dtype"], r["op"], r["oracle_note"]) for r in rows if r["oracle_note"]})
     disagreement_lines = [f"* {f} {d} `{o}`: {note}" for f, d, o, note in notes] or ["None."]
@@ -174,7 +180,8 @@ def render(data: dict[str, Any]) -> str:
         "",
         "gradcheck on every adapter of `gradcheck.adapters` (the framework's own gradients), every op,",
         f"float32 and float64: {meta['examples']} examples per op (`max_examples`; a failing op also counts",
-        "the cases run while shrinking), seed",
+        "the cases run while shrinking; each example checks its own value sets, 8 since they were",
+        "introduced, one before), seed",
         f"{meta['seed']}, {meta['workers']} worker processes: {sum(r['seconds'] for r in rows) / 60:.0f} minutes of",
         f"checking, {meta['wall_seconds'] / 60:.0f} minutes of wall time (runs resumed with `--resume` add up)",
         f"on {meta['machine']}; {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}.",
