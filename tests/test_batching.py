@@ -11,6 +11,7 @@ that set's alone.
 from __future__ import annotations
 
 import dataclasses
+import time
 import types
 
 import numpy as np
@@ -158,3 +159,19 @@ def test_a_failure_is_shown_on_the_simplest_value_set_that_has_it():
     (x,) = result.failure.inputs
     values = np.asarray(x.values)
     assert x.shape == () and values == 0.0
+
+
+def test_a_known_timeout_ends_its_example_instead_of_costing_the_limit_for_every_set():
+    base = numpy_engine.make_engine("float64")
+    calls = []
+
+    def exp(x):
+        calls.append(1)
+        time.sleep(5)  # stopped by the time limit
+
+    engine = load_engine(types.SimpleNamespace(**{**vars(base), "exp": exp}))
+    result = check_op(engine, "exp", max_examples=10, timeout=0.05)
+    assert result.failure.category == "timeout"
+    # Once per example at most: the search's second round, which knows the
+    # timeout, would otherwise wait out the limit on all 8 sets of each example.
+    assert len(calls) <= result.examples < result.cases
