@@ -637,7 +637,7 @@ def check_user_function(
         failure.diagnosis = diagnose_function(failure, function.name)
     if not result.failures and result.cases and result.oracle_disagreements == result.cases:
         raise UsageError(
-            f"no case of {function.name}() could be checked: on all {result.examples} the references "
+            f"no case of {function.name}() could be checked: on all {result.cases} the references "
             f"were unusable, e.g. {result.oracle_note}."
         )
     result.replay = _replay(function, spec, dtype, domain, settings)

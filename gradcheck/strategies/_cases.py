@@ -86,7 +86,7 @@ def _op_case(draw: st.DrawFn, spec: ops.OpSpec, dtype: str, shapes: st.SearchStr
         # costs the same for any number and size of operands (see
         # gradcheck.strategies.values).
         style, seed = draw(RECIPES)
-        pairs: Any = [(style, draw(STYLE_INDICES))]
+        pairs: list[tuple[int, int]] = [(style, draw(STYLE_INDICES))]
     else:
         # One seed for the whole batch, and the styles by position, simplest
         # first: every example tries each kind of values, a failure is
