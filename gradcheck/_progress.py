@@ -7,7 +7,7 @@ the report and nothing else. Used by ``gradcheck check`` and ``gradcheck demo``.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -21,7 +21,10 @@ import numpy as np
 
 from gradcheck.case import Case
 
-__all__ = ["EngineOutcome", "run_engine"]
+__all__ = ["CallFailure", "EngineOutcome", "EngineTimeout", "captured", "guarded_call", "quiet", "run_engine", "time_limit"]
+
+#: ``(category, message, detail)``: how a call into user code failed.
+CallFailure = tuple[str, str, "str | None"]
 
 # What the engine prints is kept (for the report) up to this many characters.
 _OUTPUT_LIMIT = 4000
@@ -33,13 +36,13 @@ class EngineOutcome:
 
     forward: np.ndarray | None = None
     grads: list[np.ndarray] | None = None
-    # A failure found while calling the engine: (category, message, detail).
-    failure: tuple[str, str, str | None] | None = None
+    # A failure found while calling the engine.
+    failure: CallFailure | None = None
     output: str = ""
 
 
-class _EngineTimeout(Exception):
-    pass
+class EngineTimeout(Exception):
+    """Raised inside user code when its time limit expires (``time_limit``)."""
 
 
 class _BoundedText(io.TextIOBase):
@@ -65,7 +68,7 @@ class _BoundedText(io.TextIOBase):
 
 
 @contextlib.contextmanager
-def _time_limit(seconds: float | None) -> Iterator[None]:
+def time_limit(seconds: float | None) -> Iterator[None]:
     # SIGALRM interrupts Python code only, and only on the main thread; process
     # isolation (``--isolate``) is what stops an engine stuck in C code.
     usable = (
@@ -78,7 +81,7 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
         return
 
     def expire(signum: int, frame: Any) -> None:
-        raise _EngineTimeout
+        raise EngineTimeout
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -111,6 +114,32 @@ def _describe(exc: BaseException) -> str:
     from gradcheck._tracebacks import describe_exception
 
     return describe_exception(exc)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Keep what user code prints or warns out of the terminal, for the harness's own calls.
+
+    Drawing a case or computing a reference calls the user's function too;
+    what it prints then is noise, unlike what ``run_engine`` captures.
+    """
+    with captured(io.StringIO()):
+        yield
+
+
+def guarded_call(
+    function: Callable[..., Any], *args: Any, stage: str, timeout: float | None
+) -> tuple[Any, CallFailure | None]:
+    """Call ``function(*args)`` quietly within ``timeout``; return its value or how it failed."""
+    try:
+        with time_limit(timeout), quiet():
+            return function(*args), None
+    except EngineTimeout:
+        return None, ("timeout", f"{stage} did not return within {timeout:g} s", None)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - SystemExit from user code is a failure too
+        return None, ("exception", f"{stage} raised {type(exc).__name__}", _describe(exc))
 
 
 def run_engine(engine: Any, case: Case, timeout: float | None = 10.0, repeat: bool = True) -> EngineOutcome:
@@ -179,7 +208,7 @@ def _attempt(
         current[0] = stage
         try:
             result = function(*call_args, **call_kwargs)
-        except (_EngineTimeout, KeyboardInterrupt):
+        except (EngineTimeout, KeyboardInterrupt):
             raise
         except BaseException as exc:  # noqa: BLE001 - SystemExit from user code is a failure too
             raise _CallFailed("exception", f"{stage} raised {type(exc).__name__}", _describe(exc)) from None
@@ -188,7 +217,7 @@ def _attempt(
         return result
 
     try:
-        with _time_limit(timeout), captured(sink):
+        with time_limit(timeout), captured(sink):
             xs = [call("variable()", engine.variable, array) for array in handed]
             y = case.apply(engine, xs, call)
             forward = call("value()", lambda: _as_array(engine.value(y), "the forward value"))
@@ -201,7 +230,7 @@ def _attempt(
                     "grad()",
                     lambda: [_as_array(g, "a gradient") for g in _as_list(engine.grad(y, xs, cotangent))],
                 )
-    except _EngineTimeout:
+    except EngineTimeout:
         raise _CallFailed("timeout", f"{current[0]} did not return within {timeout:g} s") from None
     if not check_each_call:
         try:
@@ -238,7 +267,7 @@ def _as_list(grads: Any) -> list[Any]:
 
 
 def _as_array(value: Any, what: str) -> np.ndarray:
-    from gradcheck.engine import as_array
+    from gradcheck.arrays import as_array
 
     # A copy: the engine may reuse its buffers in a later call (grad after value).
     array = np.array(as_array(value), copy=True)

@@ -22,7 +22,7 @@ smallest case that shows it, exactly as an engine's op does.
     def test_softplus():
         gradcheck.assert_function_gradients(softplus, softplus_vjp, shapes="array")
 
-The search is the runner's (``runner._search``), the calls into the user's
+The search is every check's (``gradcheck.search``), the calls into the user's
 code are guarded as an engine's are (``gradcheck.execution``), the verdict is
 the same (``gradcheck.verdict``): a function's check is one more ``kind`` of
 check (``"function"``) in the same reports.
@@ -33,15 +33,16 @@ from __future__ import annotations
 import ast
 import inspect
 import shlex
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from gradcheck.errors import TargetError, UsageError
-from gradcheck.function_case import FUNCTION_KIND, FunctionCase, Taped, UserFunction, guarded
+from gradcheck.errors import UsageError
+from gradcheck.loading import import_target, load_function, load_object, short_repr
+from gradcheck.execution import guarded_call
+from gradcheck.function_case import FUNCTION_KIND, FunctionCase, Taped, UserFunction
 from gradcheck.ops import FREE, Domain
 from gradcheck.results import CheckResult, Failure, Report
 from gradcheck.runner import DEFAULT_MAX_EXAMPLES, DEFAULT_TIMEOUT
@@ -85,78 +86,6 @@ _SHAPES_HINT = (
 # --- Loading a function by target ---------------------------------------------------------
 
 
-def load_function(target: str, *, role: str = "function", quiet_tensorflow: bool = True) -> Callable[..., Any]:
-    """Return the function a target names: ``path/to/file.py:NAME`` or ``package.module:NAME``.
-
-    Raises :class:`~gradcheck.errors.TargetError` with one paragraph saying
-    what to fix. ``role`` names the function in that message (``gradient``).
-    With ``quiet_tensorflow``, TensorFlow is imported first with its start-up
-    chatter muted, as ``load_engine`` does.
-
-    .. code-block:: pycon
-
-        >>> softplus = load_function("layers/softplus.py:softplus")  # doctest: +SKIP
-    """
-    from gradcheck.engine import _short_repr
-
-    obj = load_object(target, role=role, quiet_tensorflow=quiet_tensorflow)
-    if not callable(obj):
-        raise TargetError(f"Cannot load {role} {target!r}: it is {_short_repr(obj)}, not a function; name the function itself.")
-    return obj
-
-
-def load_object(target: str, *, role: str, quiet_tensorflow: bool = True) -> Any:
-    """Return the object a target ``path/to/file.py:NAME`` or ``package.module:NAME`` names."""
-    from gradcheck.engine import _ATTRIBUTE_PATH, _Where, _import_source
-
-    if not isinstance(target, str) or not target.strip():
-        raise TargetError(
-            f"The {role} target {target!r} is empty; give path/to/file.py:NAME or package.module:NAME, "
-            "NAME being the function."
-        )
-    source, sep, attribute = target.rpartition(":")
-    if not sep or not source or (len(source) == 1 and source.isalpha()) or any(s in attribute for s in "/\\"):
-        raise TargetError(
-            f"Cannot load {role} {target!r}: say which function of the file or module, after a colon: "
-            f"{target}:NAME (e.g. layers.py:softplus or mypackage.layers:softplus)."
-        )
-    if not _ATTRIBUTE_PATH.fullmatch(attribute):
-        raise TargetError(
-            f"Cannot load {role} {target!r}: the part after ':' must name the function "
-            f"(like softplus or Layer.backward), not {attribute!r}."
-        )
-    if quiet_tensorflow:
-        _quiet_tensorflow_first()
-    where = _Where(f"Cannot load {role} {target!r}", label=source, attribute=attribute)
-    obj: Any = _import_source(where, source)
-    walked = source
-    for part in attribute.split("."):
-        if not hasattr(obj, part):
-            raise where.error(_missing_function_problem(obj, walked, part))
-        obj = getattr(obj, part)
-        walked = f"{walked}:{part}" if walked == source else f"{walked}.{part}"
-    return obj
-
-
-def _quiet_tensorflow_first() -> None:
-    # As load_engine does: a module that imports TensorFlow would otherwise
-    # put its native start-up chatter on the screen.
-    from gradcheck._tf import tensorflow
-
-    tensorflow()
-
-
-def _missing_function_problem(container: Any, owner: str, name: str) -> str:
-    import difflib
-
-    public = [n for n in dir(container) if not n.startswith("_") and callable(getattr(container, n, None))]
-    public = [n for n in public if not inspect.ismodule(getattr(container, n))]
-    close = difflib.get_close_matches(name, public, n=3)
-    hint = f" Did you mean {' or '.join(repr(n) for n in close)}?" if close else ""
-    listed = f" Its functions are: {', '.join(public[:12])}{', …' if len(public) > 12 else ''}." if public else ""
-    return f"{owner} has no attribute {name!r}.{hint}{listed}"
-
-
 def _callable(value: Any, role: str, argument: str) -> tuple[Callable[..., Any], str | None]:
     """Return ``value`` as a function and its import target (None when unknown)."""
     if isinstance(value, str):
@@ -166,27 +95,7 @@ def _callable(value: Any, role: str, argument: str) -> tuple[Callable[..., Any],
             f"{argument}={value!r} is not a function; give the function itself or its target "
             "string ('path/to/file.py:NAME')."
         )
-    return value, _import_target(value)
-
-
-def _import_target(function: Callable[..., Any]) -> str | None:
-    """Return ``module:NAME`` (or ``file.py:NAME``) that imports ``function`` again, if there is one."""
-    from gradcheck._tracebacks import display_path
-    from gradcheck.engine import _FILE_MODULE_PREFIX
-
-    module = sys.modules.get(getattr(function, "__module__", None) or "")
-    name = getattr(function, "__qualname__", None) or getattr(function, "__name__", None)
-    if module is None or not name or "<" in name:
-        return None
-    obj: Any = module
-    for part in name.split("."):
-        obj = getattr(obj, part, None)
-    if obj is not function:
-        return None
-    file = getattr(module, "__file__", None)
-    if module.__name__ == "__main__" or module.__name__.startswith(_FILE_MODULE_PREFIX):
-        return f"{display_path(file)}:{name}" if file else None
-    return f"{module.__name__}:{name}"
+    return value, import_target(value)
 
 
 def _name(function: Callable[..., Any]) -> str:
@@ -307,12 +216,10 @@ def _shapes_strategy(target: str) -> Any:
     """Return the Hypothesis strategy a target names, e.g. ``layers.py:layer_shapes``."""
     from hypothesis.strategies import SearchStrategy
 
-    from gradcheck.engine import _short_repr
-
     strategy = load_object(target, role="shapes strategy")
     if not isinstance(strategy, SearchStrategy):
         raise UsageError(
-            f"shapes={target!r} is {_short_repr(strategy)}, not a Hypothesis strategy; name a strategy "
+            f"shapes={target!r} is {short_repr(strategy)}, not a Hypothesis strategy; name a strategy "
             f"of tuples of shapes. {_SHAPES_HINT}"
         )
     return strategy
@@ -468,7 +375,7 @@ def _function_cases(
     """Return the strategy for cases of ``function``; ``outputs`` collects what fn returned (for the note)."""
     from hypothesis import strategies as st
 
-    from gradcheck.engine import as_array
+    from gradcheck.arrays import as_array
     from gradcheck.strategies import cotangents, values
 
     @st.composite
@@ -488,8 +395,8 @@ def _function_cases(
         # fn's output, for the cotangent's shape (and as the reference's
         # forward value): a guarded call, on copies, like any call into user code.
         stage = f"{function.name}()"
-        output, failure = guarded(function.forward, *[x.copy() for x in inputs],
-                                  stage=stage, timeout=function.timeout)
+        output, failure = guarded_call(function.forward, *[x.copy() for x in inputs],
+                                       stage=stage, timeout=function.timeout)
         forward = None
         if failure is None:
             forward = np.asarray(as_array(output))
@@ -560,7 +467,7 @@ def _worded(failure: Failure, function: UserFunction) -> Failure:
 
 def _evaluator(function: UserFunction, dtype: str) -> Callable[..., Failure | None]:
     from gradcheck.execution import run_engine
-    from gradcheck.verdict import _failure, judge
+    from gradcheck.verdict import failure_for, judge
 
     engine = _FunctionEngine(function, dtype)
 
@@ -578,7 +485,7 @@ def _evaluator(function: UserFunction, dtype: str) -> Callable[..., Failure | No
             if case.draw_failure is not None:
                 # fn works in the engine's dtype but failed on the float64 inputs of the references.
                 category, message, detail = case.draw_failure
-                return _worded(_failure(case, category, f"{message} on the float64 inputs", detail=detail), function)
+                return _worded(failure_for(case, category, f"{message} on the float64 inputs", detail=detail), function)
             if not function.checks_forward:
                 outcome.forward = reference.forward  # no reference_fn: nothing to check it against
         failure = judge(case, outcome, reference, function.tolerance_for(dtype))
@@ -613,7 +520,7 @@ def check_user_function(
     """Return the report of checking an already prepared ``function`` (see :func:`user_function`)."""
     from gradcheck.assertions import CheckSettings
     from gradcheck.diagnosis import diagnose_function
-    from gradcheck.runner import _result, _search
+    from gradcheck.search import check_result, search
 
     settings = CheckSettings(max_examples=max_examples, programs=0, seed=seed, timeout=function.timeout)
     dtype = _dtype(dtype)
@@ -625,14 +532,14 @@ def check_user_function(
         domains(spec.count)
     started = time.perf_counter()
     outputs: set[str] = set()
-    state = _search(
+    state = search(
         _function_cases(function, spec, domains, names_for, dtype, outputs),
         _evaluator(function, dtype),
         max_examples=settings.max_examples,
         seed=settings.seed,
         reference=_function_reference,
     )
-    result = _result(function.name, FUNCTION_KIND, state, started)
+    result = check_result(function.name, FUNCTION_KIND, state, started)
     for failure in result.failures:
         failure.diagnosis = diagnose_function(failure, function.name)
     if not result.failures and result.cases and result.oracle_disagreements == result.cases:

@@ -8,7 +8,7 @@ function ``fn(*arrays) -> array``, the gradient under test (their
 
 ``FunctionCase`` is one drawn case of it. It is a computation like
 ``gradcheck.case.Case`` and ``gradcheck.program.ProgramCase`` (names, inputs,
-cotangent, ``terms``, ``apply``), so the search (``runner._search``), the
+cotangent, ``terms``, ``apply``), so the search (``gradcheck.search``), the
 guarded calls (``gradcheck.execution``) and the verdict treat it alike; its
 references come from ``gradcheck.oracles._function``, which differentiates
 ``fn`` itself.
@@ -16,24 +16,21 @@ references come from ``gradcheck.oracles._function``, which differentiates
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from gradcheck.case import EngineCall
+from gradcheck.execution import CallFailure
 from gradcheck.tolerances import DEFAULT_TOLERANCES, Tolerance
 
-__all__ = ["FUNCTION_KIND", "FunctionCase", "Taped", "UserFunction", "function_terms", "guarded", "quiet"]
+__all__ = ["FUNCTION_KIND", "FunctionCase", "Taped", "UserFunction", "function_terms"]
 
 #: The ``kind`` of a function's check in reports (next to ``op`` and ``program``).
 FUNCTION_KIND = "function"
 
-#: ``(category, message, detail)``: how a call into the user's code failed (as in ``EngineOutcome``).
-CallFailure = tuple[str, str, "str | None"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,13 +86,13 @@ class UserFunction:
 
     def value64(self, *arrays: np.ndarray) -> np.ndarray:
         """Return ``fn(*arrays)`` as a float64 NumPy array (what finite differences evaluate)."""
-        from gradcheck.engine import as_array
+        from gradcheck.arrays import as_array
 
         return np.asarray(as_array(self.fn(*arrays)), dtype=np.float64)
 
     def reference(self, *arrays: np.ndarray) -> np.ndarray:
         """Return the trusted forward value: ``reference_fn``'s, else ``fn``'s own (float64)."""
-        from gradcheck.engine import as_array
+        from gradcheck.arrays import as_array
 
         function = self.reference_fn or self.fn
         return np.asarray(as_array(function(*arrays)), dtype=np.float64)
@@ -192,32 +189,3 @@ class Taped:
             output_gradients=tf.constant(cotangent, dtype=self.output.dtype),
             unconnected_gradients=unconnected,
         )
-
-
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """Keep what the user's function prints or warns out of the terminal.
-
-    For the harness's own calls (drawing a case, the references): what the
-    function under check prints is captured by ``gradcheck.execution``.
-    """
-    from gradcheck.execution import captured
-
-    with captured(io.StringIO()):
-        yield
-
-
-def guarded(function: Callable[..., Any], *args: Any, stage: str, timeout: float | None) -> tuple[Any, CallFailure | None]:
-    """Call ``function(*args)`` quietly within ``timeout``; return its value or how it failed."""
-    from gradcheck.execution import _describe, _EngineTimeout, _time_limit
-
-    try:
-        with _time_limit(timeout), quiet():
-            return function(*args), None
-    except _EngineTimeout:
-        return None, ("timeout", f"{stage} did not return within {timeout:g} s", None)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # noqa: BLE001 - SystemExit from user code is a failure too
-        return None, ("exception", f"{stage} raised {type(exc).__name__}", _describe(exc))
-

@@ -12,13 +12,13 @@ reported, each on its own smallest case.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from gradcheck._timing import StageClock
 from gradcheck.errors import UsageError
 from gradcheck.ops import ALIASES, OP_NAMES, canonical_op
-from gradcheck.results import CATEGORIES, CheckResult, Failure, Report
+from gradcheck.results import CheckResult, Failure, Report
+from gradcheck.search import check_result, search
 from gradcheck.tolerances import Tolerance, merge_tolerances
 
 __all__ = [
@@ -51,27 +51,6 @@ ONES_COTANGENT_NOTE = (
 )
 
 
-class _CaseFailed(Exception):
-    """Raised inside the Hypothesis test for a failing case; carries the Failure."""
-
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
-
-
-# One exception type per category: Hypothesis tells bugs apart by exception
-# type and raise site, so each category is shrunk on its own.
-_FAILURE_TYPES: dict[str, type[_CaseFailed]] = {
-    category: type(f"Gradcheck{category.capitalize()}Failure", (_CaseFailed,), {})
-    for category in CATEGORIES
-}
-
-
-# Categories that cost the time limit or a new worker process each time: once
-# one is known, an example that shows it again is not run further.
-_COSTLY = frozenset({"timeout", "crash"})
-
-
 def resolve_ops(ops: Iterable[str] | None) -> list[str]:
     """Return canonical op names for ``ops`` (None = all), raising UsageError on unknown names."""
     if ops is None:
@@ -91,151 +70,6 @@ def resolve_ops(ops: Iterable[str] | None) -> list[str]:
         if canonical not in resolved:
             resolved.append(canonical)
     return resolved
-
-
-@dataclass
-class _SearchState:
-    examples: int = 0
-    cases: int = 0
-    disagreements: int = 0
-    oracle_note: str | None = None
-    failures: dict[str, Failure] = field(default_factory=dict)
-    clock: StageClock = field(default_factory=StageClock)
-
-
-def _failures_from(exc: BaseException) -> list[Failure]:
-    """Return the Failures carried by ``exc`` (a _CaseFailed or a group of them)."""
-    if isinstance(exc, _CaseFailed):
-        return [exc.failure]
-    found: list[Failure] = []
-    for inner in getattr(exc, "exceptions", ()):
-        found.extend(_failures_from(inner))
-    return found
-
-
-def _search(
-    strategy: Any,
-    evaluate: Callable[[Any, Any, StageClock, bool], Failure | None],
-    *,
-    max_examples: int,
-    seed: int,
-    reference: Callable[[Any, StageClock], Any] | None = None,
-    prepare: Callable[[Sequence[Any]], None] | None = None,
-) -> _SearchState:
-    """Search ``strategy`` for cases ``evaluate`` fails; shrink each failure category.
-
-    ``evaluate(case, reference, clock, repeat)`` returns the engine's failure
-    on a case whose oracles agree, or None, charging its stages to ``clock``;
-    ``repeat`` says whether to run the engine twice on it (the first case of
-    each example). An example is a case or a ``CaseBatch`` of cases with the
-    same shapes, tried in order. ``reference(case, clock)`` gives the
-    oracles' answer (default: ``gradcheck.oracles.references_for``, TensorFlow
-    cross-checked by finite differences, for a whole batch at once).
-    ``prepare(cases)``, if given, is called with each example's cases before
-    they are evaluated (to run an isolated engine on all of them at once). The
-    search runs in rounds: each round lets the
-    categories already found pass, so it goes on to the next kind of bug
-    instead of re-finding this one, until a round finds nothing new.
-    """
-    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
-    from hypothesis import seed as hypothesis_seed
-    from hypothesis.errors import Flaky
-
-    from gradcheck.case import CaseBatch
-    from gradcheck.oracles import references_for
-
-    def references(cases: Sequence[Any], clock: StageClock) -> list[Any]:
-        if reference is None:
-            return references_for(cases, clock)
-        return [reference(case, clock) for case in cases]
-
-    state = _SearchState()
-    clock = state.clock
-    known: set[str] = set()
-
-    @settings(
-        max_examples=max_examples,
-        deadline=None,
-        database=None,
-        derandomize=False,
-        verbosity=Verbosity.quiet,
-        print_blob=False,
-        report_multiple_bugs=True,
-        phases=(Phase.explicit, Phase.generate, Phase.shrink),
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy)
-    def search(example: Any) -> None:
-        cases = example if isinstance(example, CaseBatch) else (example,)
-        state.examples += 1
-        state.cases += len(cases)
-        clock.reset()
-        answers = references(cases, clock)
-        if prepare is not None:
-            prepare(cases)
-        for index, (case, reference) in enumerate(zip(cases, answers)):
-            if not reference.agrees:
-                # The oracles disagree: the harness's problem, never the engine's.
-                state.disagreements += 1
-                state.oracle_note = state.oracle_note or reference.note
-                continue
-            # Run twice once per example: state kept between calls shows on
-            # any case, and the other sets are cheaper run once.
-            failure = evaluate(case, reference, clock, index == 0)
-            if failure is not None and failure.category not in known:
-                raise _FAILURE_TYPES[failure.category](failure)
-            if failure is not None and failure.category in _COSTLY:
-                return  # found in an earlier round, and the next set would likely cost as much again
-
-    for round_number in range(len(CATEGORIES)):
-        found = _search_round(hypothesis_seed(seed + round_number)(search), Flaky)
-        new = [failure for failure in found if failure.category not in state.failures]
-        for failure in new:
-            state.failures[failure.category] = failure
-        if not new or "nondeterministic" in state.failures:
-            break
-        known.update(state.failures)
-    return state
-
-
-def _search_round(search: Callable[[], None], flaky: type[BaseException]) -> list[Failure]:
-    """Run one Hypothesis search; return the minimal failure of each category it found."""
-    try:
-        search()
-    except flaky as exc:
-        failures = _failures_from(exc)[:1]
-        for failure in failures:
-            failure.category = "nondeterministic"
-            failure.message = (
-                f"the same case failed once and passed when repeated ({failure.message}): "
-                "the engine's answer depends on something besides its inputs"
-            )
-        return failures
-    except BaseException as exc:
-        failures = _failures_from(exc)
-        if not failures:
-            raise
-        return failures
-    return []
-
-
-def _result(check: str, kind: str, state: _SearchState, started: float) -> CheckResult:
-    failures = sorted(state.failures.values(), key=lambda f: CATEGORIES.index(f.category))
-    seconds = time.perf_counter() - started
-    return CheckResult(
-        check=check,
-        kind=kind,
-        status="failed" if failures else "passed",
-        examples=state.examples,
-        cases=state.cases,
-        # To the millisecond, as the JSON report stores it: a report re-rendered
-        # from JSON then shows the very numbers of the live one.
-        seconds=round(seconds, 3),
-        stages=state.clock.split(seconds),
-        failures=failures,
-        oracle_disagreements=state.disagreements,
-        oracle_note=state.oracle_note,
-    )
 
 
 def check_op(
@@ -286,10 +120,10 @@ def check_op(
         clock.lap("comparison")
         return failure
 
-    state = _search(strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare)
+    state = search(strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare)
     for failure in state.failures.values():
         failure.diagnosis = diagnose(failure, op)
-    return _result(op, "op", state, started)
+    return check_result(op, "op", state, started)
 
 
 def check_programs(
@@ -343,11 +177,11 @@ def check_programs(
         behind[id(failure)] = (program, culprits)
         return failure
 
-    state = _search(strategy, evaluate, max_examples=max_examples, seed=seed)
+    state = search(strategy, evaluate, max_examples=max_examples, seed=seed)
     for failure in state.failures.values():
         program, culprits = behind[id(failure)]
         failure.diagnosis = program_diagnosis(program, culprits, failure, tolerance)
-    return _result(PROGRAMS_CHECK, "program", state, started)
+    return check_result(PROGRAMS_CHECK, "program", state, started)
 
 
 def run_checks(

@@ -16,14 +16,15 @@ from gradcheck.oracles import Reference
 from gradcheck.results import ArrayRecord, Failure
 from gradcheck.tolerances import Tolerance, allowed_error
 
-__all__ = ["judge"]
+__all__ = ["failure_for", "judge"]
 
 
 def _records(case: Case) -> list[ArrayRecord]:
     return [ArrayRecord(name, x, case.dtype) for name, x in zip(case.names, case.inputs)]
 
 
-def _failure(case: Case, category: str, message: str, **fields: Any) -> Failure:
+def failure_for(case: Case, category: str, message: str, **fields: Any) -> Failure:
+    """Return a Failure of ``category`` on ``case``: its inputs, parameters and cotangent, and ``fields``."""
     return Failure(
         category=category,
         message=message,
@@ -52,7 +53,7 @@ def _compare(
     finite = np.isfinite(expected)
     if np.any(~np.isfinite(actual64) & finite):
         index = tuple(int(i) for i in np.argwhere(~np.isfinite(actual64) & finite)[0])
-        return _failure(
+        return failure_for(
             case, "nonfinite", f"{what} has NaN or inf where the reference is finite",
             wrt=wrt, expected=expected, actual=actual64, worst_index=index,
         )
@@ -61,7 +62,7 @@ def _compare(
         return None
     index = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), excess.shape))
     category = "forward" if wrt is None else "mismatch"
-    return _failure(
+    return failure_for(
         case, category, f"{what} differs from the reference",
         wrt=wrt, expected=expected, actual=actual64,
         max_abs_error=float(np.max(np.where(finite, error, 0.0))),
@@ -75,11 +76,11 @@ def judge(case: Case, outcome: EngineOutcome, reference: Reference, tolerance: T
         category, message, detail = outcome.failure
         if outcome.output:
             detail = f"{detail or ''}\n--- the engine printed ---\n{outcome.output}".lstrip("\n")
-        return _failure(case, category, message, detail=detail)
+        return failure_for(case, category, message, detail=detail)
 
     forward, expected_forward = outcome.forward, reference.forward
     if forward.shape != expected_forward.shape:
-        return _failure(
+        return failure_for(
             case, "forward",
             f"the forward value has shape {forward.shape}, expected {expected_forward.shape}",
             expected=expected_forward, actual=forward.astype(np.float64),
@@ -92,13 +93,13 @@ def judge(case: Case, outcome: EngineOutcome, reference: Reference, tolerance: T
 
     grads = outcome.grads
     if len(grads) != len(case.inputs):
-        return _failure(
+        return failure_for(
             case, "shape",
             f"grad() returned {len(grads)} gradient(s) for {len(case.inputs)} input(s)",
         )
     for index, (name, x, grad, expected) in enumerate(zip(case.names, case.inputs, grads, reference.grads)):
         if grad.shape != x.shape:
-            return _failure(
+            return failure_for(
                 case, "shape",
                 f"the gradient w.r.t. {name} has shape {grad.shape}, expected {x.shape} (the shape of {name})",
                 wrt=name, expected=expected, actual=grad.astype(np.float64),

@@ -22,9 +22,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from gradcheck.errors import UsageError
-from gradcheck.function_case import FunctionCase, Taped, quiet
+from gradcheck.execution import quiet
+from gradcheck.function_case import FunctionCase, Taped
 from gradcheck.oracles._finite_differences import directional_check
-from gradcheck.oracles._reference import Reference, _case_seed
+from gradcheck.oracles._reference import Reference, case_seed
 from gradcheck.tolerances import allowed_error
 
 __all__ = ["FULL_STEP", "function_reference", "vjp_by_differences"]
@@ -117,7 +118,7 @@ def function_reference(case: FunctionCase) -> Reference:
             else:
                 check = directional_check(
                     function.value64, case.inputs, case.cotangent, tf_grads,
-                    np.random.default_rng(_case_seed(case)),
+                    np.random.default_rng(case_seed(case)),
                 )
     except UsageError:
         raise

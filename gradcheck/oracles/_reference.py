@@ -14,7 +14,7 @@ from gradcheck.ops import OPS
 from gradcheck.oracles._finite_differences import DirectionalCheck, directional_check, directional_checks
 from gradcheck.oracles._tensorflow import tensorflow_vjp, vjp
 
-__all__ = ["Reference", "reference_for", "references_for"]
+__all__ = ["Reference", "case_seed", "reference_for", "references_for"]
 
 # TensorFlow's and NumPy's float64 forwards of the same formula differ by a few ulps.
 _FORWARD_RTOL = 1e-9
@@ -31,7 +31,7 @@ class Reference:
     note: str | None = None
 
 
-def _case_seed(case: Case) -> int:
+def case_seed(case: Case) -> int:
     # Directions are random but a function of the case, so a replay sees the same ones.
     digest = zlib.crc32(case.cotangent.tobytes())
     for x in case.inputs:
@@ -71,7 +71,7 @@ def reference_for(case: Case, clock: StageClock | None = None) -> Reference:
     if np_forward.shape != tf_forward.shape or not _forwards_agree(np_forward, tf_forward).all():
         return _judged(case, tf_forward, tf_grads, forwards_agree=False)
     check = directional_check(
-        forward, case.inputs, case.cotangent, tf_grads, np.random.default_rng(_case_seed(case)),
+        forward, case.inputs, case.cotangent, tf_grads, np.random.default_rng(case_seed(case)),
         value=np_forward, intermediate=intermediate,
         fourth_order=case.kind == "program",
     )
@@ -140,7 +140,7 @@ def _stacked_answers(cases: Sequence[Case], clock: StageClock | None) -> list[Re
         clock.lap("tensorflow")
     np_forward = forward(*inputs)
     agree = _forwards_agree(np_forward, tf_forward).reshape(sets, -1)
-    rng = np.random.default_rng(_case_seed(first))
+    rng = np.random.default_rng(case_seed(first))
     checks = directional_checks(forward, inputs, cotangent, tf_grads, rng, 2, np_forward)
     if clock:
         clock.lap("finite differences")
