@@ -137,38 +137,24 @@ def check_report(
 
     ``engine`` is a loaded engine or anything ``load_engine`` accepts.
     """
-    from gradcheck.runner import check_programs, run_checks
-    from gradcheck.tolerances import merge_tolerances
+    from gradcheck.runner import resolve_ops, run_checks
 
     engine = _loaded(engine)
-    ops = [check for check in checks if check != PROGRAMS_CHECK]
-    report = run_checks(
-        engine, ops=ops, max_examples=settings.max_examples, seed=settings.seed,
-        timeout=settings.timeout, tolerances=settings.tolerances, programs=0,
-    )
-    if PROGRAMS_CHECK not in checks:
-        return report
-    if settings.programs < 1:
+    ops = resolve_ops([check for check in checks if check != PROGRAMS_CHECK])
+    with_programs = PROGRAMS_CHECK in checks
+    if with_programs and settings.programs < 1:
         raise UsageError(
             f"programs={settings.programs!r} draws no program, but the checks name {PROGRAMS_CHECK!r}; "
             "give programs=N (N >= 1), or leave 'programs' out of the checks."
         )
-    report.programs = settings.programs
-    if program_ops is None:
-        program_ops = [result.check for result in report.results] or OP_NAMES
-    usable = [op for op in program_ops if engine.supports(op)]
-    if not usable:
-        report.results.append(CheckResult(
-            check=PROGRAMS_CHECK, kind="program", status="unsupported",
-            reason="the engine defines none of the ops programs are built from",
-        ))
-        return report
-    failed = {*failed_ops, *(result.check for result in report.results if result.status == "failed")}
-    report.results.append(check_programs(
-        engine, ops=usable, failed_ops=failed, max_examples=settings.programs, seed=settings.seed,
-        timeout=settings.timeout, tolerance=merge_tolerances(settings.tolerances)[engine.dtype.name],
-    ))
-    return report
+    if with_programs and program_ops is None:
+        program_ops = ops or OP_NAMES
+    return run_checks(
+        engine, ops=ops, max_examples=settings.max_examples, seed=settings.seed,
+        timeout=settings.timeout, tolerances=settings.tolerances,
+        programs=settings.programs if with_programs else 0,
+        program_ops=program_ops if with_programs else None, failed_ops=failed_ops,
+    )
 
 
 def assert_gradients(

@@ -246,28 +246,19 @@ def _render(report: Any, formats: list[Any], report_dir: str, engine: Any = None
     """Render ``report`` on stdout and in ``report_dir``; end with the summary line either way.
 
     With the ``engine`` the report was made with (a check, not a stored
-    report), a reproducer is first written for each failed check, so that the
-    reports name it.
+    report), ``render_report`` also writes a reproducer per failed check.
     """
     from rich.console import Console
 
     from gradcheck.reports import render_report
-    from gradcheck.reports.reproducer import print_written, write_reproducers
     from gradcheck.reports.text import summary_line
 
     console = Console()
     problem: OSError | None = None
-    reproducers = []
     try:
-        if engine is not None:
-            reproducers = write_reproducers(report, report_dir, engine)
+        render_report(report, [fmt.name for fmt in formats], report_dir, console=console, engine=engine)
     except OSError as error:
-        problem = error  # the reports still go out; the run's results are not lost
-    try:
-        render_report(report, [fmt.name for fmt in formats], report_dir, console=console)
-    except OSError as error:
-        problem = problem or error
-    print_written(reproducers, console)
+        problem = error  # every report that could be shown was
     if not any(fmt.on_terminal for fmt in formats):
         # Files only (a CI job): still say in one line how the run went.
         console.print(summary_line(report))

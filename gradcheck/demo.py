@@ -111,7 +111,6 @@ def run_demo(
     from gradcheck._progress import progress_callbacks
     from gradcheck.engine import load_engine
     from gradcheck.reports import render_report
-    from gradcheck.reports.reproducer import print_written, write_reproducers
     from gradcheck.runner import resolve_ops, run_checks
 
     surprises: list[str] = []
@@ -127,9 +126,7 @@ def run_demo(
                 on_start=on_start, on_finish=on_finish,
             )
         step_dir = Path(report_dir) / step.slug
-        reproducers = write_reproducers(report, step_dir, engine)
-        render_report(report, ["text", "json"], step_dir, console=console)
-        print_written(reproducers, console)
+        render_report(report, ["text", "json"], step_dir, console=console, engine=engine)
         console.print()
         surprise = unexpected(step, report)
         if surprise:

@@ -31,6 +31,7 @@ check (``"function"``) in the same reports.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 import shlex
 import time
@@ -456,13 +457,14 @@ def _worded(failure: Failure, function: UserFunction) -> Failure:
         ("value()", f"{function.name}()'s output"),
         ("the engine", "the function"),
     )
+    reworded = {}
     for field in ("message", "detail"):
         text = getattr(failure, field)
         if text:
             for engine_word, function_word in words:
                 text = text.replace(engine_word, function_word)
-            setattr(failure, field, text)
-    return failure
+            reworded[field] = text
+    return dataclasses.replace(failure, **reworded)
 
 
 def _evaluator(function: UserFunction, dtype: str) -> Callable[..., Failure | None]:
@@ -539,22 +541,22 @@ def check_user_function(
         seed=settings.seed,
         reference=_function_reference,
     )
-    result = check_result(function.name, FUNCTION_KIND, state, started)
-    for failure in result.failures:
-        failure.diagnosis = diagnose_function(failure, function.name)
+    for category, failure in state.failures.items():
+        state.failures[category] = dataclasses.replace(failure, diagnosis=diagnose_function(failure, function.name))
+    result = check_result(
+        function.name, FUNCTION_KIND, state, started, replay=_replay(function, spec, dtype, domain, settings)
+    )
     if not result.failures and result.cases and result.oracle_disagreements == result.cases:
         raise UsageError(
             f"no case of {function.name}() could be checked: on all {result.cases} the references "
             f"were unusable, e.g. {result.oracle_note}."
         )
-    result.replay = _replay(function, spec, dtype, domain, settings)
-    report = Report(
+    return Report(
         target=function.fn_target or function.name, seed=settings.seed, dtype=dtype,
-        max_examples=settings.max_examples,
+        max_examples=settings.max_examples, results=(result,),
+        notes=(_comparison_note(function, tensorflow="tensorflow" in outputs),),
+        tolerance=function.tolerance_for(dtype),
     )
-    report.notes.append(_comparison_note(function, tensorflow="tensorflow" in outputs))
-    report.results.append(result)
-    return report
 
 
 def check_function(

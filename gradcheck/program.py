@@ -71,14 +71,18 @@ class ProgramCase:
         """Number of nodes: inputs plus steps."""
         return len(self.inputs) + len(self.steps)
 
+    def printed_steps(self) -> tuple[Step, ...]:
+        """Return the steps as reports and reproducers show them: the output named ``y``."""
+        renamed = {self.output: OUTPUT}
+        return tuple(
+            Step(renamed.get(step.out, step.out), step.op, tuple(renamed.get(a, a) for a in step.args), step.params)
+            for step in self.steps
+        )
+
     def code(self) -> str:
         """Return the program as straight-line code, its output named ``y``."""
         lines = [f"{name} = input{x.shape}" for name, x in zip(self.names, self.inputs)]
-        last = len(self.steps) - 1
-        renamed = {self.output: OUTPUT}
-        for index, step in enumerate(self.steps):
-            step = Step(step.out, step.op, tuple(renamed.get(a, a) for a in step.args), step.params)
-            lines.append(step.code(OUTPUT if index == last else None))
+        lines += [step.code() for step in self.printed_steps()]
         return "\n".join(lines)
 
     def describe(self) -> str:

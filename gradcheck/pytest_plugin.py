@@ -303,11 +303,12 @@ class GradcheckSession:
         from gradcheck.assertions import check_report
 
         # An empty run gives the report's header (engine, dtype, notes); the items' results go under it.
-        report = check_report(self.engine, [], self.settings)
-        report.programs = self.settings.programs
         order = self.checks
-        report.results = sorted(self.results.values(), key=lambda result: order.index(result.check))
-        self.report = report
+        self.report = report = replace(
+            check_report(self.engine, [], self.settings),
+            programs=self.settings.programs,
+            results=tuple(sorted(self.results.values(), key=lambda result: order.index(result.check))),
+        )
         if self.formats:
             self.summary_lines += _write_reports(
                 report, self.engine, self.formats, self.report_dir, _width(session.config)
@@ -389,22 +390,16 @@ def _width(config: pytest.Config) -> int:
 def _write_reports(
     report: Report, engine: Any, formats: Sequence[str], report_dir: str, width: int
 ) -> list[str]:
-    """Write a reproducer per failed check, then ``report`` in ``formats``; return the lines printed.
-
-    The order is ``gradcheck check``'s: the reports then name each reproducer.
-    """
+    """Write ``report`` in ``formats`` and a reproducer per failed check; return the lines printed."""
     from rich.console import Console
 
     from gradcheck.errors import GradcheckError
     from gradcheck.reports import render_report
-    from gradcheck.reports.reproducer import print_written, write_reproducers
 
     stream = io.StringIO()
     console = Console(file=stream, width=width, color_system=None, force_terminal=False)
     try:
-        reproducers = write_reproducers(report, report_dir, engine)
-        render_report(report, formats, report_dir, console=console)
-        print_written(reproducers, console)
+        render_report(report, formats, report_dir, console=console, engine=engine)
     except (OSError, GradcheckError) as error:
         # The tests already ran and reported; a report file that cannot be written is said, not raised.
         return [*stream.getvalue().splitlines(), f"gradcheck could not write its reports: {error}"]

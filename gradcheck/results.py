@@ -1,17 +1,24 @@
 """The result data model: what a run found, as plain data.
 
-Data flows one way: runner -> these dataclasses -> renderers. Renderers
-(``gradcheck.reports``) only format these objects; ``to_dict``/``from_dict``
-round-trip the JSON report of CONTRACT 3 so ``gradcheck report`` can
-re-render a stored run without re-running anything.
+Data flows one way: search -> these dataclasses -> renderers. Every object
+here is immutable once created: the runner builds a failure whole (its
+diagnosis included), renderers (``gradcheck.reports``) only format, and what
+a later stage adds (a reproducer's path) comes as a new object
+(``dataclasses.replace``), never written into the old one.
+``to_dict``/``from_dict`` round-trip the JSON report (docs/contract.md) so
+``gradcheck report`` can re-render a stored run without re-running anything.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from gradcheck.program import Step
+from gradcheck.tolerances import Tolerance
 
 __all__ = [
     "CATEGORIES",
@@ -24,7 +31,9 @@ __all__ = [
 ]
 
 # format_version history:
-#   1: first release (CONTRACT 3).
+#   1: first release (CONTRACT 3). Fields added since, without a bump (the
+#      contract allows additions): a report's ``tolerance``, a program
+#      failure's ``steps``.
 FORMAT_VERSION = 1
 
 STATUSES = ("passed", "failed", "unsupported")
@@ -54,7 +63,7 @@ def _listify(array: Any) -> Any:
     return np.asarray(array, dtype=np.float64).tolist()
 
 
-@dataclass
+@dataclass(frozen=True)
 class ArrayRecord:
     """One named input array of a case, as reported."""
 
@@ -80,13 +89,13 @@ class ArrayRecord:
         return cls(name=data["name"], values=values, dtype=data["dtype"])
 
 
-@dataclass
+@dataclass(frozen=True)
 class Failure:
     """The minimal failing case of one check, and what was wrong with it."""
 
     category: str
     message: str
-    inputs: list[ArrayRecord]
+    inputs: tuple[ArrayRecord, ...]
     params: dict[str, Any] = field(default_factory=dict)
     cotangent: np.ndarray | None = None
     wrt: str | None = None
@@ -100,8 +109,14 @@ class Failure:
     reproducer: str | None = None
     # Free text the engine produced (exception text, traceback tail).
     detail: str | None = None
-    # Composite programs (``kind == "program"``) print as straight-line code.
+    # Composite programs (``kind == "program"``) print as straight-line code,
+    # and keep their steps as data (the output named ``y``) for reproducers.
     program: str | None = None
+    steps: tuple[Step, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "steps", tuple(self.steps))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +135,7 @@ class Failure:
             "reproducer": self.reproducer,
             "detail": self.detail,
             "program": self.program,
+            **({"steps": [_step_dict(step) for step in self.steps]} if self.steps else {}),
         }
 
     @classmethod
@@ -145,10 +161,11 @@ class Failure:
             reproducer=data.get("reproducer"),
             detail=data.get("detail"),
             program=data.get("program"),
+            steps=tuple(_step_from(item) for item in data.get("steps") or ()),
         )
 
 
-@dataclass
+@dataclass(frozen=True)
 class CheckResult:
     """The outcome of one check: one op, or one composite program search."""
 
@@ -159,7 +176,7 @@ class CheckResult:
     seconds: float = 0.0
     # The headline failure (minimal case); ``failures`` holds every distinct
     # failure category found for this check, headline first.
-    failures: list[Failure] = field(default_factory=list)
+    failures: tuple[Failure, ...] = ()
     # Cases where TensorFlow and finite differences disagreed: the harness's
     # problem, never blamed on the engine.
     oracle_disagreements: int = 0
@@ -174,6 +191,9 @@ class CheckResult:
     # Seconds per stage (generation, tensorflow, finite differences, engine,
     # comparison, blame); measured, not part of the JSON report.
     stages: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "failures", tuple(self.failures))
 
     @property
     def failure(self) -> Failure | None:
@@ -220,7 +240,7 @@ class CheckResult:
         )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Report:
     """Everything one ``gradcheck check`` run found."""
 
@@ -232,8 +252,15 @@ class Report:
     programs: int | None = None
     # The ops asked for, when the run was limited to some (``--ops``); None: all.
     ops: list[str] | None = None
-    results: list[CheckResult] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    results: tuple[CheckResult, ...] = ()
+    notes: tuple[str, ...] = ()
+    # The tolerance the run compared with (a user's override, or the dtype's
+    # default): diagnoses and reproducers judge with the same one.
+    tolerance: Tolerance | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "results", tuple(self.results))
+        object.__setattr__(self, "notes", tuple(self.notes))
 
     @property
     def summary(self) -> dict[str, int]:
@@ -258,8 +285,20 @@ class Report:
             "ops": self.ops,
             "summary": self.summary,
             "notes": list(self.notes),
+            **({} if self.tolerance is None else {
+                "tolerance": {"rtol": self.tolerance.rtol, "floor": self.tolerance.floor},
+            }),
             "results": [result.to_dict() for result in self.results],
         }
+
+    def with_reproducers(self, paths: dict[str, str]) -> "Report":
+        """Return this report with each failure of a check in ``paths`` naming its reproducer file."""
+        return dataclasses.replace(self, results=tuple(
+            dataclasses.replace(result, failures=tuple(
+                dataclasses.replace(failure, reproducer=paths[result.check]) for failure in result.failures
+            )) if result.check in paths else result
+            for result in self.results
+        ))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Report":
@@ -272,8 +311,23 @@ class Report:
             programs=data.get("programs"),
             ops=data.get("ops"),
             results=[CheckResult.from_dict(item) for item in data.get("results", [])],
-            notes=list(data.get("notes", [])),
+            notes=tuple(data.get("notes", [])),
+            tolerance=None if not data.get("tolerance") else Tolerance(**data["tolerance"]),
         )
+
+
+def _step_dict(step: Step) -> dict[str, Any]:
+    return {"out": step.out, "op": step.op, "args": list(step.args), "params": _jsonable(step.params)}
+
+
+def _step_from(data: dict[str, Any]) -> Step:
+    params = {key: _tupled(value) for key, value in (data.get("params") or {}).items()}
+    return Step(data["out"], data["op"], tuple(data["args"]), params)
+
+
+def _tupled(value: Any) -> Any:
+    """Return ``value`` with JSON's lists as the tuples a step's parameters hold (axes, shapes)."""
+    return tuple(_tupled(item) for item in value) if isinstance(value, list) else value
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,16 +1,18 @@
-"""The runner: one Hypothesis search per op, shrinking each failure to its minimal case.
+"""The runner: every check of an engine, ops then programs, into one Report.
 
-For each op the engine supports, Hypothesis draws cases (``gradcheck.strategies``),
-the oracles give the reference (``gradcheck.oracles``), the engine is called
-(``gradcheck.execution``) and the verdict compares (``gradcheck.verdict``). A
-failure is raised as an exception whose *type* is its category, so Hypothesis
-treats each category as a distinct bug and shrinks each one separately: an
-engine that raises on 1-D operands *and* transposes the wrong axes gets both
-reported, each on its own smallest case.
+``run_checks`` is what every entry point calls (the command line, the pytest
+plugin, ``assert_gradients``, the demo). For each op the engine supports, one
+search (``gradcheck.search``) draws cases (``gradcheck.strategies``), the
+oracles give the reference (``gradcheck.oracles``), the engine is called
+(``gradcheck.execution``), the verdict compares (``gradcheck.verdict``) and
+each minimal failure is diagnosed (``gradcheck.diagnosis``) before it enters
+the result model (``gradcheck.results``). Composite programs come last, over
+the ops the engine supports.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -121,8 +123,8 @@ def check_op(
         return failure
 
     state = search(strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare)
-    for failure in state.failures.values():
-        failure.diagnosis = diagnose(failure, op)
+    for category, failure in state.failures.items():
+        state.failures[category] = dataclasses.replace(failure, diagnosis=diagnose(failure, op))
     return check_result(op, "op", state, started)
 
 
@@ -173,14 +175,14 @@ def check_programs(
         clock.lap("blame")
         if culprits and all(step.op in known_bad for step, _ in culprits):
             return None  # an op bug its own check already reports
-        failure.program = program.code()
         behind[id(failure)] = (program, culprits)
         return failure
 
     state = search(strategy, evaluate, max_examples=max_examples, seed=seed)
-    for failure in state.failures.values():
+    for category, failure in state.failures.items():
         program, culprits = behind[id(failure)]
-        failure.diagnosis = program_diagnosis(program, culprits, failure, tolerance)
+        diagnosis = program_diagnosis(program, culprits, failure, tolerance)
+        state.failures[category] = dataclasses.replace(failure, diagnosis=diagnosis)
     return check_result(PROGRAMS_CHECK, "program", state, started)
 
 
@@ -194,13 +196,19 @@ def run_checks(
     on_finish: Callable[[CheckResult], None] | None = None,
     tolerances: Mapping[str, float | Tolerance] | None = None,
     programs: int = DEFAULT_PROGRAMS,
+    *,
+    program_ops: Sequence[str] | None = None,
+    failed_ops: Iterable[str] = (),
 ) -> Report:
     """Return the report of checking every op in ``ops`` (default: all) on ``engine``.
 
     ``engine`` is a ``gradcheck.engine.Engine`` or anything ``load_engine``
     accepts (a target string, a module, an object). After the single ops,
-    ``programs`` composite programs over the supported ops are checked (0
-    skips them).
+    ``programs`` composite programs are checked (0 skips them), built from
+    ``program_ops`` (default: the checked ops the engine supports; given
+    explicitly, a programs result is reported ``unsupported`` when the engine
+    defines none of them). A program that fails only because of an op that
+    failed its own check (here, or in ``failed_ops``) is not reported again.
     """
     from gradcheck.engine import Engine, load_engine
     from gradcheck.isolation import IsolatedEngine
@@ -213,7 +221,39 @@ def run_checks(
     if programs < 0:
         raise UsageError(f"programs={programs!r} must be 0 (no programs) or more.")
     tolerance = merge_tolerances(tolerances)[engine.dtype.name]
-    report = Report(
+    results: list[CheckResult] = []
+
+    def record(check: str, run: Callable[[], CheckResult]) -> None:
+        if on_start:
+            on_start(check)
+        result = run()
+        results.append(result)
+        if on_finish:
+            on_finish(result)
+
+    for op in names:
+        if engine.supports(op):
+            record(op, lambda op=op: check_op(
+                engine, op, max_examples=max_examples, seed=seed, timeout=timeout, tolerance=tolerance
+            ))
+        else:
+            record(op, lambda op=op: CheckResult(
+                check=op, kind="op", status="unsupported",
+                reason=f"the engine defines no {op!r}" + _alias_hint(op),
+            ))
+    usable = [op for op in (names if program_ops is None else resolve_ops(program_ops)) if engine.supports(op)]
+    if programs and usable:
+        failed = {*failed_ops, *(result.check for result in results if result.status == "failed")}
+        record(PROGRAMS_CHECK, lambda: check_programs(
+            engine, ops=usable, failed_ops=failed, max_examples=programs, seed=seed,
+            timeout=timeout, tolerance=tolerance,
+        ))
+    elif programs and program_ops is not None:
+        results.append(CheckResult(
+            check=PROGRAMS_CHECK, kind="program", status="unsupported",
+            reason="the engine defines none of the ops programs are built from",
+        ))
+    return Report(
         target=engine.target,
         seed=seed,
         engine_name=engine.name,
@@ -221,41 +261,10 @@ def run_checks(
         max_examples=max_examples,
         programs=programs,
         ops=None if ops is None else names,
+        results=tuple(results),
+        notes=() if engine.grad_takes_cotangent else (ONES_COTANGENT_NOTE,),
+        tolerance=tolerance,
     )
-    if not engine.grad_takes_cotangent:
-        report.notes.append(ONES_COTANGENT_NOTE)
-    for op in names:
-        if on_start:
-            on_start(op)
-        if engine.supports(op):
-            result = check_op(
-                engine, op, max_examples=max_examples, seed=seed, timeout=timeout, tolerance=tolerance
-            )
-        else:
-            result = CheckResult(
-                check=op, kind="op", status="unsupported",
-                reason=f"the engine defines no {op!r}" + _alias_hint(op),
-            )
-        report.results.append(result)
-        if on_finish:
-            on_finish(result)
-    supported = [op for op in names if engine.supports(op)]
-    if programs and supported:
-        if on_start:
-            on_start(PROGRAMS_CHECK)
-        result = check_programs(
-            engine,
-            ops=supported,
-            failed_ops=[r.check for r in report.results if r.status == "failed"],
-            max_examples=programs,
-            seed=seed,
-            timeout=timeout,
-            tolerance=tolerance,
-        )
-        report.results.append(result)
-        if on_finish:
-            on_finish(result)
-    return report
 
 
 def _alias_hint(op: str) -> str:

@@ -172,7 +172,11 @@ def _search_round(run: Callable[[], None], flaky: type[BaseException]) -> list[F
     return []
 
 
-def check_result(check: str, kind: str, state: SearchState, started: float) -> CheckResult:
+def check_result(check: str, kind: str, state: SearchState, started: float, **fields: Any) -> CheckResult:
+    """Return the CheckResult of a finished search: its failures in CATEGORIES order, counts, stages.
+
+    ``fields`` are further CheckResult fields (``replay``).
+    """
     failures = sorted(state.failures.values(), key=lambda f: CATEGORIES.index(f.category))
     seconds = time.perf_counter() - started
     return CheckResult(
@@ -188,6 +192,7 @@ def check_result(check: str, kind: str, state: SearchState, started: float) -> C
         failures=failures,
         oracle_disagreements=state.disagreements,
         oracle_note=state.oracle_note,
+        **fields,
     )
 
 

@@ -25,6 +25,9 @@ def _records(case: Case) -> list[ArrayRecord]:
 
 def failure_for(case: Case, category: str, message: str, **fields: Any) -> Failure:
     """Return a Failure of ``category`` on ``case``: its inputs, parameters and cotangent, and ``fields``."""
+    if case.kind == "program":
+        # Shown as code, replayed from the steps: both from the program itself.
+        fields = {"program": case.code(), "steps": case.printed_steps(), **fields}
     return Failure(
         category=category,
         message=message,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradcheck.program import Step
 from gradcheck.results import ArrayRecord, CheckResult, Failure, Report
 
 __all__ = ["sample_report", "passing_report"]
@@ -84,6 +85,7 @@ def _program_failure() -> Failure:
         worst_index=(),
         tolerance=1e-7,
         program="t0 = exp(x0)\nt1 = sum(t0)\ny = log(t1)",
+        steps=(Step("t0", "exp", ("x0",)), Step("t1", "sum", ("t0",)), Step("y", "log", ("t1",))),
     )
 
 

@@ -27,6 +27,8 @@ import pytest
 from gradcheck.program import ProgramCase, Step
 from gradcheck.reports import reproducer
 from gradcheck.reports.reproducer import reproducer_source, write_reproducers
+from gradcheck.tolerances import Tolerance
+from gradcheck.verdict import failure_for
 from gradcheck.results import ArrayRecord, CheckResult, Failure, Report
 from tests.report_samples import sample_report
 
@@ -145,8 +147,7 @@ def test_reproducer_fails_on_the_bug_and_passes_on_the_fix(student, project, tmp
 
     written = write_reproducers(report, "reports", engine)
     relative = Path("reports") / f"repro_{student.check}.py"
-    assert written == [relative]
-    assert all(failure.reproducer == str(relative) for failure in failed[student.check].failures)
+    assert written == {student.check: relative}
 
     # From another folder: the relative TARGET must still lead to the engine.
     elsewhere = tmp_path / "elsewhere"
@@ -227,8 +228,7 @@ def _every_category() -> Report:
         replace(base, category="crash", message="the engine's process died (SIGSEGV)",
                 wrt=None, expected=None, actual=None),
     ]
-    report.results.append(CheckResult("relu", "op", "failed", failures=extra))
-    return report
+    return replace(report, results=(*report.results, CheckResult("relu", "op", "failed", failures=extra)))
 
 
 @pytest.mark.parametrize("check", ["matmul", "sum", "programs", "relu"])
@@ -262,7 +262,9 @@ def test_arrays_are_exact_literals():
     """repr round-trips each float: the float32 engine is handed the very numbers gradcheck used."""
     values = np.array([[0.1, -2.5e-8], [1 / 3, 3.0]], dtype=np.float32).astype(np.float64)
     report = _report_for("exp", params={}, names=("x",), dtype="float32")
-    report.results[0].failures[0].inputs = [ArrayRecord("x", values, "float32")]
+    result = report.results[0]
+    failure = replace(result.failures[0], inputs=(ArrayRecord("x", values, "float32"),))
+    report = replace(report, results=(replace(result, failures=(failure,)),))
     source = _source(report)
     test = next(node for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)
                 and node.name.startswith("test_"))
@@ -273,15 +275,18 @@ def test_arrays_are_exact_literals():
     assert "RTOL = 0.001" in source
 
 
-def test_program_code_parses_back_into_its_steps():
+def test_a_program_failure_keeps_its_steps_as_data_through_json():
     steps = (
         Step("t0", "pow", ("x0",), {"p": 2.5}),
         Step("t1", "multiply", ("t0", "x1")),
         Step("t2", "sum", ("t1",), {"axis": (0, -1), "keepdims": True}),
     )
     program = ProgramCase(("x0", "x1"), (np.ones((2, 3)), np.ones(3)), steps, np.ones((1, 1)))
-    parsed = reproducer._program_steps(program.code())
-    assert parsed == steps[:-1] + (replace(steps[-1], out="y"),)
+    printed = steps[:-1] + (replace(steps[-1], out="y"),)
+    assert program.printed_steps() == printed
+    failure = failure_for(program, "mismatch", "the gradient w.r.t. x0 differs from the reference")
+    assert failure.steps == printed and failure.program == program.code()
+    assert Failure.from_dict(json.loads(json.dumps(failure.to_dict()))).steps == printed
 
 
 def test_a_relative_target_is_found_from_anywhere_and_a_module_from_the_check_folder(project):
@@ -290,8 +295,7 @@ def test_a_relative_target_is_found_from_anywhere_and_a_module_from_the_check_fo
     assert 'if not os.path.exists("student/engine.py"):' in as_file
     assert f'TARGET = {json.dumps(str(project / "student/engine.py"))}' in as_file
 
-    module_report = _report_for("add", {})
-    module_report.target = "student.engine"
+    module_report = replace(_report_for("add", {}), target="student.engine")
     assert f"sys.path.append({json.dumps(str(project))})" in _source(module_report, checked_from=str(project))
 
 
@@ -302,11 +306,12 @@ def test_only_failed_checks_get_a_file_and_the_failures_point_at_it(tmp_path):
     report = sample_report()
     engine = SimpleNamespace(aliases={}, grad_takes_cotangent=True)
     written = write_reproducers(report, tmp_path / "out", engine)
-    assert written == [tmp_path / "out" / f"repro_{check}.py" for check in ("matmul", "sum", "programs")]
+    assert written == {check: tmp_path / "out" / f"repro_{check}.py" for check in ("matmul", "sum", "programs")}
+    report = report.with_reproducers({check: str(path) for check, path in written.items()})
     for result in report.results:
         expected = str(tmp_path / "out" / f"repro_{result.check}.py") if result.status == "failed" else None
         assert all(failure.reproducer == expected for failure in result.failures)
-    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == sorted(path.name for path in written)
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == sorted(path.name for path in written.values())
 
 
 def test_a_failed_write_leaves_no_file_behind(tmp_path, monkeypatch):
@@ -346,3 +351,17 @@ def test_check_writes_the_reproducer_and_both_reports_name_it(isolation, project
     assert not (project / "again" / "repro_matmul.py").exists()
     again = json.loads((project / "again" / "gradcheck.json").read_text())
     assert again["results"][0]["failure"]["reproducer"] == "out/repro_matmul.py"
+
+
+def test_a_tolerance_override_reaches_the_report_json_and_reproducer():
+    """The tolerance a run compared with is the one its reproducer asserts with, not the default."""
+    from gradcheck.engine import load_engine
+    from gradcheck.runner import run_checks
+    from tests.engines import negative_sign
+
+    report = run_checks(load_engine(negative_sign.engine), ops=["negative"], max_examples=5, programs=0,
+                        tolerances={"float64": 2.5e-4})
+    assert report.tolerance == Tolerance(rtol=2.5e-4)
+    assert Report.from_dict(json.loads(json.dumps(report.to_dict()))).tolerance == Tolerance(rtol=2.5e-4)
+    source = _source(report, engine=SimpleNamespace(aliases={}, grad_takes_cotangent=True))
+    assert "RTOL = 0.00025" in source and "RTOL = 1e-07" not in source

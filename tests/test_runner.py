@@ -179,7 +179,7 @@ def test_oracle_disagreement_is_never_blamed_on_the_engine(monkeypatch):
     sabotaged = dataclasses.replace(ops.OPS["exp"], tensorflow=lambda tf, x: wrong_exp(x))
     monkeypatch.setitem(ops.OPS, "exp", sabotaged)
     result = check_op(load_engine("gradcheck.examples.numpy_engine"), "exp", max_examples=20)
-    assert result.status == "passed" and result.failures == []
+    assert result.status == "passed" and result.failures == ()
     # Every case with a non-zero cotangent disagrees (a zero cotangent makes
     # both gradients zero, so most but not all cases are flagged).
     assert result.oracle_disagreements >= result.cases // 2
@@ -189,7 +189,7 @@ def test_oracle_disagreement_is_never_blamed_on_the_engine(monkeypatch):
 def test_float32_engine_is_checked_against_rounded_inputs():
     result = check_op(load_engine("gradcheck.examples.numpy_engine:engine32"), "softmax", max_examples=50)
     assert result.status == "passed"
-    assert result.failures == []
+    assert result.failures == ()
 
 
 def test_grad_without_cotangent_is_checked_with_ones_and_says_so():

@@ -34,6 +34,7 @@ from gradcheck.errors import UsageError
 if TYPE_CHECKING:  # rich is imported only when something is rendered.
     from rich.console import Console
 
+    from gradcheck.reports.reproducer import EngineFacts
     from gradcheck.results import Report
 
 __all__ = [
@@ -139,14 +140,17 @@ def render_report(
     report_dir: str | os.PathLike[str] = DEFAULT_REPORT_DIR,
     *,
     console: "Console | None" = None,
+    engine: "EngineFacts | None" = None,
 ) -> list[Path]:
     """Render ``report`` in each of ``formats``; return the paths of the files written.
 
     File formats go to ``report_dir`` (created if missing); terminal formats
     and the "Wrote FORMAT to PATH" lines go to ``console`` (default: a rich
-    Console on stdout). A renderer that raises leaves no file behind and does
-    not stop the other formats: they are all rendered, then the first error
-    is raised again.
+    Console on stdout). Given the ``engine`` the report was made with (a live
+    run, not a stored report), a reproducer is first written for each failed
+    check (``gradcheck.reports.reproducer``), and every format names it. A
+    renderer that raises leaves no file behind and does not stop the other
+    formats: they are all rendered, then the first error is raised again.
     """
     chosen = parse_formats(formats)
     if console is None:
@@ -155,6 +159,15 @@ def render_report(
         console = Console()
     written: list[tuple[Format, Path]] = []
     errors: list[BaseException] = []
+    reproducers: dict[str, Path] = {}
+    if engine is not None:
+        from gradcheck.reports.reproducer import write_reproducers
+
+        try:
+            reproducers = write_reproducers(report, report_dir, engine)
+        except OSError as error:  # the reports still go out: the run's results are not lost
+            errors.append(error)
+        report = report.with_reproducers({check: str(path) for check, path in reproducers.items()})
     # Files first (FORMATS order, JSON leading), the terminal last: its output
     # is what the user reads, and the "Wrote" lines then follow it.
     for fmt in sorted(chosen, key=lambda fmt: fmt.on_terminal):
@@ -165,16 +178,17 @@ def render_report(
                 written.append((fmt, write_format(fmt, report, Path(report_dir))))
         except Exception as error:  # noqa: BLE001 - re-raised below, after the other formats
             errors.append(error)
-    for fmt, path in written:
+    shown = [(fmt.name, path) for fmt, path in written] + [("reproducer", path) for path in reproducers.values()]
+    for name, path in shown:
         # soft_wrap: a path broken over two lines cannot be copied.
-        console.print(f"Wrote {fmt.name} to {path}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"Wrote {name} to {path}", markup=False, highlight=False, soft_wrap=True)
     if errors:
         first = errors[0]
         if hasattr(first, "add_note"):  # Python 3.11+
             done = ", ".join(fmt.name for fmt, _ in written) or "none"
             first.add_note(f"gradcheck: other report files written: {done}")
         raise first
-    return [path for _, path in written]
+    return [path for _, path in written] + list(reproducers.values())
 
 
 def write_format(fmt: Format, report: Any, report_dir: Path) -> Path:

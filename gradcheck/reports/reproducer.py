@@ -16,27 +16,27 @@ op's NumPy reference (``gradcheck.ops``), the gradient from the failure the
 oracles produced; the tolerance is gradcheck's (``gradcheck.tolerances``),
 written out as two numbers and one formula.
 
-The writer prints nothing: ``print_written`` says where the files went, in the
-style of ``render_report``.
+The writer prints nothing: ``render_report``, which calls it, says where the
+files went.
 
 .. code-block:: pycon
 
     >>> write_reproducers(report, "reports", engine)
-    [PosixPath('reports/repro_matmul.py')]
-    >>> report.results[0].failure.reproducer
-    'reports/repro_matmul.py'
+    {'matmul': PosixPath('reports/repro_matmul.py')}
+
+``gradcheck.reports.render_report`` calls it when it is given the engine,
+and renders the report with each failure naming its file.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
 import shlex
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Protocol, Sequence, Union
+from typing import Any, Protocol, Sequence, Union
 
 import numpy as np
 
@@ -49,10 +49,7 @@ from gradcheck.results import CheckResult, Failure, Report
 from gradcheck.function_case import FUNCTION_KIND, UserFunction, function_terms
 from gradcheck.tolerances import DEFAULT_TOLERANCES, Tolerance
 
-if TYPE_CHECKING:
-    from rich.console import Console
-
-__all__ = ["EngineFacts", "print_written", "reproducer_path", "reproducer_source", "write_reproducers"]
+__all__ = ["EngineFacts", "reproducer_path", "reproducer_source", "write_reproducers"]
 
 #: Generated code is kept to this width where a literal allows.
 LINE_WIDTH = 88
@@ -82,18 +79,18 @@ def reproducer_path(report_dir: str | os.PathLike[str], check: str) -> Path:
 
 def write_reproducers(
     report: Report, report_dir: str | os.PathLike[str], engine: EngineFacts
-) -> list[Path]:
-    """Write a reproducer for each failed check of ``report``; return the paths written.
+) -> dict[str, Path]:
+    """Write a reproducer for each failed check of ``report``; return each check's file.
 
     ``engine`` is the engine the report was made with: the generated code
     calls its ops by the names it defines (``mul`` for ``multiply``) and
-    passes a cotangent to ``grad`` only if it takes one. Each failure gets its
-    ``reproducer`` set to the file's path (as ``report_dir`` spells it, so a
-    relative folder gives a path relative to the current folder). Files are
-    written whole or not at all; nothing is printed.
+    passes a cotangent to ``grad`` only if it takes one. Paths are as
+    ``report_dir`` spells them (a relative folder gives paths relative to the
+    current folder); ``Report.with_reproducers`` puts them in a report. Files
+    are written whole or not at all; nothing is printed.
     """
     checked_from = os.getcwd()
-    written: list[Path] = []
+    written: dict[str, Path] = {}
     for result in report.results:
         if result.status != "failed" or not result.failures:
             continue
@@ -103,17 +100,8 @@ def write_reproducers(
         source = reproducer_source(report, result, engine, path=path, checked_from=checked_from)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, lambda stream: stream.write(source))
-        for failure in result.failures:
-            failure.reproducer = str(path)
-        written.append(path)
+        written[result.check] = path
     return written
-
-
-def print_written(paths: Iterable[Path], console: "Console") -> None:
-    """Print ``Wrote reproducer to PATH`` for each path, as ``render_report`` prints its files."""
-    for path in paths:
-        # soft_wrap: a path broken over two lines cannot be copied.
-        console.print(f"Wrote reproducer to {path}", markup=False, highlight=False, soft_wrap=True)
 
 
 def reproducer_source(
@@ -139,7 +127,7 @@ def reproducer_source(
         _module_docstring(report, result, tests, Path(path)),
         _imports([report.target], checked_from, "from gradcheck.engine import load_engine"),
         _target_block(report.target, checked_from),
-        _tolerance_block(dtype),
+        _tolerance_block(dtype, report.tolerance),
     ]
     return _module(header, [_HELPERS, *(test.source() for test in tests)])
 
@@ -519,31 +507,11 @@ def _computation(result: CheckResult, failure: Failure, dtype: str) -> tuple[Com
     inputs = tuple(np.asarray(record.values, dtype=np.float64) for record in failure.inputs)
     cotangent = np.ones(()) if failure.cotangent is None else np.asarray(failure.cotangent)
     if result.kind == "program":
-        steps = _program_steps(failure.program or "")
-        return ProgramCase(names, inputs, steps, cotangent, dtype), steps
+        return ProgramCase(names, inputs, failure.steps, cotangent, dtype), failure.steps
     # A report loaded from JSON has lists where the run had tuples (axis, shape).
     params = {name: _python_value(value) for name, value in failure.params.items()}
     steps = (Step(OUTPUT, result.check, names, params),)
     return Case(result.check, names, inputs, params, cotangent, dtype), steps
-
-
-def _program_steps(code: str) -> tuple[Step, ...]:
-    """Return the steps of a program printed by ``ProgramCase.code`` (inputs skipped)."""
-    steps = []
-    for statement in ast.parse(code).body:
-        if not (isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Call)):
-            raise ValueError(f"not a program step: {ast.unparse(statement)!r}")
-        call = statement.value
-        op = call.func.id  # type: ignore[attr-defined]
-        if op == "input":  # ``x0 = input(2, 3)``: an input, whose values the failure holds
-            continue
-        steps.append(Step(
-            out=statement.targets[0].id,  # type: ignore[attr-defined]
-            op=op,
-            args=tuple(arg.id for arg in call.args),  # type: ignore[attr-defined]
-            params={keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords},
-        ))
-    return tuple(steps)
 
 
 # --- a user's function (``gradcheck check-function``) ---------------------------
@@ -577,7 +545,7 @@ def _function_source(
             third_party=["import tensorflow as tf"] if function.uses_tape else (),
         ),
         "\n".join(target_lines),
-        _tolerance_block(dtype, function.tolerance_for(dtype), what="functions"),
+        _tolerance_block(dtype, report.tolerance or function.tolerance_for(dtype), what="functions"),
     ]
     return _module(header, [_HELPERS, *(test.source() for test in tests)])
 
