@@ -31,7 +31,7 @@ def progress_callbacks(total: int, console: "Console | None" = None) -> Iterator
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.text import Text
 
-    from gradcheck.reports._display import status_text
+    from gradcheck.reports.display import status_text
     from gradcheck.reports.text import STATUS_STYLES
 
     console = console or Console(stderr=True)

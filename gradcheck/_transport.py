@@ -18,7 +18,7 @@ import os
 import select
 import struct
 import time
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Sequence
 
 import numpy as np
 
@@ -57,14 +57,14 @@ def _array_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def encode_message(header: dict[str, Any], arrays: list[np.ndarray] = ()) -> bytes:
+def encode_message(header: dict[str, Any], arrays: Sequence[np.ndarray] = ()) -> bytes:
     """Return the frame for ``header`` and ``arrays``."""
     blobs = [_array_bytes(np.asarray(array)) for array in arrays]
     head = json.dumps({**header, "array_bytes": [len(blob) for blob in blobs]}).encode("utf-8")
     return b"".join([_LENGTH.pack(len(head)), head, *blobs])
 
 
-def write_message(stream: BinaryIO, header: dict[str, Any], arrays: list[np.ndarray] = ()) -> None:
+def write_message(stream: BinaryIO, header: dict[str, Any], arrays: Sequence[np.ndarray] = ()) -> None:
     """Write one message to ``stream`` and flush it."""
     stream.write(encode_message(header, arrays))
     stream.flush()

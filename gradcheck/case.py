@@ -9,18 +9,60 @@ NumPy in float64 (``reference``, for finite differences), with TensorFlow
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
 from gradcheck.ops import OPS
 
-__all__ = ["Case", "CaseBatch", "EngineCall"]
+__all__ = ["Case", "CaseBatch", "Computation", "EngineCall"]
 
 #: ``call(stage, function, *args, **kwargs)``: how ``apply`` calls into the
 #: engine, so that every call is guarded (time limit, output capture, mutation
 #: check) by ``gradcheck.execution``.
 EngineCall = Callable[..., Any]
+
+
+class Computation(Protocol):
+    """What every stage after drawing needs of a case: one op (``Case``), a program or a user's function.
+
+    The oracles evaluate ``reference`` (and, for ops and programs,
+    ``tensorflow``), ``gradcheck.execution`` runs ``apply`` on the engine, the
+    verdict bounds errors with ``terms``; reports show ``names``, ``inputs``,
+    ``params`` and ``describe()``.
+    """
+
+    @property
+    def kind(self) -> str: ...  # "op", "program" or "function"
+
+    @property
+    def op(self) -> str: ...
+
+    @property
+    def names(self) -> tuple[str, ...]: ...
+
+    @property
+    def inputs(self) -> tuple[np.ndarray, ...]: ...
+
+    @property
+    def params(self) -> dict[str, Any]: ...
+
+    @property
+    def cotangent(self) -> np.ndarray: ...
+
+    @property
+    def dtype(self) -> str: ...
+
+    @property
+    def shapes(self) -> tuple[tuple[int, ...], ...]: ...
+
+    def describe(self) -> str: ...
+
+    def reference(self, *inputs: np.ndarray) -> np.ndarray: ...
+
+    def apply(self, engine: Any, xs: list[Any], call: EngineCall) -> Any: ...
+
+    def terms(self, output_shape: tuple[int, ...], wrt: int | None = None) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -72,7 +114,7 @@ class Case:
         return inner * _size_ratio(output_shape, self.inputs[wrt].shape)
 
 
-class CaseBatch(tuple):  # type: ignore[type-arg]
+class CaseBatch(tuple):
     """Cases of one op with the same shapes and parameters, differing only in their values.
 
     One Hypothesis example of ``check_op``: shapes and parameters cost a draw

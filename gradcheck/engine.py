@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol, Sequence, cast
 
 import numpy as np
 
@@ -41,7 +41,7 @@ from gradcheck.loading import (
 )
 from gradcheck.ops import ALIASES, OP_NAMES
 
-__all__ = ["Engine", "as_array", "load_engine"]
+__all__ = ["Engine", "UserEngine", "as_array", "load_engine"]
 
 # The three functions every engine defines, with the signature a message
 # tells the user to add (CONTRACT 1).
@@ -62,6 +62,20 @@ _PROBE = np.ones(2, dtype=np.float64)
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
+class UserEngine(Protocol):
+    """What a user hands gradcheck (docs/contract.md, section 1), once ``load_engine`` has checked it.
+
+    ``grad`` takes a cotangent, or not (the all-ones mode); each op the engine
+    supports is one more attribute, looked up by name.
+    """
+
+    def variable(self, array: np.ndarray) -> Any: ...
+
+    def value(self, x: Any) -> Any: ...
+
+    def grad(self, y: Any, xs: Sequence[Any], *cotangent: np.ndarray) -> Any: ...
+
+
 @dataclass(eq=False)
 class Engine:
     """A user's engine, wrapped: what gradcheck calls.
@@ -77,7 +91,7 @@ class Engine:
     to the caller, which records them as failures.
     """
 
-    obj: object = field(repr=False)
+    obj: UserEngine = field(repr=False)
     target: str
     name: str
     dtype: np.dtype
@@ -168,7 +182,7 @@ def _default_name(obj: object) -> str:
     if isinstance(obj, ModuleType):
         # A module loaded from a file target is known by its file name, not
         # the unique name gradcheck gave it.
-        if obj.__name__.startswith(FILE_MODULE_PREFIX) and getattr(obj, "__file__", None):
+        if obj.__name__.startswith(FILE_MODULE_PREFIX) and obj.__file__:
             return Path(obj.__file__).name
         return obj.__name__
     if inspect.isclass(obj):
@@ -246,7 +260,7 @@ def _module_engine(where: Where, module: ModuleType) -> tuple[object, str]:
 
 def _get_attribute(where: Where, module: ModuleType, attribute: str) -> object:
     obj: object = module
-    walked = []
+    walked: list[str] = []
     for part in attribute.split("."):
         if not hasattr(obj, part):
             raise where.error(_missing_attribute_problem(where, obj, ".".join(walked) or None, part))
@@ -293,7 +307,7 @@ def _wrap(where: Where, obj: object, name: str, target: str) -> Engine:
         )
     own_name = getattr(obj, "name", None)
     return Engine(
-        obj=obj,
+        obj=cast(UserEngine, obj),  # _check_required found variable, value and grad
         target=target,
         name=own_name if isinstance(own_name, str) and own_name else name,
         dtype=_dtype(where, obj),
@@ -363,7 +377,7 @@ def _grad_takes_cotangent(where: Where, obj: object) -> bool:
     (some C functions) is taken to follow the full contract.
     """
     try:
-        signature = inspect.signature(obj.grad)
+        signature = inspect.signature(getattr(obj, "grad"))
     except (TypeError, ValueError):
         return True
     parameters = list(signature.parameters.values())
@@ -379,7 +393,7 @@ def _grad_takes_cotangent(where: Where, obj: object) -> bool:
         problem = f"requires the keyword-only parameter(s) {', '.join(required_keywords)}"
     else:
         problem = f"takes {positional} positional parameter(s)"
-    at = locate(where, obj, "grad") if isinstance(obj, ModuleType) else function_location(obj.grad)
+    at = locate(where, obj, "grad") if isinstance(obj, ModuleType) else function_location(getattr(obj, "grad"))
     raise where.error(
         f"its grad{signature}{f' ({at})' if at else ''} {problem}, but gradcheck calls",
         "grad(y, xs, cotangent), or grad(y, xs) for an all-ones cotangent.",
@@ -409,7 +423,8 @@ def _dtype(where: Where, obj: object) -> np.dtype:
     if declared is not None:
         return _declared_dtype(where, obj, declared)
     try:
-        result = as_array(obj.value(obj.variable(_PROBE.copy())))
+        engine = cast(UserEngine, obj)  # _check_required found variable and value
+        result = as_array(engine.value(engine.variable(_PROBE.copy())))
     except Exception as exc:
         raise where.error(
             "to learn its dtype, gradcheck called value(variable(np.ones(2))) and the engine raised "

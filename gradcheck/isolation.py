@@ -103,12 +103,14 @@ class IsolatedEngine:
 
         if self._process is None or self._process.poll() is not None:
             self._start()
+        process, reader = self._process, self._reader
+        assert process is not None and process.stdin is not None and reader is not None  # started above
         outcomes: list[Any] = []
         try:
-            self._process.stdin.write(b"".join(messages))
-            self._process.stdin.flush()
+            process.stdin.write(b"".join(messages))
+            process.stdin.flush()
             for _ in messages:
-                header, arrays = self._reader.read(timeout)
+                header, arrays = reader.read(timeout)
                 outcomes.append(outcome_from_message(header, arrays))
         except ReadTimeout:
             output = self._stop()
@@ -154,6 +156,7 @@ class IsolatedEngine:
                 f"Cannot start an engine worker with --python {self.python!r}: {exc}. "
                 "Give the path of a Python interpreter that has NumPy installed."
             ) from None
+        assert self._process.stdout is not None  # started with stdout=PIPE
         self._reader = FrameReader(self._process.stdout.fileno())
         try:
             header, _ = self._reader.read(STARTUP_TIMEOUT)
@@ -189,7 +192,8 @@ class IsolatedEngine:
             process.wait()
             for stream in (process.stdin, process.stdout):
                 try:
-                    stream.close()
+                    if stream is not None:
+                        stream.close()
                 except OSError:
                     pass
         output = ""

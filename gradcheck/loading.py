@@ -357,7 +357,7 @@ def _caret_excerpt(exc: SyntaxError) -> str:
     if exc.offset and exc.offset > 0:
         start = max(exc.offset - 1 - indent, 0)
         width = 1
-        if getattr(exc, "end_offset", None) and exc.end_lineno == exc.lineno and exc.end_offset > exc.offset:
+        if exc.end_offset and exc.end_lineno == exc.lineno and exc.end_offset > exc.offset:
             width = exc.end_offset - exc.offset
         excerpt += "\n    " + " " * start + "^" * width
     return excerpt

@@ -223,7 +223,7 @@ class GradcheckSession:
     def run(self, check: str) -> tuple[Report, list[str]]:
         """Run one check; return its report and the notes for the item's report section."""
         from gradcheck.assertions import check_report
-        from gradcheck.reports._display import check_notes
+        from gradcheck.reports.display import check_notes
         from gradcheck.runner import PROGRAMS_CHECK
 
         notes: list[str] = []
@@ -317,7 +317,7 @@ class GradcheckSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.report is None:
             return
-        from gradcheck.reports._display import summary_text
+        from gradcheck.reports.display import summary_text
 
         terminalreporter.write_sep("-", "gradcheck")
         for line in self.summary_lines:

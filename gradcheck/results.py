@@ -148,7 +148,7 @@ class Failure:
         return cls(
             category=data["category"],
             message=data["message"],
-            inputs=[ArrayRecord.from_dict(item) for item in data.get("inputs", [])],
+            inputs=tuple(ArrayRecord.from_dict(item) for item in data.get("inputs", [])),
             params=dict(data.get("params") or {}),
             cotangent=array("cotangent"),
             wrt=data.get("wrt"),
@@ -222,9 +222,9 @@ class CheckResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CheckResult":
-        failures = [Failure.from_dict(item) for item in data.get("failures", [])]
+        failures = tuple(Failure.from_dict(item) for item in data.get("failures", []))
         if not failures and data.get("failure"):
-            failures = [Failure.from_dict(data["failure"])]
+            failures = (Failure.from_dict(data["failure"]),)
         return cls(
             check=data["check"],
             kind=data.get("kind", "op"),
@@ -310,7 +310,7 @@ class Report:
             max_examples=data.get("max_examples"),
             programs=data.get("programs"),
             ops=data.get("ops"),
-            results=[CheckResult.from_dict(item) for item in data.get("results", [])],
+            results=tuple(CheckResult.from_dict(item) for item in data.get("results", [])),
             notes=tuple(data.get("notes", [])),
             tolerance=None if not data.get("tolerance") else Tolerance(**data["tolerance"]),
         )

@@ -13,6 +13,7 @@ the ops the engine supports.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -233,12 +234,12 @@ def run_checks(
 
     for op in names:
         if engine.supports(op):
-            record(op, lambda op=op: check_op(
-                engine, op, max_examples=max_examples, seed=seed, timeout=timeout, tolerance=tolerance
+            record(op, functools.partial(
+                check_op, engine, op, max_examples=max_examples, seed=seed, timeout=timeout, tolerance=tolerance
             ))
         else:
-            record(op, lambda op=op: CheckResult(
-                check=op, kind="op", status="unsupported",
+            record(op, functools.partial(
+                CheckResult, check=op, kind="op", status="unsupported",
                 reason=f"the engine defines no {op!r}" + _alias_hint(op),
             ))
     usable = [op for op in (names if program_ops is None else resolve_ops(program_ops)) if engine.supports(op)]

@@ -189,7 +189,7 @@ def check_result(check: str, kind: str, state: SearchState, started: float, **fi
         # from JSON then shows the very numbers of the live one.
         seconds=round(seconds, 3),
         stages=state.clock.split(seconds),
-        failures=failures,
+        failures=tuple(failures),
         oracle_disagreements=state.disagreements,
         oracle_note=state.oracle_note,
         **fields,

@@ -10,22 +10,23 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck.case import Case
+from gradcheck.case import Computation
 from gradcheck.execution import EngineOutcome
 from gradcheck.oracles import Reference
+from gradcheck.program import ProgramCase
 from gradcheck.results import ArrayRecord, Failure
 from gradcheck.tolerances import Tolerance, allowed_error
 
 __all__ = ["failure_for", "judge"]
 
 
-def _records(case: Case) -> list[ArrayRecord]:
-    return [ArrayRecord(name, x, case.dtype) for name, x in zip(case.names, case.inputs)]
+def _records(case: Computation) -> tuple[ArrayRecord, ...]:
+    return tuple(ArrayRecord(name, x, case.dtype) for name, x in zip(case.names, case.inputs))
 
 
-def failure_for(case: Case, category: str, message: str, **fields: Any) -> Failure:
+def failure_for(case: Computation, category: str, message: str, **fields: Any) -> Failure:
     """Return a Failure of ``category`` on ``case``: its inputs, parameters and cotangent, and ``fields``."""
-    if case.kind == "program":
+    if isinstance(case, ProgramCase):
         # Shown as code, replayed from the steps: both from the program itself.
         fields = {"program": case.code(), "steps": case.printed_steps(), **fields}
     return Failure(
@@ -39,7 +40,7 @@ def failure_for(case: Case, category: str, message: str, **fields: Any) -> Failu
 
 
 def _compare(
-    case: Case,
+    case: Computation,
     actual: np.ndarray,
     expected: np.ndarray,
     tolerance: Tolerance,
@@ -73,7 +74,7 @@ def _compare(
     )
 
 
-def judge(case: Case, outcome: EngineOutcome, reference: Reference, tolerance: Tolerance) -> Failure | None:
+def judge(case: Computation, outcome: EngineOutcome, reference: Reference, tolerance: Tolerance) -> Failure | None:
     """Return the first thing wrong with the engine's answer to ``case``, or None."""
     if outcome.failure is not None:
         category, message, detail = outcome.failure
@@ -81,7 +82,8 @@ def judge(case: Case, outcome: EngineOutcome, reference: Reference, tolerance: T
             detail = f"{detail or ''}\n--- the engine printed ---\n{outcome.output}".lstrip("\n")
         return failure_for(case, category, message, detail=detail)
 
-    forward, expected_forward = outcome.forward, reference.forward
+    forward, expected_forward, grads = outcome.forward, reference.forward, outcome.grads
+    assert forward is not None and grads is not None  # an outcome without a failure has both
     if forward.shape != expected_forward.shape:
         return failure_for(
             case, "forward",
@@ -94,7 +96,6 @@ def judge(case: Case, outcome: EngineOutcome, reference: Reference, tolerance: T
     if failure is not None:
         return failure
 
-    grads = outcome.grads
     if len(grads) != len(case.inputs):
         return failure_for(
             case, "shape",

@@ -22,7 +22,7 @@ from rich.console import Console
 
 from gradcheck.errors import UsageError
 from gradcheck.reports import FORMATS, Format, parse_formats, render_report
-from gradcheck.reports._display import DETAIL_LINES, replay_command
+from gradcheck.reports.display import DETAIL_LINES, replay_command
 from gradcheck.reports.json import write_json
 from gradcheck.reports.text import render_text
 from gradcheck.results import CATEGORIES, STATUSES, ArrayRecord, CheckResult, Failure, Report

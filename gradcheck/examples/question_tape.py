@@ -142,6 +142,7 @@ def make_tape(gradient_matmul: MatmulRule, *, name: str) -> types.SimpleNamespac
                 adjoints[p] = unbroadcast(tf.add(adjoints[p], local_grad), p.tensor)
                 if not p in working:  # noqa: E713 - the question's spelling
                     working.append(p)
+        return None  # the question's loop falls off its end here, for a dx it never reaches
 
     def grad(y: Node, xs: Sequence[Node], cotangent: Any = None) -> list[np.ndarray]:
         """Return the question's ``gradient(y, x)`` for each x, seeded with ``cotangent``."""

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from gradcheck._timing import StageClock
-from gradcheck.case import Case
+from gradcheck.case import Case, Computation
 from gradcheck.ops import OPS
 from gradcheck.oracles._finite_differences import DirectionalCheck, directional_check, directional_checks
 from gradcheck.oracles._tensorflow import tensorflow_vjp, vjp
@@ -31,8 +31,8 @@ class Reference:
     note: str | None = None
 
 
-def case_seed(case: Case) -> int:
-    # Directions are random but a function of the case, so a replay sees the same ones.
+def case_seed(case: Computation) -> int:
+    """Return the seed of a case's random directions: a function of its numbers, so a replay sees the same."""
     digest = zlib.crc32(case.cotangent.tobytes())
     for x in case.inputs:
         digest = zlib.crc32(x.tobytes(), digest)

@@ -198,6 +198,8 @@ def write_format(fmt: Format, report: Any, report_dir: Path) -> Path:
     the target only once complete: a renderer that fails midway removes its
     temporary file and leaves the previous report (or nothing) in place.
     """
+    if fmt.filename is None:
+        raise ValueError(f"{fmt.name} is a terminal format: it has no file to write")
     renderer = fmt.load()
     report_dir.mkdir(parents=True, exist_ok=True)
     path = report_dir / fmt.filename

@@ -34,7 +34,7 @@ import jinja2
 import numpy as np
 
 import gradcheck
-from gradcheck.reports._display import (
+from gradcheck.reports.display import (
     check_notes,
     comparison_title,
     detail_text,
@@ -314,7 +314,7 @@ def _comparison_view(failure: Failure) -> ComparisonView | None:
     arrays = [_array_view(name, values, None, scale, subject=subject, worst=worst)
               for name, values in present]
     note = limit = None
-    if paired:
+    if paired and expected is not None and actual is not None:
         with np.errstate(invalid="ignore", over="ignore"):
             difference = actual - expected
         difference_scale = _difference_scale(difference)

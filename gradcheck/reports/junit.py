@@ -31,7 +31,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TextIO
 
-from gradcheck.reports._display import check_notes
+from gradcheck.reports.display import check_notes
 from gradcheck.reports.text import render_check_text
 from gradcheck.results import CheckResult, Report
 

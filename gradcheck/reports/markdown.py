@@ -21,7 +21,7 @@ from typing import Any, Iterable, TextIO
 
 import numpy as np
 
-from gradcheck.reports._display import (
+from gradcheck.reports.display import (
     array_text,
     check_notes,
     detail_text,

@@ -44,7 +44,7 @@ from gradcheck.case import Case
 from gradcheck.ops import OPS, REQUIRED
 from gradcheck.program import OUTPUT, ProgramCase, Step
 from gradcheck.reports import write_atomically
-from gradcheck.reports._display import array_text, comparison_title, replay_command
+from gradcheck.reports.display import array_text, comparison_title, replay_command
 from gradcheck.results import CheckResult, Failure, Report
 from gradcheck.function_case import FUNCTION_KIND, UserFunction, function_terms
 from gradcheck.tolerances import DEFAULT_TOLERANCES, Tolerance

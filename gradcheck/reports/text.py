@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import textwrap
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 from rich import box
@@ -23,7 +23,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from gradcheck.reports._display import (
+from gradcheck.reports.display import (
     array_text,
     check_notes,
     comparison_title,
@@ -200,19 +200,19 @@ def _optional(text: str | None, style: str = "") -> Text | None:
     return Text(text, style=style) if text else None
 
 
-def _inputs(inputs: list[ArrayRecord], room: int) -> Text | None:
+def _inputs(inputs: Sequence[ArrayRecord], room: int) -> Text | None:
     if not inputs:
         return None
     blocks = [_array_block(f"{record.name}  {shape_text(record.shape)}  {record.dtype}",
                            record.values, room) for record in inputs]
-    return Text("\n").join(blocks)
+    return Text("\n").join(block for block in blocks if block is not None)
 
 
 def _headed(heading: str, body: str) -> Text:
     return Text.assemble((heading, "dim"), "\n", body)
 
 
-def _array_block(heading: str | None, values: object, room: int) -> Text | None:
+def _array_block(heading: str | None, values: np.ndarray | None, room: int) -> Text | None:
     """Return an array under a heading (default heading: its shape)."""
     if values is None:
         return None

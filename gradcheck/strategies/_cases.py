@@ -119,7 +119,7 @@ def op_cases(
     shapes: Any = None,
     params: dict[str, Any] | None = None,
     sets: int | None = None,
-) -> st.SearchStrategy[Case] | st.SearchStrategy[CaseBatch]:
+) -> st.SearchStrategy[Case | CaseBatch]:
     """Return a strategy for cases of ``op``: operands in its domain, parameters, a cotangent.
 
     ``op`` is a name of CONTRACT 1 or an alias. Every case satisfies the op's

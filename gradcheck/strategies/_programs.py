@@ -121,13 +121,13 @@ class _Builder:
         for step in reversed(self.steps):
             if step.out in live:
                 live.update(step.args)
-        steps = [step for step in self.steps if step.out in live]
+        used = [step for step in self.steps if step.out in live]
         kept = [(name, array) for name, array in self.inputs if name in live]
         renamed = {name: f"x{index}" for index, (name, _) in enumerate(kept)}
-        renamed.update({step.out: f"t{index}" for index, step in enumerate(steps)})
+        renamed.update({step.out: f"t{index}" for index, step in enumerate(used)})
         steps = tuple(
             Step(renamed[step.out], step.op, tuple(renamed[arg] for arg in step.args), step.params)
-            for step in steps
+            for step in used
         )
         return ProgramCase(
             tuple(renamed[name] for name, _ in kept),

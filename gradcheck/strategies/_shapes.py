@@ -57,7 +57,7 @@ def broadcastable_shapes(
 
 def matmul_shapes(
     *, max_batch_dims: int = 2, min_side: int = 1, max_side: int = 4
-) -> st.SearchStrategy[tuple[tuple[int, ...], tuple[int, ...]]]:
+) -> st.SearchStrategy[tuple[tuple[int, ...], ...]]:
     """Return a strategy for the operand shapes of ``matmul`` with NumPy semantics.
 
     Covers 1-D operands on either side and broadcast batch stacks such as

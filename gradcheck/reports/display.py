@@ -1,8 +1,8 @@
 """Plain-string pieces of a report, shared by every human-readable format.
 
-The terminal report lays these out with rich; the Markdown and HTML reports
-(issue 4) are meant to reuse them, so that an array, a parameter list or a
-replay command reads the same in every format. Only NumPy is imported here.
+The terminal, Markdown, HTML and JUnit reports lay these out, and so do the
+pytest plugin and the progress line, so that an array, a parameter list or a
+replay command reads the same everywhere. Only NumPy is imported here.
 """
 
 from __future__ import annotations
