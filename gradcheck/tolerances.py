@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
+
+from gradcheck.errors import UsageError
 
 __all__ = ["DEFAULT_TOLERANCES", "Tolerance", "allowed_error", "merge_tolerances"]
 
@@ -38,17 +40,54 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
 }
 
 
-def merge_tolerances(overrides: Mapping[str, float | Tolerance] | None) -> dict[str, Tolerance]:
-    """Return the default table with ``overrides`` (dtype -> rtol or Tolerance) merged in."""
+def merge_tolerances(overrides: Mapping[Any, float | Tolerance] | None) -> dict[str, Tolerance]:
+    """Return the default table with ``overrides`` (dtype -> rtol or Tolerance) merged in.
+
+    Raises ``UsageError`` naming the first bad override: a dtype gradcheck does
+    not check, or a tolerance that is not a positive finite rtol with a
+    finite floor >= 0 (a negative or NaN bound would pass every answer).
+    """
     table = dict(DEFAULT_TOLERANCES)
     for dtype, value in (overrides or {}).items():
-        name = np.dtype(dtype).name
-        table[name] = value if isinstance(value, Tolerance) else Tolerance(rtol=float(value))
+        table[_dtype_name(dtype, value)] = _tolerance(dtype, value)
     return table
+
+
+def _dtype_name(dtype: Any, value: Any) -> str:
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in DEFAULT_TOLERANCES:
+        raise UsageError(
+            f"tolerances={{{dtype!r}: {value!r}}}: {dtype!r} is not a dtype gradcheck checks; "
+            f"give the tolerance of {' or '.join(map(repr, DEFAULT_TOLERANCES))}, e.g. tolerances={{'float32': 1e-4}}."
+        )
+    return name
+
+
+def _tolerance(dtype: Any, value: Any) -> Tolerance:
+    if isinstance(value, Tolerance):
+        rtol, floor = value.rtol, value.floor
+    elif isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool):
+        rtol, floor = float(value), DEFAULT_TOLERANCES["float64"].floor
+    else:
+        rtol = floor = math.nan
+    if not (math.isfinite(rtol) and rtol > 0 and math.isfinite(floor) and floor >= 0):
+        raise UsageError(
+            f"tolerances={{{dtype!r}: {value!r}}}: a tolerance is a relative tolerance > 0 (e.g. 1e-4), "
+            "or a gradcheck.tolerances.Tolerance with rtol > 0 and floor >= 0, all finite; a negative "
+            "or NaN bound would let every answer pass."
+        )
+    return value if isinstance(value, Tolerance) else Tolerance(rtol=rtol)
 
 
 def allowed_error(expected: np.ndarray, tolerance: Tolerance, terms: int = 1) -> np.ndarray:
     """Return the largest acceptable absolute error for each entry of ``expected``."""
     magnitude = np.abs(expected)
     largest = float(np.max(magnitude, initial=0.0))
+    if not math.isfinite(largest):
+        # A NaN or inf reference entry says nothing of the scale of the others,
+        # which are still judged (the non-finite ones are left to the verdict).
+        largest = float(np.max(magnitude[np.isfinite(magnitude)], initial=0.0))
     return tolerance.rtol * math.sqrt(max(terms, 1)) * (magnitude + largest + tolerance.floor)
