@@ -612,7 +612,7 @@ def check_user_function(
 ) -> Report:
     """Return the report of checking an already prepared ``function`` (see :func:`user_function`)."""
     from gradcheck.assertions import CheckSettings
-    from gradcheck.diagnosis import diagnose_function
+    from gradcheck.diagnosis import diagnose
     from gradcheck.runner import _result, _search
 
     settings = CheckSettings(max_examples=max_examples, programs=0, seed=seed, timeout=function.timeout)
@@ -625,16 +625,25 @@ def check_user_function(
         domains(spec.count)
     started = time.perf_counter()
     outputs: set[str] = set()
+    evaluate = _evaluator(function, dtype)
+    behind: dict[int, FunctionCase] = {}  # the case behind each failure raised, for its diagnosis
+
+    def keeping_cases(case: FunctionCase, *args: Any) -> Failure | None:
+        failure = evaluate(case, *args)
+        if failure is not None:
+            behind[id(failure)] = case
+        return failure
+
     state = _search(
         _function_cases(function, spec, domains, names_for, dtype, outputs),
-        _evaluator(function, dtype),
+        keeping_cases,
         max_examples=settings.max_examples,
         seed=settings.seed,
         reference=_function_reference,
     )
     result = _result(function.name, FUNCTION_KIND, state, started)
     for failure in result.failures:
-        failure.diagnosis = diagnose_function(failure, function.name)
+        failure.diagnosis = diagnose(behind[id(failure)], failure, function.tolerance_for(dtype))
     if not result.failures and result.cases and result.oracle_disagreements == result.cases:
         raise UsageError(
             f"no case of {function.name}() could be checked: on all {result.cases} the references "

@@ -271,6 +271,8 @@ def check_op(
     # An isolated engine answers an example's value sets in one round trip.
     run_many = getattr(engine, "run_many", None)
     ready: dict[int, Any] = {}
+    # The case behind each failure raised, for the diagnosis of the minimal ones.
+    behind: dict[int, Any] = {}
 
     def prepare(cases: Sequence[Any]) -> None:
         ready.clear()
@@ -284,11 +286,13 @@ def check_op(
         clock.lap("engine")
         failure = judge(case, outcome, reference, tolerance)
         clock.lap("comparison")
+        if failure is not None:
+            behind[id(failure)] = case
         return failure
 
     state = _search(strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare)
     for failure in state.failures.values():
-        failure.diagnosis = diagnose(failure, op)
+        failure.diagnosis = diagnose(behind[id(failure)], failure, tolerance)
     return _result(op, "op", state, started)
 
 
@@ -310,7 +314,7 @@ def check_programs(
     cotangent it sees in the program. When every step passes alone, the
     backward pass itself is at fault, and the diagnosis says so.
     """
-    from gradcheck.blame import blame_steps, program_diagnosis
+    from gradcheck.diagnosis import blame_steps, diagnose
     from gradcheck.strategies import programs
     from gradcheck.verdict import judge
 
@@ -346,7 +350,7 @@ def check_programs(
     state = _search(strategy, evaluate, max_examples=max_examples, seed=seed)
     for failure in state.failures.values():
         program, culprits = behind[id(failure)]
-        failure.diagnosis = program_diagnosis(program, culprits, failure, tolerance)
+        failure.diagnosis = diagnose(program, failure, tolerance, culprits=culprits)
     return _result(PROGRAMS_CHECK, "program", state, started)
 
 
