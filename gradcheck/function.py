@@ -521,7 +521,7 @@ def check_user_function(
 ) -> Report:
     """Return the report of checking an already prepared ``function`` (see :func:`user_function`)."""
     from gradcheck.assertions import CheckSettings
-    from gradcheck.diagnosis import diagnose_function
+    from gradcheck.diagnosis import diagnose
     from gradcheck.search import check_result, search
 
     settings = CheckSettings(max_examples=max_examples, programs=0, seed=seed, timeout=function.timeout)
@@ -541,10 +541,11 @@ def check_user_function(
         seed=settings.seed,
         reference=_function_reference,
     )
-    for category, failure in state.failures.items():
-        state.failures[category] = dataclasses.replace(failure, diagnosis=diagnose_function(failure, function.name))
+    tolerance = function.tolerance_for(dtype)
     result = check_result(
-        function.name, FUNCTION_KIND, state, started, replay=_replay(function, spec, dtype, domain, settings)
+        function.name, FUNCTION_KIND, state, started,
+        diagnose=lambda case, failure: diagnose(case, failure, tolerance),
+        replay=_replay(function, spec, dtype, domain, settings),
     )
     if not result.failures and result.cases and result.oracle_disagreements == result.cases:
         raise UsageError(
@@ -555,7 +556,7 @@ def check_user_function(
         target=function.fn_target or function.name, seed=settings.seed, dtype=dtype,
         max_examples=settings.max_examples, results=(result,),
         notes=(_comparison_note(function, tensorflow="tensorflow" in outputs),),
-        tolerance=function.tolerance_for(dtype),
+        tolerance=tolerance,
     )
 
 

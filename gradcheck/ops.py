@@ -3,8 +3,10 @@
 A row says how to call the op (operands, static parameters), how to compute it
 twice independently (a NumPy float64 forward for finite differences and a
 TensorFlow forward for ``tf.GradientTape``), which shapes to draw (a rule named
-in ``gradcheck.strategies``), and where operand values may lie (``Domain``).
-To add an op, add a row; nothing else branches on op names.
+in ``gradcheck.strategies``), where operand values may lie (``Domain``), and
+what ``gradcheck.diagnosis`` needs to name a wrong backward rule (the right
+rule in words, the wrong ones engines are known to have, the constant factors
+worth a name). To add an op, add a row; nothing else branches on op names.
 
 This module imports only NumPy: the command line reads it to validate
 ``--ops`` without paying for TensorFlow or Hypothesis.
@@ -26,6 +28,7 @@ __all__ = [
     "Domain",
     "OpSpec",
     "Param",
+    "Slip",
     "canonical_op",
 ]
 
@@ -120,6 +123,25 @@ def _pow_domain(params: dict[str, Any]) -> tuple[Domain]:
 _Shapes = tuple[tuple[int, ...], ...]
 # What ``OpSpec.batch`` gives: a view shape per operand, and the call's parameters.
 _Stacked = tuple[_Shapes, dict[str, Any]]
+# What ``OpSpec.factors`` gives: ``(value, phrase)`` pairs.
+_Factors = list[tuple[float, str]]
+
+
+@dataclass(frozen=True)
+class Slip:
+    """A wrong backward rule hand-written engines are known to have for an op.
+
+    ``gradcheck.diagnosis`` recomputes the gradient the wrong rule gives and,
+    when it is the engine's, says "matches {found} where {meant} was meant:
+    {why}".
+    """
+
+    found: str  # the wrong rule, as code
+    meant: str  # the right one
+    why: str  # the bug class, ending the sentence
+    # ``vjp(g, x, y, params)``: the wrong rule's gradient at input x, output y
+    # and cotangent g (NumPy, float64).
+    vjp: Callable[[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -149,6 +171,16 @@ class OpSpec:
     # the parameters of the one call (see ``batch``). None: the op already
     # maps over leading axes (elementwise).
     stacked: Callable[[_Shapes, dict[str, Any], int], _Stacked] | None = None
+    # The right VJP of each operand as a person would write it (``g`` is the
+    # cotangent): diagnosis quotes it as the fix.
+    vjp_rules: tuple[str, ...] = ()
+    # Wrong backward rules of this op, tried in this order by diagnosis.
+    slips: tuple[Slip, ...] = ()
+    # Constant factors a wrong rule of this op is off by that have a meaning:
+    # ``factors(shapes, output_shape, params)`` gives ``(value, phrase)``
+    # pairs, first match wins; ``{fraction}`` in a phrase stands for the value
+    # as a simple rational, as diagnosis writes it.
+    factors: Callable[[_Shapes, tuple[int, ...], dict[str, Any]], _Factors] | None = None
 
     def batch(self, shapes: _Shapes, params: dict[str, Any], k: int) -> _Stacked:
         """Return how to run ``k`` cases of ``shapes`` and ``params`` as one call.
@@ -274,6 +306,40 @@ def _stack_broadcast_to(shapes: _Shapes, params: dict[str, Any], k: int) -> _Sta
     return (_padded(shapes[0], len(target)),), {**params, "shape": (k, *target)}
 
 
+# --- Wrong rules and named factors (``OpSpec.slips``, ``OpSpec.factors``) ---
+
+_IN_TERMS_OF_INPUT = "the derivative is written in terms of the input x where the output {y} was meant"
+_ITSELF = "the function itself is used instead of its derivative"
+
+
+def _spread_back(g: np.ndarray, x: np.ndarray, y: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """Return sum's backward for a reduction of ``x``: ``g`` copied to every entry it was reduced from."""
+    kept = np.sum(x, axis=params["axis"], keepdims=True).shape
+    return np.broadcast_to(np.reshape(g, kept), x.shape)
+
+
+def _mean_factors(shapes: _Shapes, output_shape: tuple[int, ...], params: dict[str, Any]) -> _Factors:
+    size = int(np.prod(shapes[0]))
+    n = size // max(int(np.prod(output_shape)), 1)
+    averaged = f"n = {n}, the number of elements averaged"
+    return [
+        (float(n), f"{averaged} (the division by n is missing)"),
+        (1 / n, f"1/{n} = 1/n with {averaged} (the division by n is applied twice)"),
+        (n / size, f"{{fraction}} = n/size (the backward divides by x.size = {size} "
+                   f"where {averaged}, was meant)"),
+    ]
+
+
+def _pow_factors(shapes: _Shapes, output_shape: tuple[int, ...], params: dict[str, Any]) -> _Factors:
+    p = params["p"]
+    if p == 0:
+        return []
+    return [
+        (p, f"p = {p} (the factor p is applied twice)"),
+        (1 / p, f"{{fraction}} = 1/p with p = {p} (the factor p of p * x**(p - 1) is missing)"),
+    ]
+
+
 # --- TensorFlow forwards ---
 
 
@@ -296,7 +362,8 @@ def _tf_matmul(tf: Any, a: Any, b: Any) -> Any:
     return product
 
 
-def _reduction(name: str, numpy_fn: Callable[..., np.ndarray], tf_name: str) -> "OpSpec":
+def _reduction(name: str, numpy_fn: Callable[..., np.ndarray], tf_name: str, rule: str,
+               slips: tuple[Slip, ...] = (), factors: Callable[..., _Factors] | None = None) -> "OpSpec":
     def tensorflow(tf: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         return getattr(tf.math, tf_name)(x, axis=_tf_axis(axis), keepdims=keepdims)
 
@@ -310,36 +377,70 @@ def _reduction(name: str, numpy_fn: Callable[..., np.ndarray], tf_name: str) -> 
         param_rule="reduction",
         domains=(DISTINCT,) if name == "max" else (FREE,),
         stacked=_stack_reduction,
+        vjp_rules=(rule,),
+        slips=slips,
+        factors=factors,
     )
 
 
-def _unary(name: str, numpy_fn: Callable[..., np.ndarray], tf_fn: Callable[..., Any],
-           domain: Domain = FREE) -> OpSpec:
-    return OpSpec(name, ("x",), numpy_fn, tf_fn, shapes="elementwise", domains=(domain,))
+def _unary(name: str, numpy_fn: Callable[..., np.ndarray], tf_fn: Callable[..., Any], rule: str,
+           domain: Domain = FREE, slips: tuple[Slip, ...] = ()) -> OpSpec:
+    return OpSpec(name, ("x",), numpy_fn, tf_fn, shapes="elementwise", domains=(domain,),
+                  vjp_rules=(rule,), slips=slips)
 
 
 def _binary(name: str, numpy_fn: Callable[..., np.ndarray], tf_fn: Callable[..., Any],
-            domains: tuple[Domain, Domain] = (FREE, FREE)) -> OpSpec:
+            rules: tuple[str, str], domains: tuple[Domain, Domain] = (FREE, FREE)) -> OpSpec:
     return OpSpec(name, ("a", "b"), numpy_fn, tf_fn, shapes="broadcast", domains=domains,
-                  stacked=_stack_broadcast)
+                  stacked=_stack_broadcast, vjp_rules=rules)
 
 
 _TABLE: tuple[OpSpec, ...] = (
-    _binary("add", np.add, lambda tf, a, b: tf.add(a, b)),
-    _binary("subtract", np.subtract, lambda tf, a, b: tf.subtract(a, b)),
-    _binary("multiply", np.multiply, lambda tf, a, b: tf.multiply(a, b)),
-    _binary("divide", np.divide, lambda tf, a, b: tf.divide(a, b), (FREE, DIVISOR)),
-    _binary("maximum", np.maximum, lambda tf, a, b: tf.maximum(a, b), (LATTICE_A, LATTICE_B)),
-    _unary("negative", np.negative, lambda tf, x: tf.negative(x)),
-    _unary("exp", np.exp, lambda tf, x: tf.exp(x)),
-    _unary("log", np.log, lambda tf, x: tf.math.log(x), POSITIVE),
-    _unary("sqrt", np.sqrt, lambda tf, x: tf.sqrt(x), POSITIVE),
-    _unary("tanh", np.tanh, lambda tf, x: tf.tanh(x)),
-    _unary("sigmoid", _sigmoid, lambda tf, x: tf.sigmoid(x)),
-    _unary("relu", lambda x: np.maximum(x, 0.0), lambda tf, x: tf.nn.relu(x), NONZERO),
-    _unary("abs", np.abs, lambda tf, x: tf.abs(x), NONZERO),
-    _unary("sin", np.sin, lambda tf, x: tf.sin(x)),
-    _unary("cos", np.cos, lambda tf, x: tf.cos(x)),
+    _binary("add", np.add, lambda tf, a, b: tf.add(a, b), ("g", "g")),
+    _binary("subtract", np.subtract, lambda tf, a, b: tf.subtract(a, b), ("g", "-g")),
+    _binary("multiply", np.multiply, lambda tf, a, b: tf.multiply(a, b), ("g * b", "g * a")),
+    _binary("divide", np.divide, lambda tf, a, b: tf.divide(a, b), ("g / b", "-g * a / b**2"),
+            (FREE, DIVISOR)),
+    _binary("maximum", np.maximum, lambda tf, a, b: tf.maximum(a, b),
+            ("g where a > b, 0 elsewhere", "g where b > a, 0 elsewhere"), (LATTICE_A, LATTICE_B)),
+    _unary("negative", np.negative, lambda tf, x: tf.negative(x), "-g"),
+    _unary("exp", np.exp, lambda tf, x: tf.exp(x), "g * exp(x)", slips=(
+        Slip("g * x", "g * y with y = exp(x)", "the input x is used where the output y was meant",
+             lambda g, x, y, params: g * x),
+    )),
+    _unary("log", np.log, lambda tf, x: tf.math.log(x), "g / x", POSITIVE, slips=(
+        Slip("g / x**2", "g / x", "one power of x too many", lambda g, x, y, params: g * (1 / x**2)),
+        Slip("g * x", "g / x", "x multiplies where it should divide", lambda g, x, y, params: g * x),
+    )),
+    _unary("sqrt", np.sqrt, lambda tf, x: tf.sqrt(x), "g / (2 * sqrt(x))", POSITIVE, slips=(
+        Slip("g / (2 * x)", "g / (2 * y) with y = sqrt(x)", _IN_TERMS_OF_INPUT.format(y="y"),
+             lambda g, x, y, params: g * (1 / (2 * x))),
+        Slip("g * sqrt(x) / 2", "g / (2 * sqrt(x))", "sqrt(x) multiplies where it should divide",
+             lambda g, x, y, params: g * (y / 2)),
+    )),
+    _unary("tanh", np.tanh, lambda tf, x: tf.tanh(x), "g * (1 - tanh(x)**2)", slips=(
+        Slip("g * (1 - x**2)", "g * (1 - y**2) with y = tanh(x)", _IN_TERMS_OF_INPUT.format(y="y"),
+             lambda g, x, y, params: g * (1 - x**2)),
+        Slip("g * (1 - tanh(x))", "g * (1 - tanh(x)**2)", "the square is missing",
+             lambda g, x, y, params: g * (1 - y)),
+    )),
+    _unary("sigmoid", _sigmoid, lambda tf, x: tf.sigmoid(x), "g * s * (1 - s) with s = sigmoid(x)", slips=(
+        Slip("g * s", "g * s * (1 - s) with s = sigmoid(x)", "the factor (1 - s) is missing",
+             lambda g, x, y, params: g * y),
+        Slip("g * x * (1 - x)", "g * s * (1 - s) with s = sigmoid(x)", _IN_TERMS_OF_INPUT.format(y="s"),
+             lambda g, x, y, params: g * (x * (1 - x))),
+    )),
+    _unary("relu", lambda x: np.maximum(x, 0.0), lambda tf, x: tf.nn.relu(x), "g where x > 0, 0 elsewhere",
+           NONZERO),
+    _unary("abs", np.abs, lambda tf, x: tf.abs(x), "g * sign(x)", NONZERO),
+    _unary("sin", np.sin, lambda tf, x: tf.sin(x), "g * cos(x)", slips=(
+        Slip("g * sin(x)", "g * cos(x)", _ITSELF, lambda g, x, y, params: g * y),
+    )),
+    _unary("cos", np.cos, lambda tf, x: tf.cos(x), "-g * sin(x)", slips=(
+        Slip("g * sin(x)", "-g * sin(x)", "the minus sign of d cos(x)/dx = -sin(x) is missing",
+             lambda g, x, y, params: g * np.sin(x)),
+        Slip("g * cos(x)", "-g * sin(x)", _ITSELF, lambda g, x, y, params: g * y),
+    )),
     OpSpec(
         "pow",
         ("x",),
@@ -349,6 +450,15 @@ _TABLE: tuple[OpSpec, ...] = (
         params=(Param("p"),),
         param_rule="exponent",
         domains=_pow_domain,
+        vjp_rules=("g * p * x**(p - 1)",),
+        slips=(
+            Slip("g * p * x**p", "g * p * x**(p - 1)", "the exponent was not lowered by one",
+                 lambda g, x, y, params: g * (params["p"] * y)),
+            Slip("g * x**p * log(x)", "g * p * x**(p - 1)",
+                 "that is the derivative with respect to the exponent p, not the base x",
+                 lambda g, x, y, params: g * (y * np.log(x))),
+        ),
+        factors=_pow_factors,
     ),
     OpSpec(
         "matmul",
@@ -358,6 +468,7 @@ _TABLE: tuple[OpSpec, ...] = (
         shapes="matmul",
         contraction=lambda shapes, params: shapes[0][-1],
         stacked=_stack_matmul,
+        vjp_rules=("g @ swapaxes(b, -1, -2)", "swapaxes(a, -1, -2) @ g"),
     ),
     OpSpec(
         "matrix_transpose",
@@ -365,6 +476,7 @@ _TABLE: tuple[OpSpec, ...] = (
         lambda x: np.swapaxes(x, -1, -2),
         lambda tf, x: tf.linalg.matrix_transpose(x),
         shapes="matrix",
+        vjp_rules=("swapaxes(g, -1, -2)",),
     ),
     OpSpec(
         "permute_dims",
@@ -375,6 +487,7 @@ _TABLE: tuple[OpSpec, ...] = (
         params=(Param("axes"),),
         param_rule="permutation",
         stacked=_stack_permutation,
+        vjp_rules=("transpose(g, argsort(axes))",),
     ),
     OpSpec(
         "reshape",
@@ -385,6 +498,7 @@ _TABLE: tuple[OpSpec, ...] = (
         params=(Param("shape"),),
         param_rule="reshape_target",
         stacked=_stack_reshape,
+        vjp_rules=("reshape(g, x.shape)",),
     ),
     OpSpec(
         "broadcast_to",
@@ -395,10 +509,19 @@ _TABLE: tuple[OpSpec, ...] = (
         params=(Param("shape"),),
         param_rule="broadcast_target",
         stacked=_stack_broadcast_to,
+        vjp_rules=("g summed over the broadcast axes",),
     ),
-    _reduction("sum", np.sum, "reduce_sum"),
-    _reduction("mean", np.mean, "reduce_mean"),
-    _reduction("max", np.max, "reduce_max"),
+    _reduction("sum", np.sum, "reduce_sum", "g spread back over the reduced axes"),
+    _reduction(
+        "mean", np.mean, "reduce_mean",
+        "g spread back over the reduced axes and divided by n, the number of elements averaged",
+        factors=_mean_factors,
+    ),
+    _reduction("max", np.max, "reduce_max", "g at the position of each maximum, 0 elsewhere", slips=(
+        Slip("sum's backward (g copied to every entry)", "g at the position of each maximum only",
+             "the gradient is routed to every entry instead of only to the maximum (x == max)",
+             _spread_back),
+    )),
     OpSpec(
         "softmax",
         ("x",),
@@ -411,6 +534,13 @@ _TABLE: tuple[OpSpec, ...] = (
         # normalizer forward, <g, softmax> backward.
         contraction=_axis_length,
         stacked=_stack_single_axis,
+        vjp_rules=("s * (g - sum(g * s, axis, keepdims=True)) with s = softmax(x)",),
+        slips=(
+            Slip("g * s * (1 - s)", "s * (g - sum(g * s, axis, keepdims=True)) with s = softmax(x)",
+                 "only the Jacobian's diagonal is kept (sigmoid's rule); the term -s * sum(g * s, axis) "
+                 "coupling every output to every input is missing",
+                 lambda g, x, y, params: g * (y * (1 - y))),
+        ),
     ),
     OpSpec(
         "log_softmax",
@@ -424,6 +554,11 @@ _TABLE: tuple[OpSpec, ...] = (
         # normalizer forward, <g, softmax> backward.
         contraction=_axis_length,
         stacked=_stack_single_axis,
+        vjp_rules=("g - softmax(x) * sum(g, axis, keepdims=True)",),
+        slips=(
+            Slip("g - softmax(x) * g", "g - softmax(x) * sum(g, axis, keepdims=True)",
+                 "the cotangent is not summed along the axis", lambda g, x, y, params: g - np.exp(y) * g),
+        ),
     ),
     OpSpec(
         "logsumexp",
@@ -436,6 +571,11 @@ _TABLE: tuple[OpSpec, ...] = (
         params=(Param("axis", None), Param("keepdims", False)),
         param_rule="reduction",
         stacked=_stack_reduction,
+        vjp_rules=("g spread back over the reduced axes, times softmax(x) over them",),
+        slips=(
+            Slip("sum's backward (g copied to every entry)", "g * softmax(x) over the reduced axes",
+                 "the weights softmax(x) = exp(x - logsumexp(x)) are missing", _spread_back),
+        ),
     ),
 )
 

@@ -12,7 +12,6 @@ the ops the engine supports.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import time
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -124,9 +123,9 @@ def check_op(
         return failure
 
     state = search(strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare)
-    for category, failure in state.failures.items():
-        state.failures[category] = dataclasses.replace(failure, diagnosis=diagnose(failure, op))
-    return check_result(op, "op", state, started)
+    return check_result(
+        op, "op", state, started, diagnose=lambda case, failure: diagnose(case, failure, tolerance)
+    )
 
 
 def check_programs(
@@ -147,7 +146,7 @@ def check_programs(
     cotangent it sees in the program. When every step passes alone, the
     backward pass itself is at fault, and the diagnosis says so.
     """
-    from gradcheck.blame import blame_steps, program_diagnosis
+    from gradcheck.diagnosis import blame_steps, diagnose
     from gradcheck.strategies import programs
     from gradcheck.verdict import judge
 
@@ -160,10 +159,10 @@ def check_programs(
         ones_cotangent=not engine.grad_takes_cotangent,
     )
 
-    # The program and culprits behind each failure raised, for the diagnosis
-    # of the minimal ones only (it simulates traversals: too slow to run on
-    # every failing example while shrinking).
-    behind: dict[int, tuple[Any, list[Any]]] = {}
+    # The culprits of each failing program, for the diagnosis of the minimal
+    # ones only (it simulates traversals: too slow to run on every failing
+    # example while shrinking).
+    culprits_of: dict[int, list[Any]] = {}
 
     def evaluate(program: Any, reference: Any, clock: StageClock, repeat: bool) -> Failure | None:
         outcome = engine.run(program, timeout, repeat)
@@ -176,15 +175,14 @@ def check_programs(
         clock.lap("blame")
         if culprits and all(step.op in known_bad for step, _ in culprits):
             return None  # an op bug its own check already reports
-        behind[id(failure)] = (program, culprits)
+        culprits_of[id(program)] = culprits
         return failure
 
     state = search(strategy, evaluate, max_examples=max_examples, seed=seed)
-    for category, failure in state.failures.items():
-        program, culprits = behind[id(failure)]
-        diagnosis = program_diagnosis(program, culprits, failure, tolerance)
-        state.failures[category] = dataclasses.replace(failure, diagnosis=diagnosis)
-    return check_result(PROGRAMS_CHECK, "program", state, started)
+    return check_result(
+        PROGRAMS_CHECK, "program", state, started,
+        diagnose=lambda program, failure: diagnose(program, failure, tolerance, culprits=culprits_of[id(program)]),
+    )
 
 
 def run_checks(

@@ -23,11 +23,12 @@ __all__ = ["SearchState", "check_result", "search"]
 
 
 class _CaseFailed(Exception):
-    """Raised inside the Hypothesis test for a failing case; carries the Failure."""
+    """Raised inside the Hypothesis test for a failing case; carries the Failure and the case."""
 
-    def __init__(self, failure: Failure) -> None:
+    def __init__(self, failure: Failure, case: Any) -> None:
         super().__init__(failure.message)
         self.failure = failure
+        self.case = case
 
 
 # One exception type per category: Hypothesis tells bugs apart by exception
@@ -45,19 +46,23 @@ _COSTLY = frozenset({"timeout", "crash"})
 
 @dataclass
 class SearchState:
+    """What a search found so far: counts, the minimal failure of each category and its case."""
+
     examples: int = 0
     cases: int = 0
     disagreements: int = 0
     oracle_note: str | None = None
     failures: dict[str, Failure] = field(default_factory=dict)
+    # The computation behind each failure, by category: what diagnosis looks at.
+    failing_cases: dict[str, Any] = field(default_factory=dict)
     clock: StageClock = field(default_factory=StageClock)
 
 
-def _failures_from(exc: BaseException) -> list[Failure]:
-    """Return the Failures carried by ``exc`` (a _CaseFailed or a group of them)."""
+def _failures_from(exc: BaseException) -> list[tuple[Failure, Any]]:
+    """Return the failures carried by ``exc`` (a _CaseFailed or a group of them), each with its case."""
     if isinstance(exc, _CaseFailed):
-        return [exc.failure]
-    found: list[Failure] = []
+        return [(exc.failure, exc.case)]
+    found: list[tuple[Failure, Any]] = []
     for inner in getattr(exc, "exceptions", ()):
         found.extend(_failures_from(inner))
     return found
@@ -133,36 +138,37 @@ def search(
             # any case, and the other sets are cheaper run once.
             failure = evaluate(case, reference, clock, index == 0)
             if failure is not None and failure.category not in known:
-                raise _FAILURE_TYPES[failure.category](failure)
+                raise _FAILURE_TYPES[failure.category](failure, case)
             if failure is not None and failure.category in _COSTLY:
                 return  # found in an earlier round, and the next set would likely cost as much again
 
     for round_number in range(len(CATEGORIES)):
         found = _search_round(hypothesis_seed(seed + round_number)(check_example), Flaky)
-        new = [failure for failure in found if failure.category not in state.failures]
-        for failure in new:
+        new = [(failure, case) for failure, case in found if failure.category not in state.failures]
+        for failure, case in new:
             state.failures[failure.category] = failure
+            state.failing_cases[failure.category] = case
         if not new or "nondeterministic" in state.failures:
             break
         known.update(state.failures)
     return state
 
 
-def _search_round(run: Callable[[], None], flaky: type[BaseException]) -> list[Failure]:
-    """Run one Hypothesis search; return the minimal failure of each category it found."""
+def _search_round(run: Callable[[], None], flaky: type[BaseException]) -> list[tuple[Failure, Any]]:
+    """Run one Hypothesis search; return the minimal failure of each category it found, with its case."""
     try:
         run()
     except flaky as exc:
         return [
-            dataclasses.replace(
+            (dataclasses.replace(
                 failure,
                 category="nondeterministic",
                 message=(
                     f"the same case failed once and passed when repeated ({failure.message}): "
                     "the engine's answer depends on something besides its inputs"
                 ),
-            )
-            for failure in _failures_from(exc)[:1]
+            ), case)
+            for failure, case in _failures_from(exc)[:1]
         ]
     except BaseException as exc:
         failures = _failures_from(exc)
@@ -172,12 +178,26 @@ def _search_round(run: Callable[[], None], flaky: type[BaseException]) -> list[F
     return []
 
 
-def check_result(check: str, kind: str, state: SearchState, started: float, **fields: Any) -> CheckResult:
+def check_result(
+    check: str,
+    kind: str,
+    state: SearchState,
+    started: float,
+    *,
+    diagnose: Callable[[Any, Failure], str | None] | None = None,
+    **fields: Any,
+) -> CheckResult:
     """Return the CheckResult of a finished search: its failures in CATEGORIES order, counts, stages.
 
-    ``fields`` are further CheckResult fields (``replay``).
+    ``diagnose(case, failure)`` names the bug behind each minimal failure, on
+    the case that failed; ``fields`` are further CheckResult fields (``replay``).
     """
     failures = sorted(state.failures.values(), key=lambda f: CATEGORIES.index(f.category))
+    if diagnose is not None:
+        failures = [
+            dataclasses.replace(failure, diagnosis=diagnose(state.failing_cases[failure.category], failure))
+            for failure in failures
+        ]
     seconds = time.perf_counter() - started
     return CheckResult(
         check=check,

@@ -18,14 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from gradcheck.case import Case
-from gradcheck.diagnosis import RECOGNIZERS, RULES, Evidence, describe_factor, diagnose, diagnoses
+from gradcheck.diagnosis import RECOGNIZERS, Evidence, describe_factor, diagnose, diagnoses
 from gradcheck.engine import load_engine
 from gradcheck.examples import question_tape
 from gradcheck.examples.numpy_engine import binary_op, make_engine, with_backward
 from gradcheck.execution import run_engine
 from gradcheck.ops import OP_NAMES, OPS
-from gradcheck.oracles import reference_for
-from gradcheck.oracles._tensorflow import tensorflow_vjp
+from gradcheck.oracles import reference_for, tensorflow_vjp
 from gradcheck.results import ArrayRecord, Failure
 from gradcheck.runner import check_op
 from gradcheck.strategies import op_cases
@@ -132,6 +131,28 @@ def _minimal_failures(source: str) -> dict[str, Failure]:
     return {failure.category: failure for failure in result.failures}
 
 
+def _tupled(value: Any) -> Any:
+    # A report read back from JSON has lists where the case had tuples (axes, shapes).
+    return tuple(_tupled(item) for item in value) if isinstance(value, list) else value
+
+
+def _case_of(failure: Failure, op: str) -> Case:
+    """Return the case ``failure`` records (as a report, live or read back from JSON, has it)."""
+    names = tuple(record.name for record in failure.inputs)
+    inputs = tuple(np.asarray(record.values, dtype=np.float64) for record in failure.inputs)
+    params = {key: _tupled(value) for key, value in failure.params.items()}
+    return Case(op, names, inputs, params, np.asarray(failure.cotangent, np.float64), failure.inputs[0].dtype)
+
+
+def _diagnoses(failure: Failure, op: str) -> list[tuple[str, str]]:
+    """Return what fires on ``failure`` of ``op`` under the tolerance ``check_op`` compared with."""
+    return diagnoses(_case_of(failure, op), failure, DEFAULT_TOLERANCES[failure.inputs[0].dtype])
+
+
+def _diagnose(failure: Failure, op: str) -> str | None:
+    return diagnose(_case_of(failure, op), failure, DEFAULT_TOLERANCES[failure.inputs[0].dtype])
+
+
 def _assert_says(sentence: str | None, words: tuple[str, ...]) -> None:
     assert sentence is not None
     for word in words:
@@ -159,7 +180,7 @@ def test_recognizer_fires_on_the_minimal_case(row: Row):
     failures = _minimal_failures(row.source)
     assert row.category in failures, f"check_op found {sorted(failures)}"
     failure = failures[row.category]
-    found = diagnoses(failure, op)
+    found = _diagnoses(failure, op)
     assert found, f"no recognizer fires on {failure.to_dict()}"
     name, sentence = found[0]
     if row.or_else is not None and name == row.or_else[0]:
@@ -168,8 +189,8 @@ def test_recognizer_fires_on_the_minimal_case(row: Row):
         assert name == row.recognizer, found
         _assert_says(sentence, row.words)
     # The runner stored it, and a report read back from JSON says the same.
-    assert failure.diagnosis == sentence == diagnose(failure, op)
-    assert diagnose(Failure.from_dict(failure.to_dict()), op) == sentence
+    assert failure.diagnosis == sentence == _diagnose(failure, op)
+    assert _diagnose(Failure.from_dict(failure.to_dict()), op) == sentence
 
 
 HAND_PICKED = [row for row in ROWS if row.source in CASES and any(
@@ -189,19 +210,28 @@ def test_recognizer_fires_on_the_hand_picked_case(row: Row):
     failure = judge(case, run_engine(load_engine(engine), case), reference_for(case),
                     DEFAULT_TOLERANCES["float64"])
     assert failure is not None and failure.category == row.category
-    found = diagnoses(failure, op)
+    found = diagnoses(case, failure, DEFAULT_TOLERANCES["float64"])
     assert found and found[0][0] == (row.hand_picked or row.recognizer), found
 
 
 def test_unknown_op_gets_no_diagnosis():
     failure = Failure("mismatch", "m", [ArrayRecord("x", np.ones(2), "float64")],
                       wrt="x", expected=np.ones(2), actual=-np.ones(2))
-    assert diagnose(failure, "programs") is None
-    assert diagnose(failure, "neg") is not None  # aliases are ops
+    tolerance = DEFAULT_TOLERANCES["float64"]
+    assert diagnose(Case("programs", ("x",), (np.ones(2),), {}, np.ones(2)), failure, tolerance) is None
+    # Aliases are ops.
+    assert diagnose(Case("neg", ("x",), (np.ones(2),), {}, np.ones(2)), failure, tolerance) is not None
 
 
-def test_every_op_has_a_rule_per_operand():
-    assert {op: len(RULES[op]) for op in OP_NAMES} == {op: len(OPS[op].operands) for op in OP_NAMES}
+def test_a_program_needs_its_culprits():
+    from gradcheck.program import ProgramCase, Step
+
+    program = ProgramCase(("x0",), (np.ones(2),), (Step("y", "negative", ("x0",)),), np.ones(2))
+    failure = Failure("mismatch", "m", [ArrayRecord("x0", np.ones(2), "float64")],
+                      wrt="x0", expected=-np.ones(2), actual=np.ones(2))
+    with pytest.raises(ValueError, match="culprits=blame_steps"):
+        diagnose(program, failure, DEFAULT_TOLERANCES["float64"])
+
 
 
 # --- No recognizer fires on a correct gradient -----------------------------------------
@@ -243,7 +273,7 @@ def _assert_no_recognizer_fires(op: str, dtype: str, max_examples: int, derandom
         checked["cases"] += 1
         for failure in _correct_failures(case):
             checked["answers"] += 1
-            evidence = Evidence(failure, op)
+            evidence = Evidence(case, failure, DEFAULT_TOLERANCES[dtype])
             # Every predicate, whether or not the recognizer applies to this op and category.
             fired = [recognizer.name for recognizer in RECOGNIZERS if recognizer.match(evidence) is not None]
             assert fired == [], f"{fired} fired on a correct {failure.category} of {case.describe()}"

@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradcheck.adapters import ADAPTERS
-from gradcheck.diagnosis import RULES
 from gradcheck.engine import load_engine
 from gradcheck.examples import numpy_engine
 from gradcheck.ops import OP_NAMES, OPS, Domain
@@ -181,16 +180,16 @@ def test_the_row_draws_cases_and_batches_them(op, data):
     )
 
 
-# --- (d) the other tables keyed by op name ------------------------------------
+# --- (d) what diagnosis needs, on the row; and the tests' own TensorFlow ----------
 
 
 @pytest.mark.parametrize("op", OP_NAMES)
-def test_the_diagnosis_knows_the_right_rule(op):
-    operands = OPS[op].operands
-    found = repr(RULES[op]) if op in RULES else "no entry"
-    assert len(RULES.get(op, ())) == len(operands), (
-        f"RULES in gradcheck/diagnosis.py has {found} for {op!r}: give it the right VJP of each operand "
-        f"({', '.join(operands)}), one string per operand, as a person would write it (\"g * cos(x)\")."
+def test_the_row_says_the_right_rule_of_each_operand(op):
+    spec = OPS[op]
+    assert len(spec.vjp_rules) == len(spec.operands) and all(spec.vjp_rules), (
+        f"OPS[{op!r}].vjp_rules is {spec.vjp_rules!r}: give the right VJP of each operand "
+        f"({', '.join(spec.operands)}), one string per operand, as a person would write it (\"g * cos(x)\"), "
+        "in its row in gradcheck/ops.py."
     )
 
 

@@ -8,5 +8,6 @@ is never blamed on the engine.
 """
 
 from gradcheck.oracles._reference import Reference, reference_for, references_for
+from gradcheck.oracles._tensorflow import tensorflow_vjp, vjp
 
-__all__ = ["Reference", "reference_for", "references_for"]
+__all__ = ["Reference", "reference_for", "references_for", "tensorflow_vjp", "vjp"]

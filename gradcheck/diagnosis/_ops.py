@@ -1,69 +1,31 @@
-"""Diagnosis: name the bug class behind a minimal failing case, with the fix.
+"""Recognizers: the bug classes of single ops, as one table tried in order.
 
-On the minimal case of a failure, the engine's answer (``actual``) is compared
-with the reference recomputed under the transformations hand-written backward
-rules typically suffer: every axis reversed where only the last two should
-swap, a permutation instead of its inverse, a sign, a constant factor, the
-cotangent ignored, the derivative of a neighbouring function. A recognizer
+On the failed case, the engine's answer (``actual``) is compared with the
+reference recomputed under the transformations hand-written backward rules
+typically suffer: every axis reversed where only the last two should swap, a
+permutation instead of its inverse, a sign, a constant factor, the cotangent
+ignored, one of the op's known wrong rules (``OpSpec.slips``). A recognizer
 fires only when the transformed reference matches ``actual`` *and* the
 untransformed one does not, so a correct gradient is never diagnosed.
-
-Recognizers are rows of one table, ``RECOGNIZERS``, tried in order, most
-specific first; the first that fires gives the sentence. The wrong rules of
-single ops (``SLIPS``) and the constant factors worth a name
-(``NAMED_FACTORS``) are tables too. To teach gradcheck a new bug class, add a
-row.
-
-Pure: no engine calls and no printing. References are recomputed from the
-failure's own inputs, parameters and cotangent, with NumPy or with
-``tf.GradientTape`` in float64; comparisons use the failure's dtype tolerance
-(``gradcheck.tolerances``), the verdict's own bound.
-
-.. code-block:: pycon
-
-    >>> from gradcheck.engine import load_engine
-    >>> from gradcheck.runner import check_op
-    >>> result = check_op(load_engine("gradcheck/examples/question_tape.py"), "matmul")
-    >>> print(diagnose(result.failure, "matmul"))  # doctest: +SKIP
-    The gradient w.r.t. a matches the reference with all axes of b reversed: ...
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import cached_property
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from gradcheck.case import Case
-from gradcheck.ops import OPS, canonical_op
-from gradcheck.results import Failure
-from gradcheck.tolerances import DEFAULT_TOLERANCES, allowed_error
+from gradcheck.diagnosis._evidence import BROADCASTING, MATMUL, Evidence, Fields, broadcast_target, sum_to
+from gradcheck.ops import OPS
 
-__all__ = [
-    "FUNCTION_RECOGNIZERS",
-    "NAMED_FACTORS",
-    "RECOGNIZERS",
-    "RULES",
-    "SLIPS",
-    "Evidence",
-    "Recognizer",
-    "Slip",
-    "describe_factor",
-    "diagnose",
-    "diagnose_function",
-    "diagnoses",
-]
+__all__ = ["FACTOR_RTOL", "RECOGNIZERS", "SUM_BACK", "Recognizer", "describe_factor"]
 
-#: What a recognizer adds to its sentence's fields when it fires.
-Fields = dict[str, Any]
 #: ``candidates(evidence)`` yields ``(fields, gradient a wrong rule would give)``.
-Candidates = Callable[["Evidence"], Iterable[tuple[Fields, np.ndarray]]]
+Candidates = Callable[[Evidence], Iterable[tuple[Fields, np.ndarray]]]
 
 
 # --- Op groups, read off the op table (no op names hard-coded) ---------------
@@ -73,178 +35,11 @@ _REDUCTIONS = frozenset(name for name, spec in OPS.items() if spec.param_rule ==
 _WITH_AXIS = frozenset(
     name for name, spec in OPS.items() if any(param.name == "axis" for param in spec.params)
 )
-_MATMUL = frozenset(name for name, spec in OPS.items() if spec.shapes == "matmul")
 _PERMUTATIONS = frozenset(name for name, spec in OPS.items() if spec.param_rule == "permutation")
-# Ops whose operand is broadcast to the output shape: its gradient is summed back.
-_BROADCASTING = frozenset(
-    name for name, spec in OPS.items()
-    if spec.shapes == "broadcast" or spec.param_rule == "broadcast_target"
-)
-
-
-#: The right VJP of each op, per operand, as a person would write it.
-RULES: dict[str, tuple[str, ...]] = {
-    "add": ("g", "g"),
-    "subtract": ("g", "-g"),
-    "multiply": ("g * b", "g * a"),
-    "divide": ("g / b", "-g * a / b**2"),
-    "maximum": ("g where a > b, 0 elsewhere", "g where b > a, 0 elsewhere"),
-    "negative": ("-g",),
-    "exp": ("g * exp(x)",),
-    "log": ("g / x",),
-    "sqrt": ("g / (2 * sqrt(x))",),
-    "tanh": ("g * (1 - tanh(x)**2)",),
-    "sigmoid": ("g * s * (1 - s) with s = sigmoid(x)",),
-    "relu": ("g where x > 0, 0 elsewhere",),
-    "abs": ("g * sign(x)",),
-    "sin": ("g * cos(x)",),
-    "cos": ("-g * sin(x)",),
-    "pow": ("g * p * x**(p - 1)",),
-    "matmul": ("g @ swapaxes(b, -1, -2)", "swapaxes(a, -1, -2) @ g"),
-    "matrix_transpose": ("swapaxes(g, -1, -2)",),
-    "permute_dims": ("transpose(g, argsort(axes))",),
-    "reshape": ("reshape(g, x.shape)",),
-    "broadcast_to": ("g summed over the broadcast axes",),
-    "sum": ("g spread back over the reduced axes",),
-    "mean": ("g spread back over the reduced axes and divided by n, the number of elements averaged",),
-    "max": ("g at the position of each maximum, 0 elsewhere",),
-    "softmax": ("s * (g - sum(g * s, axis, keepdims=True)) with s = softmax(x)",),
-    "log_softmax": ("g - softmax(x) * sum(g, axis, keepdims=True)",),
-    "logsumexp": ("g spread back over the reduced axes, times softmax(x) over them",),
-}
-
-
-# --- Evidence: the failure, its case rebuilt, and what "matches" means -------
-
-
-def _tupled(value: Any) -> Any:
-    # A report read back from JSON has lists where the case had tuples (axes, shapes).
-    return tuple(_tupled(item) for item in value) if isinstance(value, list) else value
-
-
-class Evidence:
-    """What recognizers look at: one failure of ``op``, with references recomputed on demand.
-
-    Everything is computed lazily and at most once, so a recognizer that does
-    not apply costs nothing. ``matches`` is the one notion of "equal" every
-    recognizer uses: the verdict's bound for the failure's dtype.
-    """
-
-    def __init__(self, failure: Failure, op: str) -> None:
-        self.failure = failure
-        self.op = op
-        self.names = tuple(record.name for record in failure.inputs)
-        self.inputs = tuple(np.asarray(record.values, dtype=np.float64) for record in failure.inputs)
-        self.params = {key: _tupled(value) for key, value in failure.params.items()}
-        self.dtype = failure.inputs[0].dtype if failure.inputs else "float64"
-        self.tolerance = DEFAULT_TOLERANCES.get(self.dtype, DEFAULT_TOLERANCES["float64"])
-        self.wrt = self.names.index(failure.wrt) if failure.wrt in self.names else None
-        self.expected = None if failure.expected is None else np.asarray(failure.expected, np.float64)
-        self.actual = None if failure.actual is None else np.asarray(failure.actual, np.float64)
-
-    @cached_property
-    def output(self) -> np.ndarray:
-        """The reference forward value (NumPy, float64)."""
-        return np.asarray(OPS[self.op].reference(*self.inputs, **self.params), dtype=np.float64)
-
-    @cached_property
-    def g(self) -> np.ndarray:
-        """The cotangent (all ones when the failure does not record one)."""
-        if self.failure.cotangent is None:
-            return np.ones_like(self.output)
-        return np.asarray(self.failure.cotangent, dtype=np.float64)
-
-    @cached_property
-    def x(self) -> np.ndarray:
-        """The operand the failing gradient is taken with respect to."""
-        return self.inputs[self.wrt]
-
-    @cached_property
-    def case(self) -> Case:
-        return Case(self.op, self.names, self.inputs, self.params, self.g, self.dtype)
-
-    @cached_property
-    def reference_grads(self) -> list[np.ndarray]:
-        """The reference gradient of every operand (TensorFlow, float64)."""
-        return self.vjp()
-
-    def vjp(self, **changes: Any) -> list[np.ndarray]:
-        """Return the reference VJP of the case with ``changes`` (op, params, cotangent) applied."""
-        from gradcheck.oracles._tensorflow import tensorflow_vjp
-
-        return tensorflow_vjp(dataclasses.replace(self.case, **changes))[1]
-
-    @cached_property
-    def terms(self) -> int:
-        return self.case.terms(self.output.shape, self.wrt)
-
-    def close(self, value: np.ndarray, reference: np.ndarray) -> bool:
-        """Return whether ``value`` equals ``reference`` within the verdict's bound on ``reference``."""
-        if np.shape(value) != np.shape(reference):
-            return False
-        bound = allowed_error(reference, self.tolerance, self.terms)
-        return bool(np.all(np.abs(value - reference) <= bound))
-
-    def matches(self, candidate: np.ndarray | None) -> bool:
-        """Return whether the engine's answer is ``candidate`` (a transformed reference)."""
-        return self.actual is not None and candidate is not None and self.close(self.actual, candidate)
-
-    @cached_property
-    def wrong(self) -> bool:
-        """Whether the engine's answer differs from the untransformed reference."""
-        return self.expected is not None and not self.matches(self.expected)
-
-    @cached_property
-    def fields(self) -> Fields:
-        """The fields every sentence may use."""
-        wrt = self.failure.wrt
-        return {
-            "op": self.op,
-            "wrt": wrt,
-            "subject": f"The gradient w.r.t. {wrt}" if wrt else "The forward value",
-            "shape": None if self.wrt is None else self.x.shape,
-            "actual_shape": None if self.actual is None else self.actual.shape,
-            "rule": self.rule(self.wrt),
-        }
-
-    def rule(self, operand: int | None) -> str:
-        """Return the right VJP of ``operand`` in words, saying so when it is summed back to shape."""
-        rules = RULES.get(self.op)
-        if rules is None or operand is None:
-            return "the reference VJP"
-        target = _broadcast_target(self, operand)
-        shape = self.inputs[operand].shape
-        if target is not None and target != shape:
-            return f"{rules[operand]}, summed back to {self.names[operand]}'s shape {shape}"
-        return rules[operand]
+_WITH_SLIPS = frozenset(name for name, spec in OPS.items() if spec.slips)
 
 
 # --- Helpers the recognizers share ---------------------------------------------
-
-
-def _sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum ``g`` down to ``shape`` as an unbroadcast does; ValueError if ``shape`` never broadcast to it."""
-    leading = g.ndim - len(shape)
-    if leading < 0:
-        raise ValueError(f"cannot sum shape {g.shape} down to {shape}")
-    g = np.sum(g, axis=tuple(range(leading)))
-    stretched = tuple(axis for axis, size in enumerate(shape) if size == 1 and g.shape[axis] != 1)
-    g = np.sum(g, axis=stretched, keepdims=True)
-    if g.shape != tuple(shape):
-        raise ValueError(f"cannot sum shape {g.shape} down to {shape}")
-    return g
-
-
-def _broadcast_target(evidence: Evidence, operand: int) -> tuple[int, ...] | None:
-    """Return the shape ``operand`` was broadcast to in the forward pass, or None if it never is."""
-    shape = evidence.inputs[operand].shape
-    if evidence.op in _BROADCASTING:
-        return evidence.output.shape
-    if evidence.op in _MATMUL and len(shape) >= 2:
-        # Batch axes broadcast; the matrix axes are the operand's own.
-        batches = [x.shape[:-2] for x in evidence.inputs if x.ndim >= 2]
-        return tuple(np.broadcast_shapes(*batches)) + shape[-2:]
-    return None
 
 
 def _swap_last_two(x: np.ndarray) -> np.ndarray:
@@ -262,7 +57,7 @@ def _matmul_vjp(
     rule's answer; it raises ValueError where that rule's matmul would.
     """
     raw, promoted = _matmul_raw(g, a, b, operand, transpose)
-    return raw, _sum_to(raw, promoted).reshape((a, b)[operand].shape)
+    return raw, sum_to(raw, promoted).reshape((a, b)[operand].shape)
 
 
 def _matmul_raw(
@@ -310,35 +105,6 @@ _MAX_NUMERATOR = 24
 FACTOR_RTOL = 1e-5
 
 
-def _mean_factors(evidence: Evidence) -> list[tuple[float, str]]:
-    size = evidence.inputs[0].size
-    n = size // max(evidence.output.size, 1)
-    averaged = f"n = {n}, the number of elements averaged"
-    return [
-        (float(n), f"{averaged} (the division by n is missing)"),
-        (1 / n, f"1/{n} = 1/n with {averaged} (the division by n is applied twice)"),
-        (n / size, f"{_fraction(n / size)} = n/size (the backward divides by x.size = {size} "
-                   f"where {averaged}, was meant)"),
-    ]
-
-
-def _pow_factors(evidence: Evidence) -> list[tuple[float, str]]:
-    p = evidence.params["p"]
-    if p == 0:
-        return []
-    return [
-        (p, f"p = {p} (the factor p is applied twice)"),
-        (1 / p, f"{_fraction(1 / p)} = 1/p with p = {p} (the factor p of p * x**(p - 1) is missing)"),
-    ]
-
-
-#: Factors with a meaning for one op: ``op -> evidence -> [(value, phrase)]``, first match wins.
-NAMED_FACTORS: dict[str, Callable[[Evidence], list[tuple[float, str]]]] = {
-    "mean": _mean_factors,
-    "pow": _pow_factors,
-}
-
-
 def describe_factor(
     factor: float, named: Sequence[tuple[float, str]] = (), rtol: float = FACTOR_RTOL
 ) -> str | None:
@@ -364,78 +130,6 @@ def describe_factor(
     if not math.isclose(factor, float(simple), rel_tol=rtol):
         return None
     return str(simple)
-
-
-# --- Slips: wrong backward rules of one op ------------------------------------------
-
-
-@dataclass(frozen=True)
-class Slip:
-    """A wrong backward rule hand-written engines are known to have for one op."""
-
-    op: str
-    found: str  # the wrong rule, as code
-    meant: str  # the right one
-    why: str  # the bug class, ending the sentence
-    vjp: Callable[[Evidence], np.ndarray]  # the gradient the wrong rule gives
-
-
-#: ``derivative(x, y, params)``: an elementwise op's local derivative at input x, output y.
-Derivative = Callable[[np.ndarray, np.ndarray, dict[str, Any]], np.ndarray]
-
-
-def _times_g(derivative: Derivative) -> Callable[[Evidence], np.ndarray]:
-    """Return the VJP of an elementwise op whose local derivative is ``derivative(x, y, params)``."""
-    return lambda evidence: evidence.g * derivative(evidence.x, evidence.output, evidence.params)
-
-
-_IN_TERMS_OF_INPUT = "the derivative is written in terms of the input x where the output {y} was meant"
-
-#: Wrong rules of single ops, tried in this order for the failing op.
-SLIPS: tuple[Slip, ...] = (
-    Slip("tanh", "g * (1 - x**2)", "g * (1 - y**2) with y = tanh(x)",
-         _IN_TERMS_OF_INPUT.format(y="y"), _times_g(lambda x, y, p: 1 - x**2)),
-    Slip("tanh", "g * (1 - tanh(x))", "g * (1 - tanh(x)**2)",
-         "the square is missing", _times_g(lambda x, y, p: 1 - y)),
-    Slip("sigmoid", "g * s", "g * s * (1 - s) with s = sigmoid(x)",
-         "the factor (1 - s) is missing", _times_g(lambda x, y, p: y)),
-    Slip("sigmoid", "g * x * (1 - x)", "g * s * (1 - s) with s = sigmoid(x)",
-         _IN_TERMS_OF_INPUT.format(y="s"), _times_g(lambda x, y, p: x * (1 - x))),
-    Slip("exp", "g * x", "g * y with y = exp(x)",
-         "the input x is used where the output y was meant", _times_g(lambda x, y, p: x)),
-    Slip("log", "g / x**2", "g / x",
-         "one power of x too many", _times_g(lambda x, y, p: 1 / x**2)),
-    Slip("log", "g * x", "g / x",
-         "x multiplies where it should divide", _times_g(lambda x, y, p: x)),
-    Slip("sqrt", "g / (2 * x)", "g / (2 * y) with y = sqrt(x)",
-         _IN_TERMS_OF_INPUT.format(y="y"), _times_g(lambda x, y, p: 1 / (2 * x))),
-    Slip("sqrt", "g * sqrt(x) / 2", "g / (2 * sqrt(x))",
-         "sqrt(x) multiplies where it should divide", _times_g(lambda x, y, p: y / 2)),
-    Slip("sin", "g * sin(x)", "g * cos(x)",
-         "the function itself is used instead of its derivative", _times_g(lambda x, y, p: y)),
-    Slip("cos", "g * sin(x)", "-g * sin(x)",
-         "the minus sign of d cos(x)/dx = -sin(x) is missing", _times_g(lambda x, y, p: np.sin(x))),
-    Slip("cos", "g * cos(x)", "-g * sin(x)",
-         "the function itself is used instead of its derivative", _times_g(lambda x, y, p: y)),
-    Slip("pow", "g * p * x**p", "g * p * x**(p - 1)",
-         "the exponent was not lowered by one", _times_g(lambda x, y, p: p["p"] * y)),
-    Slip("pow", "g * x**p * log(x)", "g * p * x**(p - 1)",
-         "that is the derivative with respect to the exponent p, not the base x",
-         _times_g(lambda x, y, p: y * np.log(x))),
-    Slip("softmax", "g * s * (1 - s)", "s * (g - sum(g * s, axis, keepdims=True)) with s = softmax(x)",
-         "only the Jacobian's diagonal is kept (sigmoid's rule); the term -s * sum(g * s, axis) "
-         "coupling every output to every input is missing",
-         _times_g(lambda x, y, p: y * (1 - y))),
-    Slip("log_softmax", "g - softmax(x) * g", "g - softmax(x) * sum(g, axis, keepdims=True)",
-         "the cotangent is not summed along the axis",
-         lambda evidence: evidence.g - np.exp(evidence.output) * evidence.g),
-    Slip("max", "sum's backward (g copied to every entry)", "g at the position of each maximum only",
-         "the gradient is routed to every entry instead of only to the maximum (x == max)",
-         lambda evidence: evidence.vjp(op="sum")[0]),
-    Slip("logsumexp", "sum's backward (g copied to every entry)", "g * softmax(x) over the reduced axes",
-         "the weights softmax(x) = exp(x - logsumexp(x)) are missing",
-         lambda evidence: evidence.vjp(op="sum")[0]),
-)
 
 
 # --- Matchers: each returns the sentence's fields when it fires, else None ----------
@@ -469,7 +163,7 @@ def _transpose_all_axes(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray
     raw, promoted = _matmul_raw(evidence.g, *evidence.inputs, evidence.wrt, np.transpose)
     fields = _all_axes_fields(evidence, evidence.wrt)
     try:
-        summed = _sum_to(raw, promoted).reshape(evidence.x.shape)
+        summed = sum_to(raw, promoted).reshape(evidence.x.shape)
     except ValueError:
         summed = None  # reversed batch axes that no sum brings back to the operand's shape
     # An unbroadcast that misses axes leaves the product's own shape, or the
@@ -490,11 +184,10 @@ def _permutation_again(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]
 
 
 def _slips(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:
-    for slip in SLIPS:
-        if slip.op == evidence.op:
-            with np.errstate(all="ignore"):  # a wrong rule may divide by zero where the right one does not
-                candidate = slip.vjp(evidence)
-            yield {"found": slip.found, "meant": slip.meant, "why": slip.why}, candidate
+    for slip in OPS[evidence.op].slips:
+        with np.errstate(all="ignore"):  # a wrong rule may divide by zero where the right one does not
+            candidate = slip.vjp(evidence.g, evidence.x, evidence.output, evidence.params)
+        yield {"found": slip.found, "meant": slip.meant, "why": slip.why}, candidate
 
 
 def _other_axes(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:
@@ -529,7 +222,7 @@ def _sign_flipped(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:
 
 def _passed_through(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:
     g = evidence.g
-    yield {}, g if g.shape == evidence.actual.shape else _sum_to(g, evidence.x.shape)
+    yield {}, g if g.shape == evidence.actual.shape else sum_to(g, evidence.x.shape)
 
 
 def _swapped_gradients(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:
@@ -548,7 +241,7 @@ def _scaled(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:
     if expected.shape != actual.shape or energy == 0.0:
         return
     factor = float(np.vdot(actual, expected)) / energy
-    named = NAMED_FACTORS.get(evidence.op, lambda _: [])(evidence)
+    named = [(value, phrase.format(fraction=_fraction(value))) for value, phrase in evidence.factors()]
     phrase = describe_factor(factor, named)
     if phrase is not None:
         yield {"factor": phrase}, factor * expected
@@ -582,7 +275,7 @@ def _shape_matcher(
         if not sums_back:
             return fields
         try:
-            summed = _sum_to(evidence.actual, evidence.x.shape)
+            summed = sum_to(evidence.actual, evidence.x.shape)
         except ValueError:
             return fields
         return fields if evidence.close(summed, evidence.expected) else None
@@ -591,7 +284,7 @@ def _shape_matcher(
 
 
 def _unsummed_shape(evidence: Evidence) -> tuple[tuple[int, ...], Fields] | None:
-    target = _broadcast_target(evidence, evidence.wrt)
+    target = broadcast_target(evidence, evidence.wrt)
     if target is None:
         return None
     shape = evidence.x.shape
@@ -603,7 +296,7 @@ def _unsummed_shape(evidence: Evidence) -> tuple[tuple[int, ...], Fields] | None
 
 
 def _leading_only_shape(evidence: Evidence) -> tuple[tuple[int, ...], Fields] | None:
-    target = _broadcast_target(evidence, evidence.wrt)
+    target = broadcast_target(evidence, evidence.wrt)
     shape = evidence.x.shape
     if target is None:
         return None
@@ -728,23 +421,23 @@ _SWAP_ONLY_LAST_TWO = (
     "np.transpose/tf.transpose with no axes argument reverses {axes} to {reversed}, where only the "
     "last two should swap; use np.swapaxes({other}, -1, -2) / tf.linalg.matrix_transpose({other})."
 )
-_SUM_BACK = "sum over them (keepdims=True for the size-1 ones) to get back {wrt}'s shape {shape}."
+SUM_BACK = "sum over them (keepdims=True for the size-1 ones) to get back {wrt}'s shape {shape}."
 
 #: Every recognizer, most specific first: the first that fires names the bug.
 RECOGNIZERS: tuple[Recognizer, ...] = (
     Recognizer(
-        "matmul_1d_operand", _categories("exception"), _MATMUL, _one_dimensional_operand,
+        "matmul_1d_operand", _categories("exception"), MATMUL, _one_dimensional_operand,
         "{op} raised on the 1-D {vectors}: the engine assumes matrices, but CONTRACT 1 asks "
         "for NumPy semantics: promote a 1-D left operand to a row (1, n) and a right one to a "
         "column (n, 1), multiply, then drop the added axis (in the backward pass too).",
     ),
     Recognizer(
-        "transpose_all_axes_raises", _categories("exception"), _MATMUL, _transpose_all_axes_raises,
+        "transpose_all_axes_raises", _categories("exception"), MATMUL, _transpose_all_axes_raises,
         "The size mismatch inside grad() is what {op}'s backward for {wrt} hits when it reverses all "
         "axes of {other}: " + _SWAP_ONLY_LAST_TWO,
     ),
     Recognizer(
-        "transpose_all_axes", _categories("mismatch", "shape"), _MATMUL,
+        "transpose_all_axes", _categories("mismatch", "shape"), MATMUL,
         _reproduces(_transpose_all_axes),
         "{subject} matches the reference with all axes of {other} reversed: " + _SWAP_ONLY_LAST_TWO,
     ),
@@ -763,20 +456,20 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
         "cotangent only when keepdims=False.",
     ),
     Recognizer(
-        "summed_leading_axes_only", _categories("shape"), _BROADCASTING | _MATMUL,
+        "summed_leading_axes_only", _categories("shape"), BROADCASTING | MATMUL,
         _shape_matcher(_leading_only_shape),
         "{subject} has shape {actual_shape} where {wrt} has {shape}: it was not summed over the "
         "size-1 axes {axes} of {wrt} that broadcasting stretched to {stretched} (an unbroadcast that "
-        "sums the leading axes only misses them); " + _SUM_BACK,
+        "sums the leading axes only misses them); " + SUM_BACK,
     ),
     Recognizer(
-        "not_summed_over_broadcast_axes", _categories("shape"), _BROADCASTING | _MATMUL,
+        "not_summed_over_broadcast_axes", _categories("shape"), BROADCASTING | MATMUL,
         _shape_matcher(_unsummed_shape),
         "{subject} has the broadcast shape {actual_shape} where {wrt} has {shape}: it was not summed "
-        "over the broadcast axes {axes}; " + _SUM_BACK,
+        "over the broadcast axes {axes}; " + SUM_BACK,
     ),
     Recognizer(
-        "derivative_slip", _categories("mismatch"), frozenset(slip.op for slip in SLIPS),
+        "derivative_slip", _categories("mismatch"), _WITH_SLIPS,
         _reproduces(_slips),
         "{subject} matches {found} where {meant} was meant: {why}.",
     ),
@@ -830,106 +523,3 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
         "reshape or transpose.",
     ),
 )
-
-
-# --- Public entry points -----------------------------------------------------------------
-
-
-def diagnoses(failure: Failure, op: str) -> list[tuple[str, str]]:
-    """Return ``(recognizer name, sentence)`` for every recognizer that fires, table order.
-
-    ``diagnose`` keeps the first; the rest show where bug classes overlap on a case.
-    """
-    evidence = _evidence(failure, op)
-    if evidence is None:
-        return []
-    found = ((recognizer.name, recognizer.recognize(evidence)) for recognizer in RECOGNIZERS)
-    return [(name, sentence) for name, sentence in found if sentence is not None]
-
-
-def diagnose(failure: Failure, op: str) -> str | None:
-    """Return a one-sentence guess at the bug class behind ``failure`` of ``op``, with the fix, or None.
-
-    ``op`` is an op name of CONTRACT 1 or an alias; for anything else (a
-    composite program) there is no diagnosis here.
-    """
-    evidence = _evidence(failure, op)
-    if evidence is None:
-        return None
-    for recognizer in RECOGNIZERS:
-        sentence = recognizer.recognize(evidence)
-        if sentence is not None:
-            return sentence
-    return None
-
-
-def _evidence(failure: Failure, op: str) -> Evidence | None:
-    name = canonical_op(op)
-    return None if name is None else Evidence(failure, name)
-
-
-# --- A user's function (``gradcheck.check_function``) ------------------------------
-
-
-class _FunctionEvidence(Evidence):
-    """Evidence on a user's function: its failure's own numbers, no formula to recompute them with.
-
-    Only the recognizers that need no op's formula apply: a sign, a constant
-    factor, zeros, a gradient of the wrong shape, ...
-    """
-
-    @cached_property
-    def output(self) -> np.ndarray:
-        # Only its shape is known: the cotangent's.
-        return np.zeros(np.shape(self.failure.cotangent) if self.failure.cotangent is not None else ())
-
-    @cached_property
-    def terms(self) -> int:
-        from gradcheck.function_case import function_terms
-
-        return function_terms([x.shape for x in self.inputs], self.output.shape, self.wrt)
-
-    def vjp(self, **changes: Any) -> list[np.ndarray]:
-        raise LookupError("a user's function has no formula to recompute its gradient with")
-
-    def rule(self, operand: int | None) -> str:
-        return "the expected gradient"
-
-
-def _summed_back(evidence: Evidence) -> Fields | None:
-    """Fire when a gradient of the wrong shape, summed down to its input's shape, is the reference."""
-    if evidence.actual is None or evidence.wrt is None or evidence.actual.shape == evidence.x.shape:
-        return None
-    try:
-        summed = _sum_to(evidence.actual, evidence.x.shape)
-    except ValueError:
-        return None
-    if evidence.expected is None or not evidence.close(summed, evidence.expected):
-        return None
-    leading = evidence.actual.ndim - evidence.x.ndim
-    axes = tuple(range(leading)) + tuple(
-        leading + axis for axis, size in enumerate(evidence.x.shape)
-        if size == 1 and evidence.actual.shape[leading + axis] != 1
-    )
-    return {"axes": axes}
-
-
-#: The recognizers for a user's function: those that need no op's formula, most specific first.
-FUNCTION_RECOGNIZERS: tuple[Recognizer, ...] = (
-    Recognizer(
-        "not_summed_over_broadcast_axes", _categories("shape"), None, _summed_back,
-        "{subject} has the broadcast shape {actual_shape} where {wrt} has {shape}: {wrt} is broadcast "
-        "in the forward pass and its gradient was not summed over the broadcast axes {axes}; " + _SUM_BACK,
-    ),
-    *(recognizer for recognizer in RECOGNIZERS if recognizer.ops is None),
-)
-
-
-def diagnose_function(failure: Failure, name: str) -> str | None:
-    """Return a one-sentence guess at the bug behind a failure of the user's function ``name``, or None."""
-    evidence = _FunctionEvidence(failure, name)
-    for recognizer in FUNCTION_RECOGNIZERS:
-        sentence = recognizer.recognize(evidence)
-        if sentence is not None:
-            return sentence
-    return None

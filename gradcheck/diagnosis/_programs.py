@@ -1,4 +1,4 @@
-"""Blame for a failing program: which op, or the backward pass itself.
+"""A failing program: which op is to blame, or the backward pass itself.
 
 Each step of the program is replayed alone, as a single-op case with exactly
 the operands and cotangent it sees inside the program. A step that fails
@@ -16,15 +16,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from gradcheck.oracles import reference_for
-from gradcheck.oracles._tensorflow import vjp
 from gradcheck.ops import OPS
+from gradcheck.oracles import reference_for, vjp
 from gradcheck.program import OUTPUT, ProgramCase, Step
 from gradcheck.results import Failure
 from gradcheck.tolerances import Tolerance, allowed_error
 from gradcheck.verdict import judge
 
-__all__ = ["TRAVERSALS", "blame_steps", "program_diagnosis"]
+__all__ = ["TRAVERSALS", "Traversal", "blame_steps", "diagnose_program"]
 
 
 def blame_steps(
@@ -203,7 +202,7 @@ def _structure(program: ProgramCase) -> str:
     return "; ".join(facts)
 
 
-def program_diagnosis(
+def diagnose_program(
     program: ProgramCase, culprits: list[tuple[Step, Failure]], failure: Failure, tolerance: Tolerance
 ) -> str:
     """Return a sentence saying who is at fault for ``program`` failing, and what to fix."""
