@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gradcheck.ops import OPS  # noqa: E402
-from gradcheck.oracles._tensorflow import vjp  # noqa: E402
+from gradcheck.oracles import vjp  # noqa: E402
 
 
 def _ms_per_call(function: Callable[[], object], calls: int = 200) -> float:

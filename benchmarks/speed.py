@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from gradcheck._timing import STAGES  # noqa: E402
 from gradcheck.engine import load_engine  # noqa: E402
 from gradcheck.ops import OPS  # noqa: E402
-from gradcheck.oracles._tensorflow import vjp as tensorflow_vjp  # noqa: E402
+from gradcheck.oracles import vjp as tensorflow_vjp  # noqa: E402
 from gradcheck.runner import VALUE_SETS, check_op  # noqa: E402
 
 #: Issue 7's targets.
