@@ -50,7 +50,15 @@ import gradcheck
 from gradcheck._tracebacks import display_path
 from gradcheck.errors import UsageError
 from gradcheck.ops import ALIASES, OP_NAMES, canonical_op
-from gradcheck.runner import DEFAULT_MAX_EXAMPLES, DEFAULT_PROGRAMS, DEFAULT_TIMEOUT, PROGRAMS_CHECK
+from gradcheck.runner import PROGRAMS_CHECK
+from gradcheck.settings import (
+    DEFAULT_MAX_EXAMPLES,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_PROGRAMS,
+    DEFAULT_SEED,
+    DEFAULT_SUBMISSION_TIMEOUT,
+    DEFAULT_TIMEOUT,
+)
 
 __all__ = [
     "DEFAULT_MEMORY_MB",
@@ -66,14 +74,6 @@ __all__ = [
     "load_weights",
 ]
 
-#: The engine worker's memory limit when ``--memory-mb`` is not given:
-#: submissions are untrusted and run side by side, so one that hoards memory
-#: must fail its own check, not take the grading machine down.
-DEFAULT_MEMORY_MB = 4096
-#: How long one submission's whole check may take before it is stopped. Hangs
-#: inside engine calls are already cut at ``--timeout``; this is the backstop
-#: for everything else (a load that never ends, a pathological search).
-DEFAULT_SUBMISSION_TIMEOUT = 1800.0
 #: The status of every check of a submission that could not be checked.
 ERROR = "error"
 #: The key of the weight every check without its own weight gets.
@@ -365,7 +365,7 @@ class GradeOptions:
     ops: tuple[str, ...] = OP_NAMES
     max_examples: int = DEFAULT_MAX_EXAMPLES
     programs: int = DEFAULT_PROGRAMS
-    seed: int = 0
+    seed: int = DEFAULT_SEED
     timeout: float = DEFAULT_TIMEOUT
     memory_mb: int | None = DEFAULT_MEMORY_MB
     python: str | None = None
