@@ -327,10 +327,11 @@ def test_read_check_options_returns_what_was_given(argv, expected):
 # --- where things live -----------------------------------------------------------------
 
 
-def test_check_settings_keeps_working_where_it_was():
-    from gradcheck import assertions
+def test_moved_names_keep_working_where_they_were():
+    from gradcheck import assertions, grade, results
 
     assert assertions.CheckSettings is CheckSettings
+    assert (grade.Gradebook, grade.Row, grade.ERROR) == (results.Gradebook, results.Row, results.ERROR)
 
 
 def test_settings_import_only_the_standard_library():
@@ -338,3 +339,9 @@ def test_settings_import_only_the_standard_library():
     code = "import sys, gradcheck.settings; print([m for m in ('numpy', 'gradcheck.runner') if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_the_gradebook_renderer_imports_the_result_model_not_the_grader():
+    import gradcheck.reports.gradebook as renderer
+
+    assert "gradcheck.grade" not in Path(renderer.__file__).read_text()
