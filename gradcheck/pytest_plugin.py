@@ -55,6 +55,10 @@ import pytest
 from gradcheck.settings import (
     DEFAULT_PLUGIN_FORMATS,
     DEFAULT_REPORT_DIR,
+    MAX_EXAMPLES,
+    PROGRAMS,
+    SEED,
+    TIMEOUT,
     CheckSettings,
     add_check_options,
     comma_list,
@@ -69,6 +73,7 @@ __all__ = [
     "MARKER",
     "MAX_EXAMPLES_OPTION",
     "OPS_OPTION",
+    "OPTION_PREFIX",
     "PROGRAMS_OPTION",
     "REPORT_DIR_OPTION",
     "RESULT_ATTRIBUTE",
@@ -84,11 +89,11 @@ __all__ = [
 TARGET_OPTION = "--gradcheck"
 #: The prefix of the check options this plugin shares with ``gradcheck check`` (``settings.add_check_options``).
 OPTION_PREFIX = "--gradcheck-"
-OPS_OPTION = "--gradcheck-ops"
-MAX_EXAMPLES_OPTION = "--gradcheck-max-examples"
-PROGRAMS_OPTION = "--gradcheck-programs"
-SEED_OPTION = "--gradcheck-seed"
-TIMEOUT_OPTION = "--gradcheck-timeout"
+OPS_OPTION = f"{OPTION_PREFIX}ops"
+MAX_EXAMPLES_OPTION = MAX_EXAMPLES.option(OPTION_PREFIX)
+PROGRAMS_OPTION = PROGRAMS.option(OPTION_PREFIX)
+SEED_OPTION = SEED.option(OPTION_PREFIX)
+TIMEOUT_OPTION = TIMEOUT.option(OPTION_PREFIX)
 REPORT_DIR_OPTION = "--gradcheck-report-dir"
 FORMAT_OPTION = "--gradcheck-format"
 #: The ini setting (``[tool.pytest.ini_options]``) naming the target when ``--gradcheck`` is not given.
