@@ -21,18 +21,17 @@ imports those when a check starts.
 
 from __future__ import annotations
 
-import numbers
-from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from gradcheck.errors import UsageError
 from gradcheck.ops import OP_NAMES
 from gradcheck.results import CheckResult, Report
-from gradcheck.runner import DEFAULT_MAX_EXAMPLES, DEFAULT_PROGRAMS, DEFAULT_TIMEOUT, PROGRAMS_CHECK
+from gradcheck.runner import PROGRAMS_CHECK
+from gradcheck.settings import DEFAULT_MAX_EXAMPLES, DEFAULT_PROGRAMS, DEFAULT_SEED, DEFAULT_TIMEOUT, CheckSettings
 
 __all__ = [
     "DEFAULT_WIDTH",
-    "CheckSettings",
+    "CheckSettings",  # gradcheck.settings's, re-exported
     "GradientAssertionError",
     "assert_gradients",
     "check_report",
@@ -41,41 +40,6 @@ __all__ = [
 
 #: Columns of the failure panels in an assertion message (pytest indents it).
 DEFAULT_WIDTH = 80
-
-
-@dataclass(frozen=True)
-class CheckSettings:
-    """How hard to search: the settings every check takes, with ``run_checks``'s defaults.
-
-    The field names are ``assert_gradients``'s keyword arguments, so
-    ``assert_gradients(engine, ops, **vars(settings))`` passes them all on.
-    Raises ``UsageError`` naming the first bad value.
-    """
-
-    max_examples: int = DEFAULT_MAX_EXAMPLES
-    programs: int = DEFAULT_PROGRAMS
-    seed: int = 0
-    timeout: float | None = DEFAULT_TIMEOUT
-    tolerances: Mapping[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        for name, low, meaning in _COUNTS:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-                raise UsageError(f"{name}={value!r} must be a whole number >= {low}: {meaning}.")
-        if self.timeout is not None and not self.timeout > 0:
-            raise UsageError(
-                f"timeout={self.timeout!r} must be a number of seconds > 0 (one engine call's time "
-                "limit), or None for no limit."
-            )
-
-
-# The whole-number settings: name, smallest value, what it means (for messages).
-_COUNTS = (
-    ("max_examples", 1, "how many cases are drawn for each op"),
-    ("programs", 0, "how many composite programs are drawn (0: none)"),
-    ("seed", 0, "the random seed; the same seed replays the same search"),
-)
 
 
 class GradientAssertionError(AssertionError):
@@ -163,7 +127,7 @@ def assert_gradients(
     *,
     max_examples: int = DEFAULT_MAX_EXAMPLES,
     programs: int = DEFAULT_PROGRAMS,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     timeout: float | None = DEFAULT_TIMEOUT,
     tolerances: Mapping[str, Any] | None = None,
 ) -> CheckResult | list[CheckResult]:

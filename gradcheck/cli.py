@@ -25,32 +25,32 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import sys
-from dataclasses import dataclass
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, NoReturn, Sequence
 
 from gradcheck import __version__
 from gradcheck.errors import GradcheckError, UsageError
+from gradcheck.settings import (
+    DEFAULT_FORMATS,
+    DEFAULT_REPORT_DIR,
+    DTYPES,
+    MAX_EXAMPLES,
+    MEMORY_MB,
+    SEED,
+    SUBMISSION_TIMEOUT,
+    TIMEOUT,
+    TOLERANCE,
+    WORKERS,
+    CheckSettings,
+    add_check_options,
+    comma_list,
+    read_check_options,
+)
 
 __all__ = ["build_parser", "main"]
 
-# The runner's defaults (gradcheck.runner.DEFAULT_MAX_EXAMPLES/DEFAULT_TIMEOUT,
-# VALUE_SETS), repeated so that --help can show them without importing the
-# runner; tests/test_cli.py checks that the two agree.
-DEFAULT_MAX_EXAMPLES = 100
-VALUE_SETS = 8
-DEFAULT_PROGRAMS = 200
-DEFAULT_TIMEOUT = 10.0
-DEFAULT_SEED = 0
-# As gradcheck.reports.DEFAULT_REPORT_DIR / DEFAULT_FORMATS (checked the same way).
-DEFAULT_REPORT_DIR = "reports"
-DEFAULT_FORMAT = "text"
-
 EXIT_PASSED, EXIT_FAILED = 0, 1
-#: What ``--max-examples`` counts, for every command that checks ops.
-EXAMPLES_HELP = f"examples drawn per op, each checked on {VALUE_SETS} sets of values"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,64 +63,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}. Run `{self.prog} --help` for the options.\n")
 
 
-@dataclass(frozen=True)
-class _Number:
-    """A numeric option: its type, its lower bound, and what it means (for messages)."""
-
-    option: str
-    convert: Callable[[str], Any]
-    low: float
-    low_allowed: bool
-    meaning: str
-    example: str
-
-    def parse(self, text: str) -> Any:
-        """Return ``text`` as this option's number, or raise UsageError naming it."""
-        kind = "a whole number" if self.convert is int else "a number"
-        try:
-            value = self.convert(text)
-        except ValueError:
-            raise UsageError(
-                f"{self.option}={text!r} is not {kind}; {self.option} is {self.meaning}, "
-                f"e.g. {self.option} {self.example}."
-            ) from None
-        too_low = value < self.low if self.low_allowed else value <= self.low
-        if too_low or not math.isfinite(value):
-            bound = f"at least {self.low:g}" if self.low_allowed else f"greater than {self.low:g}"
-            if self.convert is not int:  # a float may also be nan or inf
-                bound = f"a finite number {bound}"
-            raise UsageError(
-                f"{self.option}={text} must be {bound}; {self.option} is "
-                f"{self.meaning}, e.g. {self.option} {self.example}."
-            )
-        return value
-
-
-_MAX_EXAMPLES = _Number("--max-examples", int, 1, True, "how many cases are drawn for each op", "200")
-_PROGRAMS = _Number("--programs", int, 0, True, "how many composite programs are drawn (0: none)", "500")
-_MEMORY_MB = _Number("--memory-mb", int, 0, False, "the engine worker's memory limit in MiB", "2048")
-_SEED = _Number("--seed", int, 0, True, "the random seed; the same seed replays the same search", "7")
-_TIMEOUT = _Number("--timeout", float, 0, False, "how many seconds one engine call may take", "30")
-_RTOL = _Number("--rtol", float, 0, False, "the relative tolerance of the comparison", "1e-4")
-_WORKERS = _Number("--workers", int, 1, True, "how many submissions are checked at once", "4")
-_SUBMISSION_TIMEOUT = _Number(
-    "--submission-timeout", float, 0, False, "how many seconds one submission's whole check may take", "3600",
-)
-# As gradcheck.grade.DEFAULT_MEMORY_MB / DEFAULT_SUBMISSION_TIMEOUT (checked in tests/test_grade.py).
-DEFAULT_GRADE_MEMORY_MB = 4096
-DEFAULT_SUBMISSION_TIMEOUT = 1800.0
-
-
-def _comma_list(values: Sequence[str] | None) -> list[str]:
-    """Return the names of a repeatable, comma-separated option (``--ops a,b --ops c``)."""
-    return [name.strip() for value in values or () for name in value.split(",") if name.strip()]
-
-
 def _add_format_options(parser: argparse.ArgumentParser) -> None:
     # Shared by `check` and `report`: both end by rendering a Report.
     parser.add_argument(
         "--format", action="append", metavar="FMT,FMT...",
-        help=f"report formats: text (terminal), json, html, junit, md (default: {DEFAULT_FORMAT})",
+        help=f"report formats: text (terminal), json, html, junit, md (default: {','.join(DEFAULT_FORMATS)})",
     )
     parser.add_argument(
         "--report-dir", default=DEFAULT_REPORT_DIR, metavar="DIR",
@@ -128,28 +75,23 @@ def _add_format_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_search_options(parser: argparse.ArgumentParser, *, programs_help: str, seed_help: str) -> None:
-    # Shared by `check` and `grade`: what to search, how long, with which seed.
-    parser.add_argument(
-        "--ops", action="append", metavar="OP,OP...",
-        help="ops to check, by name or alias (default: every op the contract names)",
-    )
-    _add_budget_options(parser, examples_help=EXAMPLES_HELP, seed_help=seed_help, call="engine call")
+def _add_search_options(parser: argparse.ArgumentParser, *, help: dict[str, str]) -> None:
+    # Shared by `check` and `grade`, and with the pytest plugin: what to search, how long, with which seed.
     programs = parser.add_mutually_exclusive_group()
-    programs.add_argument("--programs", default=str(DEFAULT_PROGRAMS), metavar="N",
-                          help=f"{programs_help} (default: {DEFAULT_PROGRAMS})")
+
+    def add_option(option: str, **kwargs: Any) -> None:
+        (programs if option == "--programs" else parser).add_argument(option, **kwargs)
+
+    add_check_options(add_option, help=help)
     programs.add_argument("--no-programs", dest="programs", action="store_const", const="0",
                           help="check single ops only")
 
 
-def _add_budget_options(parser: argparse.ArgumentParser, *, examples_help: str, seed_help: str, call: str) -> None:
-    # Shared by every command that searches (check, grade, check-function): how long, with which seed.
-    parser.add_argument("--max-examples", default=str(DEFAULT_MAX_EXAMPLES), metavar="N",
-                        help=f"{examples_help} (default: {DEFAULT_MAX_EXAMPLES})")
-    parser.add_argument("--seed", default=str(DEFAULT_SEED), metavar="S",
-                        help=f"{seed_help} (default: {DEFAULT_SEED})")
-    parser.add_argument("--timeout", default=str(DEFAULT_TIMEOUT), metavar="SECONDS",
-                        help=f"time limit for one {call} (default: {DEFAULT_TIMEOUT:g})")
+def _check_options(args: argparse.Namespace) -> tuple[list[str] | None, CheckSettings]:
+    """Return the ops (None: every op) and the settings of ``_add_search_options``'s options, validated."""
+    given = read_check_options(lambda option: getattr(args, option.lstrip("-").replace("-", "_")))
+    ops = given.pop("ops", None)
+    return ops, CheckSettings(**given)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,11 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
         "target", metavar="TARGET",
         help="the engine: path/to/file.py, path/to/file.py:NAME, package.module or package.module:NAME",
     )
-    _add_search_options(
-        check,
-        programs_help="composite programs drawn after the single ops, to catch bugs in the backward pass itself",
-        seed_help="random seed; the report prints it for replay",
-    )
+    _add_search_options(check, help={
+        "seed": "random seed; the report prints it for replay",
+    })
     isolation = check.add_argument_group(
         "untrusted engines",
         "Run the engine in a worker process: a hang, a crash, os._exit or a memory hog is "
@@ -184,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     isolation.add_argument("--isolate", action="store_true",
                            help="run the engine in a separate worker process (implied by the two below)")
-    isolation.add_argument("--memory-mb", metavar="MB", default=None,
+    isolation.add_argument(MEMORY_MB.option(), metavar=MEMORY_MB.metavar, default=None,
                            help="memory limit for the engine worker, in MiB")
     isolation.add_argument("--python", metavar="PATH", default=None,
                            help="run the worker with this interpreter (e.g. the student's own "
@@ -235,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _formats(args: argparse.Namespace) -> list[Any]:
     from gradcheck.reports import parse_formats
 
-    return parse_formats(_comma_list(args.format) if args.format else [DEFAULT_FORMAT])
+    return parse_formats(comma_list(args.format) if args.format else list(DEFAULT_FORMATS))
 
 
 def _exit_status(report: Any) -> int:
@@ -273,18 +213,10 @@ def _render(report: Any, formats: list[Any], report_dir: str, engine: Any = None
 def _run_check(args: argparse.Namespace) -> int:
     from gradcheck.runner import resolve_ops
 
-    max_examples = _MAX_EXAMPLES.parse(args.max_examples)
-    programs = _PROGRAMS.parse(args.programs)
-    seed = _SEED.parse(args.seed)
-    timeout = _TIMEOUT.parse(args.timeout)
-    memory_mb = _MEMORY_MB.parse(args.memory_mb) if args.memory_mb is not None else None
+    names, settings = _check_options(args)
+    memory_mb = MEMORY_MB.parse(args.memory_mb) if args.memory_mb is not None else None
     formats = _formats(args)
-    if args.ops is not None and not _comma_list(args.ops):
-        raise UsageError(
-            f"--ops={','.join(args.ops)!r} names no op; give op names separated by commas, "
-            "e.g. --ops matmul,sum, or leave --ops out to check every op."
-        )
-    ops = resolve_ops(_comma_list(args.ops) if args.ops is not None else None)
+    ops = resolve_ops(names)
 
     # Only now, with every argument known to be good, pay for the engine.
     from gradcheck._progress import progress_callbacks
@@ -300,10 +232,10 @@ def _run_check(args: argparse.Namespace) -> int:
             ))
         else:
             engine = load_engine(args.target)
-        with progress_callbacks(len(ops) + (1 if programs else 0)) as (on_start, on_finish):
+        with progress_callbacks(len(ops) + (1 if settings.programs else 0)) as (on_start, on_finish):
             report = run_checks(
-                engine, ops=ops, max_examples=max_examples, seed=seed, timeout=timeout,
-                on_start=on_start, on_finish=on_finish, programs=programs,
+                engine, ops=ops, max_examples=settings.max_examples, seed=settings.seed,
+                timeout=settings.timeout, on_start=on_start, on_finish=on_finish, programs=settings.programs,
             )
     _render(report, formats, args.report_dir, engine)
     return _exit_status(report)
@@ -332,20 +264,16 @@ def _add_grade_command(commands: Any) -> None:
     )
     grade.add_argument("submissions", nargs="+", metavar="SUBMISSION",
                        help="a .py file or a folder holding the engine (engine.py, a single .py file, or a package)")
-    grade.add_argument("--workers", default=str(os.cpu_count() or 1), metavar="N",
-                       help="submissions checked at once (default: the number of CPUs)")
+    WORKERS.add_option(grade.add_argument)
     grade.add_argument("--weights", metavar="FILE",
                        help="TOML file with a [weights] table: check = weight, and default = weight "
                             "for the rest (default: every check weighs 1)")
-    _add_search_options(
-        grade,
-        programs_help="composite programs drawn per submission",
-        seed_help="random seed, the same for every submission",
-    )
-    grade.add_argument("--submission-timeout", default=str(DEFAULT_SUBMISSION_TIMEOUT), metavar="SECONDS",
-                       help=f"time limit for one submission's whole check (default: {DEFAULT_SUBMISSION_TIMEOUT:g})")
-    grade.add_argument("--memory-mb", default=str(DEFAULT_GRADE_MEMORY_MB), metavar="MB",
-                       help=f"memory limit for each engine worker, in MiB (default: {DEFAULT_GRADE_MEMORY_MB})")
+    _add_search_options(grade, help={
+        "programs": "composite programs drawn per submission",
+        "seed": "random seed, the same for every submission",
+    })
+    SUBMISSION_TIMEOUT.add_option(grade.add_argument)
+    MEMORY_MB.add_option(grade.add_argument)
     grade.add_argument("--python", metavar="PATH", default=None,
                        help="run the engine workers with this interpreter; it needs only NumPy "
                             "and the engines' dependencies")
@@ -361,25 +289,21 @@ def _run_grade(args: argparse.Namespace) -> int:
 
     from gradcheck.runner import resolve_ops
 
-    workers = _WORKERS.parse(args.workers)
-    if args.ops is not None and not _comma_list(args.ops):
-        raise UsageError(
-            f"--ops={','.join(args.ops)!r} names no op; give op names separated by commas, "
-            "e.g. --ops matmul,sum, or leave --ops out to grade every op."
-        )
+    workers = WORKERS.parse(args.workers) if args.workers is not None else os.cpu_count() or 1
+    names, settings = _check_options(args)
 
     from gradcheck.grade import GradeOptions, Weights, find_submissions, grade, load_weights
 
     options = GradeOptions(
-        ops=tuple(resolve_ops(_comma_list(args.ops) if args.ops is not None else None)),
-        max_examples=_MAX_EXAMPLES.parse(args.max_examples),
-        programs=_PROGRAMS.parse(args.programs),
-        seed=_SEED.parse(args.seed),
-        timeout=_TIMEOUT.parse(args.timeout),
-        memory_mb=_MEMORY_MB.parse(args.memory_mb),
+        ops=tuple(resolve_ops(names)),
+        max_examples=settings.max_examples,
+        programs=settings.programs,
+        seed=settings.seed,
+        timeout=settings.timeout,
+        memory_mb=MEMORY_MB.read(args.memory_mb),
         # Absolute: a package submission's check runs in another folder.
         python=os.path.abspath(shutil.which(args.python) or args.python) if args.python else None,
-        submission_timeout=_SUBMISSION_TIMEOUT.parse(args.submission_timeout),
+        submission_timeout=SUBMISSION_TIMEOUT.read(args.submission_timeout),
     )
     weights = load_weights(args.weights, options.checks) if args.weights else Weights()
     if args.python and shutil.which(args.python) is None:
@@ -448,15 +372,15 @@ def _add_check_function_command(commands: Any) -> None:
                          help="a NumPy float64 version of FN, to check its forward values too")
     command.add_argument("--shapes", required=True, metavar="SPEC",
                          help="the shapes of FN's arrays (see below)")
-    command.add_argument("--dtype", choices=("float32", "float64"), default="float64",
+    command.add_argument("--dtype", choices=DTYPES, default="float64",
                          help="dtype the arrays are handed to FN and GRAD_FN in (default: float64)")
     command.add_argument("--domain", action="append", metavar="LOW,HIGH",
                          help="where the values lie: once for every array, or once per array "
                               "(default: -3,3); keep away from kinks and poles of FN")
-    command.add_argument("--rtol", metavar="R", default=None,
-                         help="relative tolerance (default: gradcheck's for the dtype, 1e-3 or 1e-7)")
-    _add_budget_options(command, examples_help="cases drawn", call="call of FN or GRAD_FN",
-                        seed_help="random seed; the report prints it for replay")
+    TOLERANCE.add_option(command.add_argument)
+    MAX_EXAMPLES.add_option(command.add_argument, help="cases drawn")
+    SEED.add_option(command.add_argument, help="random seed; the report prints it for replay")
+    TIMEOUT.add_option(command.add_argument, help="time limit for one call of FN or GRAD_FN")
     _add_format_options(command)
     command.set_defaults(run=_run_check_function)
 
@@ -464,10 +388,10 @@ def _add_check_function_command(commands: Any) -> None:
 def _run_check_function(args: argparse.Namespace) -> int:
     from gradcheck.function import check_user_function, parse_domain_option, parse_shapes, user_function
 
-    max_examples = _MAX_EXAMPLES.parse(args.max_examples)
-    seed = _SEED.parse(args.seed)
-    timeout = _TIMEOUT.parse(args.timeout)
-    rtol = _RTOL.parse(args.rtol) if args.rtol is not None else None
+    max_examples = MAX_EXAMPLES.read(args.max_examples)
+    seed = SEED.read(args.seed)
+    timeout = TIMEOUT.read(args.timeout)
+    rtol = TOLERANCE.read(args.rtol)
     formats = _formats(args)
     domains = [parse_domain_option(text) for text in args.domain or ()]
     try:

@@ -40,6 +40,7 @@ from gradcheck.loading import (
     split_target,
 )
 from gradcheck.ops import ALIASES, OP_NAMES
+from gradcheck.settings import DTYPES as DTYPE_NAMES
 
 __all__ = ["Engine", "UserEngine", "as_array", "load_engine"]
 
@@ -51,7 +52,7 @@ REQUIRED = {
     "grad": "grad(y, xs, cotangent) -> list of arrays",
 }
 
-DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+DTYPES = tuple(np.dtype(name) for name in DTYPE_NAMES)
 
 # What ``dtype`` inference feeds the engine: float64 so that an engine which
 # keeps its input's dtype reads as float64 and one that converts reads as

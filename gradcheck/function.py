@@ -46,7 +46,7 @@ from gradcheck.execution import guarded_call
 from gradcheck.function_case import FUNCTION_KIND, FunctionCase, Taped, UserFunction
 from gradcheck.ops import FREE, Domain
 from gradcheck.results import CheckResult, Failure, Report
-from gradcheck.runner import DEFAULT_MAX_EXAMPLES, DEFAULT_TIMEOUT
+from gradcheck.settings import DEFAULT_MAX_EXAMPLES, DEFAULT_SEED, DEFAULT_TIMEOUT, TOLERANCE, check_dtype
 from gradcheck.tolerances import Tolerance
 
 __all__ = [
@@ -133,26 +133,17 @@ def user_function(
 
 def _dtype(dtype: Any) -> str:
     try:
-        name = np.dtype(dtype).name
+        name = np.dtype(dtype).name  # np.float32, "f4" and "float32" alike
     except TypeError:
         name = None
-    if name not in ("float32", "float64"):
-        raise UsageError(
-            f"dtype={dtype!r} is not a dtype gradcheck checks; give 'float32' or 'float64' "
-            "(the dtype the arrays are handed to fn and grad_fn in)."
-        )
-    return name
+    return check_dtype(name, given=dtype)
 
 
 def _tolerance(tolerance: float | Tolerance | None) -> Tolerance | None:
-    if tolerance is None or isinstance(tolerance, Tolerance):
+    if isinstance(tolerance, Tolerance):
         return tolerance
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 < tolerance < 1:
-        raise UsageError(
-            f"tolerance={tolerance!r} must be a relative tolerance between 0 and 1 (e.g. 1e-3), "
-            "a gradcheck.tolerances.Tolerance, or None for the default of the dtype."
-        )
-    return Tolerance(rtol=float(tolerance))
+    rtol = TOLERANCE.check(tolerance)
+    return None if rtol is None else Tolerance(rtol=float(rtol))
 
 
 # --- Shapes -------------------------------------------------------------------------------
@@ -517,7 +508,7 @@ def check_user_function(
     domain: Any = None,
     names: Sequence[str] | None = None,
     max_examples: int = DEFAULT_MAX_EXAMPLES,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> Report:
     """Return the report of checking an already prepared ``function`` (see :func:`user_function`)."""
     from gradcheck.assertions import CheckSettings
@@ -569,7 +560,7 @@ def check_function(
     domain: Any = None,
     reference_fn: Callable[..., Any] | str | None = None,
     max_examples: int = DEFAULT_MAX_EXAMPLES,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     tolerance: float | Tolerance | None = None,
     names: Sequence[str] | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,

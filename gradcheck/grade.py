@@ -50,7 +50,17 @@ import gradcheck
 from gradcheck._tracebacks import display_path
 from gradcheck.errors import UsageError
 from gradcheck.ops import ALIASES, OP_NAMES, canonical_op
-from gradcheck.runner import DEFAULT_MAX_EXAMPLES, DEFAULT_PROGRAMS, DEFAULT_TIMEOUT, PROGRAMS_CHECK
+# Re-exported: the gradebook is part of the result model.
+from gradcheck.results import ERROR, Gradebook, Row
+from gradcheck.runner import PROGRAMS_CHECK
+from gradcheck.settings import (
+    DEFAULT_MAX_EXAMPLES,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_PROGRAMS,
+    DEFAULT_SEED,
+    DEFAULT_SUBMISSION_TIMEOUT,
+    DEFAULT_TIMEOUT,
+)
 
 __all__ = [
     "DEFAULT_MEMORY_MB",
@@ -66,16 +76,6 @@ __all__ = [
     "load_weights",
 ]
 
-#: The engine worker's memory limit when ``--memory-mb`` is not given:
-#: submissions are untrusted and run side by side, so one that hoards memory
-#: must fail its own check, not take the grading machine down.
-DEFAULT_MEMORY_MB = 4096
-#: How long one submission's whole check may take before it is stopped. Hangs
-#: inside engine calls are already cut at ``--timeout``; this is the backstop
-#: for everything else (a load that never ends, a pathological search).
-DEFAULT_SUBMISSION_TIMEOUT = 1800.0
-#: The status of every check of a submission that could not be checked.
-ERROR = "error"
 #: The key of the weight every check without its own weight gets.
 DEFAULT_WEIGHT_KEY = "default"
 
@@ -99,8 +99,6 @@ _ONE_THREAD_ENV = (
 _STOP_GRACE = 10.0
 # How much of what a dead child printed goes into its row's reason.
 _OUTPUT_TAIL = 1500
-# How much of an error row's reason its one-line summary shows.
-_SUMMARY_REASON = 160
 
 
 # --- Submissions ---------------------------------------------------------------
@@ -365,7 +363,7 @@ class GradeOptions:
     ops: tuple[str, ...] = OP_NAMES
     max_examples: int = DEFAULT_MAX_EXAMPLES
     programs: int = DEFAULT_PROGRAMS
-    seed: int = 0
+    seed: int = DEFAULT_SEED
     timeout: float = DEFAULT_TIMEOUT
     memory_mb: int | None = DEFAULT_MEMORY_MB
     python: str | None = None
@@ -402,94 +400,6 @@ class GradeOptions:
             "memory_mb": self.memory_mb,
             "python": self.python,
             "submission_timeout": self.submission_timeout,
-        }
-
-
-@dataclass
-class Row:
-    """One submission's line of the gradebook.
-
-    ``checks`` maps every column to ``passed``, ``failed``, ``unsupported`` or
-    ``error``; ``reports`` maps a format (``json``, ``html``, ``text``) to its
-    file, relative to the report folder. ``reason`` says why a submission is
-    an ``error`` row.
-    """
-
-    name: str
-    path: str
-    target: str | None
-    status: str  # "graded" or ERROR
-    checks: dict[str, str]
-    points: float
-    max_points: float
-    reports: dict[str, str] = field(default_factory=dict)
-    reason: str | None = None
-    seconds: float = 0.0
-
-    @property
-    def score(self) -> float:
-        """Return the share of the weight earned, in [0, 1]; 0 when nothing weighs anything."""
-        return self.points / self.max_points if self.max_points else 0.0
-
-    def summary(self) -> str:
-        """Return one line on this row: ``score 85%, failed matmul, programs; 2 unsupported (12.3 s)``."""
-        if self.status == ERROR:
-            reason = " ".join((self.reason or "").split())
-            return f"error: {reason if len(reason) <= _SUMMARY_REASON else reason[:_SUMMARY_REASON - 1] + '…'}"
-        failed, unsupported = self.with_status("failed"), self.with_status("unsupported")
-        parts = [f"failed {', '.join(failed)}" if failed else "no check failed"]
-        if unsupported:
-            parts.append(f"{len(unsupported)} unsupported")
-        return f"score {self.score:.0%}, {'; '.join(parts)} ({self.seconds:.1f} s)"
-
-    def with_status(self, status: str) -> list[str]:
-        """Return the checks whose status is ``status``, in column order."""
-        return [check for check, value in self.checks.items() if value == status]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "path": self.path,
-            "target": self.target,
-            "status": self.status,
-            "score": round(self.score, 4),
-            "points": _plain(self.points),
-            "max_points": _plain(self.max_points),
-            "checks": dict(self.checks),
-            "reports": dict(self.reports),
-            "reason": self.reason,
-            "seconds": round(self.seconds, 2),
-        }
-
-
-@dataclass
-class Gradebook:
-    """Everything one ``gradcheck grade`` run found: the options, the weights, one row per submission."""
-
-    options: GradeOptions
-    weights: Weights
-    workers: int
-    rows: list[Row] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def checks(self) -> tuple[str, ...]:
-        return self.options.checks
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            # format_version history:
-            #   1: first release.
-            "format_version": 1,
-            "gradcheck": gradcheck.__version__,
-            "seed": self.options.seed,
-            "workers": self.workers,
-            "seconds": round(self.seconds, 2),
-            "options": self.options.to_dict(),
-            "checks": list(self.checks),
-            "weights": {check: _plain(self.weights.of(check)) for check in self.checks},
-            "weights_file": self.weights.source,
-            "submissions": [row.to_dict() for row in self.rows],
         }
 
 
@@ -717,8 +627,3 @@ def _write_text(write: Callable[[Any, TextIO], None], content: Any, folder: Path
     path = folder / TEXT_REPORT
     write_atomically(path, lambda stream: write(content, stream))
     return path
-
-
-def _plain(number: float) -> int | float:
-    """Return ``number`` as an int when it is whole: ``3``, not ``3.0``, in the gradebook."""
-    return int(number) if float(number).is_integer() else round(number, 6)

@@ -52,10 +52,20 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import pytest
 
-from gradcheck.cli import DEFAULT_MAX_EXAMPLES, DEFAULT_PROGRAMS, DEFAULT_REPORT_DIR, DEFAULT_SEED, EXAMPLES_HELP
+from gradcheck.settings import (
+    DEFAULT_PLUGIN_FORMATS,
+    DEFAULT_REPORT_DIR,
+    MAX_EXAMPLES,
+    PROGRAMS,
+    SEED,
+    TIMEOUT,
+    CheckSettings,
+    add_check_options,
+    comma_list,
+    read_check_options,
+)
 
 if TYPE_CHECKING:  # imported inside the hooks at run time: they cost NumPy.
-    from gradcheck.assertions import CheckSettings
     from gradcheck.results import CheckResult, Report
 
 __all__ = [
@@ -63,11 +73,13 @@ __all__ = [
     "MARKER",
     "MAX_EXAMPLES_OPTION",
     "OPS_OPTION",
+    "OPTION_PREFIX",
     "PROGRAMS_OPTION",
     "REPORT_DIR_OPTION",
     "RESULT_ATTRIBUTE",
     "SEED_OPTION",
     "TARGET_INI",
+    "TIMEOUT_OPTION",
     "TARGET_OPTION",
     "GradcheckCollector",
     "GradcheckItem",
@@ -75,10 +87,13 @@ __all__ = [
 ]
 
 TARGET_OPTION = "--gradcheck"
-OPS_OPTION = "--gradcheck-ops"
-MAX_EXAMPLES_OPTION = "--gradcheck-max-examples"
-PROGRAMS_OPTION = "--gradcheck-programs"
-SEED_OPTION = "--gradcheck-seed"
+#: The prefix of the check options this plugin shares with ``gradcheck check`` (``settings.add_check_options``).
+OPTION_PREFIX = "--gradcheck-"
+OPS_OPTION = f"{OPTION_PREFIX}ops"
+MAX_EXAMPLES_OPTION = MAX_EXAMPLES.option(OPTION_PREFIX)
+PROGRAMS_OPTION = PROGRAMS.option(OPTION_PREFIX)
+SEED_OPTION = SEED.option(OPTION_PREFIX)
+TIMEOUT_OPTION = TIMEOUT.option(OPTION_PREFIX)
 REPORT_DIR_OPTION = "--gradcheck-report-dir"
 FORMAT_OPTION = "--gradcheck-format"
 #: The ini setting (``[tool.pytest.ini_options]``) naming the target when ``--gradcheck`` is not given.
@@ -87,7 +102,6 @@ MARKER = "gradcheck"
 #: The test-report attribute carrying a gradcheck item's result (``CheckResult.to_dict()``).
 RESULT_ATTRIBUTE = "gradcheck_result"
 
-DEFAULT_FORMAT = "json"
 # The report section of each gradcheck item (and its title in failure output).
 SECTION = "gradcheck"
 # The keyword arguments @pytest.mark.gradcheck takes besides ``ops`` and ``engine``:
@@ -111,19 +125,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "package.module[:NAME]): one test per op, gradcheck[OP], and one for composite "
              "programs, gradcheck[programs]",
     )
-    group.addoption(
-        OPS_OPTION, action="append", metavar="OP,OP...",
-        help="ops to check, by name or alias (default: every op gradcheck knows)",
-    )
-    group.addoption(MAX_EXAMPLES_OPTION, metavar="N",
-                    help=f"{EXAMPLES_HELP} (default: {DEFAULT_MAX_EXAMPLES})")
-    group.addoption(
-        PROGRAMS_OPTION, metavar="N",
-        help=f"composite programs drawn by gradcheck[programs]; 0 leaves that test out "
-             f"(default: {DEFAULT_PROGRAMS})",
-    )
-    group.addoption(SEED_OPTION, metavar="S",
-                    help=f"random seed; the same seed replays the same search (default: {DEFAULT_SEED})")
+    add_check_options(group.addoption, OPTION_PREFIX, help={
+        "programs": "composite programs drawn by gradcheck[programs]; 0 leaves that test out",
+    })
     group.addoption(
         REPORT_DIR_OPTION, metavar="DIR",
         help=f"write the run's gradcheck reports to DIR (default {DEFAULT_REPORT_DIR}/ when "
@@ -131,7 +135,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         FORMAT_OPTION, action="append", metavar="FMT,FMT...",
-        help="report formats, as `gradcheck check --format` takes them (default: json); "
+        help=f"report formats, as `gradcheck check --format` takes them (default: {','.join(DEFAULT_PLUGIN_FORMATS)}); "
              "text is printed at the end of the session",
     )
     parser.addini(TARGET_INI, f"engine target checked when {TARGET_OPTION} is not given", default="")
@@ -188,19 +192,12 @@ class GradcheckSession:
     @classmethod
     def from_config(cls, config: pytest.Config, target: str) -> GradcheckSession:
         """Return the session's checks from the options; raise ``pytest.UsageError`` for a bad one."""
-        from gradcheck.cli import _comma_list
         from gradcheck.errors import UsageError
         from gradcheck.runner import resolve_ops
 
-        names = config.getoption(OPS_OPTION)
         try:
-            if names is not None and not _comma_list(names):
-                raise UsageError(
-                    f"{OPS_OPTION}={','.join(names)!r} names no op; give op names separated by commas, "
-                    f"e.g. {OPS_OPTION} matmul,sum, or leave {OPS_OPTION} out to check every op."
-                )
-            settings = _settings(config)
-            ops = resolve_ops(_comma_list(names) if names is not None else None)
+            names, settings = _check_options(config)
+            ops = resolve_ops(names)
             formats = _report_formats(config)
         except UsageError as error:
             raise pytest.UsageError(str(error)) from None
@@ -332,26 +329,11 @@ class GradcheckSession:
 _SESSION = pytest.StashKey[GradcheckSession]()
 
 
-# The whole-number options: the setting each gives, its lowest value, and for
-# messages what it means and an example.
-_COUNT_OPTIONS = (
-    ("max_examples", MAX_EXAMPLES_OPTION, 1, "how many cases are drawn for each op", "200"),
-    ("programs", PROGRAMS_OPTION, 0, "how many composite programs are drawn (0: none)", "500"),
-    ("seed", SEED_OPTION, 0, "the random seed; the same seed replays the same search", "7"),
-)
-
-
-def _settings(config: pytest.Config) -> CheckSettings:
-    """Return the search settings of the command line; raise gradcheck's UsageError for a bad one."""
-    from gradcheck.assertions import CheckSettings
-    from gradcheck.cli import _Number
-
-    given = {}
-    for name, option, low, meaning, example in _COUNT_OPTIONS:
-        text = config.getoption(option)
-        if text is not None:
-            given[name] = _Number(option, int, low, True, meaning, example).parse(text)
-    return CheckSettings(**given)
+def _check_options(config: pytest.Config) -> tuple[list[str] | None, CheckSettings]:
+    """Return the ops (None: every op) and search settings of the command line; raise UsageError for a bad one."""
+    given = read_check_options(config.getoption, OPTION_PREFIX)
+    ops = given.pop("ops", None)
+    return ops, CheckSettings(**given)
 
 
 def _node_label(target: str, rootpath: Path) -> str:
@@ -365,7 +347,6 @@ def _node_label(target: str, rootpath: Path) -> str:
 
 def _report_formats(config: pytest.Config) -> list[str] | None:
     """Return the report formats to write, or None when neither report option is given."""
-    from gradcheck.cli import _comma_list
     from gradcheck.errors import UsageError
     from gradcheck.reports import parse_formats
 
@@ -373,7 +354,7 @@ def _report_formats(config: pytest.Config) -> list[str] | None:
     if not formats and not config.getoption(REPORT_DIR_OPTION):
         return None
     try:
-        return [fmt.name for fmt in parse_formats(_comma_list(formats) if formats else [DEFAULT_FORMAT])]
+        return [fmt.name for fmt in parse_formats(comma_list(formats) if formats else list(DEFAULT_PLUGIN_FORMATS))]
     except UsageError as error:
         # parse_formats words its message for the command line's --format.
         raise UsageError(f"{FORMAT_OPTION}: {error}") from None
@@ -543,7 +524,7 @@ def _marked_check(config: pytest.Config, marker: pytest.Mark) -> _MarkedCheck:
         engine = arguments.pop("engine", None)
         ops = arguments.pop("ops", None)
         try:
-            base = config.stash[_SESSION].settings if _SESSION in config.stash else _settings(config)
+            base = config.stash[_SESSION].settings if _SESSION in config.stash else _check_options(config)[1]
             settings = replace(base, **arguments)  # validates the marker's values
             engine = _engine(config, engine)
         except GradcheckError as error:

@@ -13,20 +13,27 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+
+import gradcheck
 
 from gradcheck.program import Step
 from gradcheck.tolerances import Tolerance
 
 __all__ = [
     "CATEGORIES",
+    "ERROR",
     "STATUSES",
     "ArrayRecord",
     "CheckResult",
     "Failure",
+    "GradeSettings",
+    "Gradebook",
     "Report",
+    "Row",
+    "Weighting",
     "FORMAT_VERSION",
 ]
 
@@ -339,3 +346,126 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+# --- The gradebook of ``gradcheck grade`` ---------------------------------------------
+
+#: The status of every check of a submission that could not be checked.
+ERROR = "error"
+# How much of an error row's reason its one-line summary shows.
+_SUMMARY_REASON = 160
+
+
+class GradeSettings(Protocol):
+    """What a gradebook keeps of the options it was graded with (``gradcheck.grade.GradeOptions``)."""
+
+    max_examples: int
+    programs: int
+    seed: int
+    timeout: float
+
+    @property
+    def checks(self) -> tuple[str, ...]: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class Weighting(Protocol):
+    """How a gradebook's checks were weighted (``gradcheck.grade.Weights``)."""
+
+    source: str | None
+
+    def of(self, check: str) -> float: ...
+
+
+@dataclass
+class Row:
+    """One submission's line of the gradebook.
+
+    ``checks`` maps every column to ``passed``, ``failed``, ``unsupported`` or
+    ``error``; ``reports`` maps a format (``json``, ``html``, ``text``) to its
+    file, relative to the report folder. ``reason`` says why a submission is
+    an ``error`` row.
+    """
+
+    name: str
+    path: str
+    target: str | None
+    status: str  # "graded" or ERROR
+    checks: dict[str, str]
+    points: float
+    max_points: float
+    reports: dict[str, str] = field(default_factory=dict)
+    reason: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        """Return the share of the weight earned, in [0, 1]; 0 when nothing weighs anything."""
+        return self.points / self.max_points if self.max_points else 0.0
+
+    def summary(self) -> str:
+        """Return one line on this row: ``score 85%, failed matmul, programs; 2 unsupported (12.3 s)``."""
+        if self.status == ERROR:
+            reason = " ".join((self.reason or "").split())
+            return f"error: {reason if len(reason) <= _SUMMARY_REASON else reason[:_SUMMARY_REASON - 1] + '…'}"
+        failed, unsupported = self.with_status("failed"), self.with_status("unsupported")
+        parts = [f"failed {', '.join(failed)}" if failed else "no check failed"]
+        if unsupported:
+            parts.append(f"{len(unsupported)} unsupported")
+        return f"score {self.score:.0%}, {'; '.join(parts)} ({self.seconds:.1f} s)"
+
+    def with_status(self, status: str) -> list[str]:
+        """Return the checks whose status is ``status``, in column order."""
+        return [check for check, value in self.checks.items() if value == status]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "target": self.target,
+            "status": self.status,
+            "score": round(self.score, 4),
+            "points": _plain(self.points),
+            "max_points": _plain(self.max_points),
+            "checks": dict(self.checks),
+            "reports": dict(self.reports),
+            "reason": self.reason,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+@dataclass
+class Gradebook:
+    """Everything one ``gradcheck grade`` run found: the options, the weights, one row per submission."""
+
+    options: GradeSettings
+    weights: Weighting
+    workers: int
+    rows: list[Row] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def checks(self) -> tuple[str, ...]:
+        return self.options.checks
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            # format_version history:
+            #   1: first release.
+            "format_version": 1,
+            "gradcheck": gradcheck.__version__,
+            "seed": self.options.seed,
+            "workers": self.workers,
+            "seconds": round(self.seconds, 2),
+            "options": self.options.to_dict(),
+            "checks": list(self.checks),
+            "weights": {check: _plain(self.weights.of(check)) for check in self.checks},
+            "weights_file": self.weights.source,
+            "submissions": [row.to_dict() for row in self.rows],
+        }
+
+
+def _plain(number: float) -> int | float:
+    """Return ``number`` as an int when it is whole: ``3``, not ``3.0``, in the gradebook."""
+    return int(number) if float(number).is_integer() else round(number, 6)

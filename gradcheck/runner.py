@@ -21,6 +21,8 @@ from gradcheck.errors import UsageError
 from gradcheck.ops import ALIASES, OP_NAMES, canonical_op
 from gradcheck.results import CheckResult, Failure, Report
 from gradcheck.search import check_result, search
+# Re-exported: the runner's defaults are the settings' (gradcheck.settings).
+from gradcheck.settings import DEFAULT_MAX_EXAMPLES, DEFAULT_PROGRAMS, DEFAULT_TIMEOUT, VALUE_SETS
 from gradcheck.tolerances import Tolerance, merge_tolerances
 
 __all__ = [
@@ -35,14 +37,6 @@ __all__ = [
     "run_checks",
 ]
 
-DEFAULT_MAX_EXAMPLES = 100
-DEFAULT_PROGRAMS = 200
-DEFAULT_TIMEOUT = 10.0
-#: Value sets per drawn example of an op: the shapes and parameters of one
-#: Hypothesis example are checked on this many sets of operands and
-#: cotangents, which the oracles answer for in one call each. A set costs
-#: about a fifth of what a one-set example did (benchmarks/README.md).
-VALUE_SETS = 8
 #: The ``check`` name of the program search in reports.
 PROGRAMS_CHECK = "programs"
 

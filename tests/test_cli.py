@@ -95,18 +95,6 @@ def test_check_help_lists_every_option(capsys):
         assert option in out
 
 
-def test_help_defaults_are_the_runners_and_the_reports():
-    runner = pytest.importorskip("gradcheck.runner")
-    from gradcheck import cli, reports
-
-    assert cli.DEFAULT_MAX_EXAMPLES == runner.DEFAULT_MAX_EXAMPLES
-    assert cli.VALUE_SETS == runner.VALUE_SETS
-    assert cli.DEFAULT_TIMEOUT == runner.DEFAULT_TIMEOUT
-    assert cli.DEFAULT_PROGRAMS == runner.DEFAULT_PROGRAMS
-    assert cli.DEFAULT_REPORT_DIR == reports.DEFAULT_REPORT_DIR
-    assert (cli.DEFAULT_FORMAT,) == reports.DEFAULT_FORMATS
-
-
 # --- bad arguments: exit 2, one paragraph naming the bad value ----------------
 
 # Each target is never loaded: arguments are all validated first.

@@ -23,8 +23,6 @@ from pathlib import Path
 
 import pytest
 
-from gradcheck import cli
-from gradcheck import grade as grading
 from gradcheck.cli import main
 from gradcheck.errors import UsageError
 from gradcheck.grade import Weights, find_submissions, load_weights
@@ -392,8 +390,3 @@ def test_bad_arguments_exit_2(tmp_path, monkeypatch, capsys, argv, words):
     monkeypatch.chdir(tmp_path)
     assert main(["grade", *argv]) == 2
     assert words in capsys.readouterr().err
-
-
-def test_cli_defaults_match_the_grader():
-    assert cli.DEFAULT_GRADE_MEMORY_MB == grading.DEFAULT_MEMORY_MB
-    assert cli.DEFAULT_SUBMISSION_TIMEOUT == grading.DEFAULT_SUBMISSION_TIMEOUT

@@ -28,10 +28,9 @@ import numpy as np
 
 from gradcheck.errors import MissingFrameworkError, UsageError
 from gradcheck.ops import ALIASES, OP_NAMES, OPS, canonical_op
+from gradcheck.settings import DTYPES
 
 __all__ = ["DTYPES", "Framework", "Node", "build_engine", "engine_factory", "module_attribute", "require", "replay"]
-
-DTYPES = ("float32", "float64")
 
 
 def require(

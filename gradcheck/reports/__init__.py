@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, TYPE_CHECKING, TextIO
 
 from gradcheck.errors import UsageError
+from gradcheck.settings import DEFAULT_FORMATS, DEFAULT_REPORT_DIR  # re-exported
 
 if TYPE_CHECKING:  # rich is imported only when something is rendered.
     from rich.console import Console
@@ -49,8 +50,6 @@ __all__ = [
     "render_report",
 ]
 
-DEFAULT_REPORT_DIR = "reports"
-DEFAULT_FORMATS = ("text",)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The files of ``gradcheck grade``: the gradebook, and a plain-text report per submission.
 
-A ``gradcheck.grade.Gradebook`` is written three ways, to the report folder:
+A ``gradcheck.results.Gradebook`` is written three ways, to the report folder:
 
 * ``gradebook.csv``: one row per submission, one column per check, for a
   spreadsheet or the course's grading script;
@@ -33,8 +33,7 @@ from gradcheck.reports import Format, write_format
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from gradcheck.grade import Gradebook, Row
-    from gradcheck.results import Report
+    from gradcheck.results import Gradebook, Report, Row
 
 __all__ = [
     "GRADEBOOK_FILES",

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from hypothesis.errors import InvalidArgument
 
-DTYPES = ("float32", "float64")
+from gradcheck.settings import DTYPES
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:
