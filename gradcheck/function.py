@@ -490,7 +490,7 @@ def _evaluator(function: UserFunction, dtype: str) -> Callable[..., Failure | No
 
 
 def _function_reference(case: FunctionCase, clock: Any) -> Any:
-    from gradcheck.oracles._function import function_reference
+    from gradcheck.oracles import function_reference
 
     reference = function_reference(case)
     clock.lap("finite differences")
