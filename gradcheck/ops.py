@@ -106,6 +106,8 @@ FREE = Domain()
 NONZERO = Domain(((0.25, 3.0), (-3.0, -0.25)))
 DIVISOR = Domain(((0.5, 3.0), (-3.0, -0.5)))
 POSITIVE = Domain(((0.25, 4.0),))
+# log1p's pole is at -1.
+ABOVE_MINUS_ONE = Domain(((-0.75, 3.0),))
 DISTINCT = Domain(distinct=True)
 # ``maximum(a, b)``: a on the half-integers' lattice, b a quarter off it, so
 # |a - b| >= 0.25 after any broadcast.
@@ -577,6 +579,11 @@ _TABLE: tuple[OpSpec, ...] = (
                  "the weights softmax(x) = exp(x - logsumexp(x)) are missing", _spread_back),
         ),
     ),
+    # Course ops (docs/contract.md, section 1b).
+    _unary("log1p", np.log1p, lambda tf, x: tf.math.log1p(x), "g / (1 + x)", ABOVE_MINUS_ONE, slips=(
+        Slip("g / x", "g / (1 + x)", "that is the derivative of log(x), not of log(1 + x)",
+             lambda g, x, y, params: g * (1 / x)),
+    )),
 )
 
 #: Every op of CONTRACT 1, by canonical name, in the contract's order.

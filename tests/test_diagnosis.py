@@ -90,6 +90,9 @@ ROWS = [
     Row("maximum_routes_both", "mismatch", "passed_through", ("passed through unchanged", "a > b")),
     Row("negative_sign", "mismatch", "sign_flipped", ("wrong sign",)),
     Row("log_derivative_squared", "mismatch", "derivative_slip", ("g / x**2 where g / x was meant",)),
+    # Added with log1p's row in ops.py alone: the slip is data on the row.
+    Row("log1p_derivative_of_log", "mismatch", "derivative_slip",
+        ("g / x where g / (1 + x) was meant", "the derivative of log(x), not of log(1 + x)")),
     Row("tanh_derivative_of_input", "mismatch", "derivative_slip",
         ("1 - x**2", "in terms of the input x where the output y was meant")),
     Row("sigmoid_derivative_s", "mismatch", "derivative_slip", ("g * s where", "(1 - s) is missing")),

@@ -95,6 +95,7 @@ CASES = [
     case("logsumexp", (2, 3), id="axis=1 keepdims", axis=1, keepdims=True),
     case("logsumexp", (2, 3, 4), id="axis=(0,2)", axis=(0, 2)),
     case("logsumexp", (2, 3), id="large values", domain={"low": 500.0, "high": 900.0}, axis=-1),
+    case("log1p", (2, 3), id="(2,3)", domain={"low": -0.75, "high": 3.0}),
 ]
 
 

@@ -39,6 +39,7 @@ CASES: dict[str, tuple[tuple[np.ndarray, ...], dict]] = {
     "maximum_routes_both": ((MATRIX, ROW), {}),
     "negative_sign": ((MATRIX,), {}),
     "log_derivative_squared": ((POSITIVE,), {}),
+    "log1p_derivative_of_log": ((POSITIVE,), {}),
     "tanh_derivative_of_input": ((MATRIX,), {}),
     "sigmoid_derivative_s": ((MATRIX,), {}),
     "abs_derivative_one": ((MATRIX,), {}),

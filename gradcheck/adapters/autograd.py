@@ -91,6 +91,7 @@ FRAMEWORK = Framework(
         "softmax": _softmax,
         "log_softmax": _log_softmax,
         "logsumexp": special.logsumexp,
+        "log1p": anp.log1p,
     },
 )
 

@@ -88,6 +88,7 @@ FRAMEWORK = Framework(
         "softmax": jax.nn.softmax,
         "log_softmax": jax.nn.log_softmax,
         "logsumexp": jax_special.logsumexp,
+        "log1p": jnp.log1p,
     },
 )
 

@@ -102,6 +102,7 @@ FRAMEWORK = Framework(
         "softmax": lambda x, axis=-1: torch.softmax(x, dim=axis),
         "log_softmax": lambda x, axis=-1: torch.log_softmax(x, dim=axis),
         "logsumexp": _reduction(torch.logsumexp),
+        "log1p": torch.log1p,
     },
 )
 

@@ -57,6 +57,7 @@ __all__ = [
     "negative", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "cos",
     "pow", "matmul", "matrix_transpose", "permute_dims", "reshape", "broadcast_to",
     "sum", "mean", "max", "softmax", "log_softmax", "logsumexp",
+    "log1p",
 ]
 
 #: ``backward(g)`` of a node: the contribution to each parent's gradient, in
@@ -229,6 +230,7 @@ relu = unary_op("relu", lambda x: np.maximum(x, 0), lambda x, out: (x > 0).astyp
 abs = unary_op("abs", np.abs, lambda x, out: np.sign(x))  # noqa: A001 - the contract's op name
 sin = unary_op("sin", np.sin, lambda x, out: np.cos(x))
 cos = unary_op("cos", np.cos, lambda x, out: -np.sin(x))
+log1p = unary_op("log1p", np.log1p, lambda x, out: 1 / (1 + x))
 
 
 def pow(x: Tensor, p: float) -> Tensor:  # noqa: A001 - the contract's op name
@@ -392,6 +394,7 @@ REFERENCE_OPS: dict[str, Callable[..., Tensor]] = {
     "softmax": softmax,
     "log_softmax": log_softmax,
     "logsumexp": logsumexp,
+    "log1p": log1p,
 }
 
 

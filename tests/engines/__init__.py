@@ -48,6 +48,7 @@ _OP_BUGS = (
     "maximum_routes_both",
     "negative_sign",
     "log_derivative_squared",
+    "log1p_derivative_of_log",
     "tanh_derivative_of_input",
     "sigmoid_derivative_s",
     "abs_derivative_one",

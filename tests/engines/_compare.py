@@ -78,6 +78,7 @@ TF = types.SimpleNamespace(
     softmax=lambda x, axis=-1: tf.nn.softmax(x, axis=axis),
     log_softmax=lambda x, axis=-1: tf.nn.log_softmax(x, axis=axis),
     logsumexp=_tf_reduction(tf.reduce_logsumexp),
+    log1p=tf.math.log1p,
 )
 
 
