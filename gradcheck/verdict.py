@@ -78,7 +78,7 @@ def judge(case: Case, outcome: EngineOutcome, reference: Reference, tolerance: T
     if outcome.failure is not None:
         category, message, detail = outcome.failure
         if outcome.output:
-            detail = f"{detail or ''}\n--- the engine printed ---\n{outcome.output}".lstrip("\n")
+            detail = f"{detail or ''}\n--- {outcome.labels.runner} printed ---\n{outcome.output}".lstrip("\n")
         return failure_for(case, category, message, detail=detail)
 
     forward, expected_forward = outcome.forward, reference.forward
@@ -98,7 +98,7 @@ def judge(case: Case, outcome: EngineOutcome, reference: Reference, tolerance: T
     if len(grads) != len(case.inputs):
         return failure_for(
             case, "shape",
-            f"grad() returned {len(grads)} gradient(s) for {len(case.inputs)} input(s)",
+            f"{outcome.labels.grad} returned {len(grads)} gradient(s) for {len(case.inputs)} input(s)",
         )
     for index, (name, x, grad, expected) in enumerate(zip(case.names, case.inputs, grads, reference.grads)):
         if grad.shape != x.shape:
