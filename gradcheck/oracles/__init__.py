@@ -7,6 +7,7 @@ the two disagree beyond their own error the case is the harness's problem and
 is never blamed on the engine.
 """
 
+from gradcheck.oracles._function import function_reference
 from gradcheck.oracles._reference import Reference, reference_for, references_for
 
-__all__ = ["Reference", "reference_for", "references_for"]
+__all__ = ["Reference", "function_reference", "reference_for", "references_for"]
