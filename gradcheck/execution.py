@@ -5,6 +5,10 @@ copies of the case's arrays in the engine's dtype, guards each call with a
 time limit, keeps what the engine prints out of the terminal, catches
 everything it raises (``SystemExit`` too), and checks afterwards that it did
 not write into any array it was handed. The verdict compares what comes back.
+
+Messages name the calls as the thing being run names them: an engine's are
+``variable()``, ``value()``, ``grad()``; anything else run as an engine (a
+user's function, ``gradcheck.function``) gives its own ``call_labels``.
 """
 
 from __future__ import annotations
@@ -21,13 +25,50 @@ import numpy as np
 
 from gradcheck.case import Case
 
-__all__ = ["CallFailure", "EngineOutcome", "EngineTimeout", "captured", "guarded_call", "quiet", "run_engine", "time_limit"]
+__all__ = [
+    "ENGINE_LABELS",
+    "CallFailure",
+    "CallLabels",
+    "EngineOutcome",
+    "EngineTimeout",
+    "call_labels",
+    "captured",
+    "guarded_call",
+    "quiet",
+    "run_engine",
+    "time_limit",
+]
 
 #: ``(category, message, detail)``: how a call into user code failed.
 CallFailure = tuple[str, str, "str | None"]
 
 # What the engine prints is kept (for the report) up to this many characters.
 _OUTPUT_LIMIT = 4000
+
+
+@dataclass(frozen=True)
+class CallLabels:
+    """How failure messages name the calls into what is run, and what is run itself.
+
+    An object run by ``run_engine`` may carry its own as ``call_labels``;
+    without them it is an engine, named by ``ENGINE_LABELS``.
+    """
+
+    variable: str = "variable()"
+    value: str = "value()"
+    grad: str = "grad()"
+    # The subject of "... keeps state" and "--- ... printed ---".
+    runner: str = "the engine"
+
+
+#: An engine's words for its calls.
+ENGINE_LABELS = CallLabels()
+
+
+def call_labels(engine: Any) -> CallLabels:
+    """Return the words messages use for ``engine``'s calls: its ``call_labels``, else an engine's."""
+    labels = getattr(engine, "call_labels", None)
+    return labels if isinstance(labels, CallLabels) else ENGINE_LABELS
 
 
 @dataclass
@@ -39,6 +80,8 @@ class EngineOutcome:
     # A failure found while calling the engine.
     failure: CallFailure | None = None
     output: str = ""
+    # How messages about this outcome name the calls that produced it.
+    labels: CallLabels = ENGINE_LABELS
 
 
 class EngineTimeout(Exception):
@@ -151,12 +194,13 @@ def run_engine(engine: Any, case: Case, timeout: float | None = 10.0, repeat: bo
     ``nondeterministic`` on the very case that shows it.
     """
     sink = _BoundedText()
-    outcome = EngineOutcome()
+    labels = call_labels(engine)
+    outcome = EngineOutcome(labels=labels)
     try:
-        outcome.forward, outcome.grads = _attempt(engine, case, timeout, sink)
+        outcome.forward, outcome.grads = _attempt(engine, labels, case, timeout, sink)
         if repeat:
             try:
-                again = _attempt(engine, case, timeout, sink)
+                again = _attempt(engine, labels, case, timeout, sink)
             except _CallFailed as failed:
                 raise _CallFailed(
                     "nondeterministic",
@@ -168,7 +212,7 @@ def run_engine(engine: Any, case: Case, timeout: float | None = 10.0, repeat: bo
                 raise _CallFailed(
                     "nondeterministic",
                     "the same case, run twice on fresh variables, gave different answers: "
-                    "the engine keeps state from one call to the next (gradients not reset?)",
+                    f"{labels.runner} keeps state from one call to the next (gradients not reset?)",
                     difference,
                 )
     except _CallFailed as failed:
@@ -178,7 +222,12 @@ def run_engine(engine: Any, case: Case, timeout: float | None = 10.0, repeat: bo
 
 
 def _attempt(
-    engine: Any, case: Case, timeout: float | None, sink: _BoundedText, check_each_call: bool = False
+    engine: Any,
+    labels: CallLabels,
+    case: Case,
+    timeout: float | None,
+    sink: _BoundedText,
+    check_each_call: bool = False,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Run ``case`` once on fresh copies of its arrays; raise _CallFailed on any failure.
 
@@ -192,7 +241,7 @@ def _attempt(
     handed = [np.array(x, dtype=dtype) for x in case.inputs]
     cotangent = np.array(case.cotangent, dtype=dtype)
     pristine = [x.copy() for x in handed] + [cotangent.copy()]
-    current = ["variable()"]  # the call in progress, for a timeout's message
+    current = [labels.variable]  # the call in progress, for a timeout's message
 
     def check_mutation(stage: str) -> None:
         for index, (now, before) in enumerate(zip(handed + [cotangent], pristine)):
@@ -218,16 +267,16 @@ def _attempt(
 
     try:
         with time_limit(timeout), captured(sink):
-            xs = [call("variable()", engine.variable, array) for array in handed]
+            xs = [call(labels.variable, engine.variable, array) for array in handed]
             y = case.apply(engine, xs, call)
-            forward = call("value()", lambda: _as_array(engine.value(y), "the forward value"))
+            forward = call(labels.value, lambda: _as_array(engine.value(y), "the forward value"))
             if forward.shape != cotangent.shape:
                 # The cotangent has the reference's output shape: grad() would
                 # fail on it, and the forward shape is the bug to report.
                 grads: list[np.ndarray] = []
             else:
                 grads = call(
-                    "grad()",
+                    labels.grad,
                     lambda: [_as_array(g, "a gradient") for g in _as_list(engine.grad(y, xs, cotangent))],
                 )
     except EngineTimeout:
@@ -237,7 +286,7 @@ def _attempt(
             check_mutation("a call")
         except _CallFailed:
             # Find the call that wrote; if the second run writes nowhere, say so as found.
-            _attempt(engine, case, timeout, _BoundedText(), check_each_call=True)
+            _attempt(engine, labels, case, timeout, _BoundedText(), check_each_call=True)
             raise
     return forward, grads
 

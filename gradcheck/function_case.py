@@ -173,6 +173,12 @@ class Taped:
             self.output = fn(*self.operands)
         self.tape = tape
 
+    def dense_vjp(self, cotangent: np.ndarray) -> list[Any]:
+        """Return :meth:`vjp` with IndexedSlices (from a gather) made dense tensors."""
+        from gradcheck._tf import tensorflow
+
+        return [tensorflow().convert_to_tensor(g) for g in self.vjp(cotangent)]
+
     def vjp(self, cotangent: np.ndarray, *, unconnected_zero: bool = True) -> list[Any]:
         """Return the gradient of ``sum(output * cotangent)`` w.r.t. each array.
 

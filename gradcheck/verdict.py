@@ -79,7 +79,7 @@ def judge(case: Computation, outcome: EngineOutcome, reference: Reference, toler
     if outcome.failure is not None:
         category, message, detail = outcome.failure
         if outcome.output:
-            detail = f"{detail or ''}\n--- the engine printed ---\n{outcome.output}".lstrip("\n")
+            detail = f"{detail or ''}\n--- {outcome.labels.runner} printed ---\n{outcome.output}".lstrip("\n")
         return failure_for(case, category, message, detail=detail)
 
     forward, expected_forward, grads = outcome.forward, reference.forward, outcome.grads
@@ -99,7 +99,7 @@ def judge(case: Computation, outcome: EngineOutcome, reference: Reference, toler
     if len(grads) != len(case.inputs):
         return failure_for(
             case, "shape",
-            f"grad() returned {len(grads)} gradient(s) for {len(case.inputs)} input(s)",
+            f"{outcome.labels.grad} returned {len(grads)} gradient(s) for {len(case.inputs)} input(s)",
         )
     for index, (name, x, grad, expected) in enumerate(zip(case.names, case.inputs, grads, reference.grads)):
         if grad.shape != x.shape:

@@ -143,6 +143,68 @@ def test_a_reference_fn_checks_the_forward_value():
     assert unchecked.ok and "forward values not checked" in unchecked.notes[0]
 
 
+def _hangs_vjp(x, cotangent):
+    import time
+
+    time.sleep(5)
+    return (cotangent,)
+
+
+def _raises_vjp(x, cotangent):
+    print("inside")
+    raise ValueError("grad() of the engine")  # the user's words, never reworded
+
+
+def _scribbles_vjp(x, cotangent):
+    cotangent[...] = 0.0
+    return (cotangent,)
+
+
+def _two_vjp(x, cotangent):
+    return cotangent, cotangent
+
+
+def _doubles(x):
+    return 2.0 * x
+
+
+def _counting_vjp(x, cotangent, calls=[]):  # noqa: B006 - the state is the bug
+    calls.append(None)
+    return (2.0 * len(calls) * cotangent,)
+
+
+def _string_output(x):
+    return "not an array"
+
+
+@pytest.mark.parametrize(
+    "fn, grad_fn, category, message",
+    [
+        pytest.param(_doubles, _hangs_vjp, "timeout", "_hangs_vjp() did not return within 0.2 s", id="timeout"),
+        pytest.param(_doubles, _raises_vjp, "exception", "_raises_vjp() raised ValueError", id="exception"),
+        pytest.param(_doubles, _scribbles_vjp, "mutation",
+                     "_scribbles_vjp() wrote into the array it was handed for the cotangent", id="mutation"),
+        pytest.param(_doubles, _two_vjp, "shape", "_two_vjp() returned 2 gradient(s) for 1 input(s)", id="count"),
+        pytest.param(_doubles, _counting_vjp, "nondeterministic",
+                     "the same case, run twice on fresh variables, gave different answers: the function keeps "
+                     "state from one call to the next (gradients not reset?)", id="state"),
+        pytest.param(_string_output, _two_vjp, "exception", "_string_output()'s output raised TypeError",
+                     id="output"),
+    ],
+)
+def test_messages_name_the_users_functions(fn, grad_fn, category, message):
+    report = check_function(fn, grad_fn, shapes="array", max_examples=5, timeout=0.2)
+    failures = {failure.category: failure for failure in report.results[0].failures}
+    assert failures[category].message == message
+
+
+def test_the_users_own_words_are_kept_and_what_it_printed_is_the_functions():
+    report = check_function(_doubles, _raises_vjp, shapes="array", max_examples=5)
+    detail = report.results[0].failure.detail
+    assert "ValueError: grad() of the engine" in detail
+    assert "--- the function printed ---\ninside" in detail
+
+
 def test_the_same_seed_gives_the_same_minimal_case():
     def minimal(seed):
         report = check_function(layers.bias_add, layers.bias_add_vjp_unsummed, shapes="broadcast:2",
