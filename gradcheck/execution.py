@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from gradcheck.case import Case
+from gradcheck.case import Computation
 
 __all__ = [
     "ENGINE_LABELS",
@@ -119,7 +119,7 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         and hasattr(signal, "setitimer")
         and threading.current_thread() is threading.main_thread()
     )
-    if not usable:
+    if seconds is None or not usable:
         yield
         return
 
@@ -185,7 +185,7 @@ def guarded_call(
         return None, ("exception", f"{stage} raised {type(exc).__name__}", _describe(exc))
 
 
-def run_engine(engine: Any, case: Case, timeout: float | None = 10.0, repeat: bool = True) -> EngineOutcome:
+def run_engine(engine: Any, case: Computation, timeout: float | None = 10.0, repeat: bool = True) -> EngineOutcome:
     """Return what ``engine`` computes for ``case``: forward value and gradients.
 
     With ``repeat`` the case is run a second time on fresh variables, and the
@@ -224,7 +224,7 @@ def run_engine(engine: Any, case: Case, timeout: float | None = 10.0, repeat: bo
 def _attempt(
     engine: Any,
     labels: CallLabels,
-    case: Case,
+    case: Computation,
     timeout: float | None,
     sink: _BoundedText,
     check_each_call: bool = False,

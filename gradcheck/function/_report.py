@@ -20,8 +20,8 @@ def comparison_note(function: UserFunction, *, tensorflow: bool) -> str:
         truth = f"TensorFlow's gradient of {fn}, cross-checked by finite differences"
     else:
         truth = f"finite differences of {fn} in float64"
-    if function.checks_forward:
-        forward = f"its forward values against {function_name(function.reference_fn)}()"  # type: ignore[arg-type]
+    if function.reference_fn is not None:
+        forward = f"its forward values against {function_name(function.reference_fn)}()"
     else:
         forward = "forward values not checked (no reference_fn)"
     return f"{function.gradient_label} checked against {truth}; {forward}."
@@ -33,7 +33,7 @@ def replay_command(function: UserFunction, spec: ShapeSpec, dtype: str, domain: 
     targets_known = function.fn_target and (function.uses_tape or function.grad_target) and (
         not function.checks_forward or function.reference_target
     )
-    if targets_known and spec.text is not None and domain_words is not None:
+    if targets_known and function.fn_target and spec.text is not None and domain_words is not None:
         words = ["gradcheck", "check-function", function.fn_target]
         if function.grad_target:
             words += ["--grad", function.grad_target]

@@ -527,6 +527,8 @@ def _function_source(
 ) -> str:
     """Return the reproducer of a user's function: the function and its gradient, called on the case."""
     dtype = report.dtype or "float64"
+    if function.fn_target is None:
+        raise ValueError(f"{function.name}() was given as an object, not a target: no file can import it")
     targets = [("FN", function.fn_target)]
     if function.grad_target:
         targets.append(("GRAD_FN", function.grad_target))
