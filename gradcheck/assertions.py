@@ -170,7 +170,7 @@ def assert_gradients(
     ]
     if at_fault:
         raise GradientAssertionError(report, at_fault)
-    return report.results[0] if isinstance(ops, str) else report.results
+    return report.results[0] if isinstance(ops, str) else list(report.results)
 
 
 def _requested_checks(engine: Any, ops: str | Sequence[str] | None, settings: CheckSettings) -> list[str]:

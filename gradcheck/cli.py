@@ -27,7 +27,7 @@ import argparse
 import contextlib
 import os
 import sys
-from typing import Any, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 from gradcheck import __version__
 from gradcheck.errors import GradcheckError, UsageError
@@ -47,6 +47,10 @@ from gradcheck.settings import (
     comma_list,
     read_check_options,
 )
+
+if TYPE_CHECKING:  # the engine modules are imported by the command that loads one
+    from gradcheck.engine import Engine
+    from gradcheck.isolation import IsolatedEngine
 
 __all__ = ["build_parser", "main"]
 
@@ -223,6 +227,7 @@ def _run_check(args: argparse.Namespace) -> int:
     from gradcheck.engine import load_engine
     from gradcheck.runner import run_checks
 
+    engine: Engine | IsolatedEngine
     with contextlib.ExitStack() as stack:
         if args.isolate or memory_mb or args.python:
             from gradcheck.isolation import IsolatedEngine
@@ -294,6 +299,8 @@ def _run_grade(args: argparse.Namespace) -> int:
 
     from gradcheck.grade import GradeOptions, Weights, find_submissions, grade, load_weights
 
+    # The command line has no spelling for "no limit" (None comes from Python only).
+    assert settings.timeout is not None
     options = GradeOptions(
         ops=tuple(resolve_ops(names)),
         max_examples=settings.max_examples,

@@ -296,17 +296,17 @@ def load_weights(path: str | os.PathLike[str], checks: Sequence[str] | None = No
     """
     shown = f"--weights={os.fspath(path)}"
     try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        try:
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:
             import tomli as tomllib
-        except ModuleNotFoundError:
-            raise UsageError(
-                f"{shown} needs a TOML reader, which Python "
-                f"{sys.version_info.major}.{sys.version_info.minor} does not have (tomllib came in 3.11). "
-                "Run gradcheck with Python 3.11 or later, install tomli, or grade without --weights "
-                "(every check then weighs 1)."
-            ) from None
+    except ModuleNotFoundError:  # Python 3.10 without tomli
+        raise UsageError(
+            f"{shown} needs a TOML reader, which Python "
+            f"{sys.version_info.major}.{sys.version_info.minor} does not have (tomllib came in 3.11). "
+            "Run gradcheck with Python 3.11 or later, install tomli, or grade without --weights "
+            "(every check then weighs 1)."
+        ) from None
     example = "e.g.\n[weights]\nmatmul = 3\nprograms = 5\ndefault = 1"
     try:
         with open(path, "rb") as stream:
@@ -514,10 +514,7 @@ def _grade_one(
     started = time.perf_counter()
     folder = report_dir / submission.name
     _clear_reports(folder)
-    if submission.target is None:
-        reason = submission.problem or "no engine found"
-    else:
-        reason = _run_check(submission, options, folder, children)
+    reason = _run_check(submission, options, folder, children)
     reports: dict[str, str] = {}
     from gradcheck.reports import gradebook
 
@@ -556,6 +553,8 @@ def _grade_one(
 
 def _run_check(submission: Submission, options: GradeOptions, folder: Path, children: _Children) -> str | None:
     """Run ``gradcheck check`` on the submission; return None when it ran, else why it could not."""
+    if submission.target is None:
+        return submission.problem or "no engine found"
     formats = [name for name in _CHILD_FORMATS if name in _file_formats()]
     command = [
         sys.executable, "-m", "gradcheck", "check", submission.target,

@@ -48,7 +48,7 @@ import contextlib
 import io
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Generator, Iterator, Sequence
 
 import pytest
 
@@ -279,7 +279,9 @@ class GradcheckSession:
         )
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_make_collect_report(self, collector: pytest.Collector) -> Iterator[None]:
+    def pytest_make_collect_report(
+        self, collector: pytest.Collector
+    ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
         report = yield
         if isinstance(collector, pytest.Session) and report.passed:
             label = _node_label(self.target, collector.config.rootpath)
@@ -427,7 +429,9 @@ class GradcheckItem(pytest.Item):
 
     def reportinfo(self) -> tuple[str, int, str]:
         # The target stands where a test file would (in -rs lines, JUnit's file attribute).
-        return self.parent.nodeid, 0, self.name
+        parent = self.parent
+        assert parent is not None  # an item is made from its GradcheckCollector
+        return parent.nodeid, 0, self.name
 
 
 # An item's result and section notes, from runtest (or collection, when unsupported) to its report.
@@ -435,7 +439,9 @@ _OUTCOME = pytest.StashKey[tuple]()
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     outcome = item.stash.get(_OUTCOME, None)
     # One report per item carries the result: the call's, or the setup's when it was skipped there.

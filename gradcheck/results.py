@@ -359,10 +359,18 @@ _SUMMARY_REASON = 160
 class GradeSettings(Protocol):
     """What a gradebook keeps of the options it was graded with (``gradcheck.grade.GradeOptions``)."""
 
-    max_examples: int
-    programs: int
-    seed: int
-    timeout: float
+    # Read-only: the options are a frozen dataclass, and a gradebook never changes them.
+    @property
+    def max_examples(self) -> int: ...
+
+    @property
+    def programs(self) -> int: ...
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def timeout(self) -> float: ...
 
     @property
     def checks(self) -> tuple[str, ...]: ...
@@ -373,7 +381,8 @@ class GradeSettings(Protocol):
 class Weighting(Protocol):
     """How a gradebook's checks were weighted (``gradcheck.grade.Weights``)."""
 
-    source: str | None
+    @property
+    def source(self) -> str | None: ...
 
     def of(self, check: str) -> float: ...
 

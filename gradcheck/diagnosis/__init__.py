@@ -78,7 +78,7 @@ def diagnose(
     ``culprits`` are ``blame_steps``'s findings on it (empty: every step
     passes alone).
     """
-    if computation.kind == "program":
+    if isinstance(computation, ProgramCase):
         if culprits is None:
             raise ValueError(
                 "culprits=None: a program's diagnosis needs the steps that fail alone; "
@@ -97,10 +97,10 @@ def diagnoses(computation: Recognizable, failure: Failure, tolerance: Tolerance)
 
 
 def _sentences(computation: Recognizable, failure: Failure, tolerance: Tolerance) -> Iterator[tuple[str, str]]:
-    if computation.kind == "function":
+    if isinstance(computation, FunctionCase):
         evidence: Evidence = FunctionEvidence(computation, failure, tolerance)
         recognizers = FUNCTION_RECOGNIZERS
-    elif computation.kind == "op":
+    elif isinstance(computation, Case):
         name = canonical_op(computation.op)
         if name is None:
             return  # no op gradcheck knows: no formula to recompute

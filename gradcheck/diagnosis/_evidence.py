@@ -54,6 +54,31 @@ class Evidence:
         self.expected = None if failure.expected is None else np.asarray(failure.expected, np.float64)
         self.actual = None if failure.actual is None else np.asarray(failure.actual, np.float64)
 
+    @property
+    def operand(self) -> int:
+        """The index of the operand the failing gradient is taken with respect to.
+
+        LookupError when the failure names none (a forward value, an exception):
+        only the recognizers of gradient failures read it.
+        """
+        if self.wrt is None:
+            raise LookupError(f"the {self.failure.category} failure names no operand")
+        return self.wrt
+
+    @property
+    def expected_value(self) -> np.ndarray:
+        """The verdict's reference value; LookupError when the failure carries none (see ``wrong``)."""
+        if self.expected is None:
+            raise LookupError(f"the {self.failure.category} failure carries no expected value")
+        return self.expected
+
+    @property
+    def actual_value(self) -> np.ndarray:
+        """The engine's answer; LookupError when the failure carries none (an exception)."""
+        if self.actual is None:
+            raise LookupError(f"the {self.failure.category} failure carries no actual value")
+        return self.actual
+
     @cached_property
     def output(self) -> np.ndarray:
         """The reference forward value (NumPy, float64)."""
@@ -62,7 +87,7 @@ class Evidence:
     @cached_property
     def x(self) -> np.ndarray:
         """The operand the failing gradient is taken with respect to."""
-        return self.inputs[self.wrt]
+        return self.inputs[self.operand]
 
     @cached_property
     def reference_grads(self) -> list[np.ndarray]:
@@ -73,6 +98,8 @@ class Evidence:
         """Return the reference VJP of the case with ``changes`` (op, params, cotangent) applied."""
         from gradcheck.oracles import tensorflow_vjp
 
+        if not isinstance(self.case, Case):
+            raise LookupError("only an op's case has a formula to recompute its gradient with")
         return tensorflow_vjp(dataclasses.replace(self.case, **changes))[1]
 
     @cached_property

@@ -158,10 +158,12 @@ def _reproduces(candidates: Candidates) -> Callable[[Evidence], Fields | None]:
 
 
 def _transpose_all_axes(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:
-    if evidence.inputs[1 - evidence.wrt].ndim < 3:
+    operand = evidence.operand
+    if evidence.inputs[1 - operand].ndim < 3:
         return  # on matrices reversing every axis is the right swap
-    raw, promoted = _matmul_raw(evidence.g, *evidence.inputs, evidence.wrt, np.transpose)
-    fields = _all_axes_fields(evidence, evidence.wrt)
+    a, b = evidence.inputs
+    raw, promoted = _matmul_raw(evidence.g, a, b, operand, np.transpose)
+    fields = _all_axes_fields(evidence, operand)
     try:
         summed = sum_to(raw, promoted).reshape(evidence.x.shape)
     except ValueError:
@@ -217,26 +219,26 @@ _AXIS_FIXES = {
 
 
 def _sign_flipped(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:
-    yield {}, -evidence.expected
+    yield {}, -evidence.expected_value
 
 
 def _passed_through(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:
     g = evidence.g
-    yield {}, g if g.shape == evidence.actual.shape else sum_to(g, evidence.x.shape)
+    yield {}, g if g.shape == evidence.actual_value.shape else sum_to(g, evidence.x.shape)
 
 
 def _swapped_gradients(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:
-    other = 1 - evidence.wrt
+    other = 1 - evidence.operand
     yield ({"other": evidence.names[other], "other_rule": evidence.rule(other)},
            evidence.reference_grads[other])
 
 
 def _ones_cotangent(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:
-    yield {}, evidence.vjp(cotangent=np.ones_like(evidence.g))[evidence.wrt]
+    yield {}, evidence.vjp(cotangent=np.ones_like(evidence.g))[evidence.operand]
 
 
 def _scaled(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:
-    expected, actual = evidence.expected, evidence.actual
+    expected, actual = evidence.expected_value, evidence.actual_value
     energy = float(np.vdot(expected, expected))
     if expected.shape != actual.shape or energy == 0.0:
         return
@@ -248,7 +250,7 @@ def _scaled(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:
 
 
 def _zeros(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:
-    yield {}, np.zeros_like(evidence.expected)
+    yield {}, np.zeros_like(evidence.expected_value)
 
 
 def _shape_matcher(
@@ -266,25 +268,27 @@ def _shape_matcher(
     """
 
     def match(evidence: Evidence) -> Fields | None:
-        if evidence.actual is None or evidence.wrt is None or evidence.actual.shape == evidence.x.shape:
+        actual = evidence.actual
+        if actual is None or evidence.wrt is None or actual.shape == evidence.x.shape:
             return None
         found = bug_shape(evidence)
-        if found is None or found[0] != evidence.actual.shape:
+        if found is None or found[0] != actual.shape:
             return None
         shape, fields = found
         if not sums_back:
             return fields
         try:
-            summed = sum_to(evidence.actual, evidence.x.shape)
+            summed = sum_to(actual, evidence.x.shape)
         except ValueError:
             return fields
-        return fields if evidence.close(summed, evidence.expected) else None
+        expected = evidence.expected
+        return fields if expected is not None and evidence.close(summed, expected) else None
 
     return match
 
 
 def _unsummed_shape(evidence: Evidence) -> tuple[tuple[int, ...], Fields] | None:
-    target = broadcast_target(evidence, evidence.wrt)
+    target = broadcast_target(evidence, evidence.operand)
     if target is None:
         return None
     shape = evidence.x.shape
@@ -296,7 +300,7 @@ def _unsummed_shape(evidence: Evidence) -> tuple[tuple[int, ...], Fields] | None
 
 
 def _leading_only_shape(evidence: Evidence) -> tuple[tuple[int, ...], Fields] | None:
-    target = broadcast_target(evidence, evidence.wrt)
+    target = broadcast_target(evidence, evidence.operand)
     shape = evidence.x.shape
     if target is None:
         return None
@@ -314,7 +318,7 @@ def _reinserted_shape(evidence: Evidence) -> tuple[tuple[int, ...], Fields] | No
 
 
 def _any_other_shape(evidence: Evidence) -> tuple[tuple[int, ...], Fields] | None:
-    actual, shape = evidence.actual.shape, evidence.x.shape
+    actual, shape = evidence.actual_value.shape, evidence.x.shape
     if len(actual) != len(shape):
         difference = f"{_axes_count(len(actual))} instead of {len(shape)}"
     else:
