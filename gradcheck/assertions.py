@@ -21,13 +21,16 @@ imports those when a check starts.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from gradcheck.errors import UsageError
 from gradcheck.ops import OP_NAMES
 from gradcheck.results import CheckResult, Report
 from gradcheck.runner import PROGRAMS_CHECK
 from gradcheck.settings import DEFAULT_MAX_EXAMPLES, DEFAULT_PROGRAMS, DEFAULT_SEED, DEFAULT_TIMEOUT, CheckSettings
+
+if TYPE_CHECKING:
+    from gradcheck.engine import CheckedEngine
 
 __all__ = [
     "DEFAULT_WIDTH",
@@ -190,7 +193,7 @@ def _requested_checks(engine: Any, ops: str | Sequence[str] | None, settings: Ch
     return checks + ([PROGRAMS_CHECK] if PROGRAMS_CHECK in names else [])
 
 
-def _loaded(engine: Any) -> Any:
+def _loaded(engine: object) -> CheckedEngine:
     """Return ``engine`` adapted to what the runner calls, loading a target or wrapping an object."""
     from gradcheck.engine import Engine, load_engine
     from gradcheck.isolation import IsolatedEngine

@@ -22,9 +22,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Protocol, Sequence, cast
+from typing import TYPE_CHECKING, Any, Protocol, Sequence, cast
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: execution imports the engine's users, not this module
+    from gradcheck.case import Computation
+    from gradcheck.execution import EngineOutcome
 
 from gradcheck._tracebacks import describe_exception
 from gradcheck.arrays import as_array
@@ -42,7 +46,7 @@ from gradcheck.loading import (
 from gradcheck.ops import ALIASES, OP_NAMES
 from gradcheck.settings import DTYPES as DTYPE_NAMES
 
-__all__ = ["Engine", "UserEngine", "as_array", "load_engine"]
+__all__ = ["CheckedEngine", "Engine", "UserEngine", "as_array", "load_engine"]
 
 # The three functions every engine defines, with the signature a message
 # tells the user to add (CONTRACT 1).
@@ -77,6 +81,24 @@ class UserEngine(Protocol):
     def grad(self, y: Any, xs: Sequence[Any], *cotangent: np.ndarray) -> Any: ...
 
 
+class CheckedEngine(Protocol):
+    """An engine as the runner drives it: ``Engine`` in this process, ``IsolatedEngine`` in a worker.
+
+    ``run`` answers one computation with an ``EngineOutcome``
+    (``gradcheck.execution``), running it twice with ``repeat``.
+    """
+
+    target: str
+    name: str
+    dtype: np.dtype
+    grad_takes_cotangent: bool
+    aliases: dict[str, str]
+
+    def supports(self, op: str) -> bool: ...
+
+    def run(self, case: Computation, timeout: float | None, repeat: bool = True) -> EngineOutcome: ...
+
+
 @dataclass(eq=False)
 class Engine:
     """A user's engine, wrapped: what gradcheck calls.
@@ -104,7 +126,7 @@ class Engine:
         """Return whether the engine defines ``op`` (a canonical name or an alias)."""
         return ALIASES.get(op, op) in self.ops
 
-    def run(self, case: Any, timeout: float | None, repeat: bool = True) -> Any:
+    def run(self, case: Computation, timeout: float | None, repeat: bool = True) -> EngineOutcome:
         """Return the ``EngineOutcome`` of running ``case`` in this process (twice with ``repeat``)."""
         from gradcheck.execution import run_engine
 

@@ -19,7 +19,7 @@ import signal
 import threading
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -29,6 +29,7 @@ __all__ = [
     "ENGINE_LABELS",
     "CallFailure",
     "CallLabels",
+    "EngineCalls",
     "EngineOutcome",
     "EngineTimeout",
     "call_labels",
@@ -185,7 +186,24 @@ def guarded_call(
         return None, ("exception", f"{stage} raised {type(exc).__name__}", _describe(exc))
 
 
-def run_engine(engine: Any, case: Computation, timeout: float | None = 10.0, repeat: bool = True) -> EngineOutcome:
+class EngineCalls(Protocol):
+    """What ``run_engine`` calls: an ``Engine`` (a user's, wrapped) or a user's function shaped as one.
+
+    ``Computation.apply`` reaches the ops (or the function) itself; an
+    optional ``call_labels`` attribute (``CallLabels``) names the calls in messages.
+    """
+
+    @property
+    def dtype(self) -> np.dtype: ...
+
+    def variable(self, array: np.ndarray) -> Any: ...
+
+    def value(self, node: Any) -> Any: ...
+
+    def grad(self, y: Any, xs: list[Any], cotangent: np.ndarray) -> Sequence[Any]: ...
+
+
+def run_engine(engine: EngineCalls, case: Computation, timeout: float | None = 10.0, repeat: bool = True) -> EngineOutcome:
     """Return what ``engine`` computes for ``case``: forward value and gradients.
 
     With ``repeat`` the case is run a second time on fresh variables, and the
@@ -222,7 +240,7 @@ def run_engine(engine: Any, case: Computation, timeout: float | None = 10.0, rep
 
 
 def _attempt(
-    engine: Any,
+    engine: EngineCalls,
     labels: CallLabels,
     case: Computation,
     timeout: float | None,

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -33,6 +33,10 @@ from gradcheck._transport import (
 )
 from gradcheck.errors import TargetError
 from gradcheck.ops import ALIASES
+
+if TYPE_CHECKING:
+    from gradcheck.case import Computation
+    from gradcheck.execution import EngineOutcome
 
 __all__ = ["IsolatedEngine"]
 
@@ -79,11 +83,11 @@ class IsolatedEngine:
         """Return whether the engine defines ``op`` (a canonical name or an alias)."""
         return ALIASES.get(op, op) in self.ops
 
-    def run(self, case: Any, timeout: float | None, repeat: bool = True) -> Any:
+    def run(self, case: Computation, timeout: float | None, repeat: bool = True) -> EngineOutcome:
         """Return the ``EngineOutcome`` of ``case``, run in the worker (twice with ``repeat``)."""
         return self._exchange([encode_message(*case_message(case, repeat))], timeout)[0]
 
-    def run_many(self, cases: Sequence[Any], timeout: float | None) -> list[Any]:
+    def run_many(self, cases: Sequence[Computation], timeout: float | None) -> list[EngineOutcome]:
         """Return the outcomes of ``cases`` (the first run twice), sent to the worker in one write.
 
         One round trip per case costs more than a small engine's work; the

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from gradcheck._timing import StageClock
 from gradcheck.errors import UsageError
@@ -24,6 +24,9 @@ from gradcheck.search import check_result, search
 # Re-exported: the runner's defaults are the settings' (gradcheck.settings).
 from gradcheck.settings import DEFAULT_MAX_EXAMPLES, DEFAULT_PROGRAMS, DEFAULT_TIMEOUT, VALUE_SETS
 from gradcheck.tolerances import Tolerance, merge_tolerances
+
+if TYPE_CHECKING:  # the engine modules load when a check starts
+    from gradcheck.engine import CheckedEngine
 
 __all__ = [
     "DEFAULT_MAX_EXAMPLES",
@@ -69,7 +72,7 @@ def resolve_ops(ops: Iterable[str] | None) -> list[str]:
 
 
 def check_op(
-    engine: Any,
+    engine: CheckedEngine,
     op: str,
     *,
     max_examples: int = DEFAULT_MAX_EXAMPLES,
@@ -123,7 +126,7 @@ def check_op(
 
 
 def check_programs(
-    engine: Any,
+    engine: CheckedEngine,
     *,
     ops: Sequence[str] | None = None,
     failed_ops: Iterable[str] = (),
@@ -180,7 +183,7 @@ def check_programs(
 
 
 def run_checks(
-    engine: Any,
+    engine: CheckedEngine | object,
     ops: Sequence[str] | None = None,
     max_examples: int = DEFAULT_MAX_EXAMPLES,
     seed: int = 0,

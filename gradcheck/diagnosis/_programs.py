@@ -12,7 +12,7 @@ the engine's gradient is named.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -23,11 +23,14 @@ from gradcheck.results import Failure
 from gradcheck.tolerances import Tolerance, allowed_error
 from gradcheck.verdict import judge
 
+if TYPE_CHECKING:
+    from gradcheck.engine import CheckedEngine
+
 __all__ = ["TRAVERSALS", "Traversal", "blame_steps", "diagnose_program"]
 
 
 def blame_steps(
-    engine: Any, program: ProgramCase, tolerance: Tolerance, timeout: float | None
+    engine: CheckedEngine, program: ProgramCase, tolerance: Tolerance, timeout: float | None
 ) -> list[tuple[Step, Failure]]:
     """Return the steps of ``program`` that fail on their own, with how they fail."""
     culprits = []
