@@ -1,4 +1,6 @@
-"""The command line (CONTRACT 2): ``gradcheck check``, ``report``, ``grade``, ``check-function``, ``demo``.
+"""The command line: ``gradcheck check``, ``report``, ``grade``, ``check-function``, ``demo``.
+
+The names, options and exit codes are the contract's (docs/contract.md, section 2).
 
 ::
 

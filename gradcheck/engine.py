@@ -1,4 +1,4 @@
-"""Load a user's engine (CONTRACT 1 and 2) and wrap it in one small adapter.
+"""Load a user's engine (docs/contract.md, sections 1 and 2) and wrap it in one small adapter.
 
 ``load_engine`` turns a target — ``path/to/file.py``, ``path/to/file.py:NAME``,
 ``package.module``, ``package.module:NAME`` or an already loaded object — into
@@ -49,7 +49,7 @@ from gradcheck.settings import DTYPES as DTYPE_NAMES
 __all__ = ["CheckedEngine", "Engine", "UserEngine", "as_array", "load_engine"]
 
 # The three functions every engine defines, with the signature a message
-# tells the user to add (CONTRACT 1).
+# tells the user to add (docs/contract.md, section 1).
 REQUIRED = {
     "variable": "variable(array) -> T",
     "value": "value(x) -> array",
@@ -103,7 +103,7 @@ class CheckedEngine(Protocol):
 class Engine:
     """A user's engine, wrapped: what gradcheck calls.
 
-    ``ops`` maps each canonical op name the engine supports (CONTRACT 1) to
+    ``ops`` maps each canonical op name the engine supports (docs/contract.md, section 1) to
     its function, aliases resolved; ``aliases`` records which canonical names
     were found under an alias (``{"multiply": "mul"}``) so reports can say so.
     When ``grad_takes_cotangent`` is false the engine's ``grad(y, xs)``
@@ -163,7 +163,7 @@ def load_engine(target: str | os.PathLike[str] | object, *, quiet_tensorflow: bo
     """Return the :class:`Engine` for a target string or an engine object.
 
     ``target`` is ``path/to/file.py``, ``path/to/file.py:NAME``,
-    ``package.module`` or ``package.module:NAME`` (CONTRACT 2), or an object
+    ``package.module`` or ``package.module:NAME`` (docs/contract.md, section 2), or an object
     that already is an engine: a module, an instance, a class (instantiated
     with no arguments) or a ``types.SimpleNamespace``.
 
@@ -315,7 +315,7 @@ def _missing_attribute_problem(where: Where, container: object, walked: str | No
 
 
 def _wrap(where: Where, obj: object, name: str, target: str) -> Engine:
-    """Return the Engine for ``obj`` after checking it against CONTRACT 1."""
+    """Return the Engine for ``obj`` after checking it against docs/contract.md, section 1."""
     if inspect.isclass(obj):
         obj = _instantiate(where, obj)
     _check_required(where, obj)
@@ -395,7 +395,7 @@ def _check_required(where: Where, obj: object) -> None:
 def _grad_takes_cotangent(where: Where, obj: object) -> bool:
     """Return whether ``grad`` takes a cotangent, from its signature.
 
-    Two positional parameters mean the all-ones mode of CONTRACT 1; a third
+    Two positional parameters mean the all-ones mode of docs/contract.md, section 1; a third
     (or ``*args``) means a cotangent. A signature Python cannot inspect
     (some C functions) is taken to follow the full contract.
     """

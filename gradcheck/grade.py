@@ -123,7 +123,7 @@ class Submission:
 # Files in a folder that are never the engine: packaging, tests, private helpers.
 _NOT_ENGINE_FILES = re.compile(r"(__init__|setup|conftest|test_.*|.*_test|_.*)\.py")
 # A file that defines or binds one of these names may hold an engine: every
-# engine has ``grad`` (CONTRACT 1), and ``engine`` is the usual attribute.
+# engine has ``grad`` (docs/contract.md, section 1), and ``engine`` is the usual attribute.
 _ENGINE_NAMES = frozenset({"grad", "engine"})
 
 

@@ -1,4 +1,4 @@
-"""The op registry: every op of CONTRACT 1 as one row of one table.
+"""The op registry: every op of the contract (docs/contract.md, section 1) as one row of one table.
 
 A row says how to call the op (operands, static parameters), how to compute it
 twice independently (a NumPy float64 forward for finite differences and a
@@ -579,18 +579,18 @@ _TABLE: tuple[OpSpec, ...] = (
                  "the weights softmax(x) = exp(x - logsumexp(x)) are missing", _spread_back),
         ),
     ),
-    # Course ops (docs/contract.md, section 1b).
+    # Course ops: what autodiff courses assign beyond the elementary ops, each one row like the rest.
     _unary("log1p", np.log1p, lambda tf, x: tf.math.log1p(x), "g / (1 + x)", ABOVE_MINUS_ONE, slips=(
         Slip("g / x", "g / (1 + x)", "that is the derivative of log(x), not of log(1 + x)",
              lambda g, x, y, params: g * (1 / x)),
     )),
 )
 
-#: Every op of CONTRACT 1, by canonical name, in the contract's order.
+#: Every op of docs/contract.md, section 1, by canonical name, in the contract's order.
 OPS: dict[str, OpSpec] = {spec.name: spec for spec in _TABLE}
 OP_NAMES: tuple[str, ...] = tuple(OPS)
 
-#: Other spellings an engine may use for an op (CONTRACT 1).
+#: Other spellings an engine may use for an op (docs/contract.md, section 1).
 ALIASES: dict[str, str] = {
     "mul": "multiply",
     "sub": "subtract",

@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 # format_version history:
-#   1: first release (CONTRACT 3). Fields added since, without a bump (the
+#   1: first release (docs/contract.md, section 3). Fields added since, without a bump (the
 #      contract allows additions): a report's ``tolerance``, a program
 #      failure's ``steps``.
 FORMAT_VERSION = 1

@@ -1,7 +1,7 @@
 """Verdicts: compare what the engine computed with the reference, name what is wrong.
 
 Pure comparison: no engine calls, no oracle calls, no printing. The categories
-are CONTRACT 3's.
+are docs/contract.md's section 3.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The command line (CONTRACT 2): arguments, exit codes, messages, speed of --help.
+"""The command line (docs/contract.md, section 2): arguments, exit codes, messages, speed of --help.
 
 Most tests call ``main(argv)`` and read its output with ``capsys``; the ones
 about imports and ``python -m gradcheck`` run a fresh interpreter. Tests that

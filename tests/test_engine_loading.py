@@ -1,4 +1,4 @@
-"""Loading engines: every target form of CONTRACT 2, and one clear paragraph for every way it fails.
+"""Loading engines: every target form of docs/contract.md, section 2, and one clear paragraph for every way it fails.
 
 Fixture engines live in ``tests/targets/`` (good ones and deliberately broken
 ones); the ``package.module`` forms use throwaway packages under ``tmp_path``.

@@ -72,7 +72,7 @@ def mismatch(expected, actual, worst=None, **fields) -> Failure:
 
 
 def test_every_contract_format_is_available():
-    contract = ["text", "json", "html", "junit", "md"]  # CONTRACT 2, in FORMATS order
+    contract = ["text", "json", "html", "junit", "md"]  # docs/contract.md, section 2, in FORMATS order
     assert [name for name in FORMATS if name in contract] == contract
     assert PLANNED_FORMATS == ()
     assert {FORMATS[name].filename for name in EXTENSIONS} == {"gradcheck.html", "gradcheck.xml", "gradcheck.md"}

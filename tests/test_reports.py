@@ -85,7 +85,7 @@ def test_text_report_reads_the_same_after_a_json_round_trip(sample):
     assert rendered_text(stored) == rendered_text(report)
 
 
-# --- the JSON report (CONTRACT 3) ---------------------------------------------
+# --- the JSON report (docs/contract.md, section 3) ---------------------------------------------
 
 
 def test_json_round_trips_through_report_from_dict():
@@ -100,7 +100,7 @@ def test_json_is_indented_by_two():
 OPTIONAL_TEXT = (str, type(None))
 OPTIONAL_NUMBER = (int, float, type(None))
 
-# CONTRACT 3, as key -> accepted types.
+# docs/contract.md, section 3, as key -> accepted types.
 REPORT_KEYS = {"format_version": int, "target": str, "seed": int, "summary": dict, "results": list}
 RESULT_KEYS = {"check": str, "kind": str, "status": str, "examples": int, "seconds": (int, float)}
 FAILURE_KEYS = {

@@ -1,4 +1,4 @@
-"""Adapters: a framework's own autodiff, as an engine gradcheck can check (CONTRACT 1).
+"""Adapters: a framework's own autodiff, as an engine gradcheck can check (docs/contract.md, section 1).
 
 One module per framework, each an engine target on its own (the float64
 engine) with ``engine32``, ``engine64`` and ``make_engine(dtype="float64",

@@ -1,4 +1,4 @@
-"""Record and replay: one engine (CONTRACT 1) over any framework with a VJP.
+"""Record and replay: one engine (docs/contract.md, section 1) over any framework with a VJP.
 
 Every op call runs eagerly in the framework, so ``value`` is the framework's
 own forward value, and returns a :class:`Node` that records how it was made:
@@ -65,7 +65,7 @@ class Framework:
     array; ``to_numpy(tensor)`` goes back. ``vjp(function, primals,
     cotangent)`` returns the VJP of ``function`` at ``primals`` (a sequence
     of tensors, one per primal; ``None`` for an unconnected one). ``ops`` maps
-    every op of CONTRACT 1 to the framework's own implementation, called with
+    every op of the contract (docs/contract.md, section 1) to the framework's own implementation, called with
     framework tensors and the op's static parameters.
     """
 
@@ -173,7 +173,7 @@ def build_engine(
     ops: Mapping[str, Callable[..., Any]] | None = None,
     name: str | None = None,
 ) -> types.SimpleNamespace:
-    """Return an engine (CONTRACT 1) computing in ``dtype`` with ``framework``'s ops.
+    """Return an engine (docs/contract.md, section 1) computing in ``dtype`` with ``framework``'s ops.
 
     ``ops`` substitutes the user's own framework function for any op (by name
     or alias); it is called exactly as the built-in one would be.

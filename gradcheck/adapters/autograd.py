@@ -1,4 +1,4 @@
-"""HIPS autograd as an engine (CONTRACT 1): every op of gradcheck, in float32 or float64.
+"""HIPS autograd as an engine (docs/contract.md, section 1): every op of gradcheck, in float32 or float64.
 
 Needs ``pip install "gradcheck[autograd]"`` (autograd, and SciPy for
 ``autograd.scipy.special``). autograd traces a function's NumPy calls, so

@@ -1,4 +1,4 @@
-"""JAX as an engine (CONTRACT 1): every op of gradcheck, in float32 or float64.
+"""JAX as an engine (docs/contract.md, section 1): every op of gradcheck, in float32 or float64.
 
 Needs ``pip install "gradcheck[jax]"``. JAX has no tape: ops run eagerly and
 are recorded, and ``grad`` replays them as a pure function of the inputs

@@ -1,4 +1,4 @@
-"""TensorFlow as an engine (CONTRACT 1): every op of gradcheck, in float32 or float64.
+"""TensorFlow as an engine (docs/contract.md, section 1): every op of gradcheck, in float32 or float64.
 
 Ops run eagerly and are recorded; ``grad`` replays them under a
 ``tf.GradientTape`` (see ``gradcheck.adapters._recording``). The module is

@@ -1,4 +1,4 @@
-"""PyTorch as an engine (CONTRACT 1): every op of gradcheck, in float32 or float64.
+"""PyTorch as an engine (docs/contract.md, section 1): every op of gradcheck, in float32 or float64.
 
 Needs ``pip install "gradcheck[torch]"`` (a CPU-only build of PyTorch is
 enough, and far smaller than the CUDA one).

@@ -431,9 +431,10 @@ SUM_BACK = "sum over them (keepdims=True for the size-1 ones) to get back {wrt}'
 RECOGNIZERS: tuple[Recognizer, ...] = (
     Recognizer(
         "matmul_1d_operand", _categories("exception"), MATMUL, _one_dimensional_operand,
-        "{op} raised on the 1-D {vectors}: the engine assumes matrices, but CONTRACT 1 asks "
-        "for NumPy semantics: promote a 1-D left operand to a row (1, n) and a right one to a "
-        "column (n, 1), multiply, then drop the added axis (in the backward pass too).",
+        "{op} raised on the 1-D {vectors}: the engine assumes matrices, but the contract "
+        "(docs/contract.md, section 1) asks for NumPy semantics: promote a 1-D left operand to a "
+        "row (1, n) and a right one to a column (n, 1), multiply, then drop the added axis (in the "
+        "backward pass too).",
     ),
     Recognizer(
         "transpose_all_axes_raises", _categories("exception"), MATMUL, _transpose_all_axes_raises,

@@ -1,4 +1,4 @@
-"""Engines that ship with gradcheck, each an engine target (CONTRACT 1).
+"""Engines that ship with gradcheck, each an engine target (docs/contract.md, section 1).
 
 * ``gradcheck.examples.numpy_engine``: a correct NumPy reverse-mode engine with
   every op (float64 at module level; ``engine32``/``engine64``; ``make_engine``

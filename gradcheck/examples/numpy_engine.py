@@ -1,4 +1,4 @@
-"""A correct reverse-mode autodiff engine over NumPy arrays, for every op of CONTRACT 1.
+"""A correct reverse-mode autodiff engine over NumPy arrays, for every op of docs/contract.md, section 1.
 
 It is built like micrograd: one node type (`Tensor`); each op computes its
 forward value and attaches a local backward closure; `grad` sorts the graph
@@ -47,7 +47,7 @@ __all__ = [
     "with_backward",
     "engine32",
     "engine64",
-    # the module as a float64 engine (CONTRACT 1)
+    # the module as a float64 engine (docs/contract.md, section 1)
     "dtype",
     "grad",
     "name",
@@ -217,7 +217,7 @@ add = binary_op("add", np.add, lambda g, a, b, out: (g, g))
 subtract = binary_op("subtract", np.subtract, lambda g, a, b, out: (g, -g))
 multiply = binary_op("multiply", np.multiply, lambda g, a, b, out: (g * b, g * a))
 divide = binary_op("divide", np.divide, lambda g, a, b, out: (g / b, -g * a / (b * b)))
-# Operands never tie (CONTRACT 1), so the mask picks exactly one of them.
+# Operands never tie (docs/contract.md, section 1), so the mask picks exactly one of them.
 maximum = binary_op("maximum", np.maximum, lambda g, a, b, out: (g * (a > b), g * (a <= b)))
 
 negative = unary_op("negative", np.negative, lambda x, out: -np.ones_like(x))
@@ -365,7 +365,7 @@ def _stable_logsumexp(x: np.ndarray, axis: Axis) -> np.ndarray:
     return peak + np.log(np.sum(np.exp(x - peak), axis=_np_axis(axis), keepdims=True))
 
 
-#: Every op of CONTRACT 1, by name: the rules `make_engine` starts from.
+#: Every op of docs/contract.md, section 1, by name: the rules `make_engine` starts from.
 REFERENCE_OPS: dict[str, Callable[..., Tensor]] = {
     "add": add,
     "subtract": subtract,
@@ -474,7 +474,7 @@ def make_engine(
     overrides: dict[str, Callable[..., Any]] | None = None,
     backward_pass: Callable[[Tensor, np.ndarray], None] | None = None,
 ) -> types.SimpleNamespace:
-    """Return an engine (CONTRACT 1) computing in ``dtype``, with every op.
+    """Return an engine (docs/contract.md, section 1) computing in ``dtype``, with every op.
 
     ``overrides`` maps an op name (or ``variable``/``value``) to a replacement
     taking and returning `Tensor` s; ``backward_pass(y, seed)`` replaces

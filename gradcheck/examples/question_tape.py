@@ -17,7 +17,7 @@ the question's code, kept faithful, other weaknesses included:
 
 What the question left out is added around it, nothing more: a `Node` type,
 the ``matmul`` forward, an optional ``seed`` for ``gradient`` (the question
-seeds with ones) and the CONTRACT 1 adapter (`variable`, `value`, `grad`).
+seeds with ones) and the contract (docs/contract.md, section 1) adapter (`variable`, `value`, `grad`).
 Like the question, it computes in float32. `make_tape` builds the engine from
 a matmul rule, so ``question_tape_fixed`` can swap in the accepted answer's.
 
@@ -122,7 +122,7 @@ def unbroadcast(adjoint: tf.Tensor, node: tf.Tensor) -> tf.Tensor:
 
 
 def make_tape(gradient_matmul: MatmulRule, *, name: str) -> types.SimpleNamespace:
-    """Return the question's tape as a CONTRACT 1 engine, differentiating matmul with ``gradient_matmul``."""
+    """Return the question's tape as a the contract (docs/contract.md, section 1) engine, differentiating matmul with ``gradient_matmul``."""
 
     def gradient(y: Node, dx: Node, seed: tf.Tensor | None = None) -> tf.Tensor | None:
         # The question's algorithm; only ``seed`` is new (it seeded with ones).

@@ -91,7 +91,7 @@ FORMATS: dict[str, Format] = {
     )
 }
 
-#: Formats CONTRACT 2 names that this version does not render yet: none left.
+#: Formats the contract (docs/contract.md, section 2) names that this version does not render yet: none left.
 #: Kept so that a future planned format gets the "not available yet" message.
 PLANNED_FORMATS: tuple[str, ...] = ()
 

@@ -1,4 +1,4 @@
-"""The JSON report (CONTRACT 3): ``Report.to_dict()``, indented by 2, in ``DIR/gradcheck.json``.
+"""The JSON report (docs/contract.md, section 3): ``Report.to_dict()``, indented by 2, in ``DIR/gradcheck.json``.
 
 The file is strict JSON, which has no NaN or infinity; a ``nonfinite``
 failure has them in its arrays. They are written as the strings ``"NaN"``,
@@ -27,7 +27,7 @@ _NONFINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
 
 def write_json(report: Report, stream: TextIO) -> None:
-    """Write ``report`` to ``stream`` as CONTRACT 3's JSON document."""
+    """Write ``report`` to ``stream`` as docs/contract.md's section 3 JSON document."""
     json.dump(_strict(report.to_dict()), stream, indent=2, allow_nan=False)
     stream.write("\n")
 

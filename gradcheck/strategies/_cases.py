@@ -122,7 +122,7 @@ def op_cases(
 ) -> st.SearchStrategy[Case | CaseBatch]:
     """Return a strategy for cases of ``op``: operands in its domain, parameters, a cotangent.
 
-    ``op`` is a name of CONTRACT 1 or an alias. Every case satisfies the op's
+    ``op`` is a name of the contract (docs/contract.md, section 1) or an alias. Every case satisfies the op's
     constraints by construction (no filtering): shapes are compatible, values
     lie in the domain, parameters fit the shapes. ``shapes`` (one shape per
     operand) and ``params`` fix what would otherwise be drawn: only the values

@@ -3,7 +3,7 @@
 Each module of this package builds ``engine`` from the reference
 `gradcheck.examples.numpy_engine` with one rule (or the traversal) replaced,
 says the bug in its docstring, and names the op that shows it (``OP``) and the
-CONTRACT 3 failure category a checker should report (``CATEGORY``). A module
+docs/contract.md, section 3 failure category a checker should report (``CATEGORY``). A module
 imports nothing from ``tests``, so ``gradcheck check tests/engines/NAME.py:engine``
 loads it as a file.
 

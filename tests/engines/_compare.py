@@ -1,7 +1,7 @@
 """Test helpers: the same computation two ways, in an engine and under ``tf.GradientTape``.
 
 A *program* is ``program(ops, *operands)`` where ``ops`` is a namespace of op
-functions named as in CONTRACT 1: an engine, or `TF` below. Running one
+functions named as in docs/contract.md, section 1: an engine, or `TF` below. Running one
 program on both sides keeps the tests free of a second, hand-written copy of
 each expression. This oracle is deliberately independent of gradcheck's own
 op table and checker, so the tests that use it vouch for the examples and the
@@ -49,7 +49,7 @@ def _tf_matmul(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     return tf.squeeze(product, axis=promoted) if promoted else product
 
 
-#: TensorFlow as an ops namespace with CONTRACT 1's names and signatures.
+#: TensorFlow as an ops namespace with docs/contract.md's section 1 names and signatures.
 TF = types.SimpleNamespace(
     add=tf.add,
     subtract=tf.subtract,
@@ -104,7 +104,7 @@ def tf_vjp(program: Program, inputs: Sequence[np.ndarray],
     """Return ``(value, gradients, cotangent)`` of ``program`` under ``tf.GradientTape``.
 
     The cotangent defaults to `cotangent_like` the output; an input the output
-    does not depend on gets zeros, as CONTRACT 1 asks of engines.
+    does not depend on gets zeros, as the contract (docs/contract.md, section 1) asks of engines.
     """
     operands = [tf.constant(x) for x in inputs]
     with tf.GradientTape() as tape:
@@ -120,7 +120,7 @@ def tf_vjp(program: Program, inputs: Sequence[np.ndarray],
 
 def engine_vjp(engine: Any, program: Program, inputs: Sequence[np.ndarray],
                cotangent: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Return ``(value, gradients)`` of ``program`` run by a CONTRACT 1 ``engine``."""
+    """Return ``(value, gradients)`` of ``program`` run by a docs/contract.md, section 1 ``engine``."""
     operands = [engine.variable(x) for x in inputs]
     y = program(engine, *operands)
     grads = engine.grad(y, operands, cotangent)
@@ -137,7 +137,7 @@ def sample(shape: Sequence[int], low: float = -2.0, high: float = 2.0, seed: int
 
 
 def discrepancies(engine: Any, program: Program, inputs: Sequence[np.ndarray]) -> dict[str, str]:
-    """Return how ``engine`` disagrees with TensorFlow on ``program``: CONTRACT 3 category -> detail.
+    """Return how ``engine`` disagrees with TensorFlow on ``program``: failure category (docs/contract.md, section 3) -> detail.
 
     Empty when they agree. The engine gets copies of ``inputs``, so a write
     into them (``mutation``) is seen without spoiling the comparison.

@@ -1,6 +1,6 @@
 """multiply's backward ignores the incoming gradient: a's gradient is b, not g * b.
 
-Right for an all-ones cotangent, which is why CONTRACT 1's ``grad`` takes one.
+Right for an all-ones cotangent, which is why docs/contract.md's section 1 ``grad`` takes one.
 """
 
 import numpy as np

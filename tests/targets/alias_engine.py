@@ -1,4 +1,4 @@
-"""Good: ops under the CONTRACT 1 aliases (mul, transpose, power)."""
+"""Good: ops under the contract (docs/contract.md, section 1) aliases (mul, transpose, power)."""
 
 import numpy as np
 

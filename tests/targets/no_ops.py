@@ -3,5 +3,5 @@
 from _tiny import grad, value, variable  # noqa: F401
 
 
-def plus(a, b):  # not an op name of CONTRACT 1
+def plus(a, b):  # not an op name of docs/contract.md, section 1
     return a
