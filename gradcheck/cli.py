@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
@@ -136,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="run the worker with this interpreter (e.g. the student's own "
                                 "environment); it needs only NumPy and the engine's dependencies")
     _add_format_options(check)
+    # `gradcheck grade` only: the report goes to this pipe, framed with a
+    # nonce read from stdin, and no file is written (gradcheck.grade).
+    check.add_argument("--report-fd", type=int, default=None, help=argparse.SUPPRESS)
     check.set_defaults(run=_run_check)
 
     report = commands.add_parser(
@@ -223,6 +227,8 @@ def _run_check(args: argparse.Namespace) -> int:
     memory_mb = MEMORY_MB.parse(args.memory_mb) if args.memory_mb is not None else None
     formats = _formats(args)
     ops = resolve_ops(names)
+    # Read before any engine runs: only this process ever sees the nonce.
+    nonce = sys.stdin.readline().strip() if args.report_fd is not None else None
 
     # Only now, with every argument known to be good, pay for the engine.
     from gradcheck._progress import progress_callbacks
@@ -244,7 +250,12 @@ def _run_check(args: argparse.Namespace) -> int:
                 engine, ops=ops, max_examples=settings.max_examples, seed=settings.seed,
                 timeout=settings.timeout, on_start=on_start, on_finish=on_finish, programs=settings.programs,
             )
-    _render(report, formats, args.report_dir, engine)
+    if nonce is not None:
+        from gradcheck.grade import send_report
+
+        send_report(report, args.report_fd, nonce)
+    else:
+        _render(report, formats, args.report_dir, engine)
     return _exit_status(report)
 
 
@@ -290,6 +301,7 @@ def _add_grade_command(commands: Any) -> None:
 
 
 def _run_grade(args: argparse.Namespace) -> int:
+    import io
     import shutil
     import time
     from pathlib import Path
@@ -347,9 +359,42 @@ def _run_grade(args: argparse.Namespace) -> int:
         done += 1
         progress.print(f"[{done:>{len(str(total))}}/{total}] {row.name}: {row.summary()}", markup=False, soft_wrap=True)
 
+    def on_update(book: Any) -> None:
+        # The gradebook so far, after every row: a grading that is stopped or
+        # dies still leaves the rows it finished.
+        try:
+            write_gradebook(book, report_dir, Console(file=io.StringIO()))
+        except OSError as error:
+            progress.print(f"gradcheck: cannot write the gradebook yet ({error}); grading goes on",
+                           markup=False, soft_wrap=True)
+
+    from gradcheck.grade import GradingStopped
+
     started = time.perf_counter()
-    gradebook = grade(submissions, options, report_dir, weights=weights, workers=workers, on_finish=on_finish)
-    write_gradebook(gradebook, report_dir, console)
+    stopped_by: list[int] = []
+
+    def on_terminate(number: int, frame: Any) -> None:
+        stopped_by.append(number)
+        raise KeyboardInterrupt
+
+    with _signal_handler(signal.SIGTERM, on_terminate):
+        try:
+            gradebook = grade(submissions, options, report_dir, weights=weights, workers=workers,
+                              on_finish=on_finish, on_update=on_update)
+        except GradingStopped as stopped:
+            gradebook = stopped.gradebook
+            stopped_by.append(stopped_by[0] if stopped_by else signal.SIGINT)
+    try:
+        write_gradebook(gradebook, report_dir, console)
+    except OSError as error:
+        print(f"gradcheck: error: cannot write the gradebook to {report_dir}: {error.strerror or error}. "
+              "The gradebook written as rows finished, if any, is still there.", file=sys.stderr)
+        return EXIT_FAILED
+    if stopped_by:
+        print(f"gradcheck: grading stopped by {signal.Signals(stopped_by[0]).name}; "
+              f"{len(gradebook.not_graded)} submission(s) not graded: {', '.join(gradebook.not_graded)}",
+              file=sys.stderr)
+        return 128 + stopped_by[0]
     graded = [row for row in gradebook.rows if row.status == "graded"]
     mean = sum(row.score for row in graded) / len(graded) if graded else 0.0
     console.print(
@@ -358,6 +403,20 @@ def _run_grade(args: argparse.Namespace) -> int:
         f"{total - len(graded)} could not be checked.", markup=False, highlight=False, soft_wrap=True,
     )
     return EXIT_PASSED
+
+
+@contextlib.contextmanager
+def _signal_handler(number: int, handler: Any) -> Any:
+    """Handle signal ``number`` with ``handler`` inside the block (main thread only, else unchanged)."""
+    try:
+        previous = signal.signal(number, handler)
+    except ValueError:  # not the main thread: signals are not ours to take
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(number, previous)
 
 
 def _add_check_function_command(commands: Any) -> None:

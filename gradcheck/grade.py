@@ -7,17 +7,29 @@ returns a ``Gradebook``: plain data that ``gradcheck.reports.gradebook``
 writes as ``gradebook.csv``, ``gradebook.json`` and ``index.html``.
 
 How a submission is run, and why: each one is a child process running
-``python -m gradcheck check TARGET --isolate --format json ...`` into its own
-report folder, and the gradebook reads the JSON back. That child is the whole
-check of one student, so nothing a submission does (a crash, a hang, a
-monkeypatched NumPy, an import that kills the interpreter) can reach the
-grader or another submission; ``--isolate`` moreover puts the engine in a
-worker of its own, so one op that crashes costs that op, not the student's
-other checks. A fresh interpreter per submission also means no fork of a
-process that has TensorFlow loaded, and the row of a submission is exactly
-what ``gradcheck check`` would tell that student. The grader itself only
-waits, so a thread pool of ``workers`` threads, each waiting on one child,
-is all the parallelism needed.
+``python -I -c ... check TARGET --isolate --report-fd FD ...`` in an empty
+folder of the grader's, and the child hands its JSON report back on a pipe
+only it holds, framed with a nonce it read from stdin (``send_report``). That
+child is the whole check of one student, so nothing a submission does (a
+crash, a hang, a monkeypatched NumPy, an import that kills the interpreter)
+can reach the grader or another submission; ``--isolate`` moreover puts the
+engine in a worker of its own, so one op that crashes costs that op, not the
+student's other checks. A fresh interpreter per submission also means no
+fork of a process that has TensorFlow loaded, and the row of a submission is
+exactly what ``gradcheck check`` would tell that student. The grader itself
+only waits, so a thread pool of ``workers`` threads, each waiting on one
+child, is all the parallelism needed.
+
+What a submission may attempt, and what stops it: the grader never reads a
+file a submission could write (the report arrives on the pipe, is size
+capped, parsed and validated, and the grader writes the report files from
+it); every wait ends at ``--submission-timeout``, after which the child's
+process group is killed and pipes a leftover daemon holds are let go; what
+the child prints is kept to its head and tail; processes it leaves behind
+are re-parented to the grader (a Linux child subreaper) and killed; a
+failure to write one submission's files is that submission's ``error`` row;
+nothing in a submission folder is on the child's import path; and every
+string from a submission goes through ``reports.display.printable``.
 
 Scores::
 
@@ -33,13 +45,20 @@ from __future__ import annotations
 import ast
 import collections
 import concurrent.futures
+import contextlib
 import difflib
+import io
+import json
 import math
 import os
 import re
+import secrets
+import selectors
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -50,8 +69,9 @@ import gradcheck
 from gradcheck._tracebacks import display_path
 from gradcheck.errors import UsageError
 from gradcheck.ops import ALIASES, OP_NAMES, canonical_op
+from gradcheck.reports.display import printable
 # Re-exported: the gradebook is part of the result model.
-from gradcheck.results import ERROR, Gradebook, Row
+from gradcheck.results import CATEGORIES, ERROR, STATUSES, Gradebook, Report, Row
 from gradcheck.runner import PROGRAMS_CHECK
 from gradcheck.settings import (
     DEFAULT_MAX_EXAMPLES,
@@ -68,20 +88,23 @@ __all__ = [
     "ERROR",
     "GradeOptions",
     "Gradebook",
+    "GradingStopped",
     "Row",
     "Submission",
     "Weights",
     "find_submissions",
     "grade",
     "load_weights",
+    "send_report",
 ]
 
 #: The key of the weight every check without its own weight gets.
 DEFAULT_WEIGHT_KEY = "default"
 
-# The per-submission files the child writes: the machine record first, the
-# page a student reads when this gradecheck has the HTML renderer.
-_CHILD_FORMATS = ("json", "html")
+# The per-submission files grade writes from the report a check sends back:
+# the machine record first, the page a student reads when this gradecheck has
+# the HTML renderer.
+_REPORT_FORMATS = ("json", "html")
 TEXT_REPORT = "gradcheck.txt"
 
 # Many small checks run side by side: a thread pool per process would only
@@ -94,12 +117,6 @@ _ONE_THREAD_ENV = (
     "TF_NUM_INTEROP_THREADS",
 )
 
-# How long a child stopped with SIGINT gets to stop its engine worker cleanly
-# before it is killed.
-_STOP_GRACE = 10.0
-# How much of what a dead child printed goes into its row's reason.
-_OUTPUT_TAIL = 1500
-
 
 # --- Submissions ---------------------------------------------------------------
 
@@ -109,14 +126,15 @@ class Submission:
     """One student's submission: where it is, and what ``gradcheck check`` is given.
 
     ``target`` is None when no engine was found; ``problem`` then says why.
-    ``cwd`` is the folder the check runs in: a package is imported by name
-    from its parent folder, so that its relative imports work.
+    ``import_path`` is the folder a package is imported from by name (its
+    parent, so that its relative imports work); it is given to the engine
+    worker explicitly, never as the current folder.
     """
 
     name: str
     path: Path
     target: str | None = None
-    cwd: Path | None = None
+    import_path: Path | None = None
     problem: str | None = None
 
 
@@ -167,7 +185,7 @@ def _locate_engine(name: str, path: Path) -> Submission:
         # A package: its modules are imported by name, from the folder above,
         # so that their relative imports (from .rules import ...) work.
         module = path.name if found.name == "__init__.py" else f"{path.name}.{found.stem}"
-        return Submission(name, path, target=module, cwd=path.parent)
+        return Submission(name, path, target=module, import_path=path.parent)
     return Submission(name, path, target=display_path(found))
 
 
@@ -403,6 +421,14 @@ class GradeOptions:
         }
 
 
+class GradingStopped(Exception):
+    """Grading was interrupted (SIGINT, SIGTERM); ``gradebook`` holds the rows finished before."""
+
+    def __init__(self, gradebook: Gradebook) -> None:
+        super().__init__(f"grading stopped with {len(gradebook.not_graded)} submissions not graded")
+        self.gradebook = gradebook
+
+
 def grade(
     submissions: Sequence[Submission],
     options: GradeOptions,
@@ -411,97 +437,264 @@ def grade(
     weights: Weights | None = None,
     workers: int = 1,
     on_finish: Callable[[Row], None] | None = None,
+    on_update: Callable[[Gradebook], None] | None = None,
 ) -> Gradebook:
     """Check every submission with ``options``, ``workers`` at a time; return the gradebook.
 
-    Each submission's reports go to ``report_dir/<name>/``. ``on_finish`` is
-    called with each row as it is done (in the order they finish); the
-    gradebook keeps the order of ``submissions``. No submission can stop
-    the others: one that cannot be loaded, crashes or hangs is an ``error``
-    row. Writing the gradebook files is ``gradcheck.reports.gradebook``'s job.
+    Each submission's reports go to ``report_dir/<name>/``, written here from
+    the report its check sent back (never read from a folder the submission
+    could write to). ``on_finish`` is called with each row as it is done (in
+    the order they finish), then ``on_update`` with the gradebook so far (its
+    ``not_graded`` naming the rest), so that it can be written as grading
+    goes; the gradebook keeps the order of ``submissions``. No submission
+    can stop the others: one that cannot be loaded, crashes, hangs, or whose
+    files cannot be written is an ``error`` row. On KeyboardInterrupt the
+    running checks are stopped and ``GradingStopped`` carries the partial
+    gradebook. Writing the gradebook files is ``gradcheck.reports.gradebook``'s job.
     """
     weights = weights or Weights()
-    # Absolute: a package submission's check runs in another folder.
     report_dir = Path(report_dir).absolute()
     started = time.perf_counter()
-    children = _Children()
     workers = max(1, min(workers, len(submissions)))
     rows: dict[str, Row] = {}
+
+    def gradebook() -> Gradebook:
+        return Gradebook(
+            options=options, weights=weights, workers=workers,
+            rows=[rows[submission.name] for submission in submissions if submission.name in rows],
+            seconds=time.perf_counter() - started,
+            not_graded=[submission.name for submission in submissions if submission.name not in rows],
+        )
+
+    # The checks run in an empty folder of their own: nothing in a submission
+    # folder can be imported in place of gradcheck.
+    workdir = Path(tempfile.mkdtemp(prefix="gradcheck-grade-"))
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gradcheck-grade")
+    with _Children(workdir) as children:
+        try:
+            futures = {
+                executor.submit(_grade_one, submission, options, weights, report_dir, children): submission
+                for submission in submissions
+            }
+            for future in concurrent.futures.as_completed(futures):
+                submission = futures[future]
+                try:
+                    row = future.result()
+                except Exception as error:  # noqa: BLE001 - a bug here costs this row only
+                    row = _error_row(submission, options, weights, f"gradcheck failed while grading it: {error!r}")
+                if row is None:  # stopped by an interruption
+                    continue
+                rows[row.name] = row
+                if on_finish:
+                    on_finish(row)
+                if on_update:
+                    on_update(gradebook())
+        except KeyboardInterrupt:
+            # Start nothing new, stop what runs, wait for the threads to see it.
+            executor.shutdown(wait=False, cancel_futures=True)
+            children.stop_all()
+            executor.shutdown(wait=True)
+            for future, submission in futures.items():
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    row = future.result()
+                    if row is not None:
+                        rows[row.name] = row
+            raise GradingStopped(gradebook()) from None
+        finally:
+            children.stop_all()
+            executor.shutdown(wait=True)
+            shutil.rmtree(workdir, ignore_errors=True)
+    return gradebook()
+
+
+# --- One child check per submission ---------------------------------------------
+
+# How long a child stopped with SIGINT gets to stop its engine worker cleanly
+# before its process group is killed.
+_STOP_GRACE = 5.0
+# How long the pipes of a child that exited are still read: a daemon it left
+# behind may hold them open, and is not waited for.
+_DRAIN = 0.5
+# What is kept of a child's stdout and stderr: the first and the last half.
+_OUTPUT_LIMIT = 64 * 1024
+# The largest report a check may send back; a bigger one is an error row.
+_REPORT_LIMIT = 32 * 1024 * 1024
+# How much of what a dead child printed goes into its row's reason.
+_OUTPUT_TAIL = 1500
+_FRAME = "gradcheck-report"
+_INTERRUPTED = "grading was interrupted before this submission was checked"
+
+# The child runs isolated (-I: no PYTHONPATH, no current folder, no user
+# site) and imports this very gradcheck from the folder put first here.
+_CHILD_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "from gradcheck.cli import main; raise SystemExit(main(sys.argv[1:]))"
+)
+_PACKAGE_ROOT = str(Path(gradcheck.__file__).resolve().parent.parent)
+
+
+def send_report(report: Report, fd: int, nonce: str) -> None:
+    """Write ``report`` to the pipe ``fd`` in the frame ``grade`` expects, then close it.
+
+    The frame is ``gradcheck-report NONCE LENGTH\\n`` and the JSON report:
+    anything else on that pipe (a second frame, bytes written by someone
+    without the nonce, a truncated report) makes the submission an error row.
+    """
+    from gradcheck.reports.json import write_json
+
+    stream = io.StringIO()
+    write_json(report, stream)
+    body = stream.getvalue().encode("utf-8")
+    data = f"{_FRAME} {nonce} {len(body)}\n".encode("ascii") + body
     try:
-        futures = [
-            executor.submit(_grade_one, submission, options, weights, report_dir, children)
-            for submission in submissions
-        ]
-        for future in concurrent.futures.as_completed(futures):
-            row = future.result()
-            rows[row.name] = row
-            if on_finish:
-                on_finish(row)
-    except BaseException:
-        # Ctrl-C, or a bug here: start nothing new, stop what runs (each child
-        # then stops its engine worker), and wait for the threads to see it.
-        executor.shutdown(wait=False, cancel_futures=True)
-        children.stop_all()
-        raise
+        while data:
+            data = data[os.write(fd, data):]
     finally:
-        executor.shutdown(wait=True)
-    return Gradebook(
-        options=options,
-        weights=weights,
-        workers=workers,
-        rows=[rows[submission.name] for submission in submissions],
-        seconds=time.perf_counter() - started,
-    )
+        os.close(fd)
+
+
+def _unframe(data: bytes, nonce: str) -> str | None:
+    """Return the JSON text of the one frame ``data`` holds, or None when it is anything else."""
+    header, newline, body = data.partition(b"\n")
+    expected = f"{_FRAME} {nonce} ".encode("ascii")
+    if not newline or not header.startswith(expected):
+        return None
+    length = header[len(expected):]
+    if not length.isdigit() or int(length) != len(body):
+        return None
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+class _Capture:
+    """What one pipe delivered: all of it up to ``head``, then only the last ``tail`` bytes."""
+
+    def __init__(self, head: int, tail: int) -> None:
+        self.head, self.tail = bytearray(), bytearray()
+        self._head_limit, self._tail_limit = head, tail
+        self.dropped = 0
+
+    def add(self, chunk: bytes) -> None:
+        room = self._head_limit - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        self.tail += chunk
+        excess = len(self.tail) - self._tail_limit
+        if excess > 0:
+            del self.tail[:excess]
+            self.dropped += excess
+
+    def text(self) -> str:
+        gap = f"\n[... {self.dropped} bytes left out ...]\n" if self.dropped else ""
+        return (bytes(self.head).decode("utf-8", "replace") + gap
+                + bytes(self.tail).decode("utf-8", "replace"))
 
 
 class _Children:
-    """The child processes running now, so that an interrupted grading can stop them all."""
+    """The child checks running now, and every process they leave behind.
 
-    def __init__(self) -> None:
+    Each child gets a session of its own, so that its process group can be
+    killed whole. Where Linux allows it, the grader is moreover a "child
+    subreaper": a daemon a submission starts (double fork, setsid) is
+    re-parented to the grader instead of init, and ``sweep`` kills it, so
+    that nothing a submission starts outlives its check.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self._workdir = workdir
         self._lock = threading.Lock()
-        self._running: set[subprocess.Popen[str]] = set()
-        self._stopping = False
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self.stopping = threading.Event()
+        self._reaping = False
+        self._before: set[int] = set()
 
-    def start(self, command: list[str], cwd: Path | None) -> subprocess.Popen[str] | None:
+    def __enter__(self) -> "_Children":
+        self._reaping = _set_subreaper(True)
+        self._before = set(_children_of(os.getpid()))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.sweep()
+        if self._reaping:
+            _set_subreaper(False)
+
+    def start(self, command: list[str], env: dict[str, str], report_fd: int) -> subprocess.Popen[bytes] | None:
         """Start ``command``; return None once ``stop_all`` was called."""
         with self._lock:
-            if self._stopping:
+            if self.stopping.is_set():
                 return None
             process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
-                cwd=cwd, env=_child_environment(),
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                cwd=self._workdir, env=env, pass_fds=(report_fd,), start_new_session=True,
             )
             self._running.add(process)
             return process
 
-    def done(self, process: subprocess.Popen[str]) -> None:
+    def done(self, process: subprocess.Popen[bytes]) -> None:
         with self._lock:
             self._running.discard(process)
+        self.sweep()
 
     def stop_all(self) -> None:
-        with self._lock:
-            self._stopping = True
-            running = list(self._running)
-        for process in running:
-            _interrupt(process)
+        """Start no child any more; each running one is stopped by the thread waiting on it."""
+        self.stopping.set()
+
+    def sweep(self) -> None:
+        """Kill every process re-parented to the grader (left behind by a check), until none is left."""
+        if not self._reaping:
+            return
+        for _ in range(100):
+            with self._lock:
+                live = {process.pid for process in self._running}
+                found = [pid for pid in _children_of(os.getpid()) if pid not in live and pid not in self._before]
+                for pid in found:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+            if not found:
+                return
+            for pid in found:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
 
 
-def _interrupt(process: subprocess.Popen[str]) -> None:
-    # SIGINT, not SIGKILL: the check then closes its engine worker, which
-    # lives in a session of its own and would outlive a killed parent.
-    if process.poll() is None:
+def _set_subreaper(on: bool) -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux); return whether it is."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(36, int(on), 0, 0, 0) == 0)  # 36: PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def _children_of(parent: int) -> list[int]:
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
         try:
-            process.send_signal(signal.SIGINT)
-        except ProcessLookupError:
-            pass
+            with open(f"/proc/{entry.name}/stat", "rb") as stream:
+                stat = stream.read()
+        except OSError:
+            continue
+        fields = stat.rpartition(b")")[2].split()
+        if len(fields) > 1 and int(fields[1]) == parent:
+            pids.append(int(entry.name))
+    return pids
 
 
-def _child_environment() -> dict[str, str]:
+def _child_environment(submission: Submission) -> dict[str, str]:
     environment = dict(os.environ)
-    # The child must import this very gradcheck, installed or not.
-    package_root = str(Path(gradcheck.__file__).resolve().parent.parent)
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, environment.get("PYTHONPATH")]))
+    # The engine worker imports gradcheck first from this very gradcheck, and
+    # a package submission from the folder above it, given explicitly.
+    path = [_PACKAGE_ROOT, str(submission.import_path or ""), environment.get("PYTHONPATH", "")]
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, path))
     for name in _ONE_THREAD_ENV:
         environment.setdefault(name, "1")
     return environment
@@ -509,88 +702,211 @@ def _child_environment() -> dict[str, str]:
 
 def _grade_one(
     submission: Submission, options: GradeOptions, weights: Weights, report_dir: Path, children: _Children,
-) -> Row:
-    """Check one submission in a child process; return its row. Never raises for the submission's sake."""
+) -> Row | None:
+    """Check one submission and write its files; return its row, None if grading was interrupted.
+
+    Never raises for the submission's sake: whatever goes wrong is this row's reason.
+    """
     started = time.perf_counter()
+    outcome = _run_check(submission, options, children)
+    if outcome is None:
+        return None
     folder = report_dir / submission.name
-    _clear_reports(folder)
-    reason = _run_check(submission, options, folder, children)
+    reason: str | None = None
     reports: dict[str, str] = {}
-    from gradcheck.reports import gradebook
-
-    if reason is None:
-        from gradcheck.reports.json import load_report
-
-        try:
-            report = load_report(folder / "gradcheck.json")
-        except UsageError as error:
-            reason = f"the check ran but its report cannot be read back: {error}"
-    if reason is None:
-        statuses = {result.check: result.status for result in report.results}
-        # The runner draws no program when the engine supports none of the
-        # ops: that column is as unsupported as the ops themselves.
-        checks = {check: statuses.get(check, "unsupported") for check in options.checks}
-        status, written = "graded", _write_text(gradebook.write_text_report, report, folder)
+    if isinstance(outcome, str):
+        reason = outcome
     else:
-        checks = dict.fromkeys(options.checks, ERROR)
-        status, written = ERROR, _write_text(gradebook.write_text_reason, reason, folder)
-    for name, path in [*_existing_reports(folder), ("text", written)]:
-        reports[name] = path.relative_to(report_dir).as_posix()
+        try:
+            reports = _write_reports(outcome, folder, report_dir)
+        except Exception as error:  # noqa: BLE001 - one student's files, never the others'
+            reason = f"the check ran, but its report files could not be written to {folder}: {error}"
+    if reason is not None:
+        reason = printable(reason)
+        try:
+            reports = {"text": _write_text(_text_reason, reason, folder, report_dir)}
+        except Exception:  # noqa: BLE001 - the row still says why
+            reports = {}
+        return _error_row(submission, options, weights, reason, reports, time.perf_counter() - started)
+    assert not isinstance(outcome, str)
+    statuses = {result.check: result.status for result in outcome.results}
+    # The runner draws no program when the engine supports none of the
+    # ops: that column is as unsupported as the ops themselves.
+    checks = {check: statuses.get(check, "unsupported") for check in options.checks}
     points, max_points = weights.points(checks)
     return Row(
-        name=submission.name,
-        path=display_path(submission.path),
-        target=submission.target,
-        status=status,
-        checks=checks,
-        points=points,
-        max_points=max_points,
-        reports=reports,
-        reason=reason,
-        seconds=time.perf_counter() - started,
+        name=submission.name, path=printable(display_path(submission.path), multiline=False),
+        target=_shown_target(submission), status="graded", checks=checks, points=points,
+        max_points=max_points, reports=reports, seconds=time.perf_counter() - started,
     )
 
 
-def _run_check(submission: Submission, options: GradeOptions, folder: Path, children: _Children) -> str | None:
-    """Run ``gradcheck check`` on the submission; return None when it ran, else why it could not."""
+def _error_row(
+    submission: Submission, options: GradeOptions, weights: Weights, reason: str,
+    reports: dict[str, str] | None = None, seconds: float = 0.0,
+) -> Row:
+    checks = dict.fromkeys(options.checks, ERROR)
+    points, max_points = weights.points(checks)
+    return Row(
+        name=submission.name, path=printable(display_path(submission.path), multiline=False),
+        target=_shown_target(submission), status=ERROR, checks=checks, points=points,
+        max_points=max_points, reports=reports or {}, reason=printable(reason), seconds=seconds,
+    )
+
+
+def _shown_target(submission: Submission) -> str | None:
+    return None if submission.target is None else printable(submission.target, multiline=False)
+
+
+def _run_check(submission: Submission, options: GradeOptions, children: _Children) -> Report | str | None:
+    """Run ``gradcheck check`` on the submission; return its validated report, why there is none, or None if interrupted."""
     if submission.target is None:
         return submission.problem or "no engine found"
-    formats = [name for name in _CHILD_FORMATS if name in _file_formats()]
+    # A file is given by its absolute path: the check runs in another folder.
+    target = submission.target if submission.import_path else os.path.abspath(submission.target)
+    nonce = secrets.token_hex(16)
+    report_read, report_write = os.pipe()
     command = [
-        sys.executable, "-m", "gradcheck", "check", submission.target,
-        *options.check_arguments(), "--format", ",".join(formats), "--report-dir", str(folder),
+        sys.executable, "-I", "-c", _CHILD_BOOT, _PACKAGE_ROOT, "check", target,
+        *options.check_arguments(), "--report-fd", str(report_write),
     ]
-    process = children.start(command, submission.cwd)
-    if process is None:
-        return "grading was interrupted before this submission was checked"
     try:
-        try:
-            _, errors = process.communicate(timeout=options.submission_timeout)
-        except subprocess.TimeoutExpired:
-            _interrupt(process)
-            try:
-                process.communicate(timeout=_STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.communicate()
-            return (
-                f"checking this submission took longer than --submission-timeout={options.submission_timeout:g} "
-                "seconds and was stopped; its engine is probably very slow or stuck outside an op call. "
-                "Grade it alone with a longer limit."
-            )
+        process = children.start(command, _child_environment(submission), report_write)
     finally:
+        os.close(report_write)  # the child holds the only write end
+    if process is None:
+        os.close(report_read)
+        return None
+    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    output, errors, report = (_Capture(_OUTPUT_LIMIT // 2, _OUTPUT_LIMIT // 2),
+                              _Capture(_OUTPUT_LIMIT // 2, _OUTPUT_LIMIT // 2), _Capture(_REPORT_LIMIT, 0))
+    captures = {process.stdout.fileno(): output, process.stderr.fileno(): errors, report_read: report}
+    try:
+        with contextlib.suppress(OSError):
+            process.stdin.write(f"{nonce}\n".encode("ascii"))
+            process.stdin.close()
+        ended = _pump(process, captures, time.monotonic() + options.submission_timeout, children.stopping)
+        if not ended:
+            _signal_group(process, signal.SIGINT)  # the check then stops its engine worker
+            _pump(process, captures, time.monotonic() + _STOP_GRACE, None)
+        _signal_group(process, signal.SIGKILL)  # whatever of its group is left
+        process.wait()
+    finally:
+        for stream in (process.stdin, process.stdout, process.stderr):
+            with contextlib.suppress(OSError):
+                stream.close()
+        os.close(report_read)
         children.done(process)
+    if not ended:
+        if children.stopping.is_set():
+            return None
+        return (
+            f"checking this submission took longer than --submission-timeout={options.submission_timeout:g} "
+            "seconds and was stopped; its engine is probably very slow or stuck outside an op call. "
+            "Grade it alone with a longer limit."
+        )
     code = process.returncode
     # 0: every check passed, 1: some check failed; but a crash of gradcheck
-    # itself also exits with 1, so only the report tells that the check ran.
-    if code in (0, 1) and (folder / "gradcheck.json").is_file():
-        return None
+    # itself also exits with 1, so only a complete report tells that the check ran.
+    text = None if report.dropped else _unframe(bytes(report.head), nonce)
+    if code in (0, 1) and text is not None:
+        return _validated_report(text, options)
     marker = "gradcheck: error: "
-    if code == 2 and marker in errors:
-        return errors[errors.rindex(marker) + len(marker):].strip()
+    printed = errors.text()
+    if code == 2 and marker in printed:
+        return printed[printed.rindex(marker) + len(marker):].strip()
     how = f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with status {code}"
-    tail = errors.strip()[-_OUTPUT_TAIL:]
-    return f"the check of this submission {how} without writing its report. What it printed: {tail or 'nothing'}"
+    tail = printed.strip()[-_OUTPUT_TAIL:]
+    return f"the check of this submission {how} without sending a complete report. What it printed: {tail or 'nothing'}"
+
+
+def _pump(
+    process: subprocess.Popen[bytes], captures: dict[int, _Capture], deadline: float,
+    stopping: threading.Event | None,
+) -> bool:
+    """Read the child's pipes until it has exited and they are drained; return False at the deadline or a stop.
+
+    Pipes still open ``_DRAIN`` seconds after the child exited are held by
+    something it left behind, and are not waited for.
+    """
+    selector = selectors.DefaultSelector()
+    for fd in captures:
+        with contextlib.suppress(ValueError, KeyError):
+            selector.register(fd, selectors.EVENT_READ)
+    exited_at: float | None = None
+    try:
+        while True:
+            now = time.monotonic()
+            if exited_at is None and _has_exited(process):
+                exited_at = now
+            if exited_at is not None and (not selector.get_map() or now - exited_at > _DRAIN):
+                return True
+            if now >= deadline or (stopping is not None and stopping.is_set()):
+                return False
+            wait = min(0.1, deadline - now)
+            if not selector.get_map():
+                time.sleep(wait)
+                continue
+            for key, _ in selector.select(wait):
+                try:
+                    chunk = os.read(key.fd, 65536)
+                except OSError:
+                    chunk = b""
+                if chunk:
+                    captures[key.fd].add(chunk)
+                else:
+                    selector.unregister(key.fd)
+    finally:
+        selector.close()
+
+
+def _has_exited(process: subprocess.Popen[bytes]) -> bool:
+    # WNOWAIT: the exited child stays a zombie, so its process group id cannot
+    # be reused before _signal_group has killed what is left of the group.
+    if process.returncode is not None:
+        return True
+    try:
+        return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def _signal_group(process: subprocess.Popen[bytes], number: int) -> None:
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, number)
+
+
+def _validated_report(text: str, options: GradeOptions) -> Report | str:
+    """Return the report in ``text`` if it is one of the checks asked for, else why it is not.
+
+    Every string in it is made printable: it is the student's code talking.
+    """
+    from gradcheck.reports.json import report_from_data
+
+    what = "the report this submission's check sent back"
+    try:
+        report = report_from_data(_printable_strings(json.loads(text)), what)
+    except UsageError as error:
+        return str(error)
+    except (ValueError, RecursionError) as error:
+        return f"{what} is not a gradcheck report ({type(error).__name__})."
+    for result in report.results:
+        if result.check not in options.checks or result.status not in STATUSES:
+            return f"{what} has a check {result.check!r} with status {result.status!r}, which were not asked for."
+        if any(failure.category not in CATEGORIES for failure in result.failures):
+            return f"{what} has a failure of a category gradcheck does not have in check {result.check!r}."
+    return report
+
+
+def _printable_strings(data: Any) -> Any:
+    if isinstance(data, str):
+        return printable(data)
+    if isinstance(data, dict):
+        return {printable(str(key)): _printable_strings(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_printable_strings(item) for item in data]
+    return data
 
 
 def _signal_name(number: int) -> str:
@@ -606,23 +922,36 @@ def _file_formats() -> dict[str, Any]:
     return {name: fmt for name, fmt in FORMATS.items() if not fmt.on_terminal}
 
 
-def _clear_reports(folder: Path) -> None:
-    # A report left by an earlier run must not be linked as this run's.
+def _write_reports(report: Report, folder: Path, report_dir: Path) -> dict[str, str]:
+    """Write the submission's report files from its validated report; return them by format."""
+    from rich.console import Console
+
+    from gradcheck.reports import render_report
+    from gradcheck.reports.gradebook import write_text_report
+
+    # A report left by an earlier run must not stay beside this run's.
     for fmt in _file_formats().values():
         (folder / fmt.filename).unlink(missing_ok=True)
-    (folder / TEXT_REPORT).unlink(missing_ok=True)
+    formats = [name for name in _REPORT_FORMATS if name in _file_formats()]
+    quiet = Console(file=io.StringIO())
+    written = render_report(report, formats, folder, console=quiet)
+    reports = {name: path.relative_to(report_dir).as_posix() for name, path in zip(formats, written)}
+    reports["text"] = _write_text(write_text_report, report, folder, report_dir)
+    return reports
 
 
-def _existing_reports(folder: Path) -> list[tuple[str, Path]]:
-    return [(name, folder / fmt.filename) for name, fmt in _file_formats().items() if (folder / fmt.filename).is_file()]
+def _text_reason(reason: str, stream: TextIO) -> None:
+    from gradcheck.reports.gradebook import write_text_reason
+
+    write_text_reason(reason, stream)
 
 
-def _write_text(write: Callable[[Any, TextIO], None], content: Any, folder: Path) -> Path:
-    """Write ``folder/gradcheck.txt`` with ``write(content, stream)``; return its path."""
+def _write_text(write: Callable[[Any, TextIO], None], content: Any, folder: Path, report_dir: Path) -> str:
+    """Write ``folder/gradcheck.txt`` with ``write(content, stream)``; return its path under ``report_dir``."""
     from gradcheck.reports import write_atomically
 
     # The same atomic write as every other report file.
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / TEXT_REPORT
     write_atomically(path, lambda stream: write(content, stream))
-    return path
+    return path.relative_to(report_dir).as_posix()

@@ -453,16 +453,25 @@ class Gradebook:
     workers: int
     rows: list[Row] = field(default_factory=list)
     seconds: float = 0.0
+    # The submissions without a row yet: grading is under way, or was stopped.
+    not_graded: list[str] = field(default_factory=list)
 
     @property
     def checks(self) -> tuple[str, ...]:
         return self.options.checks
 
+    @property
+    def partial(self) -> bool:
+        return bool(self.not_graded)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             # format_version history:
             #   1: first release.
-            "format_version": 1,
+            #   2: "partial" and "not_graded" (written as rows finish, and when stopped).
+            "format_version": 2,
+            "partial": self.partial,
+            "not_graded": list(self.not_graded),
             "gradcheck": gradcheck.__version__,
             "seed": self.options.seed,
             "workers": self.workers,

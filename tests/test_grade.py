@@ -300,7 +300,7 @@ def test_engine_in_a_folder(tmp_path, files, target, problem):
         (folder / name).write_text(text)
     (submission,) = find_submissions([folder])
     if target and target.startswith("student"):
-        assert (submission.target, submission.cwd) == (target, tmp_path)
+        assert (submission.target, submission.import_path) == (target, tmp_path)
     elif target:
         assert Path(submission.target).resolve() == folder / target
     else:

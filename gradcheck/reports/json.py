@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from gradcheck.errors import UsageError
 from gradcheck.results import FORMAT_VERSION, Report
 
-__all__ = ["load_report", "write_json"]
+__all__ = ["load_report", "report_from_data", "write_json"]
 
 _NONFINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
@@ -67,6 +67,11 @@ def load_report(path: str | os.PathLike[str]) -> Report:
             f"{what} is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}); "
             "it may be truncated or not a gradcheck report. Re-run `gradcheck check --format json`."
         ) from None
+    return report_from_data(data, what)
+
+
+def report_from_data(data: Any, what: str) -> Report:
+    """Return the ``Report`` in ``data``, parsed JSON; ``what`` names its source in the ``UsageError``."""
     if not isinstance(data, dict) or "format_version" not in data:
         raise UsageError(
             f"{what} is JSON but not a gradcheck report: it has no \"format_version\" field. "

@@ -1,0 +1,329 @@
+"""``gradcheck grade`` against submissions that attack the grader, not the checks.
+
+Each attack below was found against an earlier grader: a forged report, a
+daemon that rewrites the gradebook or holds the check's pipes, a folder
+where a report file goes, a full disk, an interrupted run, a flood of
+output, a folder that shadows ``gradcheck``, terminal escape sequences. Each
+test asserts that the attack is blocked *and* that the honest submissions
+graded in the same run (``correct``, ``negbug``, ``tanhbug`` of
+``tests/test_grade.py``) keep exactly their scores.
+
+Most attacks share one grading run (``hostile``, built once per session as
+in ``tests/test_grade.py``); an interrupted run and a full disk have runs of
+their own. Every hostile submission is a small file written here.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gradcheck.cli import main
+from tests.test_grade import REPO, SUBMISSIONS, _shared_folder, write_submissions
+
+OPS = ("negative", "exp", "tanh")
+GRADE_OPTIONS = ["--ops", ",".join(OPS), "--no-programs", "--max-examples", "3", "--timeout", "5",
+                 "--memory-mb", "1024"]
+HONEST = {name: SUBMISSIONS[name] for name in ("correct.py", "negbug", "tanhbug")}
+# negbug fails negative, tanhbug fails tanh: each loses one check of three.
+HONEST_SCORES = {"correct": 1.0, "negbug": round(2 / 3, 4), "tanhbug": round(2 / 3, 4)}
+# The runs of their own grade fewer honest submissions, to stay fast.
+FEW_HONEST = {name: SUBMISSIONS[name] for name in ("correct.py", "negbug")}
+ONE_HONEST = {name: SUBMISSIONS[name] for name in ("correct.py",)}
+# Control characters that must never leave the grader (newline and tab may).
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+FLOOD_MIB = 1024
+
+_CORRECT = "from gradcheck.examples.numpy_engine import make_engine\n\nengine = make_engine()\n"
+
+# Writes a valid report saying every check passed where the old grader read
+# it back, then kills the check before it can write its own.
+_FORGE = _CORRECT + """
+import os, signal
+from gradcheck.reports.json import write_json
+from gradcheck.results import CheckResult, Report
+
+folder = os.path.join({reports!r}, "forge")
+os.makedirs(folder, exist_ok=True)
+fake = Report(target="forge", seed=0, results=tuple(CheckResult(check=c, status="passed") for c in {ops!r}))
+with open(os.path.join(folder, "gradcheck.json"), "w") as stream:
+    write_json(fake, stream)
+os.kill(os.getppid(), signal.SIGKILL)
+os._exit(0)
+"""
+
+# A correct engine that leaves a setsid daemon behind: it holds the check's
+# stdout and stderr open and keeps rewriting the gradebook.
+_DAEMON = _CORRECT + """
+import os, time
+
+held = [os.open(f"/proc/{{os.getppid()}}/fd/{{fd}}", os.O_WRONLY) for fd in (1, 2)]
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        for fd in range(256):
+            if fd not in held:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        with open({pidfile!r}, "w") as stream:
+            stream.write(str(os.getpid()))
+        end = time.time() + 300
+        while time.time() < end:
+            for name in ("gradebook.csv", "gradebook.json"):
+                try:
+                    with open(os.path.join({reports!r}, name), "w") as stream:
+                        stream.write("PWNED\\n")
+                except OSError:
+                    pass
+            time.sleep(0.2)
+        os._exit(0)
+    os._exit(0)
+"""
+
+# A correct engine that puts a folder where the grader writes its gradcheck.txt.
+_DIRECTORY = _CORRECT + """
+import os
+os.makedirs(os.path.join({reports!r}, "dirblock", "gradcheck.txt", "keep"), exist_ok=True)
+"""
+
+
+# Shadows gradcheck for any check that runs with the submissions folder on its path.
+_SHADOW = """
+with open({marker!r}, "a") as stream:
+    stream.write("imported\\n")
+engine = None
+raise SystemExit("a submission was imported as gradcheck")
+"""
+
+# negative's backward raises with escape sequences in the message; the import
+# prints some too, then writes FLOOD_MIB MiB of them into the check's stderr.
+_ESCAPES = """
+import os, sys
+import numpy as np
+from gradcheck.examples.numpy_engine import make_engine, unary_op
+
+print("\\x1b]0;owned\\x07\\x1b[2J")
+sys.stderr.write("\\x1b[31m\\x9b2J\\r")
+fd = os.open(f"/proc/{{os.getppid()}}/fd/2", os.O_WRONLY)
+block = b"\\x1b[31m" + b"x" * (1 << 20)
+for _ in range({mib}):
+    os.write(fd, block)
+os.close(fd)
+
+
+def _backward(x, out):
+    raise RuntimeError("\\x1b[31mred\\x1b]8;;http://x\\x1b\\\\link\\x1b[0m \\x07bell\\x9b1m done")
+
+
+engine = make_engine(overrides={{"negative": unary_op("negative", np.negative, _backward)}})
+"""
+_ESCAPES_AT_LOAD = 'raise RuntimeError("\\x1b[2J\\x1b[31mbad\\x07 import\\x9b0m")\n'
+ESCAPE_NAMES = {"esc": "esc\x1b[31m.py", "escload": "escload\x07.py"}
+
+
+def _grade_hostile(folder: Path) -> None:
+    reports = folder / "grades"
+    submissions = folder / "submissions"
+    submissions.mkdir()
+    context = {"reports": str(reports), "ops": OPS, "pidfile": str(folder / "daemon.pid"),
+               "mib": FLOOD_MIB, "marker": str(folder / "shadowed")}
+    hostile = {
+        "forge.py": _FORGE, "daemon.py": _DAEMON, "dirblock.py": _DIRECTORY,
+        "gradcheck": {"__init__.py": _SHADOW}, ESCAPE_NAMES["esc"]: _ESCAPES,
+        ESCAPE_NAMES["escload"]: _ESCAPES_AT_LOAD,
+    }
+    hostile = {name: ({k: v.format(**context) for k, v in text.items()} if isinstance(text, dict)
+                      else text.format(**context)) for name, text in hostile.items()}
+    paths = write_submissions(submissions, {**HONEST, **hostile})
+    measure = ("import resource, sys; from gradcheck.cli import main; code = main(sys.argv[1:]); "
+               "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); "
+               "sys.exit(code)")
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", measure, "grade", *(str(p.relative_to(folder)) for p in paths), "--workers", "4",
+         *GRADE_OPTIONS, "--submission-timeout", "60", "--report-dir", "grades"],
+        cwd=folder, capture_output=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    seconds = time.monotonic() - started
+    finished_book = (reports / "gradebook.json").read_bytes()
+    time.sleep(1.5)  # the daemon, were it alive, rewrites the gradebook every 0.2 s
+    (folder / "run.json").write_text(json.dumps({
+        "returncode": done.returncode, "seconds": seconds,
+        "stdout": done.stdout.decode("utf-8", "replace"), "stderr": done.stderr.decode("utf-8", "replace"),
+        "unchanged": (reports / "gradebook.json").read_bytes() == finished_book,
+    }))
+
+
+@pytest.fixture(scope="session")
+def hostile(tmp_path_factory):
+    folder = _shared_folder(tmp_path_factory, "grade-hostile", _grade_hostile)
+    run = json.loads((folder / "run.json").read_text())
+    assert run["returncode"] == 0, run["stderr"][-3000:]
+    book = json.loads((folder / "grades" / "gradebook.json").read_text())
+    return {**run, "folder": folder, "dir": folder / "grades", "book": book,
+            "rows": {row["name"]: row for row in book["submissions"]}}
+
+
+def assert_honest_scores(rows: dict, names=tuple(HONEST_SCORES)) -> None:
+    for name in names:
+        score = HONEST_SCORES[name]
+        assert rows[name]["status"] == "graded", rows[name]["reason"]
+        assert rows[name]["score"] == score, name
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+# --- runs of their own (first: they run while another worker builds the shared run) ---
+
+
+def test_full_disk_for_one_submission_costs_only_that_row(tmp_path, monkeypatch):
+    import gradcheck.reports
+
+    # The filler's code is honest (negbug's): only the disk its files go to is full.
+    paths = write_submissions(tmp_path, {**ONE_HONEST, "filler": SUBMISSIONS["negbug"]})
+    grades = tmp_path / "grades"
+    write = gradcheck.reports.write_atomically
+
+    def full_for_filler(path, writer):
+        # As if the filler's 1 GiB file had filled the disk while its own files are written.
+        if grades / "filler" in Path(path).parents:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return write(path, writer)
+
+    monkeypatch.setattr(gradcheck.reports, "write_atomically", full_for_filler)
+    status = main(["grade", *map(str, paths), "--workers", "4", *GRADE_OPTIONS, "--report-dir", str(grades)])
+    assert status == 0
+    rows = {row["name"]: row for row in json.loads((grades / "gradebook.json").read_text())["submissions"]}
+    assert rows["filler"]["status"] == "error" and "No space left on device" in rows["filler"]["reason"]
+    assert_honest_scores(rows, ("correct",))
+
+
+@pytest.mark.parametrize("number", [
+    pytest.param(signal.SIGINT, id="SIGINT"),
+    # The same path with another exit status: kept out of the quick run.
+    pytest.param(signal.SIGTERM, id="SIGTERM", marks=pytest.mark.slow),
+])
+def test_interrupted_grading_writes_a_partial_gradebook(tmp_path, number):
+    sleeper = "import time\ntime.sleep(120)\n"
+    paths = write_submissions(tmp_path, {**FEW_HONEST, "sleeper.py": sleeper})
+    grades = tmp_path / "grades"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gradcheck", "grade", *map(str, paths), "--workers", "4", *GRADE_OPTIONS,
+         "--submission-timeout", "200", "--report-dir", str(grades)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        # The gradebook is written as rows finish: wait for the honest ones.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                book = json.loads((grades / "gradebook.json").read_text())
+            except (OSError, ValueError):
+                book = {"submissions": []}
+            if len(book["submissions"]) == len(FEW_HONEST):
+                break
+            time.sleep(0.2)
+        process.send_signal(number)
+        stopped = time.monotonic()
+        _, errors = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + number, errors
+    assert time.monotonic() - stopped < 15
+    book = json.loads((grades / "gradebook.json").read_text())
+    assert book["partial"] is True and book["not_graded"] == ["sleeper"]
+    assert_honest_scores({row["name"]: row for row in book["submissions"]}, ("correct", "negbug"))
+    assert "sleeper" in errors
+
+
+# --- the shared run ----------------------------------------------------------------
+
+
+def test_forged_report_file_is_ignored(hostile):
+    row = hostile["rows"]["forge"]
+    assert row["status"] == "error" and row["score"] == 0
+    assert "SIGKILL" in row["reason"] and "without sending a complete report" in row["reason"]
+    assert "json" not in row["reports"]  # the forged file is not linked
+    assert_honest_scores(hostile["rows"])
+
+
+def test_daemon_is_killed_and_cannot_rewrite_the_gradebook(hostile):
+    assert hostile["unchanged"]
+    assert "PWNED" not in (hostile["dir"] / "gradebook.csv").read_text()
+    pid = int((hostile["folder"] / "daemon.pid").read_text())
+    try:
+        assert not _alive(pid)
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    assert_honest_scores(hostile["rows"])
+
+
+def test_daemon_holding_the_pipes_does_not_hold_the_grader(hostile):
+    # The daemon holds the check's stdout and stderr for 300 s; its row is
+    # graded on time, not stopped at --submission-timeout=60.
+    row = hostile["rows"]["daemon"]
+    assert row["status"] == "graded" and row["score"] == 1.0
+    assert row["seconds"] < 50 and hostile["seconds"] < 120
+    assert_honest_scores(hostile["rows"])
+
+
+def test_folder_where_a_report_goes_costs_only_that_row(hostile):
+    row = hostile["rows"]["dirblock"]
+    assert row["status"] == "error" and "could not be written" in row["reason"]
+    assert set(hostile["rows"]) >= {"correct", "negbug", "tanhbug", "daemon", "esc_31m"}
+    assert len(hostile["rows"]) == len(HONEST) + 6 and not hostile["book"]["partial"]
+    assert_honest_scores(hostile["rows"])
+
+
+def test_flood_of_output_is_not_kept(hostile):
+    row = hostile["rows"]["esc_31m"]
+    assert row["status"] == "graded" and row["score"] == HONEST_SCORES["negbug"]  # fails negative only
+    (maxrss_kib,) = re.findall(r"MAXRSS (\d+)", hostile["stderr"])
+    assert int(maxrss_kib) < FLOOD_MIB * 1024 // 2  # the grader never held half of it
+    assert_honest_scores(hostile["rows"])
+
+
+def test_submission_named_gradcheck_shadows_nothing(hostile):
+    assert not (hostile["folder"] / "shadowed").exists()
+    # The package submission is still imported by name, from the folder given explicitly.
+    assert hostile["rows"]["tanhbug"]["target"] == "tanhbug.engine"
+    assert_honest_scores(hostile["rows"])
+
+
+def test_escape_sequences_reach_no_output(hostile):
+    texts = {"stdout": hostile["stdout"], "stderr": hostile["stderr"],
+             "gradebook.csv": (hostile["dir"] / "gradebook.csv").read_text(),
+             "index.html": (hostile["dir"] / "index.html").read_text(),
+             "gradebook.json": json.dumps(hostile["book"], ensure_ascii=False)}
+    for row in hostile["rows"].values():
+        for path in row["reports"].values():
+            text = (hostile["dir"] / path).read_text()
+            texts[path] = json.dumps(json.loads(text), ensure_ascii=False) if path.endswith(".json") else text
+    assert {name: CONTROL.findall(text) for name, text in texts.items() if CONTROL.search(text)} == {}
+    esc, escload = hostile["rows"]["esc_31m"], hostile["rows"]["escload"]
+    assert esc["checks"]["negative"] == "failed" and "\x1b" not in esc["path"]
+    assert "red" in (hostile["dir"] / esc["reports"]["text"]).read_text()
+    assert escload["status"] == "error" and "bad import" in escload["reason"]
+    with open(hostile["dir"] / "gradebook.csv", newline="", encoding="utf-8") as stream:
+        assert {line["submission"] for line in csv.DictReader(stream)} == set(hostile["rows"])
+    assert_honest_scores(hostile["rows"])
