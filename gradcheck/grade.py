@@ -896,6 +896,10 @@ def _validated_report(text: str, options: GradeOptions) -> Report | str:
             return f"{what} has a check {result.check!r} with status {result.status!r}, which were not asked for."
         if any(failure.category not in CATEGORIES for failure in result.failures):
             return f"{what} has a failure of a category gradcheck does not have in check {result.check!r}."
+    facts = report.engine_facts
+    if facts is not None and any(ALIASES.get(alias) != op for op, alias in facts.aliases.items()):
+        # Reproducers call the engine by these names: only the contract's aliases may stand there.
+        return f"{what} names ops under aliases gradcheck does not have."
     return report
 
 
@@ -934,7 +938,8 @@ def _write_reports(report: Report, folder: Path, report_dir: Path) -> dict[str, 
         (folder / fmt.filename).unlink(missing_ok=True)
     formats = [name for name in _REPORT_FORMATS if name in _file_formats()]
     quiet = Console(file=io.StringIO())
-    written = render_report(report, formats, folder, console=quiet)
+    # The reproducers too, from the facts the validated report carries (the engine is the child's).
+    written = render_report(report, formats, folder, console=quiet, engine=report.engine_facts)
     reports = {name: path.relative_to(report_dir).as_posix() for name, path in zip(formats, written)}
     reports["text"] = _write_text(write_text_report, report, folder, report_dir)
     return reports

@@ -27,6 +27,7 @@ __all__ = [
     "ERROR",
     "STATUSES",
     "ArrayRecord",
+    "EngineRecord",
     "CheckResult",
     "Failure",
     "GradeSettings",
@@ -248,6 +249,20 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
+class EngineRecord:
+    """What a reproducer needs of the engine a report was made with, as data.
+
+    The op names it defines under an alias (``{"multiply": "mul"}``) and
+    whether its ``grad`` takes a cotangent: with these, reproducers can be
+    written from the report alone (``gradcheck grade`` writes them from the
+    report its child check sends back).
+    """
+
+    aliases: dict[str, str]
+    grad_takes_cotangent: bool
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything one ``gradcheck check`` run found."""
 
@@ -264,6 +279,8 @@ class Report:
     # The tolerance the run compared with (a user's override, or the dtype's
     # default): diagnoses and reproducers judge with the same one.
     tolerance: Tolerance | None = None
+    # The engine's spelling and grad signature, for reproducers; None for a function or an old report.
+    engine_facts: EngineRecord | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "results", tuple(self.results))
@@ -295,6 +312,12 @@ class Report:
             **({} if self.tolerance is None else {
                 "tolerance": {"rtol": self.tolerance.rtol, "floor": self.tolerance.floor},
             }),
+            **({} if self.engine_facts is None else {
+                "engine_facts": {
+                    "aliases": dict(self.engine_facts.aliases),
+                    "grad_takes_cotangent": self.engine_facts.grad_takes_cotangent,
+                },
+            }),
             "results": [result.to_dict() for result in self.results],
         }
 
@@ -320,6 +343,10 @@ class Report:
             results=tuple(CheckResult.from_dict(item) for item in data.get("results", [])),
             notes=tuple(data.get("notes", [])),
             tolerance=None if not data.get("tolerance") else Tolerance(**data["tolerance"]),
+            engine_facts=None if not data.get("engine_facts") else EngineRecord(
+                aliases={str(op): str(alias) for op, alias in data["engine_facts"].get("aliases", {}).items()},
+                grad_takes_cotangent=bool(data["engine_facts"].get("grad_takes_cotangent", True)),
+            ),
         )
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 from gradcheck._timing import StageClock
 from gradcheck.errors import UsageError
 from gradcheck.ops import ALIASES, OP_NAMES, canonical_op
-from gradcheck.results import CheckResult, Failure, Report
+from gradcheck.results import CheckResult, EngineRecord, Failure, Report
 from gradcheck.search import check_result, search
 # Re-exported: the runner's defaults are the settings' (gradcheck.settings).
 from gradcheck.settings import DEFAULT_MAX_EXAMPLES, DEFAULT_PROGRAMS, DEFAULT_TIMEOUT, VALUE_SETS
@@ -260,6 +260,7 @@ def run_checks(
         results=tuple(results),
         notes=() if engine.grad_takes_cotangent else (ONES_COTANGENT_NOTE,),
         tolerance=tolerance,
+        engine_facts=EngineRecord(dict(engine.aliases), engine.grad_takes_cotangent),
     )
 
 

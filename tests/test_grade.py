@@ -251,6 +251,16 @@ def test_each_checked_submission_has_its_reports(graded):
             assert report["seed"] == graded["book"]["seed"] == 0
 
 
+@pytest.mark.parametrize("name", [name for name, expected in EXPECTED.items() if expected and expected[0]], ids=str)
+def test_each_failed_check_has_a_reproducer_written_by_the_grader(graded, name):
+    # The child check sends its report (with the engine's facts) back; grade writes the reproducers.
+    failing, _ = EXPECTED[name]
+    written = sorted(path.name for path in (graded["dir"] / name).glob("repro_*.py"))
+    assert written == sorted(f"repro_{check}.py" for check in failing)
+    report = json.loads((graded["dir"] / graded["rows"][name]["reports"]["json"]).read_text())
+    assert all(result["failure"]["reproducer"] for result in report["results"] if result["status"] == "failed")
+
+
 def test_workers_seed_and_one_progress_line_per_submission(graded):
     assert graded["book"]["workers"] == 2
     assert "seed 0, 2 at a time" in graded["stderr"]

@@ -61,12 +61,15 @@ Computation = Union[Case, ProgramCase]
 class EngineFacts(Protocol):
     """What the generated code needs to know about the engine beyond the report.
 
-    ``gradcheck.engine.Engine`` and ``gradcheck.isolation.IsolatedEngine``
-    both qualify.
+    ``gradcheck.engine.Engine``, ``gradcheck.isolation.IsolatedEngine`` and
+    a report's own ``gradcheck.results.EngineRecord`` all qualify.
     """
 
-    aliases: dict[str, str]
-    grad_takes_cotangent: bool
+    @property
+    def aliases(self) -> dict[str, str]: ...
+
+    @property
+    def grad_takes_cotangent(self) -> bool: ...
 
 
 # --- the public functions ---------------------------------------------------
