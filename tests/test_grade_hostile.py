@@ -327,3 +327,23 @@ def test_escape_sequences_reach_no_output(hostile):
     with open(hostile["dir"] / "gradebook.csv", newline="", encoding="utf-8") as stream:
         assert {line["submission"] for line in csv.DictReader(stream)} == set(hostile["rows"])
     assert_honest_scores(hostile["rows"])
+
+
+@pytest.mark.parametrize(("aliases", "accepted"), [
+    pytest.param({"multiply": "mul"}, True, id="contract-alias"),
+    pytest.param({}, True, id="no-alias"),
+    pytest.param({"multiply": "mul(a, b) or __import__('os').system('id') #"}, False, id="code-as-alias"),
+    pytest.param({"multiply": "neg"}, False, id="another-ops-alias"),
+])
+def test_a_report_naming_ops_by_forged_aliases_is_refused(aliases, accepted):
+    """Reproducers call the engine by the report's aliases: only the contract's may stand there."""
+    from gradcheck.grade import GradeOptions, _validated_report
+
+    data = {"format_version": 1, "target": "engine.py", "seed": 0, "results": [],
+            "engine_facts": {"aliases": aliases, "grad_takes_cotangent": True}}
+    outcome = _validated_report(json.dumps(data), GradeOptions(ops=("multiply",)))
+    if accepted:
+        assert not isinstance(outcome, str), outcome
+        assert outcome.engine_facts is not None and outcome.engine_facts.aliases == aliases
+    else:
+        assert isinstance(outcome, str) and "aliases" in outcome
