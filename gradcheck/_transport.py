@@ -6,6 +6,14 @@ with ``allow_pickle=False``. Nothing a worker sends can run code in the
 parent: JSON is data, ``.npy`` without pickle is data, and sizes are bounded
 before anything is read.
 
+The worker runs student code, which can write anything on the answer pipe, so
+the parent validates every message before using it: the header's size, its
+text (strict UTF-8, no lone surrogates), its JSON nesting; then, against the
+``FrameLimits`` the case allows and before reading any array's bytes, the
+number and total size of the arrays; then each array's ``.npy`` header (plain
+numbers only, its number of axes and every axis, its exact length). Anything
+else is a ``ProtocolError``.
+
 This module imports only the standard library and NumPy: the worker runs it
 under the student's own interpreter.
 """
@@ -14,32 +22,94 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import re
 import select
 import struct
 import time
+from dataclasses import dataclass
 from typing import Any, BinaryIO, Sequence
 
 import numpy as np
 
 __all__ = [
-    "MAX_ARRAY_BYTES",
+    "FRAME_STALL_SECONDS",
     "MAX_HEADER_BYTES",
+    "MAX_JSON_DEPTH",
+    "MAX_NDIM",
+    "REQUEST_LIMITS",
+    "FrameLimits",
     "ProtocolError",
     "ReadTimeout",
     "FrameReader",
+    "answer_limits",
+    "clean_text",
     "decode_params",
     "encode_message",
+    "parse_array",
+    "parse_header",
     "write_message",
 ]
 
-#: Largest JSON header accepted: headers carry names, shapes and text only.
+#: Largest JSON header accepted: headers carry names, shapes and text only (the
+#: worker cuts an engine's captured output to 4000 characters), a few KiB.
 MAX_HEADER_BYTES = 1 << 20
-#: Largest single array accepted: far beyond any case gradcheck draws.
-MAX_ARRAY_BYTES = 1 << 28
+#: Deepest JSON nesting accepted. The deepest honest header, a program case's
+#: steps and their parameters, nests 5 levels; Python's decoder would go on to
+#: its recursion limit and leave a structure too deep for anyone to walk.
+MAX_JSON_DEPTH = 16
+#: Most axes an answer's array may have: drawn cases have at most 4 (matmul
+#: stacks), and an engine that broadcasts wrongly adds one or two.
+MAX_NDIM = 8
+#: Once a frame has started, how long the rest may take: an honest worker
+#: writes a whole frame in one call, so the rest follows in microseconds. This
+#: bounds a read even when the call itself has no time limit.
+FRAME_STALL_SECONDS = 30.0
+#: Largest ``.npy`` header parsed: NumPy writes about 128 bytes; 10000 is
+#: NumPy's own default limit for headers it does not trust.
+_NPY_HEADER_BYTES = 10_000
+# Largest item answers are budgeted for: float64 and int64, what an engine
+# computing in float32 or float64 (or an integer bug) returns.
+_ITEM_BYTES = 8
+#: An honest answer has as many elements as the case's own arrays (the
+#: forward value has the cotangent's shape, each gradient its input's). A
+#: wrong shape is the engine's bug, a verdict, so an answer may grow:
+#: ``_ANSWER_GROWTH`` times the case, and at least ``_ANSWER_MIN_ELEMENTS``
+#: (an outer product where a sum was meant squares a drawn case of up to 256
+#: elements). Past that an array is not an answer but an attack on the
+#: checker's memory (a 256 MiB array, or a zero-size ``(2**24, 0, 2)`` that
+#: the report would spell out axis by axis).
+_ANSWER_MIN_ELEMENTS = 1 << 16
+_ANSWER_GROWTH = 16
+#: Arrays an answer may hold beyond a forward value and one gradient per
+#: input: a few extra gradients are the engine's bug (a verdict), not hundreds.
+_SPARE_ARRAYS = 16
 _LENGTH = struct.Struct("<I")
-# Only numbers cross the boundary.
-_ARRAY_KINDS = "biuf"
+# Only numbers cross the boundary: signed and unsigned integers, floats.
+_ARRAY_KINDS = "iuf"
+# C0 and C1 control characters but tab and newline, and the bidirectional
+# overrides: text from a worker must not move a terminal's cursor, clear the
+# screen or reorder what a report shows.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+@dataclass(frozen=True)
+class FrameLimits:
+    """What one message may carry, checked before any array's bytes are read.
+
+    ``elements`` bounds each array's elements with every zero-length axis
+    counted as one, so that a zero-size array with enormous axes is refused too.
+    """
+
+    arrays: int
+    total_bytes: int
+    elements: int
+    ndim: int = MAX_NDIM
+
+
+#: What the worker accepts from gradcheck: its own cases, trusted, any size NumPy handles.
+REQUEST_LIMITS = FrameLimits(arrays=1 << 16, total_bytes=1 << 40, elements=1 << 40, ndim=64)
 
 
 class ProtocolError(Exception):
@@ -78,6 +148,13 @@ class FrameReader:
         self.buffer = bytearray()
 
     def _fill(self, size: int, deadline: float | None) -> bytes:
+        self._await(size, deadline)
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
+
+    def _await(self, size: int, deadline: float | None) -> None:
+        """Read until ``size`` bytes are buffered."""
         while len(self.buffer) < size:
             if deadline is not None:
                 remaining = deadline - time.monotonic()
@@ -90,33 +167,147 @@ class FrameReader:
             if not chunk:
                 raise EOFError("the other side closed the connection")
             self.buffer.extend(chunk)
-        data = bytes(self.buffer[:size])
-        del self.buffer[:size]
-        return data
 
-    def read(self, timeout: float | None = None) -> tuple[dict[str, Any], list[np.ndarray]]:
-        """Return the next message's header and arrays; raise ReadTimeout, EOFError or ProtocolError."""
+    def read(
+        self, timeout: float | None = None, limits: FrameLimits = REQUEST_LIMITS
+    ) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """Return the next message's header and arrays, validated against ``limits``.
+
+        Raise ReadTimeout when no message starts within ``timeout``, EOFError
+        when the other side is gone, ProtocolError for anything malformed,
+        including a message that starts but does not complete in time.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
-        (length,) = _LENGTH.unpack(self._fill(_LENGTH.size, deadline))
+        self._await(1, deadline)
+        # The frame has started: the rest comes at once, or the frame is broken.
+        stall = time.monotonic() + FRAME_STALL_SECONDS
+        deadline = stall if deadline is None else min(deadline, stall)
+        received = [0]
+
+        def fill(size: int) -> bytes:
+            try:
+                data = self._fill(size, deadline)
+            except ReadTimeout:
+                raise ProtocolError(
+                    f"a message stopped after {received[0] + len(self.buffer)} bytes and did not complete in time"
+                ) from None
+            received[0] += size
+            return data
+
+        (length,) = _LENGTH.unpack(fill(_LENGTH.size))
         if length > MAX_HEADER_BYTES:
             raise ProtocolError(f"a message header of {length} bytes is over the limit of {MAX_HEADER_BYTES}")
-        try:
-            header = json.loads(self._fill(length, deadline).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ProtocolError(f"a message header is not JSON: {exc}") from None
-        sizes = header.get("array_bytes") if isinstance(header, dict) else None
-        if not isinstance(sizes, list) or not all(isinstance(s, int) and 0 <= s <= MAX_ARRAY_BYTES for s in sizes):
-            raise ProtocolError("a message header does not list its arrays' sizes within the limits")
-        arrays = []
-        for size in sizes:
-            try:
-                array = np.lib.format.read_array(io.BytesIO(self._fill(size, deadline)), allow_pickle=False)
-            except ValueError as exc:  # object arrays (pickles) are refused here
-                raise ProtocolError(f"an array in a message is not plain numbers: {exc}") from None
-            if array.dtype.kind not in _ARRAY_KINDS:
-                raise ProtocolError(f"an array in a message has dtype {array.dtype}, not a number type")
-            arrays.append(array)
-        return header, arrays
+        header = parse_header(fill(length))
+        sizes = header.get("array_bytes")
+        if not isinstance(sizes, list) or not all(type(size) is int and size >= 0 for size in sizes):
+            raise ProtocolError("a message header does not list its arrays' sizes")
+        if len(sizes) > limits.arrays:
+            raise ProtocolError(f"a message carries {len(sizes)} arrays, over the limit of {limits.arrays}")
+        if sum(sizes) > limits.total_bytes:
+            raise ProtocolError(
+                f"a message's arrays take {sum(sizes)} bytes, over the limit of {limits.total_bytes}"
+            )
+        return header, [parse_array(fill(size), limits) for size in sizes]
+
+
+def parse_header(data: bytes) -> dict[str, Any]:
+    """Return the JSON object ``data`` holds; raise ProtocolError unless it is plain, valid, shallow JSON."""
+    try:
+        text = data.decode("utf-8")  # strict: refuses surrogates encoded as UTF-8
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(f"a message header is not valid UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        header = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ProtocolError(f"a message header nests deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:  # JSONDecodeError, NaN, and integers too long to convert
+        raise ProtocolError(f"a message header is not JSON: {clean_text(str(exc))[:200]}") from None
+    # Iterative, so that checking a deep structure cannot overflow the stack either.
+    pending: list[tuple[Any, int]] = [(header, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ProtocolError(f"a message header nests deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(value, str):
+            _check_unicode(value)
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                _check_unicode(key)
+                pending.append((item, depth + 1))
+    if not isinstance(header, dict):
+        raise ProtocolError(f"a message header is a JSON {type(header).__name__}, not an object")
+    return header
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _check_unicode(text: str) -> None:
+    # JSON's "\ud800" escapes decode to lone surrogates, which no report can encode.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ProtocolError(f"a message header holds text that is not valid Unicode ({exc.reason})") from None
+
+
+def parse_array(blob: bytes, limits: FrameLimits) -> np.ndarray:
+    """Return the array an ``.npy`` blob holds; raise ProtocolError unless it is plain numbers within ``limits``.
+
+    NumPy's ``read_array`` is not used: the header is checked before any
+    array is made, and no code path can reach pickle.
+    """
+    stream = io.BytesIO(blob)
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(stream, _NPY_HEADER_BYTES)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(stream, _NPY_HEADER_BYTES)
+        else:
+            raise ValueError(f"format version {version}")
+    except Exception as exc:  # noqa: BLE001 - whatever NumPy's parser makes of hostile bytes, they are not .npy
+        raise ProtocolError(f"an array in a message is not in .npy format ({clean_text(str(exc))[:200]})") from None
+    if dtype.kind not in _ARRAY_KINDS or dtype.hasobject or dtype.fields is not None:
+        raise ProtocolError(f"an array in a message has dtype {dtype}, not plain numbers")
+    if len(shape) > limits.ndim:
+        raise ProtocolError(f"an array in a message has {len(shape)} axes, over the limit of {limits.ndim}")
+    if any(side < 0 for side in shape):
+        raise ProtocolError(f"an array in a message has a negative axis in its shape {shape}")
+    span = math.prod(max(side, 1) for side in shape)
+    if span > limits.elements:
+        raise ProtocolError(
+            f"an array in a message has shape {shape}, far larger than the case's arrays "
+            f"(limit {limits.elements} elements, zero-length axes counted as one)"
+        )
+    count = math.prod(shape)
+    offset = stream.tell()
+    if len(blob) - offset != count * dtype.itemsize:
+        raise ProtocolError(
+            f"an array in a message has {len(blob) - offset} bytes of data, its header says {count * dtype.itemsize}"
+        )
+    flat = np.frombuffer(blob, dtype=dtype, count=count, offset=offset)
+    return flat.reshape(shape, order="F" if fortran_order else "C").copy()
+
+
+def clean_text(text: str) -> str:
+    """Return ``text`` without control characters (tab and newline kept): safe for terminals and reports."""
+    return _CONTROL.sub("", text)
+
+
+def answer_limits(case: Any) -> FrameLimits:
+    """Return what an outcome of ``case`` (a Computation) may carry: see ``_ANSWER_GROWTH``."""
+    arrays = [np.asarray(array) for array in (*case.inputs, case.cotangent)]
+    elements = max(_ANSWER_MIN_ELEMENTS, _ANSWER_GROWTH * sum(array.size for array in arrays))
+    count = 1 + len(case.inputs) + _SPARE_ARRAYS
+    return FrameLimits(
+        arrays=count,
+        total_bytes=elements * _ITEM_BYTES + count * _NPY_HEADER_BYTES,
+        elements=elements,
+        ndim=max([MAX_NDIM, *(array.ndim + 2 for array in arrays)]),
+    )
 
 
 def decode_params(value: Any) -> Any:
@@ -182,25 +373,49 @@ def outcome_message(outcome: Any) -> tuple[dict[str, Any], list[np.ndarray]]:
     return header, arrays
 
 
-def outcome_from_message(header: dict[str, Any], arrays: list[np.ndarray]) -> Any:
-    """Return the EngineOutcome an ``outcome_message`` carried, checking its shape first."""
-    from gradcheck.execution import EngineOutcome
+_OUTCOME_KEYS = frozenset({"type", "has_forward", "grads", "failure", "output", "array_bytes"})
 
-    count = header.get("grads")
-    failure = header.get("failure")
-    expected = int(bool(header.get("has_forward"))) + (count or 0)
-    valid_failure = failure is None or (
-        isinstance(failure, list) and len(failure) == 3
-        and all(item is None or isinstance(item, str) for item in failure)
-    )
-    if (count is not None and not isinstance(count, int)) or len(arrays) != expected or not valid_failure:
-        raise ProtocolError("an outcome message does not match its own description")
-    forward = arrays[0] if header.get("has_forward") else None
-    grads = list(arrays[1 if forward is not None else 0:]) if count is not None else None
-    output = header.get("output")
-    return EngineOutcome(
-        forward=forward,
-        grads=grads,
-        failure=tuple(failure) if failure else None,
-        output=output if isinstance(output, str) else "",
-    )
+
+def outcome_from_message(header: dict[str, Any], arrays: list[np.ndarray]) -> Any:
+    """Return the EngineOutcome an ``outcome_message`` carried; raise ProtocolError unless it is one.
+
+    Every key and type is checked, the failure category must be one gradcheck
+    knows, and text loses its control characters before it reaches a report.
+    """
+    from gradcheck.execution import EngineOutcome
+    from gradcheck.results import CATEGORIES
+
+    if header.get("type") != "outcome":
+        raise ProtocolError(f"a message of type {_shown(header.get('type'))} came where an outcome was expected")
+    if set(header) != _OUTCOME_KEYS:
+        odd = sorted(set(header) ^ _OUTCOME_KEYS)
+        raise ProtocolError(f"an outcome message has the wrong keys (unknown or missing: {_shown(odd)})")
+    has_forward, count, failure, output = (header[key] for key in ("has_forward", "grads", "failure", "output"))
+    if type(has_forward) is not bool:
+        raise ProtocolError(f"an outcome's has_forward is {_shown(has_forward)}, not true or false")
+    if count is not None and (type(count) is not int or count < 0):
+        raise ProtocolError(f"an outcome's gradient count is {_shown(count)}, not a count")
+    if not isinstance(output, str):
+        raise ProtocolError(f"an outcome's output is {_shown(output)}, not text")
+    if failure is not None:
+        if not (isinstance(failure, list) and len(failure) == 3):
+            raise ProtocolError(f"an outcome's failure is {_shown(failure)}, not [category, message, detail]")
+        category, message, detail = failure
+        if category not in CATEGORIES:
+            raise ProtocolError(f"an outcome's failure category {_shown(category)} is none of {', '.join(CATEGORIES)}")
+        if not isinstance(message, str) or not (detail is None or isinstance(detail, str)):
+            raise ProtocolError("an outcome's failure message or detail is not text")
+        failure = (category, clean_text(message), None if detail is None else clean_text(detail))
+    if len(arrays) != int(has_forward) + (count or 0):
+        raise ProtocolError(
+            f"an outcome message carries {len(arrays)} arrays, its header describes {int(has_forward) + (count or 0)}"
+        )
+    forward = arrays[0] if has_forward else None
+    grads = list(arrays[1 if has_forward else 0:]) if count is not None else None
+    return EngineOutcome(forward=forward, grads=grads, failure=failure, output=clean_text(output))
+
+
+def _shown(value: Any) -> str:
+    """Return a worker's value as a short, clean repr for a message."""
+    text = clean_text(repr(value))
+    return text if len(text) <= 60 else text[:57] + "..."

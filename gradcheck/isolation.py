@@ -8,6 +8,14 @@ takes longer than the time limit is a ``timeout`` and the worker is stopped; a
 worker that dies (``os._exit``, a segfault, the memory limit) is a ``crash``
 with the case it was running. Either way the next call starts a fresh worker,
 so one broken case never loses the rest of the run.
+
+The worker runs student code, which can write anything on the answer pipe.
+Every answer is validated before use (``gradcheck._transport``: sizes against
+what the case allows, text, JSON depth, keys, types, the failure category,
+each array's dtype and shape); a malformed one is a protocol violation: the
+worker is stopped first, then the case is a ``crash`` saying what was wrong.
+No read or write waits without a deadline, and what the worker printed is
+read back from its end, a bounded number of bytes, without control characters.
 """
 
 from __future__ import annotations
@@ -24,15 +32,20 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from gradcheck._transport import (
+    FRAME_STALL_SECONDS,
+    FrameLimits,
     FrameReader,
     ProtocolError,
     ReadTimeout,
+    answer_limits,
     case_message,
+    clean_text,
     encode_message,
     outcome_from_message,
 )
 from gradcheck.errors import TargetError
 from gradcheck.ops import ALIASES
+from gradcheck.settings import DTYPES
 
 if TYPE_CHECKING:
     from gradcheck.case import Computation
@@ -49,6 +62,14 @@ STARTUP_TIMEOUT = 120.0
 _PIPE_BYTES = 60_000
 #: How much of what a dead worker printed is shown.
 _OUTPUT_TAIL = 2000
+#: How much of the capture file is read back: the shown tail in UTF-8 (up to
+#: 4 bytes a character), never the whole file (an engine can print gigabytes).
+_CAPTURE_READ_BYTES = 4 * _OUTPUT_TAIL
+#: How long a worker that closed its answer pipe has to exit before it is
+#: stopped: an honest one that closed it was exiting already.
+_EXIT_GRACE_SECONDS = 2.0
+#: The "ready" message carries no arrays.
+_NO_ARRAYS = FrameLimits(arrays=0, total_bytes=0, elements=0)
 
 
 @dataclass
@@ -73,9 +94,9 @@ class IsolatedEngine:
         self.target = ready["target"]
         self.name = ready["name"]
         self.dtype = np.dtype(ready["dtype"])
-        self.grad_takes_cotangent = bool(ready["grad_takes_cotangent"])
+        self.grad_takes_cotangent = ready["grad_takes_cotangent"]
         self.ops = dict.fromkeys(ready["ops"])
-        self.aliases = dict(ready["aliases"])
+        self.aliases = ready["aliases"]
 
     # --- the Engine surface the runner uses ------------------------------------
 
@@ -85,7 +106,7 @@ class IsolatedEngine:
 
     def run(self, case: Computation, timeout: float | None, repeat: bool = True) -> EngineOutcome:
         """Return the ``EngineOutcome`` of ``case``, run in the worker (twice with ``repeat``)."""
-        return self._exchange([encode_message(*case_message(case, repeat))], timeout)[0]
+        return self._exchange([encode_message(*case_message(case, repeat))], [answer_limits(case)], timeout)[0]
 
     def run_many(self, cases: Sequence[Computation], timeout: float | None) -> list[EngineOutcome]:
         """Return the outcomes of ``cases`` (the first run twice), sent to the worker in one write.
@@ -99,10 +120,14 @@ class IsolatedEngine:
         messages = [encode_message(*case_message(case, index == 0)) for index, case in enumerate(cases)]
         if sum(len(message) for message in messages) > _PIPE_BYTES:
             return []
-        return self._exchange(messages, timeout)
+        return self._exchange(messages, [answer_limits(case) for case in cases], timeout)
 
-    def _exchange(self, messages: list[bytes], timeout: float | None) -> list[Any]:
-        """Send ``messages`` (run requests) in one write; return an outcome per answer, up to a lost worker."""
+    def _exchange(self, messages: list[bytes], limits: list[FrameLimits], timeout: float | None) -> list[Any]:
+        """Send ``messages`` (run requests) in one write; return an outcome per answer, up to a lost worker.
+
+        Each answer is read within ``timeout`` and validated against its
+        case's ``limits``; nothing the worker sends escapes as an exception.
+        """
         from gradcheck.execution import EngineOutcome
 
         if self._process is None or self._process.poll() is not None:
@@ -111,19 +136,28 @@ class IsolatedEngine:
         assert process is not None and process.stdin is not None and reader is not None  # started above
         outcomes: list[Any] = []
         try:
-            process.stdin.write(b"".join(messages))
-            process.stdin.flush()
-            for _ in messages:
-                header, arrays = reader.read(timeout)
+            _send(process.stdin.fileno(), b"".join(messages), timeout)
+            for case_limits in limits:
+                header, arrays = reader.read(timeout, case_limits)
                 outcomes.append(outcome_from_message(header, arrays))
         except ReadTimeout:
             output = self._stop()
+            waited = FRAME_STALL_SECONDS if timeout is None else timeout
             outcomes.append(EngineOutcome(
-                failure=("timeout", f"the engine did not answer within {timeout:g} s (its worker was stopped)",
+                failure=("timeout", f"the engine did not answer within {waited:g} s (its worker was stopped)",
                          _tail(output) or None),
             ))
-        except (EOFError, BrokenPipeError, ProtocolError) as exc:
-            code = self._process.wait() if self._process else None
+        except ProtocolError as exc:
+            # The worker is alive and may never exit: stop it before anything else.
+            output = self._stop()
+            outcomes.append(EngineOutcome(failure=(
+                "crash", f"the engine worker sent a malformed answer: {exc} (it was stopped)", _tail(output) or None,
+            )))
+        except (EOFError, BrokenPipeError) as exc:
+            try:
+                code: int | None = process.wait(_EXIT_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                code = None  # closed its pipe but lives on
             output = self._stop()
             outcomes.append(EngineOutcome(failure=("crash", _death(code, exc, self.memory_mb), _tail(output) or None)))
         return outcomes
@@ -163,7 +197,9 @@ class IsolatedEngine:
         assert self._process.stdout is not None  # started with stdout=PIPE
         self._reader = FrameReader(self._process.stdout.fileno())
         try:
-            header, _ = self._reader.read(STARTUP_TIMEOUT)
+            header, _ = self._reader.read(STARTUP_TIMEOUT, _NO_ARRAYS)
+            if header.get("type") == "ready":
+                _check_ready(header)
         except (ReadTimeout, EOFError, ProtocolError) as exc:
             code = self._process.poll()
             output = self._stop()
@@ -176,12 +212,14 @@ class IsolatedEngine:
             # never leave the worker running behind us.
             self._stop()
             raise
-        if header.get("type") == "error":
+        if header.get("type") == "error" and isinstance(header.get("message"), str):
             self._stop()
-            raise TargetError(str(header.get("message")))
+            raise TargetError(clean_text(header["message"]))
         if header.get("type") != "ready":
             self._stop()
-            raise TargetError(f"The engine worker for {self.target!r} answered with {header.get('type')!r}.")
+            raise TargetError(
+                f"The engine worker for {self.target!r} answered with {clean_text(repr(header.get('type')))[:60]}."
+            )
         return header
 
     def _stop(self) -> str:
@@ -202,13 +240,77 @@ class IsolatedEngine:
                     pass
         output = ""
         if self._capture:
+            output = _read_capture_tail(self._capture)
             try:
-                output = Path(self._capture).read_text(errors="replace")
                 os.unlink(self._capture)
             except OSError:
                 pass
             self._capture = ""
         return output
+
+
+def _send(fd: int, data: bytes, timeout: float | None) -> None:
+    """Write ``data`` to the worker within ``timeout`` (``FRAME_STALL_SECONDS`` without one).
+
+    A worker that stopped reading its requests (stuck in an engine call after
+    forging an answer) must not block gradcheck on a full pipe; that is a
+    ``ReadTimeout`` like any other silence.
+    """
+    import select
+    import time
+
+    deadline = time.monotonic() + (FRAME_STALL_SECONDS if timeout is None else timeout)
+    os.set_blocking(fd, False)
+    view = memoryview(data)
+    while view:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([], [fd], [], remaining)[1]:
+            raise ReadTimeout
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            continue
+
+
+def _read_capture_tail(path: str) -> str:
+    """Return the end of what the worker printed: a bounded number of bytes, control characters removed.
+
+    The worker knows the path and may have put a FIFO or a symbolic link
+    there: only a regular file is read, without following links or blocking.
+    """
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return ""
+        start = max(0, info.st_size - _CAPTURE_READ_BYTES)
+        data = os.pread(fd, _CAPTURE_READ_BYTES, start)
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+    return clean_text(data.decode("utf-8", errors="replace"))
+
+
+def _check_ready(header: dict[str, Any]) -> None:
+    """Raise ProtocolError unless a "ready" message has exactly the fields and types the worker sends."""
+    expected = {"type", "target", "name", "dtype", "grad_takes_cotangent", "ops", "aliases", "array_bytes"}
+    valid = (
+        set(header) == expected
+        and all(isinstance(header[key], str) for key in ("target", "name", "dtype"))
+        and header["dtype"] in DTYPES
+        and type(header["grad_takes_cotangent"]) is bool
+        and isinstance(header["ops"], list) and all(isinstance(op, str) for op in header["ops"])
+        and isinstance(header["aliases"], dict) and all(isinstance(v, str) for v in header["aliases"].values())
+    )
+    if not valid:
+        raise ProtocolError("its ready message does not have the fields and types a worker sends")
+    header["target"], header["name"] = clean_text(header["target"]), clean_text(header["name"])
 
 
 def _tail(text: str) -> str:
