@@ -12,6 +12,7 @@ so one broken case never loses the rest of the run.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -32,7 +33,9 @@ from gradcheck._transport import (
     outcome_from_message,
 )
 from gradcheck.errors import TargetError
+from gradcheck.loading import names_file, split_target
 from gradcheck.ops import ALIASES
+from gradcheck.sandbox import CAPTURE, Sandbox, available, exit_status, interpreter_prefixes
 
 if TYPE_CHECKING:
     from gradcheck.case import Computation
@@ -58,6 +61,8 @@ class IsolatedEngine:
     target: str
     python: str = sys.executable
     memory_mb: int | None = None
+    #: Confine the worker (``gradcheck.sandbox``); turn off only for engines you trust.
+    sandbox: bool = True
     # Filled in from the worker's "ready" message.
     name: str = ""
     dtype: np.dtype = field(default_factory=lambda: np.dtype("float64"))
@@ -67,6 +72,7 @@ class IsolatedEngine:
     _process: subprocess.Popen | None = field(default=None, repr=False)
     _reader: FrameReader | None = field(default=None, repr=False)
     _capture: str = field(default="", repr=False)
+    _sandbox: Sandbox | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         ready = self._start()
@@ -123,7 +129,7 @@ class IsolatedEngine:
                          _tail(output) or None),
             ))
         except (EOFError, BrokenPipeError, ProtocolError) as exc:
-            code = self._process.wait() if self._process else None
+            code = self._exit_status(self._process.wait()) if self._process else None
             output = self._stop()
             outcomes.append(EngineOutcome(failure=("crash", _death(code, exc, self.memory_mb), _tail(output) or None)))
         return outcomes
@@ -144,12 +150,18 @@ class IsolatedEngine:
         self._stop()
         handle, self._capture = tempfile.mkstemp(prefix="gradcheck-worker-", suffix=".out")
         os.close(handle)
-        env = dict(os.environ)
-        package_root = str(_WORKER.parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        command = [self.python, str(_WORKER), "--target", self.target, "--capture", self._capture]
+        package_root = _WORKER.parent.parent
+        # Sandboxed, the worker sees the capture file at a path of its own, never a host path.
+        capture = CAPTURE if self.sandbox else self._capture
+        command = [self.python, str(_WORKER), "--target", self.target, "--capture", capture]
         if self.memory_mb:
             command += ["--memory-mb", str(self.memory_mb)]
+        env: dict[str, str] | None = None  # the sandbox sets its own, clean environment
+        if self.sandbox:
+            command = self._sandboxed(command, package_root)
+        else:
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(package_root), env.get("PYTHONPATH")]))
         try:
             self._process = subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -165,7 +177,7 @@ class IsolatedEngine:
         try:
             header, _ = self._reader.read(STARTUP_TIMEOUT)
         except (ReadTimeout, EOFError, ProtocolError) as exc:
-            code = self._process.poll()
+            code = self._exit_status(self._process.poll())
             output = self._stop()
             raise TargetError(
                 f"Cannot load engine target {self.target!r} in a worker process "
@@ -184,6 +196,22 @@ class IsolatedEngine:
             raise TargetError(f"The engine worker for {self.target!r} answered with {header.get('type')!r}.")
         return header
 
+    def _exit_status(self, code: int | None) -> int | None:
+        """Return the worker's exit status as ``Popen`` gives it (``-N`` for signal ``N``), sandboxed or not."""
+        return exit_status(code) if self.sandbox and code is not None else code
+
+    def _sandboxed(self, command: list[str], package_root: Path) -> list[str]:
+        """Return ``command`` run in a new sandbox that sees gradcheck, the interpreter and the submission."""
+        reason = available()
+        if reason is not None:
+            raise TargetError(f"Cannot run engine target {self.target!r} in a sandbox: {reason}")
+        submission, import_root = _submission(self.target)
+        self._sandbox = Sandbox(
+            [_WORKER.parent, *submission, *interpreter_prefixes(self.python)],
+            capture=Path(self._capture), python_path=[package_root, *import_root],
+        )
+        return self._sandbox.command(command)
+
     def _stop(self) -> str:
         """Stop the worker (if any); return what it printed."""
         process, self._process = self._process, None
@@ -200,6 +228,9 @@ class IsolatedEngine:
                         stream.close()
                 except OSError:
                     pass
+        sandbox, self._sandbox = self._sandbox, None
+        if sandbox is not None:
+            sandbox.close()  # kills anything of the worker's still running
         output = ""
         if self._capture:
             try:
@@ -209,6 +240,28 @@ class IsolatedEngine:
                 pass
             self._capture = ""
         return output
+
+
+def _submission(target: str) -> tuple[list[Path], list[Path]]:
+    """Return the folders a worker may read for ``target``, and those to put on its import path.
+
+    A file target's folder; a module target's top-level package (or module
+    file), found without importing it. Nothing when it cannot be found: the
+    worker then says what is wrong with the target.
+    """
+    source, _ = split_target(target)
+    if names_file(source):
+        return [Path(source).absolute().parent], []
+    try:
+        spec = importlib.util.find_spec(source.split(".")[0])
+    except (ImportError, ValueError):
+        return [], []
+    if spec is None:
+        return [], []
+    locations = [Path(p) for p in spec.submodule_search_locations or []]
+    if not locations and spec.origin and os.path.isfile(spec.origin):
+        locations = [Path(spec.origin)]
+    return locations, list(dict.fromkeys(location.parent for location in locations))
 
 
 def _tail(text: str) -> str:
