@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     isolation.add_argument("--python", metavar="PATH", default=None,
                            help="run the worker with this interpreter (e.g. the student's own "
                                 "environment); it needs only NumPy and the engine's dependencies")
+    isolation.add_argument("--no-sandbox", action="store_true",
+                           help="run the worker without the bubblewrap sandbox (gradcheck.sandbox) that "
+                                "otherwise confines it: only for engines you trust, or machines without bwrap")
     _add_format_options(check)
     check.set_defaults(run=_run_check)
 
@@ -236,6 +239,7 @@ def _run_check(args: argparse.Namespace) -> int:
 
             engine = stack.enter_context(IsolatedEngine(
                 args.target, python=args.python or sys.executable, memory_mb=memory_mb,
+                sandbox=not args.no_sandbox,
             ))
         else:
             engine = load_engine(args.target)

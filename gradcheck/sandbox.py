@@ -157,8 +157,6 @@ def sandbox_command(
     ]
     for variable in _THREAD_VARIABLES:
         bwrap += ["--setenv", variable, "1"]
-    # The current folder exists (empty unless bound below), so relative paths resolve as outside.
-    bwrap += ["--dir", os.getcwd()]
     for directory in _SYSTEM_DIRS:
         if os.path.islink(directory):
             bwrap += ["--symlink", os.readlink(directory), directory]
@@ -166,12 +164,15 @@ def sandbox_command(
             bwrap += ["--ro-bind-try", directory, directory]
     for file in _ETC_FILES:
         bwrap += ["--ro-bind-try", file, file]
-    for path in dict.fromkeys(Path(p).absolute() for p in readable):
-        bwrap += ["--ro-bind-try", str(path), str(path)]  # a missing target is the worker's to explain
     bwrap += ["--proc", "/proc", "--dev", "/dev"]
+    # /tmp first: what is bound below it (a submission in a temporary folder) must stay visible.
     if _bwrap_version() >= (0, 8):  # --size arrived in 0.8; before it, RLIMIT_FSIZE bounds each file
         bwrap += ["--size", str(tmp_bytes)]
     bwrap += ["--tmpfs", "/tmp", "--bind", str(capture), CAPTURE]
+    # The current folder exists (empty unless bound below), so relative paths resolve as outside.
+    bwrap += ["--dir", os.getcwd()]
+    for path in dict.fromkeys(Path(p).absolute() for p in readable):
+        bwrap += ["--ro-bind-try", str(path), str(path)]  # a missing target is the worker's to explain
     bwrap += ["--chdir", os.getcwd()]  # relative targets and paths in messages read as outside
     limited = [
         "prlimit",
