@@ -152,9 +152,10 @@ def sandbox_command(
         "--clearenv",
         "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
         "--setenv", "HOME", "/tmp",
-        "--setenv", "PYTHONPATH", os.pathsep.join(map(str, python_path)),
         "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
     ]
+    if python_path:
+        bwrap += ["--setenv", "PYTHONPATH", os.pathsep.join(map(str, python_path))]
     for variable in _THREAD_VARIABLES:
         bwrap += ["--setenv", variable, "1"]
     for directory in _SYSTEM_DIRS:
