@@ -313,3 +313,40 @@ def test_no_bubblewrap_is_one_paragraph_naming_the_fix(monkeypatch, tmp_path, ca
         assert "--no-sandbox" in capsys.readouterr().err
     finally:
         sandbox.available.cache_clear()
+
+
+@needs_sandbox
+def test_a_module_target_sees_its_package_only(tmp_path, monkeypatch):
+    package = tmp_path / "student_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (tmp_path / "grades.csv").write_text("someone,100\n")
+    (package / "engine.py").write_text(textwrap.dedent('''
+        import os
+        from gradcheck.examples.numpy_engine import make_engine
+        engine = make_engine(name="sees " + ",".join(sorted(os.listdir(os.path.dirname(os.path.dirname(__file__))))))
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with IsolatedEngine("student_pkg.engine:engine") as engine:
+        assert engine.name == "sees student_pkg"  # not grades.csv beside it
+
+
+@pytest.mark.parametrize("layout", ["venv", "plain"])
+def test_interpreter_prefixes_come_from_pyvenv_cfg(tmp_path, layout):
+    base = tmp_path / "base"
+    (base / "bin").mkdir(parents=True)
+    (base / "bin" / "python3").touch()
+    python = base / "bin" / "python3"
+    if layout == "venv":
+        venv = tmp_path / "venv"
+        (venv / "bin").mkdir(parents=True)
+        (venv / "bin" / "python").symlink_to(python)
+        (venv / "pyvenv.cfg").write_text(f"home = {base / 'bin'}\ninclude-system-site-packages = false\n")
+        assert sandbox.interpreter_prefixes(str(venv / "bin" / "python")) == [venv, base]
+    else:
+        assert sandbox.interpreter_prefixes(str(python)) == [base]
+
+
+@pytest.mark.parametrize("code, status", [(0, 0), (7, 7), (139, -11), (137, -9), (-9, -9)])
+def test_bwrap_exit_statuses_read_as_popen_does(code, status):
+    assert sandbox.exit_status(code) == status
