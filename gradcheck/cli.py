@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     isolation.add_argument("--python", metavar="PATH", default=None,
                            help="run the worker with this interpreter (e.g. the student's own "
                                 "environment); it needs only NumPy and the engine's dependencies")
+    isolation.add_argument("--no-sandbox", action="store_true",
+                           help="run the worker without the bubblewrap sandbox (gradcheck.sandbox) that "
+                                "otherwise confines it: only for engines you trust, or machines without bwrap")
     _add_format_options(check)
     # `gradcheck grade` only: the report goes to this pipe, framed with a
     # nonce read from stdin, and no file is written (gradcheck.grade).
@@ -242,6 +245,7 @@ def _run_check(args: argparse.Namespace) -> int:
 
             engine = stack.enter_context(IsolatedEngine(
                 args.target, python=args.python or sys.executable, memory_mb=memory_mb,
+                sandbox=not args.no_sandbox,
             ))
         else:
             engine = load_engine(args.target)

@@ -20,6 +20,7 @@ read back from its end, a bounded number of bytes, without control characters.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -44,7 +45,9 @@ from gradcheck._transport import (
     outcome_from_message,
 )
 from gradcheck.errors import TargetError
+from gradcheck.loading import names_file, split_target
 from gradcheck.ops import ALIASES
+from gradcheck.sandbox import CAPTURE, Sandbox, available, exit_status, interpreter_prefixes
 from gradcheck.settings import DTYPES
 
 if TYPE_CHECKING:
@@ -79,6 +82,8 @@ class IsolatedEngine:
     target: str
     python: str = sys.executable
     memory_mb: int | None = None
+    #: Confine the worker (``gradcheck.sandbox``); turn off only for engines you trust.
+    sandbox: bool = True
     # Filled in from the worker's "ready" message.
     name: str = ""
     dtype: np.dtype = field(default_factory=lambda: np.dtype("float64"))
@@ -88,6 +93,7 @@ class IsolatedEngine:
     _process: subprocess.Popen | None = field(default=None, repr=False)
     _reader: FrameReader | None = field(default=None, repr=False)
     _capture: str = field(default="", repr=False)
+    _sandbox: Sandbox | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         ready = self._start()
@@ -155,7 +161,7 @@ class IsolatedEngine:
             )))
         except (EOFError, BrokenPipeError) as exc:
             try:
-                code: int | None = process.wait(_EXIT_GRACE_SECONDS)
+                code: int | None = self._exit_status(process.wait(_EXIT_GRACE_SECONDS))
             except subprocess.TimeoutExpired:
                 code = None  # closed its pipe but lives on
             output = self._stop()
@@ -178,12 +184,18 @@ class IsolatedEngine:
         self._stop()
         handle, self._capture = tempfile.mkstemp(prefix="gradcheck-worker-", suffix=".out")
         os.close(handle)
-        env = dict(os.environ)
-        package_root = str(_WORKER.parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        command = [self.python, str(_WORKER), "--target", self.target, "--capture", self._capture]
+        package_root = _WORKER.parent.parent
+        # Sandboxed, the worker sees the capture file at a path of its own, never a host path.
+        capture = CAPTURE if self.sandbox else self._capture
+        command = [self.python, str(_WORKER), "--target", self.target, "--capture", capture]
         if self.memory_mb:
             command += ["--memory-mb", str(self.memory_mb)]
+        env: dict[str, str] | None = None  # the sandbox sets its own, clean environment
+        if self.sandbox:
+            command = self._sandboxed(command, package_root)
+        else:
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(package_root), env.get("PYTHONPATH")]))
         try:
             self._process = subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -201,7 +213,7 @@ class IsolatedEngine:
             if header.get("type") == "ready":
                 _check_ready(header)
         except (ReadTimeout, EOFError, ProtocolError) as exc:
-            code = self._process.poll()
+            code = self._exit_status(self._process.poll())
             output = self._stop()
             raise TargetError(
                 f"Cannot load engine target {self.target!r} in a worker process "
@@ -222,6 +234,22 @@ class IsolatedEngine:
             )
         return header
 
+    def _exit_status(self, code: int | None) -> int | None:
+        """Return the worker's exit status as ``Popen`` gives it (``-N`` for signal ``N``), sandboxed or not."""
+        return exit_status(code) if self.sandbox and code is not None else code
+
+    def _sandboxed(self, command: list[str], package_root: Path) -> list[str]:
+        """Return ``command`` run in a new sandbox that sees gradcheck, the interpreter and the submission."""
+        reason = available()
+        if reason is not None:
+            raise TargetError(f"Cannot run engine target {self.target!r} in a sandbox: {reason}")
+        submission, import_root = _submission(self.target)
+        self._sandbox = Sandbox(
+            [_WORKER.parent, *submission, *interpreter_prefixes(self.python)],
+            capture=Path(self._capture), python_path=[package_root, *import_root],
+        )
+        return self._sandbox.command(command)
+
     def _stop(self) -> str:
         """Stop the worker (if any); return what it printed."""
         process, self._process = self._process, None
@@ -238,6 +266,9 @@ class IsolatedEngine:
                         stream.close()
                 except OSError:
                     pass
+        sandbox, self._sandbox = self._sandbox, None
+        if sandbox is not None:
+            sandbox.close()  # kills anything of the worker's still running
         output = ""
         if self._capture:
             output = _read_capture_tail(self._capture)
@@ -311,6 +342,28 @@ def _check_ready(header: dict[str, Any]) -> None:
     if not valid:
         raise ProtocolError("its ready message does not have the fields and types a worker sends")
     header["target"], header["name"] = clean_text(header["target"]), clean_text(header["name"])
+
+
+def _submission(target: str) -> tuple[list[Path], list[Path]]:
+    """Return the folders a worker may read for ``target``, and those to put on its import path.
+
+    A file target's folder; a module target's top-level package (or module
+    file), found without importing it. Nothing when it cannot be found: the
+    worker then says what is wrong with the target.
+    """
+    source, _ = split_target(target)
+    if names_file(source):
+        return [Path(source).absolute().parent], []
+    try:
+        spec = importlib.util.find_spec(source.split(".")[0])
+    except (ImportError, ValueError):
+        return [], []
+    if spec is None:
+        return [], []
+    locations = [Path(p) for p in spec.submodule_search_locations or []]
+    if not locations and spec.origin and os.path.isfile(spec.origin):
+        locations = [Path(spec.origin)]
+    return locations, list(dict.fromkeys(location.parent for location in locations))
 
 
 def _tail(text: str) -> str:

@@ -44,6 +44,7 @@ __all__ = [
     "load_function",
     "load_object",
     "locate",
+    "names_file",
     "object_label",
     "short_repr",
     "split_target",
@@ -154,12 +155,15 @@ def listing(names: list[str]) -> str:
 
 def import_source(where: Where, source: str) -> ModuleType:
     """Import the module part of a target: a file path, or a dotted module name."""
+    return _import_file(where, source) if names_file(source) else _import_module(where, source)
+
+
+def names_file(source: str) -> bool:
+    """Return whether the module part of a target names a file (else a dotted module name)."""
     is_file = source.endswith(".py") or any(sep and sep in source for sep in (os.sep, os.altsep, "/"))
-    if not is_file and not ATTRIBUTE_PATH.fullmatch(source):
-        # Neither a dotted module name nor path-like: the user most likely
-        # meant a file in the current folder.
-        is_file = True
-    return _import_file(where, source) if is_file else _import_module(where, source)
+    # Neither a dotted module name nor path-like: the user most likely
+    # meant a file in the current folder.
+    return is_file or not ATTRIBUTE_PATH.fullmatch(source)
 
 
 def split_target(target: str) -> tuple[str, str | None]:

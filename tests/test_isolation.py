@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import pickle
@@ -11,7 +12,11 @@ import pytest
 
 from gradcheck._transport import FrameReader, ProtocolError, encode_message
 from gradcheck.errors import TargetError
-from gradcheck.isolation import IsolatedEngine
+from gradcheck import isolation
+from gradcheck.sandbox import available
+
+# Sandboxed where the machine can (tests/test_sandbox.py tests the sandbox itself).
+IsolatedEngine = functools.partial(isolation.IsolatedEngine, sandbox=available() is None)
 from gradcheck.runner import run_checks
 
 HOSTILE = "tests/hostile/engine.py"
