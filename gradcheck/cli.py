@@ -299,6 +299,9 @@ def _add_grade_command(commands: Any) -> None:
     grade.add_argument("--python", metavar="PATH", default=None,
                        help="run the engine workers with this interpreter; it needs only NumPy "
                             "and the engines' dependencies")
+    grade.add_argument("--no-sandbox", action="store_true",
+                       help="run the engine workers without the bubblewrap sandbox that otherwise confines "
+                            "each submission: only for submissions you trust")
     grade.add_argument("--report-dir", default=DEFAULT_REPORT_DIR, metavar="DIR",
                        help=f"folder for the gradebook and the per-submission reports (default: {DEFAULT_REPORT_DIR}/)")
     grade.set_defaults(run=_run_grade)
@@ -329,7 +332,15 @@ def _run_grade(args: argparse.Namespace) -> int:
         # Absolute: a package submission's check runs in another folder.
         python=os.path.abspath(shutil.which(args.python) or args.python) if args.python else None,
         submission_timeout=SUBMISSION_TIMEOUT.read(args.submission_timeout),
+        sandbox=not args.no_sandbox,
     )
+    if options.sandbox:
+        from gradcheck.sandbox import available
+
+        reason = available()
+        if reason is not None:
+            # Said once, before any submission runs, instead of as every row's error.
+            raise UsageError(f"Cannot grade in a sandbox: {reason}")
     weights = load_weights(args.weights, options.checks) if args.weights else Weights()
     if args.python and shutil.which(args.python) is None:
         raise UsageError(

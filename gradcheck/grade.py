@@ -386,6 +386,8 @@ class GradeOptions:
     memory_mb: int | None = DEFAULT_MEMORY_MB
     python: str | None = None
     submission_timeout: float = DEFAULT_SUBMISSION_TIMEOUT
+    # Each engine worker in a bubblewrap sandbox (gradcheck.sandbox); off only for trusted code.
+    sandbox: bool = True
 
     @property
     def checks(self) -> tuple[str, ...]:
@@ -406,6 +408,8 @@ class GradeOptions:
             arguments += ["--memory-mb", str(self.memory_mb)]
         if self.python:
             arguments += ["--python", self.python]
+        if not self.sandbox:
+            arguments.append("--no-sandbox")
         return arguments
 
     def to_dict(self) -> dict[str, Any]:
@@ -418,6 +422,7 @@ class GradeOptions:
             "memory_mb": self.memory_mb,
             "python": self.python,
             "submission_timeout": self.submission_timeout,
+            "sandbox": self.sandbox,
         }
 
 

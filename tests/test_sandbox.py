@@ -315,6 +315,26 @@ def test_no_bubblewrap_is_one_paragraph_naming_the_fix(monkeypatch, tmp_path, ca
         sandbox.available.cache_clear()
 
 
+def test_grade_without_bubblewrap_refuses_before_any_submission_runs(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on it
+    sandbox.available.cache_clear()
+    try:
+        status = cli.main(["grade", "tests/hostile/engine.py", "--report-dir", str(tmp_path / "grades")])
+        error = capsys.readouterr().err
+        assert status == 2 and "Cannot grade in a sandbox" in error and "--no-sandbox" in error
+        assert not (tmp_path / "grades" / "gradebook.json").exists()
+    finally:
+        sandbox.available.cache_clear()
+
+
+def test_grade_passes_no_sandbox_to_each_check():
+    from gradcheck.grade import GradeOptions
+
+    assert "--no-sandbox" not in GradeOptions().check_arguments()
+    assert "--no-sandbox" in GradeOptions(sandbox=False).check_arguments()
+    assert GradeOptions(sandbox=False).to_dict()["sandbox"] is False
+
+
 @needs_sandbox
 def test_a_module_target_sees_its_package_only(tmp_path, monkeypatch):
     package = tmp_path / "student_pkg"
