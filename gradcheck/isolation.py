@@ -20,6 +20,7 @@ read back from its end, a bounded number of bytes, without control characters.
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import os
 import signal
@@ -354,8 +355,11 @@ def _submission(target: str) -> tuple[list[Path], list[Path]]:
     source, _ = split_target(target)
     if names_file(source):
         return [Path(source).absolute().parent], []
+    # Where the worker will look: the PYTHONPATH it inherits (how ``grade`` hands a
+    # package submission's folder to its isolated ``python -I`` check), then ours.
+    search = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry] + sys.path
     try:
-        spec = importlib.util.find_spec(source.split(".")[0])
+        spec = importlib.machinery.PathFinder.find_spec(source.split(".")[0], search)
     except (ImportError, ValueError):
         return [], []
     if spec is None:

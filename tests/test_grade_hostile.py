@@ -32,8 +32,11 @@ from gradcheck.cli import main
 from tests.test_grade import REPO, SUBMISSIONS, _shared_folder, write_submissions
 
 OPS = ("negative", "exp", "tanh")
+# Without the sandbox: these are the grader's own defences, which must hold for
+# `--no-sandbox` too. In the sandbox most of these attacks cannot even start (it
+# sees no report folder and no other process): tests/test_sandbox.py.
 GRADE_OPTIONS = ["--ops", ",".join(OPS), "--no-programs", "--max-examples", "3", "--timeout", "5",
-                 "--memory-mb", "1024"]
+                 "--memory-mb", "1024", "--no-sandbox"]
 HONEST = {name: SUBMISSIONS[name] for name in ("correct.py", "negbug", "tanhbug")}
 # negbug fails negative, tanhbug fails tanh: each loses one check of three.
 HONEST_SCORES = {"correct": 1.0, "negbug": round(2 / 3, 4), "tanhbug": round(2 / 3, 4)}
