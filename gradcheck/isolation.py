@@ -48,7 +48,7 @@ from gradcheck._transport import (
 from gradcheck.errors import TargetError
 from gradcheck.loading import names_file, split_target
 from gradcheck.ops import ALIASES
-from gradcheck.sandbox import CAPTURE, Sandbox, available, exit_status, interpreter_prefixes
+from gradcheck.sandbox import CAPTURE, Limits, Sandbox, available, exit_status, interpreter_prefixes
 from gradcheck.settings import DTYPES
 
 if TYPE_CHECKING:
@@ -248,6 +248,7 @@ class IsolatedEngine:
         self._sandbox = Sandbox(
             [_WORKER.parent, *submission, *interpreter_prefixes(self.python)],
             capture=Path(self._capture), python_path=[package_root, *import_root],
+            limits=Limits(memory_mb=self.memory_mb),
         )
         return self._sandbox.command(command)
 

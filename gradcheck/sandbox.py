@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -50,6 +51,11 @@ _ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d")
 # One thread per numerical library: fewer processes to count, and no machine-sized thread pools.
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 _PIDS_CGROUPS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
+# Memory cgroups and their limit file: cgroup v1's controller, then v2's unified tree.
+_MEMORY_CGROUPS = (
+    (Path("/sys/fs/cgroup/memory"), "memory.limit_in_bytes"),
+    (Path("/sys/fs/cgroup"), "memory.max"),
+)
 _INSTALL_HINT = (
     "Install bubblewrap (Debian and Ubuntu: `apt-get install bubblewrap`; Fedora: `dnf install bubblewrap`), "
     "or pass --no-sandbox to run engines you trust without one."
@@ -65,6 +71,9 @@ class Limits:
     file_mb: int = 64  # no file written, the capture file included, grows past this
     open_files: int = 256
     tmp_mb: int = 64
+    # Memory of the whole process tree (a memory cgroup, where one can be made):
+    # RLIMIT_DATA bounds each process, and a submission may start several.
+    memory_mb: int | None = None
 
 
 @functools.lru_cache(maxsize=None)
@@ -138,12 +147,14 @@ def sandbox_command(
     python_path: Sequence[Path] = (),
     limits: Limits = Limits(),
     pids_cgroup: Path | None = None,
+    memory_cgroup: Path | None = None,
 ) -> list[str]:
     """Return the command that runs ``argv`` in a sandbox seeing only ``readable`` (read-only) and the system.
 
     ``capture`` (a host file) is bound at ``CAPTURE``, the one file the
-    sandbox can write that outlives it. With ``pids_cgroup`` the command
-    first moves itself into that cgroup (whose ``pids.max`` the caller set).
+    sandbox can write that outlives it. With ``pids_cgroup`` and
+    ``memory_cgroup`` the command first moves itself into those cgroups (whose
+    limits the caller set), so every process it starts is counted.
     """
     tmp_bytes = limits.tmp_mb * 1024 * 1024
     bwrap = [
@@ -185,10 +196,12 @@ def sandbox_command(
         "--",
         *bwrap, "--", *argv,
     ]
-    if pids_cgroup is None:
+    cgroups = [cgroup for cgroup in (pids_cgroup, memory_cgroup) if cgroup is not None]
+    if not cgroups:
         return limited
-    # The shell joins the cgroup before anything else starts, so no process escapes it.
-    return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(pids_cgroup / "cgroup.procs"), *limited]
+    # The shell joins the cgroups before anything else starts, so no process escapes them.
+    joins = " && ".join(f"echo $$ > {shlex.quote(str(cgroup / 'cgroup.procs'))}" for cgroup in cgroups)
+    return ["/bin/sh", "-c", f'{joins} && exec "$@"', "sh", *limited]
 
 
 class Sandbox:
@@ -209,19 +222,22 @@ class Sandbox:
         self.python_path = list(python_path)
         self.limits = limits
         self.pids_cgroup = _make_pids_cgroup(limits.processes)
+        self.memory_cgroup = None if limits.memory_mb is None else _make_memory_cgroup(limits.memory_mb)
 
     def command(self, argv: Sequence[str]) -> list[str]:
         """Return the command that runs ``argv`` in this sandbox."""
         return sandbox_command(
             argv, readable=self.readable, capture=self.capture, python_path=self.python_path,
-            limits=self.limits, pids_cgroup=self.pids_cgroup,
+            limits=self.limits, pids_cgroup=self.pids_cgroup, memory_cgroup=self.memory_cgroup,
         )
 
     def close(self) -> None:
-        """Kill whatever is left in the sandbox's cgroup and remove it."""
-        cgroup, self.pids_cgroup = self.pids_cgroup, None
-        if cgroup is not None:
-            _remove_cgroup(cgroup)
+        """Kill whatever is left in the sandbox's cgroups and remove them."""
+        cgroups = [self.pids_cgroup, self.memory_cgroup]
+        self.pids_cgroup = self.memory_cgroup = None
+        for cgroup in cgroups:
+            if cgroup is not None:
+                _remove_cgroup(cgroup)
 
     def __enter__(self) -> "Sandbox":
         return self
@@ -242,6 +258,25 @@ def _make_pids_cgroup(processes: int) -> Path | None:
             continue
         try:
             (cgroup / "pids.max").write_text(str(processes))
+            return cgroup
+        except OSError:
+            _remove_cgroup(cgroup)
+    return None
+
+
+def _make_memory_cgroup(memory_mb: int) -> Path | None:
+    """Return a new memory cgroup holding its processes to ``memory_mb`` together, or ``None`` when none can be made."""
+    limit = str(memory_mb * 1024 * 1024)
+    for root, limit_file in _MEMORY_CGROUPS:
+        if not (root / "cgroup.procs").exists() or not os.access(root, os.W_OK):
+            continue
+        cgroup = root / f"gradcheck-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            cgroup.mkdir()
+        except OSError:
+            continue
+        try:
+            (cgroup / limit_file).write_text(limit)
             return cgroup
         except OSError:
             _remove_cgroup(cgroup)

@@ -42,6 +42,8 @@ ATTACKS = {
     "abs": "write a 1 GiB file",
     "sqrt": "allocate twice the memory limit",
     "negative": "see the grader's command line",
+    "log1p": "open gradcheck's own verdict.py for writing",
+    "matrix_transpose": "hold the memory limit twice over in three children",
 }
 HONEST = ["add", "multiply", "matmul"]
 
@@ -141,6 +143,45 @@ def allocate():
     return True
 
 
+def open_gradcheck():
+    import gradcheck.verdict
+    # Opened for appending, nothing written: outside the sandbox this must not harm the checkout.
+    os.close(os.open(gradcheck.verdict.__file__, os.O_WRONLY | os.O_APPEND))
+    return True
+
+
+def children_hoard():
+    # Each child holds 0.6 of the limit: under it alone (RLIMIT_DATA is per
+    # process), twice over together. Each says so once its memory is touched.
+    readable, writable = os.pipe()
+    children = []
+    for _ in range(3):
+        pid = os.fork()
+        if pid == 0:
+            os.close(readable)
+            hoard = np.ones(({memory_bytes} // 2) * 6 // 10 // 8)
+            hoard[::512] = 2.0
+            os.write(writable, b"1")
+            time.sleep(5)
+            os._exit(0)
+        children.append(pid)
+    os.close(writable)
+    held, deadline = b"", time.monotonic() + 20
+    with os.fdopen(readable, "rb") as answers:
+        while len(held) < 3 and time.monotonic() < deadline:
+            part = answers.read(1)
+            if not part:
+                break  # every child is gone
+            held += part
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        os.waitpid(pid, 0)
+    return len(held) >= 3
+
+
 def see_argv():
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -173,6 +214,8 @@ relu = lambda x: _attacked("relu", x, daemon)
 abs = lambda x: _attacked("abs", x, write_gigabyte)
 sqrt = lambda x: _attacked("sqrt", x, allocate)
 negative = lambda x: _attacked("negative", x, see_argv)
+log1p = lambda x: _attacked("log1p", x, open_gradcheck)
+matrix_transpose = lambda x: _attacked("matrix_transpose", x, children_hoard)
 '''
 
 
@@ -265,7 +308,7 @@ def test_a_setsid_daemon_dies_with_the_worker(sandboxed):
 @needs_sandbox
 def test_without_the_sandbox_the_attacks_succeed(attack):
     """The control: the same engine, unsandboxed, reads, writes and connects (so blocking above is the sandbox's)."""
-    ops = ["exp", "log", "sin", "cos", "tanh", "negative"]
+    ops = ["exp", "log", "sin", "cos", "tanh", "negative", "log1p", "matrix_transpose"]
     try:
         results = _run(attack.target, ops, use_sandbox=False)
     finally:
