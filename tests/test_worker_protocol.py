@@ -282,3 +282,13 @@ def test_a_valid_outcome_loses_its_control_characters():
     assert outcome.failure == ("exception", "grad() raised[2J", "at x")
     assert outcome.output == "hi\n\tthere"
     assert clean_text("tab\tnewline\n") == "tab\tnewline\n"
+
+
+def test_a_well_formed_forged_answer_is_judged_by_the_trusted_side():
+    """Writing on the worker's pipe buys nothing: the numbers are judged here, a zero gradient fails."""
+    with IsolatedEngine(f"{HOSTILE}:forged_zero_gradients", sandbox=False) as engine:
+        report = run_checks(engine, ops=["exp", "tanh"], max_examples=3, timeout=5.0, programs=0)
+    results = {result.check: result for result in report.results}
+    assert results["exp"].status == "failed"
+    assert results["exp"].failure.category in ("mismatch", "forward"), results["exp"].failure.message
+    assert results["tanh"].status == "passed"

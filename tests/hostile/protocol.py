@@ -59,6 +59,16 @@ def _writes(data):
     return exp
 
 
+def _forged_zero_gradients(x):
+    # A well-formed answer, the right forward value and zero gradients, then
+    # death before the worker's own answer: the trusted side judges the numbers.
+    stream = _answers()
+    forward = np.exp(x.data)
+    stream.write(_with_arrays(_npy(forward), _npy(np.zeros_like(forward))))
+    stream.flush()
+    os._exit(0)
+
+
 def _print_flood(x):
     # C-level writes go to the capture file, past the in-process capture: 100 MB
     # of terminal escapes and carriage returns, then death.
@@ -84,6 +94,7 @@ _ATTACKS = {
     "garbage": _writes(b"\x10\x00\x00\x00\x00\xffgarbage\x01\x02junk!!"),
     "wrong_type": _writes(_frame({"type": "ready", "array_bytes": []})),
     "print_flood": _print_flood,
+    "forged_zero_gradients": _forged_zero_gradients,
 }
 
 for _name, _exp in _ATTACKS.items():
