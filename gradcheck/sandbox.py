@@ -248,26 +248,17 @@ class Sandbox:
 
 def _make_pids_cgroup(processes: int) -> Path | None:
     """Return a new pids cgroup holding at most ``processes`` tasks, or ``None`` when none can be made."""
-    for root in _PIDS_CGROUPS:
-        if not (root / "cgroup.procs").exists() or not os.access(root, os.W_OK):
-            continue
-        cgroup = root / f"gradcheck-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        try:
-            cgroup.mkdir()
-        except OSError:
-            continue
-        try:
-            (cgroup / "pids.max").write_text(str(processes))
-            return cgroup
-        except OSError:
-            _remove_cgroup(cgroup)
-    return None
+    return _make_cgroup([(root, "pids.max") for root in _PIDS_CGROUPS], str(processes))
 
 
 def _make_memory_cgroup(memory_mb: int) -> Path | None:
     """Return a new memory cgroup holding its processes to ``memory_mb`` together, or ``None`` when none can be made."""
-    limit = str(memory_mb * 1024 * 1024)
-    for root, limit_file in _MEMORY_CGROUPS:
+    return _make_cgroup(_MEMORY_CGROUPS, str(memory_mb * 1024 * 1024))
+
+
+def _make_cgroup(places: Sequence[tuple[Path, str]], limit: str) -> Path | None:
+    """Return a new cgroup under the first of ``places`` (root, limit file) that takes one, its limit set."""
+    for root, limit_file in places:
         if not (root / "cgroup.procs").exists() or not os.access(root, os.W_OK):
             continue
         cgroup = root / f"gradcheck-{os.getpid()}-{uuid.uuid4().hex[:8]}"
