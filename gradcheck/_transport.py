@@ -24,7 +24,6 @@ import io
 import json
 import math
 import os
-import re
 import select
 import struct
 import time
@@ -32,6 +31,8 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Sequence
 
 import numpy as np
+
+from gradcheck._text import printable
 
 __all__ = [
     "FRAME_STALL_SECONDS",
@@ -44,7 +45,6 @@ __all__ = [
     "ReadTimeout",
     "FrameReader",
     "answer_limits",
-    "clean_text",
     "decode_params",
     "encode_message",
     "parse_array",
@@ -88,10 +88,6 @@ _SPARE_ARRAYS = 16
 _LENGTH = struct.Struct("<I")
 # Only numbers cross the boundary: signed and unsigned integers, floats.
 _ARRAY_KINDS = "iuf"
-# C0 and C1 control characters but tab and newline, and the bidirectional
-# overrides: text from a worker must not move a terminal's cursor, clear the
-# screen or reorder what a report shows.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True)
@@ -221,7 +217,7 @@ def parse_header(data: bytes) -> dict[str, Any]:
     except RecursionError:
         raise ProtocolError(f"a message header nests deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError as exc:  # JSONDecodeError, NaN, and integers too long to convert
-        raise ProtocolError(f"a message header is not JSON: {clean_text(str(exc))[:200]}") from None
+        raise ProtocolError(f"a message header is not JSON: {printable(str(exc))[:200]}") from None
     # Iterative, so that checking a deep structure cannot overflow the stack either.
     pending: list[tuple[Any, int]] = [(header, 1)]
     while pending:
@@ -269,7 +265,7 @@ def parse_array(blob: bytes, limits: FrameLimits) -> np.ndarray:
         else:
             raise ValueError(f"format version {version}")
     except Exception as exc:  # noqa: BLE001 - whatever NumPy's parser makes of hostile bytes, they are not .npy
-        raise ProtocolError(f"an array in a message is not in .npy format ({clean_text(str(exc))[:200]})") from None
+        raise ProtocolError(f"an array in a message is not in .npy format ({printable(str(exc))[:200]})") from None
     if dtype.kind not in _ARRAY_KINDS or dtype.hasobject or dtype.fields is not None:
         raise ProtocolError(f"an array in a message has dtype {dtype}, not plain numbers")
     if len(shape) > limits.ndim:
@@ -290,11 +286,6 @@ def parse_array(blob: bytes, limits: FrameLimits) -> np.ndarray:
         )
     flat = np.frombuffer(blob, dtype=dtype, count=count, offset=offset)
     return flat.reshape(shape, order="F" if fortran_order else "C").copy()
-
-
-def clean_text(text: str) -> str:
-    """Return ``text`` without control characters (tab and newline kept): safe for terminals and reports."""
-    return _CONTROL.sub("", text)
 
 
 def answer_limits(case: Any) -> FrameLimits:
@@ -405,17 +396,17 @@ def outcome_from_message(header: dict[str, Any], arrays: list[np.ndarray]) -> An
             raise ProtocolError(f"an outcome's failure category {_shown(category)} is none of {', '.join(CATEGORIES)}")
         if not isinstance(message, str) or not (detail is None or isinstance(detail, str)):
             raise ProtocolError("an outcome's failure message or detail is not text")
-        failure = (category, clean_text(message), None if detail is None else clean_text(detail))
+        failure = (category, printable(message), None if detail is None else printable(detail))
     if len(arrays) != int(has_forward) + (count or 0):
         raise ProtocolError(
             f"an outcome message carries {len(arrays)} arrays, its header describes {int(has_forward) + (count or 0)}"
         )
     forward = arrays[0] if has_forward else None
     grads = list(arrays[1 if has_forward else 0:]) if count is not None else None
-    return EngineOutcome(forward=forward, grads=grads, failure=failure, output=clean_text(output))
+    return EngineOutcome(forward=forward, grads=grads, failure=failure, output=printable(output))
 
 
 def _shown(value: Any) -> str:
     """Return a worker's value as a short, clean repr for a message."""
-    text = clean_text(repr(value))
+    text = printable(repr(value))
     return text if len(text) <= 60 else text[:57] + "..."

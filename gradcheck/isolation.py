@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from gradcheck._text import printable
 from gradcheck._transport import (
     FRAME_STALL_SECONDS,
     FrameLimits,
@@ -41,7 +42,6 @@ from gradcheck._transport import (
     ReadTimeout,
     answer_limits,
     case_message,
-    clean_text,
     encode_message,
     outcome_from_message,
 )
@@ -227,11 +227,11 @@ class IsolatedEngine:
             raise
         if header.get("type") == "error" and isinstance(header.get("message"), str):
             self._stop()
-            raise TargetError(clean_text(header["message"]))
+            raise TargetError(printable(header["message"]))
         if header.get("type") != "ready":
             self._stop()
             raise TargetError(
-                f"The engine worker for {self.target!r} answered with {clean_text(repr(header.get('type')))[:60]}."
+                f"The engine worker for {self.target!r} answered with {printable(repr(header.get('type')))[:60]}."
             )
         return header
 
@@ -327,7 +327,7 @@ def _read_capture_tail(path: str) -> str:
         return ""
     finally:
         os.close(fd)
-    return clean_text(data.decode("utf-8", errors="replace"))
+    return printable(data.decode("utf-8", errors="replace"))
 
 
 def _check_ready(header: dict[str, Any]) -> None:
@@ -343,7 +343,7 @@ def _check_ready(header: dict[str, Any]) -> None:
     )
     if not valid:
         raise ProtocolError("its ready message does not have the fields and types a worker sends")
-    header["target"], header["name"] = clean_text(header["target"]), clean_text(header["name"])
+    header["target"], header["name"] = printable(header["target"]), printable(header["name"])
 
 
 def _submission(target: str) -> tuple[list[Path], list[Path]]:
