@@ -207,6 +207,8 @@ class IsolatedEngine:
                 f"Cannot start an engine worker with --python {self.python!r}: {exc}. "
                 "Give the path of a Python interpreter that has NumPy installed."
             ) from None
+        if self._sandbox is not None:
+            self._sandbox.watch(self._process.pid)
         assert self._process.stdout is not None  # started with stdout=PIPE
         self._reader = FrameReader(self._process.stdout.fileno())
         try:

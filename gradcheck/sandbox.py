@@ -20,7 +20,10 @@ sandbox unless told not to (``--no-sandbox``, for trusted code):
   of ``/tmp``. Processes are bounded by a pids cgroup when the grader may
   make one (root), else by ``RLIMIT_NPROC``, which the kernel does not
   apply to root's processes even under another uid in a user namespace.
-  The memory limit (``--memory-mb``) is the worker's own ``RLIMIT_DATA``.
+  The memory limit (``--memory-mb``) is the worker's own ``RLIMIT_DATA``
+  and, for the whole process tree, a memory cgroup (root) or else a
+  ``TreeMemoryWatch`` that sums the tree's resident memory a few times a
+  second and kills the tree past the limit.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -223,6 +227,12 @@ class Sandbox:
         self.limits = limits
         self.pids_cgroup = _make_pids_cgroup(limits.processes)
         self.memory_cgroup = None if limits.memory_mb is None else _make_memory_cgroup(limits.memory_mb)
+        self.memory_watch: TreeMemoryWatch | None = None
+
+    def watch(self, pid: int) -> None:
+        """Bound the memory of ``pid``'s process tree by polling, when no memory cgroup does it."""
+        if self.limits.memory_mb is not None and self.memory_cgroup is None and self.memory_watch is None:
+            self.memory_watch = TreeMemoryWatch(pid, self.limits.memory_mb)
 
     def command(self, argv: Sequence[str]) -> list[str]:
         """Return the command that runs ``argv`` in this sandbox."""
@@ -233,6 +243,9 @@ class Sandbox:
 
     def close(self) -> None:
         """Kill whatever is left in the sandbox's cgroups and remove them."""
+        if self.memory_watch is not None:
+            self.memory_watch.stop()
+            self.memory_watch = None
         cgroups = [self.pids_cgroup, self.memory_cgroup]
         self.pids_cgroup = self.memory_cgroup = None
         for cgroup in cgroups:
@@ -244,6 +257,94 @@ class Sandbox:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class TreeMemoryWatch:
+    """Kill a process tree once its processes together hold more than ``limit_mb`` of resident memory.
+
+    The stand-in for a memory cgroup where the grader cannot make one (not
+    root): ``RLIMIT_DATA`` bounds each process alone, and a submission may
+    start several. Every ``interval`` seconds the tree is read from ``/proc``
+    (processes in the sandbox's pid namespace are the host's too); while the
+    tree is over the limit its largest process is killed, as the cgroup's
+    out-of-memory killer would. Between two looks a tree can pass the limit, by at most
+    what its processes allocate in that time, each still under ``RLIMIT_DATA``.
+    """
+
+    def __init__(self, root: int, limit_mb: int, interval: float = 0.2) -> None:
+        self.root, self.limit = root, limit_mb * 1024 * 1024
+        self.interval = interval
+        self.killed = False
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"gradcheck-memory-{root}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._stopped.wait(self.interval):
+            tree = _process_tree(self.root)
+            if not tree:
+                return  # the worker is gone
+            # Resident sizes first (cheap); they count pages forked children share
+            # once per child, so past the limit the proportional sizes decide.
+            if sum(_resident_pages(pid) for pid in tree) * page <= self.limit:
+                continue
+            held = {pid: _proportional_bytes(pid) for pid in tree}
+            if sum(held.values()) > self.limit:
+                self.killed = True
+                try:
+                    os.kill(max(held, key=held.__getitem__), signal.SIGKILL)
+                except OSError:
+                    pass
+
+
+def _process_tree(root: int) -> list[int]:
+    """Return ``root`` and every process descended from it, read from ``/proc`` (empty when ``root`` is gone)."""
+    children: dict[int, list[int]] = {}
+    alive = False
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                text = stat.read()
+        except OSError:
+            continue
+        # The name in parentheses may hold spaces and parentheses: the parent follows the last ")".
+        parent = int(text[text.rindex(b")") + 2:].split()[1])
+        children.setdefault(parent, []).append(int(entry))
+        alive = alive or int(entry) == root
+    if not alive:
+        return []
+    tree, index = [root], 0
+    while index < len(tree):
+        tree.extend(children.get(tree[index], ()))
+        index += 1
+    return tree
+
+
+def _resident_pages(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
+            return int(statm.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _proportional_bytes(pid: int) -> int:
+    """Return ``pid``'s proportional set size (shared pages split among their sharers), in bytes."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
+            for line in rollup:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    return _resident_pages(pid) * os.sysconf("SC_PAGE_SIZE")
 
 
 def _make_pids_cgroup(processes: int) -> Path | None:

@@ -1,4 +1,4 @@
-"""``gradcheck grade`` against submissions that attack the grader, not the checks.
+"""``gradcheck grade`` against submissions that attack the grader and the other students.
 
 Each attack below was found against an earlier grader: a forged report, a
 daemon that rewrites the gradebook or holds the check's pipes, a folder
@@ -7,6 +7,11 @@ output, a folder that shadows ``gradcheck``, terminal escape sequences. Each
 test asserts that the attack is blocked *and* that the honest submissions
 graded in the same run (``correct``, ``negbug``, ``tanhbug`` of
 ``tests/test_grade.py``) keep exactly their scores.
+
+The last test grades in the sandbox, as a teacher would: a submission
+there cannot kill another process, replace another student's report, or
+write to the gradebook or another student's source (its control, marked
+slow, shows the same code doing all of it without the sandbox).
 
 Most attacks share one grading run (``hostile``, built once per session as
 in ``tests/test_grade.py``); an interrupted run and a full disk have runs of
@@ -28,6 +33,7 @@ from pathlib import Path
 
 import pytest
 
+from gradcheck import sandbox
 from gradcheck.cli import main
 from tests.test_grade import REPO, SUBMISSIONS, _shared_folder, write_submissions
 
@@ -353,3 +359,113 @@ def test_a_report_naming_ops_by_forged_aliases_is_refused(aliases, accepted):
         assert outcome.engine_facts is not None and outcome.engine_facts.aliases == aliases
     else:
         assert isinstance(outcome, str) and "aliases" in outcome
+
+
+# --- in the sandbox: attacks on the other students, from a grading run -------------------------
+
+# At import, in its worker, the attacker kills a process of the grader's machine,
+# replaces an honest student's HTML report, rewrites the gradebook and the honest
+# engine's source, and looks for the victim in /proc. Each attack that works makes
+# its `negative` answer off by one, so the attacker's own score says whether any did.
+_ATTACKER = _CORRECT + """
+import os, signal
+import numpy as np
+from gradcheck.examples.numpy_engine import make_engine, unary_op
+
+worked = []
+
+
+def attempt(name, attack):
+    try:
+        attack()
+        worked.append(name)
+    except OSError:
+        pass
+
+
+def kill():
+    os.kill({victim}, signal.SIGKILL)
+
+
+def see():
+    if not os.path.exists("/proc/{victim}"):
+        raise FileNotFoundError("/proc/{victim}")
+
+
+def replace_report():
+    forged = os.path.join({reports!r}, "forged.html")
+    with open(forged, "w") as stream:
+        stream.write("<p>PWNED</p>")
+    os.replace(forged, os.path.join({reports!r}, "correct", "gradcheck.html"))
+
+
+def write(path):
+    def attack():
+        with open(path, "a") as stream:
+            stream.write("PWNED\\n")
+    return attack
+
+
+attempt("kill", kill)
+attempt("see", see)
+attempt("report", replace_report)
+attempt("gradebook", write(os.path.join({reports!r}, "gradebook.csv")))
+attempt("source", write({honest_source!r}))
+print("worked:", ",".join(worked) or "nothing")
+
+
+def _derivative(x, out):
+    return -np.ones_like(x) - (1.0 if worked else 0.0)
+
+
+engine = make_engine(overrides={{"negative": unary_op("negative", np.negative, _derivative)}})
+"""
+
+
+def _grade_with_attacker(folder: Path, sandboxed: bool) -> tuple[dict, str, Path]:
+    """Grade ``correct`` then the attacker, one at a time; return the rows, grade's output and the folder."""
+    submissions, reports = folder / "submissions", folder / "grades"
+    submissions.mkdir()
+    victim = subprocess.Popen(["sleep", "300"])
+    try:
+        paths = write_submissions(submissions, ONE_HONEST)
+        honest_source = paths[0].read_text()
+        paths += write_submissions(submissions, {"zattacker.py": _ATTACKER.format(
+            victim=victim.pid, reports=str(reports), honest_source=str(paths[0]))})
+        options = [option for option in GRADE_OPTIONS if option != "--no-sandbox"]
+        options[options.index(",".join(OPS))] = "negative"
+        done = subprocess.run(
+            [sys.executable, "-m", "gradcheck", "grade", *map(str, paths), "--workers", "1", *options,
+             *([] if sandboxed else ["--no-sandbox"]), "--report-dir", str(reports)],
+            cwd=folder, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        victim_alive = victim.poll() is None
+    finally:
+        victim.kill()
+        victim.wait()
+    book = json.loads((reports / "gradebook.json").read_text())
+    return ({"victim_alive": victim_alive, "source_unchanged": paths[0].read_text() == honest_source,
+             "rows": {row["name"]: row for row in book["submissions"]}},
+            done.stdout + done.stderr, reports)
+
+
+@pytest.mark.skipif(sandbox.available() is not None, reason="bubblewrap is missing")
+def test_in_the_sandbox_a_submission_cannot_touch_other_students_or_their_reports(tmp_path):
+    seen, output, reports = _grade_with_attacker(tmp_path, sandboxed=True)
+    rows = seen["rows"]
+    # Its own code ran (it is graded, on its real answers) and every attack failed.
+    assert rows["zattacker"]["status"] == "graded" and rows["zattacker"]["score"] == 1.0, rows["zattacker"]
+    assert seen["victim_alive"] and seen["source_unchanged"]
+    assert "PWNED" not in (reports / "correct" / "gradcheck.html").read_text()
+    assert "PWNED" not in (reports / "gradebook.csv").read_text()
+    assert rows["correct"]["score"] == 1.0
+
+
+@pytest.mark.slow  # the control of the test above: ~10 s more, run by `make campaign`
+def test_without_the_sandbox_the_same_attacker_reaches_them(tmp_path):
+    seen, output, reports = _grade_with_attacker(tmp_path, sandboxed=False)
+    attacker = json.loads((reports / "zattacker" / "gradcheck.json").read_text())
+    assert [failure["category"] for failure in attacker["results"][0]["failures"]] == ["mismatch"]
+    assert not seen["victim_alive"] and not seen["source_unchanged"]
+    assert "PWNED" in (reports / "correct" / "gradcheck.html").read_text()

@@ -9,6 +9,7 @@ here means the sandbox stopped them.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import textwrap
@@ -413,3 +414,115 @@ def test_interpreter_prefixes_come_from_pyvenv_cfg(tmp_path, layout):
 @pytest.mark.parametrize("code, status", [(0, 0), (7, 7), (139, -11), (137, -9), (-9, -9)])
 def test_bwrap_exit_statuses_read_as_popen_does(code, status):
     assert sandbox.exit_status(code) == status
+
+
+NON_ROOT_OPS = ["exp", "cos", "sigmoid", "sqrt", "matrix_transpose", "add"]
+_AS_GRADER = """
+import json, sys
+from gradcheck.isolation import IsolatedEngine
+from gradcheck.runner import run_checks
+
+with IsolatedEngine(sys.argv[1], memory_mb=int(sys.argv[2])) as engine:
+    report = run_checks(engine, ops=sys.argv[3].split(","), max_examples=2, timeout=30, programs=0, seed=1)
+print(json.dumps({result.check: [result.status, result.failure and result.failure.message,
+                                  result.failure and result.failure.detail] for result in report.results}))
+"""
+
+
+def _reachable_by_others(path: Path) -> bool:
+    """Whether a user who is neither owner nor in the group can reach ``path`` (o+x on every folder above)."""
+    return all(folder.stat().st_mode & 0o001 for folder in Path(path).resolve().parents)
+
+
+@needs_sandbox
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/setpriv").exists(),
+                    reason="needs root, to become another user with setpriv")
+@pytest.mark.skipif(not all(_reachable_by_others(prefix / "bin") for prefix in sandbox.interpreter_prefixes(
+    __import__("sys").executable)), reason="this Python lives where another user cannot reach it")
+def test_a_non_root_grader_gets_the_same_sandbox(tmp_path_factory):
+    """As uid 65534: no cgroups can be made, so RLIMIT_NPROC bounds forks and RLIMIT_DATA each process."""
+    import subprocess
+    import sys
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="gradcheck-nonroot-"))  # not under pytest's 0700 folder
+    try:
+        other, student = root / "other_student", root / "student"
+        other.mkdir()
+        student.mkdir()
+        (other / "engine.py").write_text("SECRET_ANSWERS = 'theirs'\n")
+        (student / "engine.py").write_text(textwrap.dedent(ENGINE).format(
+            secret_text="theirs", other_secret=str(other / "engine.py"), other=str(other), secret=SECRET,
+            grader_pid=1, variable=SECRET_VARIABLE, port=9, daemon_seconds=DAEMON_SECONDS,
+            memory_bytes=2 * MEMORY_MB << 20, grader_cmdline=b"",
+        ))
+        for path in (root, other, student):
+            path.chmod(0o777)  # the other student's folder writable: only the sandbox stops the write
+        done = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", _AS_GRADER,
+             str(student / "engine.py"), str(MEMORY_MB), ",".join(NON_ROOT_OPS)],
+            cwd=root, capture_output=True, text=True, timeout=300,
+            env={**os.environ, "HOME": str(root), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        statuses = json.loads(done.stdout.strip().splitlines()[-1])
+        written = (other / "pwned.txt").exists()
+    finally:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+    assert not written
+    assert {op: status for op, (status, *_) in statuses.items()} == dict.fromkeys(NON_ROOT_OPS, "passed"), statuses
+
+
+_HOARDERS = """
+import os, sys, time
+for _ in range(3):
+    if os.fork() == 0:
+        hoard = bytearray(int(sys.argv[1]) << 20)  # zero-filled: every page touched
+        os.write(1, b"held\\n")
+        time.sleep(60)
+        os._exit(0)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("each_mb, limit_mb, killed", [(40, 100, True), (10, 100, False)])
+def test_the_memory_watch_bounds_a_tree_where_no_cgroup_can(each_mb, limit_mb, killed):
+    """Grading as non-root: three children of 40 MiB under a 100 MiB limit lose their largest; 3 x 10 MiB live."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", _HOARDERS, str(each_mb)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        for _ in range(3):
+            assert process.stdout.readline() == "held\n"
+        tree = sandbox._process_tree(process.pid)
+        assert len(tree) == 4 and tree[0] == process.pid
+        watch = sandbox.TreeMemoryWatch(process.pid, limit_mb, interval=0.05)
+        try:
+            deadline = time.monotonic() + (10 if killed else 1)
+            while _dead(tree) < killed and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)  # one more look would kill a second child if the first were not enough
+        finally:
+            watch.stop()
+        assert watch.killed is killed
+        assert _dead(tree) == killed  # the largest child alone, then the tree is under the limit
+        assert process.poll() is None
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _dead(pids: list[int]) -> int:
+    """How many of ``pids`` are gone or zombies (killed, not yet waited for)."""
+    dead = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/stat").read_bytes()
+            dead += text[text.rindex(b")") + 2:].split()[0] == b"Z"
+        except OSError:
+            dead += 1
+    return dead
