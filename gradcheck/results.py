@@ -196,6 +196,10 @@ class CheckResult:
     # Sets of arrays run through the engine and compared: an op's example
     # (one draw of shapes and parameters) holds several (``runner.VALUE_SETS``).
     cases: int = 0
+    # Declared partial support (the engine's ``supported_params``, gradcheck.support): the
+    # parameter values this check drew, and those it left out, as phrases; None: every value.
+    checked_on: str | None = None
+    not_checked: str | None = None
     # Seconds per stage (generation, tensorflow, finite differences, engine,
     # comparison, blame); measured, not part of the JSON report.
     stages: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
@@ -226,6 +230,9 @@ class CheckResult:
             data["reason"] = self.reason
         if self.replay:
             data["replay"] = self.replay
+        if self.checked_on is not None:
+            data["checked_on"] = self.checked_on
+            data["not_checked"] = self.not_checked
         return data
 
     @classmethod
@@ -245,7 +252,16 @@ class CheckResult:
             reason=data.get("reason"),
             replay=data.get("replay"),
             cases=data.get("cases", data.get("examples", 0)),
+            checked_on=_optional_text(data, "checked_on"),
+            not_checked=_optional_text(data, "not_checked"),
         )
+
+
+def _optional_text(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{key} is {type(value).__name__}, not text")
+    return value
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ the ops the engine supports.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
@@ -23,6 +24,7 @@ from gradcheck.results import CheckResult, EngineRecord, Failure, Report
 from gradcheck.search import check_result, search
 # Re-exported: the runner's defaults are the settings' (gradcheck.settings).
 from gradcheck.settings import DEFAULT_MAX_EXAMPLES, DEFAULT_PROGRAMS, DEFAULT_TIMEOUT, VALUE_SETS
+from gradcheck.support import support_note
 from gradcheck.tolerances import Tolerance, merge_tolerances
 
 if TYPE_CHECKING:  # the engine modules load when a check starts
@@ -95,10 +97,13 @@ def check_op(
 
     tolerance = tolerance or merge_tolerances(None)[engine.dtype.name]
     started = time.perf_counter()
+    # Declared partial support: only the values the engine says it handles are drawn.
+    declared = engine.supported_params.get(op) if params is None else None
     strategy = op_cases(
         op, dtype=engine.dtype.name, max_dims=max_dims, max_side=max_side,
         ones_cotangent=not engine.grad_takes_cotangent,
         shapes=shapes, params=None if params is None else dict(params), sets=VALUE_SETS,
+        supported=declared,
     )
 
     # An isolated engine answers an example's value sets in one round trip.
@@ -120,9 +125,13 @@ def check_op(
         return failure
 
     state = search(strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare)
-    return check_result(
+    result = check_result(
         op, "op", state, started, diagnose=lambda case, failure: diagnose(case, failure, tolerance)
     )
+    if not declared:
+        return result
+    checked_on, not_checked = support_note(op, declared)
+    return dataclasses.replace(result, checked_on=checked_on, not_checked=not_checked)
 
 
 def check_programs(
@@ -153,7 +162,7 @@ def check_programs(
     usable = [op for op in (ops or OP_NAMES) if engine.supports(op)]
     strategy = programs(
         usable, dtype=engine.dtype.name, max_steps=max_steps,
-        ones_cotangent=not engine.grad_takes_cotangent,
+        ones_cotangent=not engine.grad_takes_cotangent, supported=engine.supported_params,
     )
 
     # The culprits of each failing program, for the diagnosis of the minimal

@@ -27,6 +27,7 @@ __all__ = [
     "shape_text",
     "status_text",
     "summary_text",
+    "support_text",
     "worst_entry_text",
 ]
 
@@ -147,6 +148,19 @@ def summary_text(report: Report) -> str:
     return ", ".join(f"{count} {status}" for status, count in report.summary.items())
 
 
+def support_text(result: CheckResult) -> str | None:
+    """Return what a partly supported op was checked on: ``checked on: axis=-1; not checked: any other axis``.
+
+    None when the engine declared no partial support for the check.
+    """
+    if result.checked_on is None:
+        return None
+    return (
+        f"checked on: {result.checked_on}; not checked: {result.not_checked or 'nothing'} "
+        "(the engine's supported_params)"
+    )
+
+
 def check_notes(report: Report) -> list[tuple[str, str]]:
     """Return the notes of a run as ``(subject, sentence)`` pairs, run-wide notes first.
 
@@ -155,6 +169,9 @@ def check_notes(report: Report) -> list[tuple[str, str]]:
     """
     notes = [("note", note) for note in report.notes]
     for result in report.results:
+        support = support_text(result)
+        if support:
+            notes.append((result.check, support))
         if result.reason and result.status != "unsupported" and result.reason not in report.notes:
             notes.append((result.check, result.reason))
         if result.oracle_disagreements:
