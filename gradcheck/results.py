@@ -41,7 +41,7 @@ __all__ = [
 # format_version history:
 #   1: first release (docs/contract.md, section 3). Fields added since, without a bump (the
 #      contract allows additions): a report's ``tolerance``, a program
-#      failure's ``steps``.
+#      failure's ``steps``, a result's ``checked_on``/``not_checked`` (declared partial support).
 FORMAT_VERSION = 1
 
 STATUSES = ("passed", "failed", "unsupported")
