@@ -24,7 +24,7 @@ from gradcheck.results import CheckResult, EngineRecord, Failure, Report
 from gradcheck.search import check_result, search
 # Re-exported: the runner's defaults are the settings' (gradcheck.settings).
 from gradcheck.settings import DEFAULT_MAX_EXAMPLES, DEFAULT_PROGRAMS, DEFAULT_TIMEOUT, VALUE_SETS
-from gradcheck.support import support_note
+from gradcheck.support import SupportedParams, parse_supported_params, support_note
 from gradcheck.tolerances import Tolerance, merge_tolerances
 
 if TYPE_CHECKING:  # the engine modules load when a check starts
@@ -85,11 +85,13 @@ def check_op(
     max_side: int = 4,
     shapes: Sequence[Sequence[int]] | None = None,
     params: Mapping[str, Any] | None = None,
+    supported: SupportedParams | None = None,
 ) -> CheckResult:
     """Return the result of searching for a failing case of ``op`` on ``engine``.
 
     ``shapes`` (one per operand) and ``params`` fix what is otherwise drawn
-    (see ``gradcheck.strategies.op_cases``).
+    (see ``gradcheck.strategies.op_cases``). ``supported`` is the declared
+    partial support to draw within (default: the engine's own).
     """
     from gradcheck.diagnosis import diagnose
     from gradcheck.strategies import op_cases
@@ -98,7 +100,7 @@ def check_op(
     tolerance = tolerance or merge_tolerances(None)[engine.dtype.name]
     started = time.perf_counter()
     # Declared partial support: only the values the engine says it handles are drawn.
-    declared = engine.supported_params.get(op) if params is None else None
+    declared = (engine.supported_params if supported is None else supported).get(op) if params is None else None
     strategy = op_cases(
         op, dtype=engine.dtype.name, max_dims=max_dims, max_side=max_side,
         ones_cotangent=not engine.grad_takes_cotangent,
@@ -144,6 +146,7 @@ def check_programs(
     timeout: float | None = DEFAULT_TIMEOUT,
     tolerance: Tolerance | None = None,
     max_steps: int = 6,
+    supported: SupportedParams | None = None,
 ) -> CheckResult:
     """Return the result of searching for a failing program over the engine's ops.
 
@@ -162,7 +165,8 @@ def check_programs(
     usable = [op for op in (ops or OP_NAMES) if engine.supports(op)]
     strategy = programs(
         usable, dtype=engine.dtype.name, max_steps=max_steps,
-        ones_cotangent=not engine.grad_takes_cotangent, supported=engine.supported_params,
+        ones_cotangent=not engine.grad_takes_cotangent,
+        supported=engine.supported_params if supported is None else supported,
     )
 
     # The culprits of each failing program, for the diagnosis of the minimal
@@ -204,6 +208,7 @@ def run_checks(
     *,
     program_ops: Sequence[str] | None = None,
     failed_ops: Iterable[str] = (),
+    supported_params: Mapping[str, Any] | None = None,
 ) -> Report:
     """Return the report of checking every op in ``ops`` (default: all) on ``engine``.
 
@@ -214,6 +219,9 @@ def run_checks(
     explicitly, a programs result is reported ``unsupported`` when the engine
     defines none of them). A program that fails only because of an op that
     failed its own check (here, or in ``failed_ops``) is not reported again.
+    ``supported_params`` declares partial support as an engine's
+    ``supported_params`` does (docs/contract.md, section 1), for engines that
+    cannot be edited; for the ops it names it replaces the engine's own.
     """
     from gradcheck.engine import Engine, load_engine
     from gradcheck.isolation import IsolatedEngine
@@ -226,6 +234,7 @@ def run_checks(
     if programs < 0:
         raise UsageError(f"programs={programs!r} must be 0 (no programs) or more.")
     tolerance = merge_tolerances(tolerances)[engine.dtype.name]
+    supported = _supported(engine, supported_params)
     results: list[CheckResult] = []
 
     def record(check: str, run: Callable[[], CheckResult]) -> None:
@@ -239,7 +248,8 @@ def run_checks(
     for op in names:
         if engine.supports(op):
             record(op, functools.partial(
-                check_op, engine, op, max_examples=max_examples, seed=seed, timeout=timeout, tolerance=tolerance
+                check_op, engine, op, max_examples=max_examples, seed=seed, timeout=timeout, tolerance=tolerance,
+                supported=supported,
             ))
         else:
             record(op, functools.partial(
@@ -251,7 +261,7 @@ def run_checks(
         failed = {*failed_ops, *(result.check for result in results if result.status == "failed")}
         record(PROGRAMS_CHECK, lambda: check_programs(
             engine, ops=usable, failed_ops=failed, max_examples=programs, seed=seed,
-            timeout=timeout, tolerance=tolerance,
+            timeout=timeout, tolerance=tolerance, supported=supported,
         ))
     elif programs and program_ops is not None:
         results.append(CheckResult(
@@ -271,6 +281,21 @@ def run_checks(
         tolerance=tolerance,
         engine_facts=EngineRecord(dict(engine.aliases), engine.grad_takes_cotangent),
     )
+
+
+def _supported(engine: CheckedEngine, given: Mapping[str, Any] | None) -> SupportedParams:
+    """Return the partial support to check within: the engine's, with ``given`` replacing it per op."""
+    if given is None:
+        return engine.supported_params
+    try:
+        parsed = parse_supported_params(given, dict.fromkeys(op for op in OP_NAMES if engine.supports(op)))
+    except ValueError as exc:
+        raise UsageError(
+            f"The supported_params given to gradcheck (--supported-params) cannot be used on engine "
+            f"{engine.name}: {exc}. It maps an op to the values of its parameters the engine handles, e.g. "
+            '{"sum": {"keepdims": [false]}, "softmax": {"axis": [-1]}} in JSON (docs/contract.md, section 1).'
+        ) from None
+    return {**engine.supported_params, **parsed}
 
 
 def _alias_hint(op: str) -> str:

@@ -180,7 +180,7 @@ def test_a_correct_partial_engine_passes_ops_and_programs_and_fails_without_its_
     from gradcheck.runner import run_checks
 
     ops = ["sum", "softmax", "mean", "add"]
-    report = run_checks(CORRECT.as_posix() + ":engine", ops=ops, max_examples=15, programs=40)
+    report = run_checks(CORRECT.as_posix() + ":engine", ops=ops, max_examples=10, programs=25)
     assert report.summary == {"passed": 5, "failed": 0, "unsupported": 0}, [
         (r.check, r.failure and r.failure.message) for r in report.results
     ]
@@ -272,3 +272,53 @@ def test_a_forged_declaration_from_a_worker_is_a_protocol_error(declared, words)
               "ops": ["sum"], "aliases": {}, "supported_params": declared, "array_bytes": []}
     with pytest.raises(ProtocolError, match=words):
         isolation._check_ready(header)
+
+
+# --- declaring from outside the engine -----------------------------------------------
+
+
+def test_assert_gradients_takes_a_declaration_for_an_engine_it_cannot_edit():
+    from gradcheck.assertions import assert_gradients
+
+    undeclared = _engine_declaring(None)
+    del undeclared.supported_params
+    result = assert_gradients(undeclared, "softmax", max_examples=10, programs=0,
+                              supported_params={"softmax": {"axis": [-1]}})
+    assert result.status == "passed" and result.checked_on == "axis=-1"
+
+
+def test_a_given_declaration_replaces_the_engines_own_for_the_ops_it_names():
+    from gradcheck.runner import run_checks
+
+    # The engine declares mean over all axes only; mean over axis 0 raises, and is now checked.
+    report = run_checks(CORRECT.as_posix() + ":engine", ops=["mean", "softmax"], max_examples=5, programs=0,
+                        supported_params={"mean": {"axis": [0]}})
+    results = {result.check: result for result in report.results}
+    assert results["mean"].failure.category == "exception" and results["mean"].checked_on == "axis=0"
+    assert results["softmax"].status == "passed" and results["softmax"].checked_on == "axis=-1"
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        pytest.param(["check", str(CORRECT), "--supported-params", "{sum"], ["is not JSON", "e.g."], id="not-json"),
+        pytest.param(["check", str(CORRECT), "--ops", "sum", "--supported-params", '{"sum": {"keepdim": [false]}}'],
+                     ["--supported-params", "'keepdim'", "no such parameter"], id="unknown-parameter"),
+        pytest.param(["grade", str(CORRECT), "--supported-params", '{"summ": {"axis": [0]}}'],
+                     ["--supported-params cannot be used", "'summ'"], id="grade"),
+    ],
+)
+def test_a_bad_supported_params_option_exits_2(argv, words, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    for word in words:
+        assert word in err
+
+
+def test_grade_hands_the_declaration_to_every_submissions_check():
+    from gradcheck.grade import GradeOptions
+
+    options = GradeOptions(ops=("sum",), supported_params='{"sum": {"keepdims": [false]}}')
+    arguments = options.check_arguments()
+    assert arguments[arguments.index("--supported-params") + 1] == '{"sum": {"keepdims": [false]}}'
+    assert options.to_dict()["supported_params"] == '{"sum": {"keepdims": [false]}}'

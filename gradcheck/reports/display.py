@@ -157,7 +157,7 @@ def support_text(result: CheckResult) -> str | None:
         return None
     return (
         f"checked on: {result.checked_on}; not checked: {result.not_checked or 'nothing'} "
-        "(the engine's supported_params)"
+        "(declared partial support)"
     )
 
 
