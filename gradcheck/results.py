@@ -257,6 +257,13 @@ class CheckResult:
         )
 
 
+def _optional_mapping(data: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, dict):
+        raise TypeError(f"{key} is {type(value).__name__}, not a mapping")
+    return value
+
+
 def _optional_text(data: dict[str, Any], key: str) -> str | None:
     value = data.get(key)
     if value is not None and not isinstance(value, str):
@@ -297,6 +304,9 @@ class Report:
     tolerance: Tolerance | None = None
     # The engine's spelling and grad signature, for reproducers; None for a function or an old report.
     engine_facts: EngineRecord | None = None
+    # Declared partial support given to the run from outside the engine (``--supported-params``),
+    # as JSON data: a replay must give it again. None: only the engine's own, if any.
+    supported_params: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "results", tuple(self.results))
@@ -334,6 +344,7 @@ class Report:
                     "grad_takes_cotangent": self.engine_facts.grad_takes_cotangent,
                 },
             }),
+            **({} if self.supported_params is None else {"supported_params": self.supported_params}),
             "results": [result.to_dict() for result in self.results],
         }
 
@@ -363,6 +374,7 @@ class Report:
                 aliases={str(op): str(alias) for op, alias in data["engine_facts"].get("aliases", {}).items()},
                 grad_takes_cotangent=bool(data["engine_facts"].get("grad_takes_cotangent", True)),
             ),
+            supported_params=_optional_mapping(data, "supported_params"),
         )
 
 

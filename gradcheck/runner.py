@@ -24,7 +24,7 @@ from gradcheck.results import CheckResult, EngineRecord, Failure, Report
 from gradcheck.search import check_result, search
 # Re-exported: the runner's defaults are the settings' (gradcheck.settings).
 from gradcheck.settings import DEFAULT_MAX_EXAMPLES, DEFAULT_PROGRAMS, DEFAULT_TIMEOUT, VALUE_SETS
-from gradcheck.support import SupportedParams, parse_supported_params, support_note
+from gradcheck.support import SupportedParams, parse_supported_params, support_note, supported_params_data
 from gradcheck.tolerances import Tolerance, merge_tolerances
 
 if TYPE_CHECKING:  # the engine modules load when a check starts
@@ -234,7 +234,8 @@ def run_checks(
     if programs < 0:
         raise UsageError(f"programs={programs!r} must be 0 (no programs) or more.")
     tolerance = merge_tolerances(tolerances)[engine.dtype.name]
-    supported = _supported(engine, supported_params)
+    given = _given_support(engine, supported_params)
+    supported = engine.supported_params if given is None else {**engine.supported_params, **given}
     results: list[CheckResult] = []
 
     def record(check: str, run: Callable[[], CheckResult]) -> None:
@@ -280,13 +281,14 @@ def run_checks(
         notes=() if engine.grad_takes_cotangent else (ONES_COTANGENT_NOTE,),
         tolerance=tolerance,
         engine_facts=EngineRecord(dict(engine.aliases), engine.grad_takes_cotangent),
+        supported_params=None if given is None else supported_params_data(given),
     )
 
 
-def _supported(engine: CheckedEngine, given: Mapping[str, Any] | None) -> SupportedParams:
-    """Return the partial support to check within: the engine's, with ``given`` replacing it per op."""
+def _given_support(engine: CheckedEngine, given: Mapping[str, Any] | None) -> SupportedParams | None:
+    """Return the partial support ``given`` from outside the engine, checked against it (None: none given)."""
     if given is None:
-        return engine.supported_params
+        return None
     try:
         parsed = parse_supported_params(given, dict.fromkeys(op for op in OP_NAMES if engine.supports(op)))
     except ValueError as exc:
@@ -295,7 +297,7 @@ def _supported(engine: CheckedEngine, given: Mapping[str, Any] | None) -> Suppor
             f"{engine.name}: {exc}. It maps an op to the values of its parameters the engine handles, e.g. "
             '{"sum": {"keepdims": [false]}, "softmax": {"axis": [-1]}} in JSON (docs/contract.md, section 1).'
         ) from None
-    return {**engine.supported_params, **parsed}
+    return parsed
 
 
 def _alias_hint(op: str) -> str:

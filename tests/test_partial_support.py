@@ -296,6 +296,12 @@ def test_a_given_declaration_replaces_the_engines_own_for_the_ops_it_names():
     results = {result.check: result for result in report.results}
     assert results["mean"].failure.category == "exception" and results["mean"].checked_on == "axis=0"
     assert results["softmax"].status == "passed" and results["softmax"].checked_on == "axis=-1"
+    # Given from outside the engine, it is part of the run: the replay command gives it again.
+    from gradcheck.reports.display import replay_command
+
+    assert report.supported_params == {"mean": {"axis": [0]}}
+    assert Report.from_dict(json.loads(json.dumps(report.to_dict()))).supported_params == report.supported_params
+    assert """--supported-params '{"mean": {"axis": [0]}}'""" in replay_command(report, results["mean"])
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ replay command reads the same everywhere. Only NumPy is imported here.
 
 from __future__ import annotations
 
+import json
 import shlex
 from typing import Any, Sequence
 
@@ -129,6 +130,8 @@ def replay_command(report: Report, result: CheckResult) -> str:
             words += ["--ops", ",".join(report.ops)]
         if report.programs is not None:
             words += ["--programs", str(report.programs)]
+    if report.supported_params is not None:
+        words += ["--supported-params", json.dumps(report.supported_params)]
     words += ["--seed", str(report.seed)]
     # The search a seed replays depends on the example budget too.
     if report.max_examples is not None:
