@@ -45,7 +45,8 @@ SupportedParams = dict[str, dict[str, tuple[Any, ...]]]
 PROBE_MAX_DIMS = 3
 PROBE_MAX_SIDE = 4
 
-_SECTION = "docs/contract.md, section 1"
+#: What a normal-form function gives for a value that is not of its kind.
+_INVALID: Any = object()
 
 
 def _integer(value: Any) -> int | None:
@@ -58,7 +59,7 @@ def _integers(value: Any) -> tuple[int, ...] | None:
     if not isinstance(value, (list, tuple)):
         return None
     items = [_integer(item) for item in value]
-    return None if any(item is None for item in items) else tuple(item for item in items if item is not None)
+    return tuple(item for item in items if item is not None) if None not in items else None
 
 
 def _axis(value: Any) -> Any:
@@ -92,8 +93,6 @@ def _exponent(value: Any) -> Any:
     # The exponents gradcheck draws: away from 0 (x ** 0 has a 0 * inf gradient at 0).
     return p if math.isfinite(p) and 0.25 <= abs(p) <= 3.0 else _INVALID
 
-
-_INVALID: Any = object()
 
 #: For each parameter rule of the op table and parameter: the normal form of a
 #: declared value (``_INVALID`` when it is not one), and the values it may be, in words.
