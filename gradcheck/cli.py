@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -253,6 +254,7 @@ def _run_check(args: argparse.Namespace) -> int:
             report = run_checks(
                 engine, ops=ops, max_examples=settings.max_examples, seed=settings.seed,
                 timeout=settings.timeout, on_start=on_start, on_finish=on_finish, programs=settings.programs,
+                supported_params=settings.supported_params,
             )
     if nonce is not None:
         from gradcheck.grade import send_report
@@ -261,6 +263,22 @@ def _run_check(args: argparse.Namespace) -> int:
     else:
         _render(report, formats, args.report_dir, engine)
     return _exit_status(report)
+
+
+def _supported_params_text(declared: Any) -> str | None:
+    """Return ``--supported-params`` as JSON for each submission's check, once checked without an engine."""
+    if declared is None:
+        return None
+    from gradcheck.support import parse_supported_params
+
+    try:
+        parse_supported_params(declared)
+    except ValueError as exc:
+        raise UsageError(
+            f"--supported-params cannot be used: {exc}. It maps an op to the values of its parameters "
+            'the engines handle, e.g. \'{"sum": {"keepdims": [false]}}\' (docs/contract.md, section 1).'
+        ) from None
+    return json.dumps(declared)
 
 
 def _run_report(args: argparse.Namespace) -> int:
@@ -333,6 +351,7 @@ def _run_grade(args: argparse.Namespace) -> int:
         python=os.path.abspath(shutil.which(args.python) or args.python) if args.python else None,
         submission_timeout=SUBMISSION_TIMEOUT.read(args.submission_timeout),
         sandbox=not args.no_sandbox,
+        supported_params=_supported_params_text(settings.supported_params),
     )
     if options.sandbox:
         from gradcheck.sandbox import available

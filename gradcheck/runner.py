@@ -12,6 +12,7 @@ the ops the engine supports.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
@@ -23,6 +24,7 @@ from gradcheck.results import CheckResult, EngineRecord, Failure, Report
 from gradcheck.search import check_result, search
 # Re-exported: the runner's defaults are the settings' (gradcheck.settings).
 from gradcheck.settings import DEFAULT_MAX_EXAMPLES, DEFAULT_PROGRAMS, DEFAULT_TIMEOUT, VALUE_SETS
+from gradcheck.support import SupportedParams, parse_supported_params, support_note, supported_params_data
 from gradcheck.tolerances import Tolerance, merge_tolerances
 
 if TYPE_CHECKING:  # the engine modules load when a check starts
@@ -83,11 +85,13 @@ def check_op(
     max_side: int = 4,
     shapes: Sequence[Sequence[int]] | None = None,
     params: Mapping[str, Any] | None = None,
+    supported: SupportedParams | None = None,
 ) -> CheckResult:
     """Return the result of searching for a failing case of ``op`` on ``engine``.
 
     ``shapes`` (one per operand) and ``params`` fix what is otherwise drawn
-    (see ``gradcheck.strategies.op_cases``).
+    (see ``gradcheck.strategies.op_cases``). ``supported`` is the declared
+    partial support to draw within (default: the engine's own).
     """
     from gradcheck.diagnosis import diagnose
     from gradcheck.strategies import op_cases
@@ -95,10 +99,13 @@ def check_op(
 
     tolerance = tolerance or merge_tolerances(None)[engine.dtype.name]
     started = time.perf_counter()
+    # Declared partial support: only the values the engine says it handles are drawn.
+    declared = (engine.supported_params if supported is None else supported).get(op) if params is None else None
     strategy = op_cases(
         op, dtype=engine.dtype.name, max_dims=max_dims, max_side=max_side,
         ones_cotangent=not engine.grad_takes_cotangent,
         shapes=shapes, params=None if params is None else dict(params), sets=VALUE_SETS,
+        supported=declared,
     )
 
     # An isolated engine answers an example's value sets in one round trip.
@@ -120,9 +127,13 @@ def check_op(
         return failure
 
     state = search(strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare)
-    return check_result(
+    result = check_result(
         op, "op", state, started, diagnose=lambda case, failure: diagnose(case, failure, tolerance)
     )
+    if not declared:
+        return result
+    checked_on, not_checked = support_note(op, declared)
+    return dataclasses.replace(result, checked_on=checked_on, not_checked=not_checked)
 
 
 def check_programs(
@@ -135,6 +146,7 @@ def check_programs(
     timeout: float | None = DEFAULT_TIMEOUT,
     tolerance: Tolerance | None = None,
     max_steps: int = 6,
+    supported: SupportedParams | None = None,
 ) -> CheckResult:
     """Return the result of searching for a failing program over the engine's ops.
 
@@ -154,6 +166,7 @@ def check_programs(
     strategy = programs(
         usable, dtype=engine.dtype.name, max_steps=max_steps,
         ones_cotangent=not engine.grad_takes_cotangent,
+        supported=engine.supported_params if supported is None else supported,
     )
 
     # The culprits of each failing program, for the diagnosis of the minimal
@@ -195,6 +208,7 @@ def run_checks(
     *,
     program_ops: Sequence[str] | None = None,
     failed_ops: Iterable[str] = (),
+    supported_params: Mapping[str, Any] | None = None,
 ) -> Report:
     """Return the report of checking every op in ``ops`` (default: all) on ``engine``.
 
@@ -205,6 +219,9 @@ def run_checks(
     explicitly, a programs result is reported ``unsupported`` when the engine
     defines none of them). A program that fails only because of an op that
     failed its own check (here, or in ``failed_ops``) is not reported again.
+    ``supported_params`` declares partial support as an engine's
+    ``supported_params`` does (docs/contract.md, section 1), for engines that
+    cannot be edited; for the ops it names it replaces the engine's own.
     """
     from gradcheck.engine import Engine, load_engine
     from gradcheck.isolation import IsolatedEngine
@@ -217,6 +234,8 @@ def run_checks(
     if programs < 0:
         raise UsageError(f"programs={programs!r} must be 0 (no programs) or more.")
     tolerance = merge_tolerances(tolerances)[engine.dtype.name]
+    given = _given_support(engine, supported_params)
+    supported = engine.supported_params if given is None else {**engine.supported_params, **given}
     results: list[CheckResult] = []
 
     def record(check: str, run: Callable[[], CheckResult]) -> None:
@@ -230,7 +249,8 @@ def run_checks(
     for op in names:
         if engine.supports(op):
             record(op, functools.partial(
-                check_op, engine, op, max_examples=max_examples, seed=seed, timeout=timeout, tolerance=tolerance
+                check_op, engine, op, max_examples=max_examples, seed=seed, timeout=timeout, tolerance=tolerance,
+                supported=supported,
             ))
         else:
             record(op, functools.partial(
@@ -242,7 +262,7 @@ def run_checks(
         failed = {*failed_ops, *(result.check for result in results if result.status == "failed")}
         record(PROGRAMS_CHECK, lambda: check_programs(
             engine, ops=usable, failed_ops=failed, max_examples=programs, seed=seed,
-            timeout=timeout, tolerance=tolerance,
+            timeout=timeout, tolerance=tolerance, supported=supported,
         ))
     elif programs and program_ops is not None:
         results.append(CheckResult(
@@ -261,7 +281,23 @@ def run_checks(
         notes=() if engine.grad_takes_cotangent else (ONES_COTANGENT_NOTE,),
         tolerance=tolerance,
         engine_facts=EngineRecord(dict(engine.aliases), engine.grad_takes_cotangent),
+        supported_params=None if given is None else supported_params_data(given),
     )
+
+
+def _given_support(engine: CheckedEngine, given: Mapping[str, Any] | None) -> SupportedParams | None:
+    """Return the partial support ``given`` from outside the engine, checked against it (None: none given)."""
+    if given is None:
+        return None
+    try:
+        parsed = parse_supported_params(given, dict.fromkeys(op for op in OP_NAMES if engine.supports(op)))
+    except ValueError as exc:
+        raise UsageError(
+            f"The supported_params given to gradcheck (--supported-params) cannot be used on engine "
+            f"{engine.name}: {exc}. It maps an op to the values of its parameters the engine handles, e.g. "
+            '{"sum": {"keepdims": [false]}, "softmax": {"axis": [-1]}} in JSON (docs/contract.md, section 1).'
+        ) from None
+    return parsed
 
 
 def _alias_hint(op: str) -> str:

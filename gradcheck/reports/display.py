@@ -7,6 +7,7 @@ replay command reads the same everywhere. Only NumPy is imported here.
 
 from __future__ import annotations
 
+import json
 import shlex
 from typing import Any, Sequence
 
@@ -27,6 +28,7 @@ __all__ = [
     "shape_text",
     "status_text",
     "summary_text",
+    "support_text",
     "worst_entry_text",
 ]
 
@@ -128,6 +130,8 @@ def replay_command(report: Report, result: CheckResult) -> str:
             words += ["--ops", ",".join(report.ops)]
         if report.programs is not None:
             words += ["--programs", str(report.programs)]
+    if report.supported_params is not None:
+        words += ["--supported-params", json.dumps(report.supported_params)]
     words += ["--seed", str(report.seed)]
     # The search a seed replays depends on the example budget too.
     if report.max_examples is not None:
@@ -147,6 +151,19 @@ def summary_text(report: Report) -> str:
     return ", ".join(f"{count} {status}" for status, count in report.summary.items())
 
 
+def support_text(result: CheckResult) -> str | None:
+    """Return what a partly supported op was checked on: ``checked on: axis=-1; not checked: any other axis``.
+
+    None when the engine declared no partial support for the check.
+    """
+    if result.checked_on is None:
+        return None
+    return (
+        f"checked on: {result.checked_on}; not checked: {result.not_checked or 'nothing'} "
+        "(declared partial support)"
+    )
+
+
 def check_notes(report: Report) -> list[tuple[str, str]]:
     """Return the notes of a run as ``(subject, sentence)`` pairs, run-wide notes first.
 
@@ -155,6 +172,9 @@ def check_notes(report: Report) -> list[tuple[str, str]]:
     """
     notes = [("note", note) for note in report.notes]
     for result in report.results:
+        support = support_text(result)
+        if support:
+            notes.append((result.check, support))
         if result.reason and result.status != "unsupported" and result.reason not in report.notes:
             notes.append((result.check, result.reason))
         if result.oracle_disagreements:

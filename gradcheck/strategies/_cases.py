@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+import itertools
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+from hypothesis import reject
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
@@ -23,7 +25,7 @@ from gradcheck.strategies._shapes import operand_shapes
 from gradcheck.strategies._validation import check_dtype, check_int, check_shape
 from gradcheck.strategies._values import COTANGENT_DOMAIN, RECIPES, SEEDS, STYLE_INDICES, STYLES, realize
 
-__all__ = ["PARAM_RULES", "op_cases"]
+__all__ = ["PARAM_RULES", "declared_params", "op_cases"]
 
 _Shapes = tuple[tuple[int, ...], ...]
 
@@ -66,15 +68,44 @@ def _param_strategy(rule: str, shapes: _Shapes, width: int) -> st.SearchStrategy
     return PARAM_RULES[rule](shapes, width)
 
 
+def declared_params(draw: st.DrawFn, spec: ops.OpSpec, shapes: _Shapes, drawn: dict[str, Any],
+                    supported: Mapping[str, Sequence[Any]]) -> dict[str, Any] | None:
+    """Return ``drawn`` with each parameter in ``supported`` replaced by one of its values that fits ``shapes``.
+
+    ``supported`` is an engine's declared partial support for ``spec``'s op
+    (``gradcheck.support``): its parameters take only those values, the
+    others keep what was drawn. None when no combination fits these shapes
+    (the caller draws other shapes).
+    """
+    names = [param.name for param in spec.params if param.name in supported]
+    inputs = [np.ones(shape) for shape in shapes]
+    fitting = []
+    for values in itertools.product(*(supported[name] for name in names)):
+        candidate = {**drawn, **dict(zip(names, values))}
+        try:
+            with np.errstate(all="ignore"):
+                spec.reference(*inputs, **candidate)
+        except Exception:  # noqa: BLE001 - NumPy saying these parameters do not fit these shapes
+            continue
+        fitting.append(candidate)
+    return draw(st.sampled_from(fitting)) if fitting else None
+
+
 @st.composite
 def _op_case(draw: st.DrawFn, spec: ops.OpSpec, dtype: str, shapes: st.SearchStrategy[_Shapes],
-             fixed_params: dict[str, Any] | None, ones: bool, sets: int | None) -> Case | CaseBatch:
+             fixed_params: dict[str, Any] | None, ones: bool, sets: int | None,
+             supported: Mapping[str, Sequence[Any]] | None = None) -> Case | CaseBatch:
     operand_shapes_ = draw(shapes)
     width = 32 if dtype == "float32" else 64
     if fixed_params is not None:
         drawn = fixed_params
     elif spec.param_rule:
         drawn = draw(_param_strategy(spec.param_rule, operand_shapes_, width))
+        if supported:
+            restricted = declared_params(draw, spec, operand_shapes_, drawn, supported)
+            if restricted is None:
+                reject()  # no declared value fits these shapes: draw others
+            drawn = restricted
     else:
         drawn = {}
     # In the op's own parameter order, which is how reports print them.
@@ -119,6 +150,7 @@ def op_cases(
     shapes: Any = None,
     params: dict[str, Any] | None = None,
     sets: int | None = None,
+    supported: Mapping[str, Sequence[Any]] | None = None,
 ) -> st.SearchStrategy[Case | CaseBatch]:
     """Return a strategy for cases of ``op``: operands in its domain, parameters, a cotangent.
 
@@ -129,6 +161,9 @@ def op_cases(
     and the cotangent vary. With ``sets=k`` each example is a ``CaseBatch`` of
     ``k`` cases: one draw of shapes and parameters with ``k`` value sets, which
     the oracles answer for in one call (how ``check_op`` searches).
+    ``supported`` maps some of the op's parameters to the only values to draw
+    for them (an engine's declared partial support, ``gradcheck.support``);
+    the other parameters are drawn as usual.
 
     .. code-block:: pycon
 
@@ -136,6 +171,8 @@ def op_cases(
         Case(op='matmul', names=('a', 'b'), inputs=(array([[1.]]), array([[0.5]])), ...)
         >>> op_cases("sum", shapes=[(3, 4)], params={"axis": 1}).example()  # doctest: +SKIP
         Case(op='sum', names=('x',), inputs=(array([[...]]),), params={'axis': 1, 'keepdims': False}, ...)
+        >>> op_cases("softmax", supported={"axis": [-1]}).example()  # doctest: +SKIP
+        Case(op='softmax', names=('x',), inputs=(array([...]),), params={'axis': -1}, ...)
     """
     name = ops.canonical_op(op) if isinstance(op, str) else None
     if name is None:
@@ -146,6 +183,7 @@ def op_cases(
     max_side = check_int("max_side", max_side, 1)
     if sets is not None:
         sets = check_int("sets", sets, 1)
+    supported = _check_supported(spec, supported)
     if shapes is None:
         if params is not None:
             raise InvalidArgument(f"params={params!r} needs shapes= as well: parameters are drawn to fit the shapes.")
@@ -154,7 +192,25 @@ def op_cases(
     else:
         fixed = _check_fixed(spec, shapes, params)
         shape_strategy, fixed_params = st.just(fixed[0]), fixed[1]
-    return _op_case(spec, dtype, shape_strategy, fixed_params, bool(ones_cotangent), sets)
+    return _op_case(spec, dtype, shape_strategy, fixed_params, bool(ones_cotangent), sets, supported)
+
+
+def _check_supported(spec: ops.OpSpec, supported: Any) -> dict[str, tuple[Any, ...]] | None:
+    """Validate ``supported`` for ``spec``: its parameters, each with a non-empty sequence of values."""
+    if supported is None:
+        return None
+    names = [param.name for param in spec.params]
+    if not isinstance(supported, Mapping):
+        raise InvalidArgument(f"supported={supported!r} must map parameters of {spec.name} to lists of values.")
+    checked: dict[str, tuple[Any, ...]] = {}
+    for name, values in supported.items():
+        if name not in names:
+            listed = f" (its parameters: {', '.join(names)})" if names else ""
+            raise InvalidArgument(f"supported={supported!r}: {spec.name} has no parameter {name!r}{listed}.")
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+            raise InvalidArgument(f"supported={supported!r}: {name}={values!r} must be a non-empty list of values.")
+        checked[name] = tuple(values)
+    return checked or None
 
 
 def _check_fixed(spec: ops.OpSpec, shapes: Any, params: dict[str, Any] | None) -> tuple[_Shapes, dict[str, Any] | None]:
