@@ -89,7 +89,7 @@ def check_op(
     ``shapes`` (one per operand) and ``params`` fix what is otherwise drawn
     (see ``gradcheck.strategies.op_cases``).
     """
-    from gradcheck.diagnosis import diagnose
+    from gradcheck.diagnosis import explain
     from gradcheck.strategies import op_cases
     from gradcheck.verdict import judge
 
@@ -121,7 +121,8 @@ def check_op(
 
     state = search(strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare)
     return check_result(
-        op, "op", state, started, diagnose=lambda case, failure: diagnose(case, failure, tolerance)
+        op, "op", state, started,
+        explain=lambda failing: explain(failing, tolerance, engine=engine, timeout=timeout),
     )
 
 
