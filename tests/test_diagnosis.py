@@ -96,8 +96,10 @@ ROWS = [
     Row("tanh_derivative_of_input", "mismatch", "derivative_slip",
         ("1 - x**2", "in terms of the input x where the output y was meant")),
     Row("sigmoid_derivative_s", "mismatch", "derivative_slip", ("g * s where", "(1 - s) is missing")),
-    # Minimal x < 0: passing g through and flipping its sign agree; on mixed signs only one does.
-    Row("abs_derivative_one", "mismatch", "sign_flipped", ("sign(x)",), hand_picked="passed_through"),
+    # Minimal x < 0: a derivative of 1 and a flipped sign agree there, and the rule of 1 is the bug
+    # (it was told as "sign flipped" until issue 15); on mixed signs only the rule of 1 fits.
+    Row("abs_derivative_one", "mismatch", "derivative_slip", ("g (a derivative of 1) where g * sign(x)",
+                                                             "-1 where x < 0")),
     Row("cos_derivative_sign", "mismatch", "derivative_slip", ("-g * sin(x) was meant",)),
     Row("pow_derivative_p_x_p", "mismatch", "derivative_slip", ("p * x**p where", "not lowered by one")),
     Row("matrix_transpose_no_swap", "shape", "passed_through", ("swapaxes(g, -1, -2)",)),

@@ -11,9 +11,11 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import io
 import json
+import types
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +175,92 @@ def test_descriptions_without_a_rule_never_group():
     flipped = Failure("mismatch", "m", (), wrt="x", expected=-case.cotangent, actual=case.cotangent)
     told = explain([(case, flipped), (case, flipped)], tolerance)
     assert len(told) == 2
+
+
+# --- Exceptions a second run of the same case explains -------------------------------
+
+RERUN_BUGS = [
+    ("sum_negative_axes_raises", "sum", ("raised with", "negative axes", "written non-negative", "axis % x.ndim")),
+    ("add_unbroadcast_raises", "add", ("raised on operands of shapes", "broadcast to", "sum each operand's gradient")),
+    ("maximum_broadcast_raises", "maximum", ("raised on operands of shapes", "broadcast to", "a > b")),
+]
+
+
+@pytest.mark.parametrize("module_name, op, words", RERUN_BUGS, ids=[row[0] for row in RERUN_BUGS])
+def test_exception_is_explained_by_a_second_run(module_name, op, words):
+    module = importlib.import_module(f"tests.engines.{module_name}")
+    result = check_op(load_engine(module.engine), op, max_examples=100, seed=0)
+    assert [failure.category for failure in result.failures] == ["exception"]
+    diagnosis = result.failures[0].diagnosis or ""
+    for word in words:
+        assert word in diagnosis, (word, diagnosis)
+
+
+def test_mixed_sign_axes_are_named():
+    from tests.engines import sum_negative_axes_raises
+
+    engine = load_engine(sum_negative_axes_raises.engine)
+    case = _case("sum", X, params={"axis": (0, -1), "keepdims": False})
+    failure = _failure(engine, case)
+    (told,) = explain([(case, failure)], DEFAULT_TOLERANCES["float64"], engine=engine, timeout=10.0)
+    assert "mixed-sign axes axis=(0, -1)" in (told.diagnosis or "")
+    assert "axis=(0, 2)" in (told.diagnosis or "")
+
+
+def test_no_second_run_without_the_engine():
+    from tests.engines import sum_negative_axes_raises
+
+    engine = load_engine(sum_negative_axes_raises.engine)
+    case = _case("sum", X, params={"axis": -1, "keepdims": False})
+    (told,) = explain([(case, _failure(engine, case))], DEFAULT_TOLERANCES["float64"])
+    assert told.diagnosis is None
+
+
+def test_a_rewrite_that_fails_too_explains_nothing():
+    # matmul on matrices only raises on 1-D operands whatever their axes: no rewrite applies,
+    # and the 1-D recognizer, not a rerun, names it.
+    engine = load_engine(matmul_2d_only.engine)
+    case = _case("matmul", np.arange(6.0).reshape(2, 3) - 2, np.arange(3.0) + 1)
+    (told,) = explain([(case, _failure(engine, case))], DEFAULT_TOLERANCES["float64"], engine=engine, timeout=10.0)
+    assert "1-D" in (told.diagnosis or "") and "rewrite" not in (told.diagnosis or "")
+
+
+# --- A user's function: only what its numbers show ---------------------------------------
+
+
+def test_off_by_one_conv_window_gets_no_invented_cause():
+    from gradcheck import check_function
+    from tests.functions import layers
+
+    report = check_function(layers.conv1d, layers.conv1d_vjp_window_off_by_one,
+                            shapes=layers.conv1d_shapes, max_examples=100)
+    (failure,) = report.results[0].failures
+    assert failure.category == "mismatch"
+    diagnosis = failure.diagnosis or ""
+    for claim in ("passed through", "local derivative", "disconnected", "never reached"):
+        assert claim not in diagnosis, diagnosis
+    # The correct VJP passes: the check is about the window.
+    assert check_function(layers.conv1d, layers.conv1d_vjp, shapes=layers.conv1d_shapes,
+                          max_examples=30).results[0].status == "passed"
+
+
+@pytest.mark.parametrize("g, fires", [
+    (np.array([1.5]), False),  # one number: any rule giving it would "match"
+    (np.array([1.0, 1.0, 1.0]), False),  # a constant cotangent: still one number
+    (np.array([1.0, -2.0, 0.5]), True),
+], ids=["one-entry", "constant", "varied"])
+def test_function_passed_through_needs_more_than_one_number(g, fires):
+    from gradcheck.function_case import FunctionCase
+
+    case = FunctionCase(function=layers_softplus(), names=("x",), inputs=(np.ones(g.shape),), cotangent=g)
+    failure = Failure("mismatch", "m", (), wrt="x", expected=0.3 * g, actual=g)
+    names = [name for name, _ in diagnoses(case, failure, DEFAULT_TOLERANCES["float64"])]
+    assert ("passed_through" in names) is fires, names
+
+
+def layers_softplus() -> Any:
+    # Only its name is read: the recognizers of a function need no call into it.
+    return types.SimpleNamespace(name="softplus")
 
 
 # --- Campaign: correct engines, where no recognizer may fire --------------------------

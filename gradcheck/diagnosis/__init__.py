@@ -38,6 +38,7 @@ from gradcheck.diagnosis._consistency import Consistency, SelfConsistency, self_
 from gradcheck.diagnosis._evidence import Evidence
 from gradcheck.diagnosis._functions import FUNCTION_RECOGNIZERS, FunctionEvidence
 from gradcheck.diagnosis._ops import FACTOR_RTOL, RECOGNIZERS, Recognizer, describe_factor
+from gradcheck.diagnosis._reruns import RERUNS, Rerun, explain_exception
 from gradcheck.diagnosis._programs import TRAVERSALS, Traversal, blame_steps, diagnose_program
 from gradcheck.function_case import FunctionCase
 from gradcheck.ops import canonical_op
@@ -52,12 +53,14 @@ __all__ = [
     "FACTOR_RTOL",
     "FUNCTION_RECOGNIZERS",
     "RECOGNIZERS",
+    "RERUNS",
     "TRAVERSALS",
     "Computation",
     "Consistency",
     "Evidence",
     "SelfConsistency",
     "Recognizer",
+    "Rerun",
     "Traversal",
     "blame_steps",
     "describe_factor",
@@ -97,8 +100,22 @@ def diagnose(
                 "pass culprits=blame_steps(engine, program, tolerance, timeout)."
             )
         return diagnose_program(computation, list(culprits), failure, tolerance)
-    sentence = next(_sentences(computation, failure, tolerance), (None, None, None))[1]
-    return _with_consistency(sentence, computation, failure, engine, timeout)
+    return _told(computation, failure, tolerance, engine, timeout)[0]
+
+
+def _told(
+    computation: Recognizable, failure: Failure, tolerance: Tolerance,
+    engine: CheckedEngine | None, timeout: float | None,
+) -> tuple[str | None, str | None]:
+    """Return the diagnosis of one failure and its cause (None: no single wrong rule named)."""
+    _, sentence, cause = next(_sentences(computation, failure, tolerance), (None, None, None))
+    if sentence is None and engine is not None and isinstance(computation, Case):
+        name = canonical_op(computation.op)
+        if name is not None:
+            rerun = explain_exception(engine, dataclasses.replace(computation, op=name), failure, tolerance, timeout)
+            if rerun is not None:
+                sentence, cause = rerun
+    return _with_consistency(sentence, computation, failure, engine, timeout), cause
 
 
 def _with_consistency(
@@ -179,8 +196,7 @@ def explain(
             and isinstance(case, Case) and _right_for_own_forward(engine, case, timeout)
         ):
             continue
-        _, sentence, cause = next(_sentences(case, failure, tolerance), (None, None, None))
-        sentence = _with_consistency(sentence, case, failure, engine, timeout)
+        sentence, cause = _told(case, failure, tolerance, engine, timeout)
         told.append((dataclasses.replace(failure, diagnosis=sentence), cause))
     grouped: list[tuple[Failure, str | None, list[Failure]]] = []
     for failure, cause in told:
