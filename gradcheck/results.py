@@ -41,7 +41,8 @@ __all__ = [
 # format_version history:
 #   1: first release (docs/contract.md, section 3). Fields added since, without a bump (the
 #      contract allows additions): a report's ``tolerance``, a program
-#      failure's ``steps``, a result's ``checked_on``/``not_checked`` (declared partial support).
+#      failure's ``steps``, a result's ``checked_on``/``not_checked`` (declared partial support),
+#      a failure's ``also_seen_as``.
 FORMAT_VERSION = 1
 
 STATUSES = ("passed", "failed", "unsupported")
@@ -121,10 +122,14 @@ class Failure:
     # and keep their steps as data (the output named ``y``) for reproducers.
     program: str | None = None
     steps: tuple[Step, ...] = ()
+    # Other failures of the same check that the same bug explains (its diagnosis
+    # reproduces each on its own case): one bug, told once, with where else it showed.
+    also_seen_as: tuple["Failure", ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "steps", tuple(self.steps))
+        object.__setattr__(self, "also_seen_as", tuple(self.also_seen_as))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -144,6 +149,7 @@ class Failure:
             "detail": self.detail,
             "program": self.program,
             **({"steps": [_step_dict(step) for step in self.steps]} if self.steps else {}),
+            **({"also_seen_as": [other.to_dict() for other in self.also_seen_as]} if self.also_seen_as else {}),
         }
 
     @classmethod
@@ -170,6 +176,7 @@ class Failure:
             detail=data.get("detail"),
             program=data.get("program"),
             steps=tuple(_step_from(item) for item in data.get("steps") or ()),
+            also_seen_as=tuple(cls.from_dict(item) for item in data.get("also_seen_as") or ()),
         )
 
 

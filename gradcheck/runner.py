@@ -93,7 +93,7 @@ def check_op(
     (see ``gradcheck.strategies.op_cases``). ``supported`` is the declared
     partial support to draw within (default: the engine's own).
     """
-    from gradcheck.diagnosis import diagnose
+    from gradcheck.diagnosis import explain
     from gradcheck.strategies import op_cases
     from gradcheck.verdict import judge
 
@@ -128,7 +128,8 @@ def check_op(
 
     state = search(strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare)
     result = check_result(
-        op, "op", state, started, diagnose=lambda case, failure: diagnose(case, failure, tolerance)
+        op, "op", state, started,
+        explain=lambda failing: explain(failing, tolerance, engine=engine, timeout=timeout),
     )
     if not declared:
         return result

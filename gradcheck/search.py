@@ -185,15 +185,21 @@ def check_result(
     started: float,
     *,
     diagnose: Callable[[Any, Failure], str | None] | None = None,
+    explain: Callable[[list[tuple[Any, Failure]]], list[Failure]] | None = None,
     **fields: Any,
 ) -> CheckResult:
     """Return the CheckResult of a finished search: its failures in CATEGORIES order, counts, stages.
 
     ``diagnose(case, failure)`` names the bug behind each minimal failure, on
-    the case that failed; ``fields`` are further CheckResult fields (``replay``).
+    the case that failed; ``explain`` instead takes every ``(case, failure)``
+    at once and returns them diagnosed, one per bug
+    (``gradcheck.diagnosis.explain``); ``fields`` are further CheckResult
+    fields (``replay``).
     """
     failures = sorted(state.failures.values(), key=lambda f: CATEGORIES.index(f.category))
-    if diagnose is not None:
+    if explain is not None:
+        failures = explain([(state.failing_cases[failure.category], failure) for failure in failures])
+    elif diagnose is not None:
         failures = [
             dataclasses.replace(failure, diagnosis=diagnose(state.failing_cases[failure.category], failure))
             for failure in failures

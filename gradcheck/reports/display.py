@@ -17,6 +17,7 @@ from gradcheck._text import printable
 from gradcheck.results import CheckResult, Failure, Report
 
 __all__ = [
+    "also_seen_as_lines",
     "array_text",
     "check_notes",
     "comparison_title",
@@ -103,6 +104,20 @@ def worst_entry_text(failure: Failure) -> str | None:
     if failure.tolerance is not None:
         text += f" (tolerance {number_text(failure.tolerance)})"
     return text
+
+
+def also_seen_as_lines(failure: Failure) -> list[str]:
+    """Return one line per other way the same bug showed: ``shape on (a: (2, 1, 2, 1), b: (1, 1, 1))``.
+
+    Each names the other failure's category and minimal case, and its message.
+    """
+    lines = []
+    for other in failure.also_seen_as:
+        operands = ", ".join(f"{record.name}: {shape_text(record.shape)}" for record in other.inputs)
+        params = params_text(other.params)
+        case = f"({operands}{', ' + params if params else ''})"
+        lines.append(f"{other.category} on {case}: {printable(other.message)}")
+    return lines
 
 
 def detail_text(detail: str | None, limit: int = DETAIL_LINES) -> str | None:
