@@ -102,6 +102,8 @@ class CostBudget:
 
     def seen(self, case: Any, *, costly_only: bool) -> Failure | None:
         """Return the failure ``case`` showed already (a timeout or a crash only, with ``costly_only``)."""
+        if costly_only and not self._started:
+            return None  # the common case, without computing a key
         failure = self._seen.get(case_key(case))
         if failure is None or (costly_only and failure.category not in COSTLY):
             return None
