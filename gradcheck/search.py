@@ -12,6 +12,7 @@ The search runs in rounds, each letting the categories already found pass.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -154,7 +155,7 @@ def search(
                 # Run twice once per example: state kept between calls shows on
                 # any case, and the other sets are cheaper run once.
                 failure = evaluate(case, reference, clock, index == 0)
-                failure = budget.recheck(failure, lambda: evaluate(case, reference, clock, index == 0))
+                failure = budget.recheck(failure, functools.partial(evaluate, case, reference, clock, index == 0))
                 budget.record(case, reference, failure)
             if verdict(failure, case):
                 return  # found in an earlier round, and the next set would likely cost as much again
