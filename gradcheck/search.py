@@ -141,8 +141,10 @@ def search(
         state.cases += len(cases)
         clock.reset()
         answers = references(cases, clock)
-        if prepare is not None and not any(budget.seen(case, costly_only=True) for case in cases):
-            prepare(cases)
+        # The cases up to one already seen to time out or crash: the example stops there.
+        runnable = next((i for i, case in enumerate(cases) if budget.seen(case, costly_only=True)), len(cases))
+        if prepare is not None and runnable:
+            prepare(cases[:runnable])
         for index, (case, reference) in enumerate(zip(cases, answers)):
             if not reference.agrees:
                 # The oracles disagree: the harness's problem, never the engine's.
