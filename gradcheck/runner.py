@@ -17,6 +17,7 @@ import functools
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
+from gradcheck._budget import COSTLY, CostBudget
 from gradcheck._timing import StageClock
 from gradcheck.errors import UsageError
 from gradcheck.ops import ALIASES, OP_NAMES, canonical_op
@@ -111,25 +112,27 @@ def check_op(
     # An isolated engine answers an example's value sets in one round trip.
     run_many = getattr(engine, "run_many", None)
     ready: dict[int, Any] = {}
+    # After a first timeout or crash, the limit shortens and their cost is bounded.
+    budget = CostBudget(timeout)
 
     def prepare(cases: Sequence[Any]) -> None:
         ready.clear()
         if run_many is not None:
-            ready.update(zip(map(id, cases), run_many(cases, timeout)))
+            ready.update(zip(map(id, cases), run_many(cases, budget.limit)))
 
     def evaluate(case: Any, reference: Any, clock: StageClock, repeat: bool) -> Failure | None:
         outcome = ready.pop(id(case), None)
         if outcome is None:
-            outcome = engine.run(case, timeout, repeat)
+            outcome = engine.run(case, budget.limit, repeat)
         clock.lap("engine")
         failure = judge(case, outcome, reference, tolerance)
         clock.lap("comparison")
         return failure
 
-    state = search(strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare)
+    state = search(strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare, budget=budget)
     result = check_result(
         op, "op", state, started,
-        explain=lambda failing: explain(failing, tolerance, engine=engine, timeout=timeout),
+        explain=lambda failing: explain(failing, tolerance, engine=engine, timeout=budget.limit),
     )
     if not declared:
         return result
@@ -174,22 +177,23 @@ def check_programs(
     # ones only (it simulates traversals: too slow to run on every failing
     # example while shrinking).
     culprits_of: dict[int, list[Any]] = {}
+    budget = CostBudget(timeout)
 
     def evaluate(program: Any, reference: Any, clock: StageClock, repeat: bool) -> Failure | None:
-        outcome = engine.run(program, timeout, repeat)
+        outcome = engine.run(program, budget.limit, repeat)
         clock.lap("engine")
         failure = judge(program, outcome, reference, tolerance)
         clock.lap("comparison")
         if failure is None:
             return None
-        culprits = blame_steps(engine, program, tolerance, timeout)
+        culprits = blame_steps(engine, program, tolerance, budget.limit)
         clock.lap("blame")
         if culprits and all(step.op in known_bad for step, _ in culprits):
             return None  # an op bug its own check already reports
         culprits_of[id(program)] = culprits
         return failure
 
-    state = search(strategy, evaluate, max_examples=max_examples, seed=seed)
+    state = search(strategy, evaluate, max_examples=max_examples, seed=seed, budget=budget)
     return check_result(
         PROGRAMS_CHECK, "program", state, started,
         diagnose=lambda program, failure: diagnose(program, failure, tolerance, culprits=culprits_of[id(program)]),
@@ -258,7 +262,12 @@ def run_checks(
                 CheckResult, check=op, kind="op", status="unsupported",
                 reason=f"the engine defines no {op!r}" + _alias_hint(op),
             ))
-    usable = [op for op in (names if program_ops is None else resolve_ops(program_ops)) if engine.supports(op)]
+    # An op that hung or crashed in its own check would do it again in programs, at full cost each time.
+    costly = {result.check for result in results if any(f.category in COSTLY for f in result.failures)}
+    usable = [
+        op for op in (names if program_ops is None else resolve_ops(program_ops))
+        if engine.supports(op) and op not in costly
+    ]
     if programs and usable:
         failed = {*failed_ops, *(result.check for result in results if result.status == "failed")}
         record(PROGRAMS_CHECK, lambda: check_programs(
@@ -268,7 +277,8 @@ def run_checks(
     elif programs and program_ops is not None:
         results.append(CheckResult(
             check=PROGRAMS_CHECK, kind="program", status="unsupported",
-            reason="the engine defines none of the ops programs are built from",
+            reason="the engine defines none of the ops programs are built from" if not costly
+            else "every op programs are built from timed out or crashed in its own check",
         ))
     return Report(
         target=engine.target,

@@ -12,10 +12,12 @@ The search runs in rounds, each letting the categories already found pass.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from gradcheck._budget import COSTLY, CostBudget
 from gradcheck._timing import StageClock
 from gradcheck.results import CATEGORIES, CheckResult, Failure
 
@@ -37,11 +39,6 @@ _FAILURE_TYPES: dict[str, type[_CaseFailed]] = {
     category: type(f"Gradcheck{category.capitalize()}Failure", (_CaseFailed,), {})
     for category in CATEGORIES
 }
-
-
-# Categories that cost the time limit or a new worker process each time: once
-# one is known, an example that shows it again is not run further.
-_COSTLY = frozenset({"timeout", "crash"})
 
 
 @dataclass
@@ -76,6 +73,7 @@ def search(
     seed: int,
     reference: Callable[[Any, StageClock], Any] | None = None,
     prepare: Callable[[Sequence[Any]], None] | None = None,
+    budget: CostBudget | None = None,
 ) -> SearchState:
     """Search ``strategy`` for cases ``evaluate`` fails; shrink each failure category.
 
@@ -91,6 +89,9 @@ def search(
     search runs in rounds: each round lets the
     categories already found pass, so it goes on to the next kind of bug
     instead of re-finding this one, until a round finds nothing new.
+    ``budget`` bounds what timeouts and crashes cost after the first
+    (``gradcheck._budget``; the caller's calls take its ``limit``); without
+    one, the calls keep their own limit and only their cost is bounded.
     """
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as hypothesis_seed
@@ -107,6 +108,13 @@ def search(
     state = SearchState()
     clock = state.clock
     known: set[str] = set()
+    budget = budget or CostBudget(None, shortens=False)
+
+    def verdict(failure: Failure | None, case: Any) -> bool:
+        """Raise a new failure; return whether the example should stop here (a costly one known)."""
+        if failure is not None and failure.category not in known:
+            raise _FAILURE_TYPES[failure.category](failure, case)
+        return failure is not None and failure.category in COSTLY
 
     @settings(
         max_examples=max_examples,
@@ -122,29 +130,48 @@ def search(
     @given(strategy)
     def check_example(example: Any) -> None:
         cases = example if isinstance(example, CaseBatch) else (example,)
+        if budget.exhausted:
+            # Timeouts and crashes spent this check's budget: no case is run,
+            # but a failure already seen is raised again for Hypothesis's replays.
+            for case in cases:
+                if verdict(budget.seen(case, costly_only=False), case):
+                    return
+            return
         state.examples += 1
         state.cases += len(cases)
         clock.reset()
         answers = references(cases, clock)
-        if prepare is not None:
-            prepare(cases)
+        # The cases up to one already seen to time out or crash: the example stops there.
+        runnable = next((i for i, case in enumerate(cases) if budget.seen(case, costly_only=True)), len(cases))
+        if prepare is not None and runnable:
+            prepare(cases[:runnable])
         for index, (case, reference) in enumerate(zip(cases, answers)):
             if not reference.agrees:
                 # The oracles disagree: the harness's problem, never the engine's.
                 state.disagreements += 1
                 state.oracle_note = state.oracle_note or reference.note
                 continue
-            # Run twice once per example: state kept between calls shows on
-            # any case, and the other sets are cheaper run once.
-            failure = evaluate(case, reference, clock, index == 0)
-            if failure is not None and failure.category not in known:
-                raise _FAILURE_TYPES[failure.category](failure, case)
-            if failure is not None and failure.category in _COSTLY:
+            # A timeout or crash seen on this very case is not paid for again.
+            failure = budget.seen(case, costly_only=True)
+            if failure is None:
+                # Run twice once per example: state kept between calls shows on
+                # any case, and the other sets are cheaper run once.
+                failure = evaluate(case, reference, clock, index == 0)
+                failure = budget.recheck(failure, functools.partial(evaluate, case, reference, clock, index == 0))
+                budget.record(case, reference, failure)
+            if verdict(failure, case):
                 return  # found in an earlier round, and the next set would likely cost as much again
+
+    def confirm(case: Any, reference: Any) -> Failure | None:
+        clock.reset()
+        if prepare is not None:
+            prepare([case])
+        return evaluate(case, reference, clock, False)
 
     for round_number in range(len(CATEGORIES)):
         found = _search_round(hypothesis_seed(seed + round_number)(check_example), Flaky)
         new = [(failure, case) for failure, case in found if failure.category not in state.failures]
+        new = [settled for failure, case in new if (settled := budget.settle(failure, case, confirm)) is not None]
         for failure, case in new:
             state.failures[failure.category] = failure
             state.failing_cases[failure.category] = case
