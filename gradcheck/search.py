@@ -155,9 +155,13 @@ def search(
             failure = budget.seen(case, costly_only=True)
             if failure is None:
                 # Run twice once per example: state kept between calls shows on
-                # any case, and the other sets are cheaper run once.
+                # any case, and the other sets are cheaper run once. A set that
+                # fails run once is run twice more: an answer that changes from
+                # call to call is state, on whichever set it shows.
                 failure = evaluate(case, reference, clock, index == 0)
                 failure = budget.recheck(failure, functools.partial(evaluate, case, reference, clock, index == 0))
+                if failure is not None and index > 0 and failure.category not in COSTLY:
+                    failure = _confirmed(failure, evaluate(case, reference, clock, True))
                 budget.record(case, reference, failure)
             if verdict(failure, case):
                 return  # found in an earlier round, and the next set would likely cost as much again
@@ -175,10 +179,29 @@ def search(
         for failure, case in new:
             state.failures[failure.category] = failure
             state.failing_cases[failure.category] = case
-        if not new or "nondeterministic" in state.failures:
+        if not new:
             break
         known.update(state.failures)
     return state
+
+
+def _confirmed(first: Failure, again: Failure | None) -> Failure:
+    """Return the failure of a case that failed once (``first``), given how it then fared run twice."""
+    if again is None:
+        return _changed(first)
+    return again if again.category == "nondeterministic" else first
+
+
+def _changed(failure: Failure) -> Failure:
+    """Return ``failure`` as the ``nondeterministic`` failure of a case that passed when repeated."""
+    return dataclasses.replace(
+        failure,
+        category="nondeterministic",
+        message=(
+            f"the same case failed once and passed when repeated ({failure.message}): "
+            "the engine's answer depends on something besides its inputs"
+        ),
+    )
 
 
 def _search_round(run: Callable[[], None], flaky: type[BaseException]) -> list[tuple[Failure, Any]]:
@@ -186,17 +209,7 @@ def _search_round(run: Callable[[], None], flaky: type[BaseException]) -> list[t
     try:
         run()
     except flaky as exc:
-        return [
-            (dataclasses.replace(
-                failure,
-                category="nondeterministic",
-                message=(
-                    f"the same case failed once and passed when repeated ({failure.message}): "
-                    "the engine's answer depends on something besides its inputs"
-                ),
-            ), case)
-            for failure, case in _failures_from(exc)[:1]
-        ]
+        return [(_changed(failure), case) for failure, case in _failures_from(exc)[:1]]
     except BaseException as exc:
         failures = _failures_from(exc)
         if not failures:
