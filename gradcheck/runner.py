@@ -90,7 +90,7 @@ def check_op(
     (see ``gradcheck.strategies.op_cases``).
     """
     from gradcheck.diagnosis import diagnose
-    from gradcheck.strategies import op_cases
+    from gradcheck.strategies import case_class, op_cases, smaller_cases
     from gradcheck.verdict import judge
 
     tolerance = tolerance or merge_tolerances(None)[engine.dtype.name]
@@ -119,7 +119,12 @@ def check_op(
         clock.lap("comparison")
         return failure
 
-    state = search(strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare)
+    # One failure per distinct bug: by category and class of case (operand
+    # ranks, parameter features), each then tried on smaller cases of its kind.
+    state = search(
+        strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare, classify=case_class,
+        smaller=functools.partial(smaller_cases, sets=VALUE_SETS, ones_cotangent=not engine.grad_takes_cotangent),
+    )
     return check_result(
         op, "op", state, started, diagnose=lambda case, failure: diagnose(case, failure, tolerance)
     )
