@@ -121,13 +121,17 @@ def check_op(
 
     # One failure per distinct bug: by category and class of case (operand
     # ranks, parameter features), each then tried on smaller cases of its kind.
+    def named(case: Any, failure: Failure) -> str | None:
+        return diagnose(case, failure, tolerance)
+
     state = search(
         strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare, classify=case_class,
-        smaller=functools.partial(smaller_cases, sets=VALUE_SETS, ones_cotangent=not engine.grad_takes_cotangent),
+        smaller=functools.partial(
+            smaller_cases, sets=VALUE_SETS, ones_cotangent=not engine.grad_takes_cotangent, resize=shapes is None,
+        ),
+        diagnose=named,
     )
-    return check_result(
-        op, "op", state, started, diagnose=lambda case, failure: diagnose(case, failure, tolerance)
-    )
+    return check_result(op, "op", state, started, diagnose=named)
 
 
 def check_programs(

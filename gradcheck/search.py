@@ -22,6 +22,7 @@ shrinking stopped.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
@@ -52,6 +53,9 @@ _FAILURE_TYPES: dict[str, type[_CaseFailed]] = {
 # Categories that cost the time limit or a new worker process each time: once
 # one is known, an example that shows it again is not run further.
 _COSTLY = frozenset({"timeout", "crash"})
+
+# Where an engine raised, as ``gradcheck.execution`` writes it into a failure's detail.
+_RAISE_SITE = re.compile(r"\(at ([^:()]+:\d+)")
 
 # Categories a smaller case cannot be checked against: a timeout or a crash
 # costs as much again, and a nondeterministic answer may not repeat.
@@ -121,8 +125,12 @@ class SearchState:
 
     def explains(self, signature: Signature) -> bool:
         """Return whether a failure found already accounts for ``signature``, or its category is full."""
-        same = [item for item in self.found if item.signature.category == signature.category]
-        return len(same) >= MAX_PER_CATEGORY or any(item.signature.explains(signature) for item in same)
+        return _explained(self.found, signature)
+
+
+def _explained(found: Sequence[Found], signature: Signature) -> bool:
+    same = [item for item in found if item.signature.category == signature.category]
+    return len(same) >= MAX_PER_CATEGORY or any(item.signature.explains(signature) for item in same)
 
 
 def _failures_from(exc: BaseException) -> list[tuple[Failure, Any]]:
@@ -145,6 +153,7 @@ def search(
     prepare: Callable[[Sequence[Any]], None] | None = None,
     classify: Callable[[Any], Any] | None = None,
     smaller: Callable[[Any], Iterable[Any]] | None = None,
+    diagnose: Callable[[Any, Failure], str | None] | None = None,
 ) -> SearchState:
     """Search ``strategy`` for cases ``evaluate`` fails; shrink each distinct failure.
 
@@ -164,7 +173,9 @@ def search(
     ``contains(other)``): failures of one category in classes neither
     contains are distinct bugs, each reported. ``smaller(case)``, if given,
     yields examples smaller than ``case``; each minimal failure moves to the
-    first of them that fails with its signature, for as long as one does.
+    first of them that fails the same way (same signature, message and raise
+    site, and the same ``diagnose(case, failure)`` when given), for as long
+    as one does.
     """
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as hypothesis_seed
@@ -180,8 +191,8 @@ def search(
 
     state = SearchState()
     clock = state.clock
-    # The signatures rounds let pass: what the failures found so far explain.
-    known = SearchState()
+    # What a round lets pass: what the failures of earlier rounds explain.
+    known: list[Found] = []
 
     def signature(failure: Failure, case: Any) -> Signature:
         if classify is None or failure.category in _COSTLY:
@@ -217,7 +228,7 @@ def search(
             # Run twice once per example: state kept between calls shows on
             # any case, and the other sets are cheaper run once.
             failure = evaluate(case, reference, clock, index == 0)
-            if failure is not None and not known.explains(signature(failure, case)):
+            if failure is not None and not _explained(known, signature(failure, case)):
                 raise _FAILURE_TYPES[failure.category](failure, case)
             if failure is not None and failure.category in _COSTLY:
                 return  # found in an earlier round, and the next set would likely cost as much again
@@ -226,7 +237,7 @@ def search(
         found = Found(signature(failure, case), failure, case)
         if smaller is None or failure.category in _UNREPEATABLE:
             return found
-        return _smallest(found, smaller, signature, references, prepare, evaluate, clock)
+        return _smallest(found, smaller, signature, references, prepare, evaluate, clock, diagnose)
 
     for round_number in range(len(CATEGORIES) * MAX_PER_CATEGORY):
         found = _search_round(hypothesis_seed(seed + round_number)(check_example), Flaky)
@@ -235,7 +246,7 @@ def search(
         state.found.extend(new)
         if not new or "nondeterministic" in state.failures:
             break
-        known.found = list(state.found)
+        known[:] = state.found
     # A failure a later round found on a simpler class of the same category
     # accounts for an earlier one whose shrinking stopped short of it.
     state.found = [item for item in state.found if not any(
@@ -253,16 +264,25 @@ def _smallest(
     prepare: Callable[[Sequence[Any]], None] | None,
     evaluate: Callable[[Any, Any, StageClock, bool], Failure | None],
     clock: StageClock,
+    diagnose: Callable[[Any, Failure], str | None] | None,
 ) -> Found:
     """Return ``found`` moved to the smallest case ``smaller`` offers that fails with its signature.
 
     Greedy: the first smaller example with a case that still shows the
-    failure (same category, same class) replaces it, and the search for a
+    failure (same signature, message and raise site, told the same way by
+    ``diagnose``: a simpler case must not lose the evidence) replaces it, and the search for a
     smaller one starts again from there, for at most MINIMIZE_BATCHES
-    examples run. A case of another class is not run at all.
+    examples run. A case of another class is not run at all; a candidate
+    that times out or crashes ends the pass.
     """
     from gradcheck.case import CaseBatch
 
+    def told(case: Any, failure: Failure) -> tuple[str, str | None, str | None]:
+        site = _RAISE_SITE.search(failure.detail or "")
+        return (failure.message, site.group(1) if site else None,
+                diagnose(case, failure) if diagnose is not None else None)
+
+    expected = told(found.case, found.failure)
     budget = MINIMIZE_BATCHES
     improved = True
     while improved and budget:
@@ -279,7 +299,10 @@ def _smallest(
                 prepare(cases)
             for case, answer in zip(cases, answers):
                 failure = evaluate(case, answer, clock, False) if answer.agrees else None
-                if failure is not None and signature(failure, case) == found.signature:
+                if failure is not None and failure.category in _COSTLY:
+                    return found  # each further candidate could cost the time limit again
+                if (failure is not None and signature(failure, case) == found.signature
+                        and told(case, failure) == expected):
                     found, improved = Found(found.signature, failure, case), True
                     break
             if improved or not budget:

@@ -196,7 +196,7 @@ def _check_fixed(spec: ops.OpSpec, shapes: Any, params: dict[str, Any] | None) -
 
 
 def smaller_cases(case: Case, *, sets: int = len(STYLE_PAIRS), ones_cotangent: bool = False,
-                  seeds: Sequence[int] = (0, 1)) -> Iterator[CaseBatch]:
+                  seeds: Sequence[int] = (0, 1), resize: bool = True) -> Iterator[CaseBatch]:
     """Yield batches of cases of ``case``'s op and parameters that are smaller than ``case``.
 
     Smaller shapes come first, smallest first: each side lowered toward 1
@@ -206,7 +206,7 @@ def smaller_cases(case: Case, *, sets: int = len(STYLE_PAIRS), ones_cotangent: b
     batch holds the value sets of ``op_cases(..., sets=sets)`` drawn from one
     of ``seeds``, simplest first, keeping those smaller than ``case`` (by
     ``case_size``): a failure that still shows on one is a smaller minimal
-    case.
+    case. ``resize=False`` keeps ``case``'s shapes (they were fixed).
 
     .. code-block:: pycon
 
@@ -217,7 +217,7 @@ def smaller_cases(case: Case, *, sets: int = len(STYLE_PAIRS), ones_cotangent: b
     spec = ops.OPS[case.op]
     pairs = [STYLE_PAIRS[index % len(STYLE_PAIRS)] for index in range(check_int("sets", sets, 1))]
     current = case_size(case)
-    candidates = sorted(_smaller_shapes(case.shapes), key=_shapes_size)
+    candidates = sorted(_smaller_shapes(case.shapes), key=_shapes_size) if resize else []
     for shapes, seed in [*((shapes, seeds[0]) for shapes in candidates if _fits(spec, shapes, case.params)),
                          *((case.shapes, seed) for seed in seeds)]:
         batch = [smaller for smaller in _value_sets(spec, case.dtype, shapes, case.params, ones_cotangent, seed, pairs)
@@ -264,6 +264,8 @@ def _smaller_shapes(shapes: _Shapes) -> set[_Shapes]:
         everywhere = {(k, m) for k, m in axes if shapes[k][m] == size}
         for where in (alone, aligned, everywhere):
             found.update(lowered(where, side) for side in {1, size - 1})
+    # Every side 1 at once: where a failure that does not depend on the sizes ends.
+    found.add(tuple((1,) * len(shape) for shape in shapes))
     for i, shape in enumerate(shapes):
         if shape:
             found.add(tuple(other[1:] if k == i else other for k, other in enumerate(shapes)))
