@@ -24,7 +24,7 @@ from gradcheck.results import CheckResult, Report
 from gradcheck.runner import check_op
 from gradcheck.strategies import case_class, case_size, op_cases, smaller_cases
 
-EXAMPLES = 60
+EXAMPLES = 100
 
 
 @functools.lru_cache(maxsize=None)
@@ -45,7 +45,7 @@ def test_matmul_wrong_on_batched_stacks_and_on_1d_operands_shows_both():
     # Each on its own minimal case: the stack with every side 2 (sides of 1
     # hide a transpose), and the square matrix times a vector.
     assert _shapes(batched) == [(2, 2, 2), (2, 2, 2)]
-    assert _shapes(vector) == [(2, 2), (2,)]
+    assert _shapes(vector) in ([(2, 2), (2,)], [(2,), (2, 2)])  # a @ v or v @ b
     assert "all axes of b reversed" in batched.diagnosis
 
 
@@ -78,15 +78,20 @@ def test_case_classes_by_rank_and_parameter():
 
     matrix, vector = of("matmul", [(2, 2), (2, 2)]), of("matmul", [(2, 2), (2,)])
     batched, broadcast = of("matmul", [(2, 2, 2), (2, 2, 2)]), of("matmul", [(2, 2, 2), (2, 2)])
-    assert (matrix.ranks, vector.ranks, batched.ranks, broadcast.ranks) == ("matrix", "1-D", "batched", "broadcast")
+    vector_on_stack = of("matmul", [(2,), (2, 2, 2)])
+    assert [c.features for c in (matrix, vector, batched, broadcast)] == [
+        set(), {"1-D"}, {"batched"}, {"batched", "broadcast"}]
     assert matrix.contains(vector) and matrix.contains(batched) and batched.contains(broadcast)
     assert not vector.contains(batched) and not batched.contains(vector)
+    # A vector times a stack builds on both: either bug explains a failure there.
+    assert vector.contains(vector_on_stack) and batched.contains(vector_on_stack)
     plain, negative = of("sum", [(2, 3)], {"axis": 1}), of("sum", [(2, 3)], {"axis": -1})
     kept = of("sum", [(2, 3)], {"axis": None, "keepdims": True})
-    assert negative.params == {"axis", "negative axis"} and kept.params == {"keepdims"}
+    assert negative.features == {"1-D", "matrix", "axis", "negative axis"}
+    assert kept.features == {"1-D", "matrix", "keepdims"}
     assert plain.contains(negative) and not negative.contains(plain)
     assert not negative.contains(kept) and not kept.contains(negative)
-    assert of("sum", [(2, 3)]).contains(kept)
+    assert of("sum", [(2, 3)], {"axis": None}).contains(kept)
 
 
 def test_smaller_cases_keep_the_op_and_its_parameters_and_shrink():

@@ -1,12 +1,14 @@
 """What kind of case a case is: the class of its operands' ranks and of its parameters.
 
-Two failures of one op and one category are two bugs when they sit in
-different classes and neither class contains the other: a matmul wrong on
-1-D operands and wrong on batched stacks (while plain matrices pass), a sum
-that raises on negative axes and raises on ``keepdims``. A failure of a
-class that *contains* another's (a batched stack is a stack of matrices, a
-negative axis is an axis) is taken for the same bug, so a derivative wrong
-everywhere is told once, on its simplest class.
+A class is a set of features: the operands' rank features and the
+parameters' features. Two failures of one op and one category are two bugs
+when neither class contains the other (neither feature set is a subset of
+the other): a matmul wrong on 1-D operands and wrong on batched stacks
+(while plain matrices pass), a sum that raises on negative axes and raises
+on ``keepdims``. A failure of a class that *contains* another's (a batched
+stack is a stack of matrices, a negative axis is an axis) is taken for the
+same bug, so a derivative wrong everywhere is told once, on its simplest
+class.
 """
 
 from __future__ import annotations
@@ -20,52 +22,32 @@ __all__ = ["CaseClass", "case_class"]
 
 _Shapes = Sequence[Sequence[int]]
 
-#: The rank classes of a shape rule, each with the classes it contains (its
-#: bases): a failure on a base explains a failure of the same category on
-#: the class. Matmul's 1-D operands follow a rule of their own in most
-#: engines (promotion, then removal of the new axis), so its 1-D and batched
-#: classes are apart, both over the plain matrix product.
-_MATMUL_BASES: dict[str, tuple[str, ...]] = {
-    "matrix": (),
-    "1-D": ("matrix",),
-    "batched": ("matrix",),
-    "broadcast": ("batched",),
-}
-_ARRAY_BASES: dict[str, tuple[str, ...]] = {
-    "scalar": (),
-    "1-D": ("scalar",),
-    "matrix": ("1-D",),
-    "batched": ("matrix",),
-    "broadcast": ("batched",),
-}
+
+def _matmul_features(shapes: _Shapes) -> set[str]:
+    # Matmul's 1-D operands follow a rule of their own in most engines
+    # (promotion, then removal of the new axis), apart from batch axes; both
+    # build on the plain matrix product, which has neither feature.
+    found = {"1-D"} if any(len(shape) == 1 for shape in shapes) else set()
+    batches = {tuple(shape[:-2]) for shape in shapes if len(shape) >= 2}
+    if any(batches - {()}):
+        found.add("batched")
+    if len(batches) > 1:
+        found.add("broadcast")
+    return found
 
 
-def _matmul_class(shapes: _Shapes) -> str:
-    if any(len(shape) == 1 for shape in shapes):
-        return "1-D"
-    batches = {tuple(shape[:-2]) for shape in shapes}
-    if batches == {()}:
-        return "matrix"
-    return "batched" if len(batches) == 1 else "broadcast"
-
-
-def _array_class(shapes: _Shapes) -> str:
+def _array_features(shapes: _Shapes) -> set[str]:
+    # Each rank builds on the one below (an elementwise rule wrong on 0-D is
+    # wrong on every rank): features accumulate.
+    rank = max((len(shape) for shape in shapes), default=0)
+    found = {name for least, name in ((1, "1-D"), (2, "matrix"), (3, "batched")) if rank >= least}
     if len({tuple(shape) for shape in shapes}) > 1:
-        return "broadcast"
-    rank = len(shapes[0]) if shapes else 0
-    return ("scalar", "1-D", "matrix")[rank] if rank < 3 else "batched"
+        found.add("broadcast")
+    return found
 
 
-#: ``shapes`` column of the op table -> (rank class of the operand shapes, bases of each class).
-_RANK_RULES: dict[str, tuple[Callable[[_Shapes], str], dict[str, tuple[str, ...]]]] = {
-    "matmul": (_matmul_class, _MATMUL_BASES),
-}
-_DEFAULT_RANK_RULE = (_array_class, _ARRAY_BASES)
-
-
-def _contains(bases: dict[str, tuple[str, ...]], outer: str, inner: str) -> bool:
-    """Return whether rank class ``outer`` contains ``inner`` (is it, or builds on it)."""
-    return outer == inner or any(_contains(bases, base, inner) for base in bases.get(outer, ()))
+#: ``shapes`` column of the op table -> the rank features of its operand shapes.
+_RANK_FEATURES: dict[str, Callable[[_Shapes], set[str]]] = {"matmul": _matmul_features}
 
 
 def _features(value: Any, name: str) -> set[str]:
@@ -99,39 +81,36 @@ def _param_features(spec: ops.OpSpec, params: dict[str, Any]) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class CaseClass:
-    """The class of a case of ``op``: its operands' rank class and its parameters' features.
+    """The class of a case of ``op``: the features that set it apart from the plainest case.
 
-    ``ranks`` is one of ``scalar``, ``1-D``, ``matrix``, ``batched``,
-    ``broadcast`` (matmul: ``1-D``, ``matrix``, ``batched``, ``broadcast``);
-    ``params`` holds features such as ``axis``, ``negative axis``,
-    ``several axis`` and ``keepdims``, each derived from the op table's
-    parameters and their defaults.
+    Rank features come from the operand shapes (``1-D``, ``matrix``,
+    ``batched``, ``broadcast``; matmul: ``1-D``, ``batched``, ``broadcast``
+    over the plain matrix product), parameter features from the op table's
+    parameters and their defaults (``axis``, ``negative axis``, ``several
+    axis``, ``keepdims``). A class contains another when its features are a
+    subset of the other's: every case of the other builds on it.
     """
 
     op: str
-    ranks: str
-    params: frozenset[str] = frozenset()
+    features: frozenset[str] = frozenset()
 
     def contains(self, other: "CaseClass") -> bool:
         """Return whether every case of ``other`` builds on this class (a failure here explains one there)."""
-        if self.op != other.op:
-            return False
-        bases = _RANK_RULES.get(ops.OPS[self.op].shapes, _DEFAULT_RANK_RULE)[1]
-        return _contains(bases, other.ranks, self.ranks) and self.params <= other.params
+        return self.op == other.op and self.features <= other.features
 
     def describe(self) -> str:
-        """Return the class in words: ``batched operands, negative axis``."""
-        return ", ".join([f"{self.ranks} operands", *sorted(self.params)])
+        """Return the class in words: ``batched, negative axis``, or ``plain``."""
+        return ", ".join(sorted(self.features)) or "plain"
 
 
 def case_class(case: Any) -> CaseClass:
-    """Return the class of an op's case (a ``gradcheck.case.Case``): rank class and parameter features.
+    """Return the class of an op's case (a ``gradcheck.case.Case``): its rank and parameter features.
 
     .. code-block:: pycon
 
         >>> case_class(op_cases("sum", shapes=[(2, 3)], params={"axis": -1}).example()).describe()
-        'matrix operands, axis, negative axis'
+        '1-D, axis, matrix, negative axis'
     """
     spec = ops.OPS[case.op]
-    classify = _RANK_RULES.get(spec.shapes, _DEFAULT_RANK_RULE)[0]
-    return CaseClass(case.op, classify(case.shapes), _param_features(spec, case.params))
+    ranks = _RANK_FEATURES.get(spec.shapes, _array_features)(case.shapes)
+    return CaseClass(case.op, frozenset(ranks) | _param_features(spec, case.params))
