@@ -270,9 +270,9 @@ def _smallest(
 
     Greedy: the first smaller example with a case that still shows the
     failure (same signature, message and raise site, told the same way by
-    ``diagnose``: a simpler case must not lose the evidence) replaces it, and the search for a
-    smaller one starts again from there, for at most MINIMIZE_BATCHES
-    examples run. A case of another class is not run at all; a candidate
+    ``diagnose``: a simpler case must not lose the evidence) replaces it,
+    and the search for a smaller one starts again from there, for at most
+    MINIMIZE_BATCHES examples run. A case of another class is not run at all; a candidate
     that times out or crashes ends the pass.
     """
     from gradcheck.case import CaseBatch
@@ -352,7 +352,8 @@ def check_result(
     # first of each is the one a search by categories alone would report.
     found = sorted(state.found, key=lambda item: CATEGORIES.index(item.failure.category))
     failures = [
-        item.failure if diagnose is None else dataclasses.replace(item.failure, diagnosis=diagnose(item.case, item.failure))
+        item.failure if diagnose is None
+        else dataclasses.replace(item.failure, diagnosis=diagnose(item.case, item.failure))
         for item in found
     ]
     seconds = time.perf_counter() - started

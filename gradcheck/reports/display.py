@@ -142,7 +142,8 @@ def status_text(result: CheckResult) -> str:
     categories = [failure.category for failure in result.failures]
     counted = dict.fromkeys(categories)
     return "failed: " + ", ".join(
-        category + (f" ×{categories.count(category)}" if categories.count(category) > 1 else "") for category in counted
+        category + (f" ×{categories.count(category)}" if categories.count(category) > 1 else "")
+        for category in counted
     )
 
 
