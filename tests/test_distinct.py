@@ -12,6 +12,7 @@ the question's transpose bug, invisible on sides of 1, stays on
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import json
 import subprocess
@@ -19,10 +20,14 @@ import sys
 from importlib import import_module
 
 from gradcheck.engine import load_engine
+from gradcheck.reports import render_report
+from gradcheck.reports.display import status_text
 from gradcheck.reports.reproducer import write_reproducers
 from gradcheck.results import CheckResult, Report
 from gradcheck.runner import check_op
 from gradcheck.strategies import case_class, case_size, op_cases, smaller_cases
+from tests.report_samples import sample_report
+from tests.test_reports import plain_console
 
 EXAMPLES = 100
 
@@ -123,3 +128,31 @@ def test_two_failures_of_one_category_get_two_tests_and_survive_json(tmp_path):
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(paths["matmul"])],
                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert f"{len(tests)} failed" in run.stdout, run.stdout[-2000:]
+
+
+def _two_mismatches() -> Report:
+    """The sample report with matmul failing by two mismatches: a category repeated within a check."""
+    report = sample_report()
+    results = []
+    for result in report.results:
+        if result.check == "matmul":
+            first = result.failures[0]
+            second = dataclasses.replace(first, message="the gradient w.r.t. a differs from the reference", wrt="a")
+            result = dataclasses.replace(result, failures=(first, second, result.failures[1]))
+        results.append(result)
+    return dataclasses.replace(report, results=tuple(results))
+
+
+def test_every_format_shows_both_failures_of_a_repeated_category(tmp_path):
+    report = _two_mismatches()
+    matmul = next(result for result in report.results if result.check == "matmul")
+    assert status_text(matmul) == "failed: mismatch ×2, exception"
+    render_report(report, ["json", "html", "junit", "md"], tmp_path, console=plain_console())
+    markdown = (tmp_path / "gradcheck.md").read_text(encoding="utf-8")
+    assert "matmul · mismatch (1 of 3)" in markdown and "matmul · mismatch (2 of 3)" in markdown
+    html = (tmp_path / "gradcheck.html").read_text(encoding="utf-8")
+    assert html.count('id="failure-matmul-') == 3  # one anchor per failure, none shared
+    stored = json.loads((tmp_path / "gradcheck.json").read_text(encoding="utf-8"))
+    restored = Report.from_dict(stored).results[2]
+    assert [failure.category for failure in restored.failures] == ["mismatch", "mismatch", "exception"]
+    assert [failure.wrt for failure in restored.failures[:2]] == ["b", "a"]
