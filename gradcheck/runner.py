@@ -94,8 +94,8 @@ def check_op(
     (see ``gradcheck.strategies.op_cases``). ``supported`` is the declared
     partial support to draw within (default: the engine's own).
     """
-    from gradcheck.diagnosis import explain
-    from gradcheck.strategies import op_cases
+    from gradcheck.diagnosis import diagnose, explain
+    from gradcheck.strategies import case_class, op_cases, smaller_cases
     from gradcheck.verdict import judge
 
     tolerance = tolerance or merge_tolerances(None)[engine.dtype.name]
@@ -129,7 +129,19 @@ def check_op(
         clock.lap("comparison")
         return failure
 
-    state = search(strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare, budget=budget)
+    # One failure per distinct bug: by category and class of case (operand
+    # ranks, parameter features), each then tried on smaller cases of its kind.
+    def named(case: Any, failure: Failure) -> str | None:
+        return diagnose(case, failure, tolerance)
+
+    state = search(
+        strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare, budget=budget,
+        classify=case_class,
+        smaller=functools.partial(
+            smaller_cases, sets=VALUE_SETS, ones_cotangent=not engine.grad_takes_cotangent, resize=shapes is None,
+        ),
+        diagnose=named,
+    )
     result = check_result(
         op, "op", state, started,
         explain=lambda failing: explain(failing, tolerance, engine=engine, timeout=budget.limit),

@@ -132,15 +132,20 @@ def _row_id(row: Row) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _minimal_failures(source: str) -> dict[str, Failure]:
-    """Return the minimal failure of each category ``check_op`` finds for ``source``.
+    """Return the first minimal failure of each category ``check_op`` finds for ``source``.
 
-    A failure told as another way the same bug showed (``also_seen_as``) is
-    one too: its own diagnosis still fires on its own case.
+    A category may repeat (a second bug in another class of cases): the
+    first is the one a search by category alone finds. A failure told as
+    another way the same bug showed (``also_seen_as``) is one too: its own
+    diagnosis still fires on its own case.
     """
     engine, op = SOURCES[source]
     result = check_op(load_engine(engine), op, max_examples=100, seed=0)
-    found = [seen for failure in result.failures for seen in (failure, *failure.also_seen_as)]
-    return {failure.category: failure for failure in found}
+    first: dict[str, Failure] = {}
+    for failure in result.failures:
+        for seen in (failure, *failure.also_seen_as):
+            first.setdefault(seen.category, seen)
+    return first
 
 
 def _tupled(value: Any) -> Any:

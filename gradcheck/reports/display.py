@@ -155,10 +155,15 @@ def replay_command(report: Report, result: CheckResult) -> str:
 
 
 def status_text(result: CheckResult) -> str:
-    """Return ``passed``, ``unsupported`` or ``failed: CATEGORY, ...``."""
+    """Return ``passed``, ``unsupported`` or ``failed: CATEGORY, ...`` (``mismatch ×2``: two distinct bugs)."""
     if result.status != "failed" or not result.failures:
         return result.status
-    return "failed: " + ", ".join(failure.category for failure in result.failures)
+    categories = [failure.category for failure in result.failures]
+    counted = dict.fromkeys(categories)
+    return "failed: " + ", ".join(
+        category + (f" ×{categories.count(category)}" if categories.count(category) > 1 else "")
+        for category in counted
+    )
 
 
 def summary_text(report: Report) -> str:

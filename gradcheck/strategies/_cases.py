@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 from hypothesis import reject
@@ -25,7 +25,7 @@ from gradcheck.strategies._shapes import operand_shapes
 from gradcheck.strategies._validation import check_dtype, check_int, check_shape
 from gradcheck.strategies._values import COTANGENT_DOMAIN, RECIPES, SEEDS, STYLE_INDICES, STYLES, realize
 
-__all__ = ["PARAM_RULES", "declared_params", "op_cases"]
+__all__ = ["PARAM_RULES", "case_size", "declared_params", "op_cases", "smaller_cases"]
 
 _Shapes = tuple[tuple[int, ...], ...]
 
@@ -110,7 +110,6 @@ def _op_case(draw: st.DrawFn, spec: ops.OpSpec, dtype: str, shapes: st.SearchStr
         drawn = {}
     # In the op's own parameter order, which is how reports print them.
     params = {param.name: drawn[param.name] for param in spec.params}
-    domains = spec.domains_for(params)
     if sets is None:
         # One recipe for the operands and a style of its own for the cotangent
         # (simple operands often need a varied cotangent to show a bug): drawing
@@ -125,11 +124,20 @@ def _op_case(draw: st.DrawFn, spec: ops.OpSpec, dtype: str, shapes: st.SearchStr
         # one choice per example instead of three per set.
         seed = draw(SEEDS)
         pairs = [STYLE_PAIRS[index % len(STYLE_PAIRS)] for index in range(sets)]
+    cases = _value_sets(spec, dtype, operand_shapes_, params, ones, seed, pairs)
+    return cases[0] if sets is None else CaseBatch(cases)
+
+
+def _value_sets(spec: ops.OpSpec, dtype: str, shapes: _Shapes, params: dict[str, Any], ones: bool,
+                seed: int, pairs: Sequence[tuple[int, int]]) -> list[Case]:
+    """Return one case per (operand style, cotangent style) pair, all drawn from one ``seed``."""
+    width = 32 if dtype == "float32" else 64
+    domains = spec.domains_for(params)
     rng = np.random.default_rng(seed)
     output_shape: tuple[int, ...] | None = None
     cases = []
     for style, cotangent_style in pairs:
-        inputs = tuple(realize(shape, domain, width, style, rng) for shape, domain in zip(operand_shapes_, domains))
+        inputs = tuple(realize(shape, domain, width, style, rng) for shape, domain in zip(shapes, domains))
         if output_shape is None:
             output_shape = np.shape(spec.reference(*inputs, **params))
         if ones:
@@ -137,7 +145,7 @@ def _op_case(draw: st.DrawFn, spec: ops.OpSpec, dtype: str, shapes: st.SearchStr
         else:
             cotangent = realize(output_shape, COTANGENT_DOMAIN, width, cotangent_style, rng)
         cases.append(Case(spec.name, spec.operands, inputs, params, cotangent, dtype))
-    return cases[0] if sets is None else CaseBatch(cases)
+    return cases
 
 
 def op_cases(
@@ -241,3 +249,94 @@ def _check_fixed(spec: ops.OpSpec, shapes: Any, params: dict[str, Any] | None) -
             f"shapes={shapes!r} with params={full!r} do not fit {spec.name}: {exc}"
         ) from None
     return fixed_shapes, full
+
+
+def smaller_cases(case: Case, *, sets: int = len(STYLE_PAIRS), ones_cotangent: bool = False,
+                  seeds: Sequence[int] = (0, 1), resize: bool = True) -> Iterator[CaseBatch]:
+    """Yield batches of cases of ``case``'s op and parameters that are smaller than ``case``.
+
+    Smaller shapes come first, smallest first: each side lowered toward 1
+    (one axis, the axes it broadcasts with, or every axis of that size at
+    once), a leading axis dropped; only shapes the op accepts with
+    ``case``'s parameters. Then ``case``'s own shapes with other values. Each
+    batch holds the value sets of ``op_cases(..., sets=sets)`` drawn from one
+    of ``seeds``, simplest first, keeping those smaller than ``case`` (by
+    ``case_size``): a failure that still shows on one is a smaller minimal
+    case. ``resize=False`` keeps ``case``'s shapes (they were fixed).
+
+    .. code-block:: pycon
+
+        >>> case = op_cases("matmul", shapes=[(2, 2, 2), (2,)]).example()
+        >>> next(smaller_cases(case))[0].shapes  # doctest: +SKIP
+        ((1, 1, 1), (1,))
+    """
+    spec = ops.OPS[case.op]
+    pairs = [STYLE_PAIRS[index % len(STYLE_PAIRS)] for index in range(check_int("sets", sets, 1))]
+    current = case_size(case)
+    candidates = sorted(_smaller_shapes(case.shapes), key=_shapes_size) if resize else []
+    for shapes, seed in [*((shapes, seeds[0]) for shapes in candidates if _fits(spec, shapes, case.params)),
+                         *((case.shapes, seed) for seed in seeds)]:
+        batch = [smaller for smaller in _value_sets(spec, case.dtype, shapes, case.params, ones_cotangent, seed, pairs)
+                 if case_size(smaller) < current]
+        if batch:
+            yield CaseBatch(batch)
+
+
+def case_size(case: Case) -> tuple[tuple[int, int], tuple[int, int, float]]:
+    """Return how big ``case`` is, to compare: its shapes (entries, then axes), then its values.
+
+    Values count by how many entries are not whole numbers, how many
+    distinct numbers there are, and their largest magnitude.
+    """
+    arrays = [*case.inputs, case.cotangent]
+    flat = np.concatenate([np.ravel(array) for array in arrays]) if arrays else np.zeros(0)
+    values = (int(np.count_nonzero(flat != np.round(flat))), int(np.unique(flat).size),
+              float(np.max(np.abs(flat), initial=0.0)))
+    return _shapes_size(case.shapes), values
+
+
+def _shapes_size(shapes: _Shapes) -> tuple[int, int]:
+    return sum(int(np.prod(shape)) for shape in shapes), sum(len(shape) for shape in shapes)
+
+
+def _smaller_shapes(shapes: _Shapes) -> set[_Shapes]:
+    """Return shapes one step smaller than ``shapes``: a side lowered, or a leading axis dropped."""
+    found: set[_Shapes] = set()
+
+    def lowered(where: set[tuple[int, int]], side: int) -> _Shapes:
+        return tuple(tuple(side if (i, j) in where else old for j, old in enumerate(shape))
+                     for i, shape in enumerate(shapes))
+
+    axes = [(i, j) for i, shape in enumerate(shapes) for j in range(len(shape))]
+    for i, j in axes:
+        size = shapes[i][j]
+        if size == 1:
+            continue
+        alone = {(i, j)}
+        # The same axis of the other operands, counted from the right as broadcasting aligns them.
+        aligned = alone | {(k, len(other) - len(shapes[i]) + j) for k, other in enumerate(shapes)
+                           if 0 <= len(other) - len(shapes[i]) + j < len(other)
+                           and other[len(other) - len(shapes[i]) + j] == size}
+        everywhere = {(k, m) for k, m in axes if shapes[k][m] == size}
+        for where in (alone, aligned, everywhere):
+            found.update(lowered(where, side) for side in {1, size - 1})
+    # Every side 1 at once: where a failure that does not depend on the sizes ends.
+    found.add(tuple((1,) * len(shape) for shape in shapes))
+    for i, shape in enumerate(shapes):
+        if shape:
+            found.add(tuple(other[1:] if k == i else other for k, other in enumerate(shapes)))
+    rank = max((len(shape) for shape in shapes), default=0)
+    if rank:
+        found.add(tuple(shape[1:] if len(shape) == rank else shape for shape in shapes))
+    found.discard(tuple(tuple(shape) for shape in shapes))
+    return found
+
+
+def _fits(spec: ops.OpSpec, shapes: _Shapes, params: dict[str, Any]) -> bool:
+    """Return whether ``spec`` accepts operands of ``shapes`` with ``params`` (its reference runs on zeros)."""
+    try:
+        with np.errstate(all="ignore"):
+            spec.reference(*[np.zeros(shape) for shape in shapes], **params)
+    except Exception:  # noqa: BLE001 - NumPy refuses the shapes or parameters: not a case of the op
+        return False
+    return True
