@@ -125,8 +125,13 @@ def question_tape_result() -> CheckResult:
 
 def test_one_transpose_bug_is_one_failure_also_seen_as_shape_and_exception(question_tape_result):
     result = question_tape_result
-    assert [failure.category for failure in result.failures] == ["mismatch"]
-    (failure,) = result.failures
+    # Two bugs: the all-axes transpose (told once, with its shape and exception
+    # consequences), and a forward that raises on 1-D operands (tf.matmul needs
+    # matrices), a distinct exception the search goes on to find.
+    assert [failure.category for failure in result.failures] == ["mismatch", "exception"]
+    failure, one_d = result.failures
+    assert all(record.shape == (1,) for record in one_d.inputs) and "1-D" in (one_d.diagnosis or "")
+    assert not one_d.also_seen_as
     assert [other.category for other in failure.also_seen_as] == ["shape", "exception"]
     assert "all axes of" in (failure.diagnosis or "")
     # Each consequence keeps its own case and its own evidence.
@@ -140,7 +145,7 @@ def test_grouped_failures_in_every_format(question_tape_result, tmp_path):
     data = json.loads(json.dumps(report.to_dict()))
     also = data["results"][0]["failure"]["also_seen_as"]
     assert [item["category"] for item in also] == ["shape", "exception"]
-    assert len(data["results"][0]["failures"]) == 1
+    assert [item["category"] for item in data["results"][0]["failures"]] == ["mismatch", "exception"]
     assert Report.from_dict(data).to_dict() == report.to_dict()
     terminal = io.StringIO()
     render_report(report, ["text", "json", "html", "junit", "md"], tmp_path,
@@ -152,7 +157,7 @@ def test_grouped_failures_in_every_format(question_tape_result, tmp_path):
         text = " ".join(text.replace("│", " ").split())
         assert "also seen as" in text.lower(), name
         assert "shape on (a: " in text and "exception on (a: " in text, name
-        assert "1 of 3" not in text and "(2 of" not in text, name
+        assert "1 of 4" not in text and "(3 of" not in text, name  # two bugs, not four failures
 
 
 def test_different_causes_are_never_grouped():

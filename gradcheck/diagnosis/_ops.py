@@ -383,7 +383,7 @@ _SIZE_MISMATCH = re.compile(
 )
 # ... and for an operand with too few axes.
 _RANK_ERROR = re.compile(
-    r"ndims must be >= 2|out of bounds for array of dimension 1|at least two-dimensional|"
+    r"ndims must be (>=|==) 2|out of bounds for array of dimension 1|at least two-dimensional|"
     r"must be at least 2-D|different ndims", re.IGNORECASE
 )
 _WROTE_INTO = re.compile(r"(.+?) wrote into the array")
