@@ -235,7 +235,7 @@ def run_checks(
         else:
             record(op, functools.partial(
                 CheckResult, check=op, kind="op", status="unsupported",
-                reason=f"the engine defines no {op!r}" + _alias_hint(op),
+                reason=_unsupported_reason(engine, op),
             ))
     usable = [op for op in (names if program_ops is None else resolve_ops(program_ops)) if engine.supports(op)]
     if programs and usable:
@@ -258,10 +258,28 @@ def run_checks(
         programs=programs,
         ops=None if ops is None else names,
         results=tuple(results),
-        notes=() if engine.grad_takes_cotangent else (ONES_COTANGENT_NOTE,),
+        notes=(() if engine.grad_takes_cotangent else (ONES_COTANGENT_NOTE,)) + _class_notes(engine),
         tolerance=tolerance,
         engine_facts=EngineRecord(dict(engine.aliases), engine.grad_takes_cotangent),
     )
+
+
+def _built_from_class(engine: object) -> Any:
+    """Return the ``gradcheck.classes.ClassEngine`` an in-process engine was built from, else None."""
+    built = getattr(engine, "obj", None)
+    return built if isinstance(getattr(built, "unsupported", None), dict) and hasattr(built, "mapping") else None
+
+
+def _unsupported_reason(engine: object, op: str) -> str:
+    built = _built_from_class(engine)
+    if built is not None and op in built.unsupported:
+        return f"probing the class: {built.unsupported[op]}"
+    return f"the engine defines no {op!r}" + _alias_hint(op)
+
+
+def _class_notes(engine: object) -> tuple[str, ...]:
+    built = _built_from_class(engine)
+    return () if built is None else (built.summary(),)
 
 
 def _alias_hint(op: str) -> str:

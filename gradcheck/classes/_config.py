@@ -48,8 +48,8 @@ _VALUE = re.compile(r"(?P<name>[A-Za-z_]\w*)(?P<call>\(\))?")
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 
 _EXAMPLE = (
-    'e.g.\n[tool.gradcheck]\nclass = "Tensor"\nconstructor = { requires_grad = true }\n'
-    'backward = "backward(grad)"\n\n[tool.gradcheck.ops]\nsum = "x.sum(dim=axis)"'
+    'for example class = "Tensor", constructor = { requires_grad = true }, backward = "backward(grad)" '
+    'and, in [tool.gradcheck.ops], sum = "x.sum(dim=axis)"'
 )
 
 
@@ -105,7 +105,7 @@ class ClassConfig:
 def _bad(where: str, key: str, value: Any, meant: str) -> UsageError:
     return UsageError(
         f"{where}: [tool.gradcheck] {key} = {value!r} cannot be used: it must be {meant}. "
-        f"Fix that entry or remove it to let gradcheck find out by probing the class ({_SECTION}); {_EXAMPLE}"
+        f"Fix that entry or remove it to let gradcheck find out by probing the class ({_SECTION}), {_EXAMPLE}."
     )
 
 
@@ -147,13 +147,13 @@ def _example_expression(op: str) -> str:
 def parse_config(table: Any, source: str) -> ClassConfig:
     """Return the ClassConfig of a ``[tool.gradcheck]`` table read from ``source``."""
     if not isinstance(table, dict):
-        raise UsageError(f"{source}: [tool.gradcheck] must be a table; {_EXAMPLE}")
+        raise UsageError(f"{source}: [tool.gradcheck] must be a table, {_EXAMPLE} ({_SECTION}).")
     known = {"class", "kind", "dtype", "constructor", "value", "grad", "backward", "ops"}
     unknown = sorted(set(table) - known)
     if unknown:
         raise UsageError(
             f"{source}: [tool.gradcheck] has the unknown key(s) {', '.join(unknown)}; the keys are "
-            f"{', '.join(sorted(known))} ({_SECTION}). Check the spelling; {_EXAMPLE}"
+            f"{', '.join(sorted(known))} ({_SECTION}). Check the spelling."
         )
     ops = table.get("ops", {})
     if not isinstance(ops, dict):
@@ -192,7 +192,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except OSError as error:
         raise UsageError(f"{path} cannot be read: {error.strerror or error}.") from None
     except tomllib.TOMLDecodeError as error:
-        raise UsageError(f"{path} is not valid TOML ({error}). Fix the file; {_EXAMPLE}") from None
+        raise UsageError(f"{path} is not valid TOML ({error}). Fix the file ({_SECTION})") from None
 
 
 def find_config(start: str | Path | None) -> ClassConfig | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import inspect
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 import numpy as np
 
@@ -83,6 +83,13 @@ class ClassEngine:
     _make: Callable[[np.ndarray], Any] = field(default=lambda a: a, repr=False)
     _read: Callable[[Any], np.ndarray] = field(default=np.asarray, repr=False)
     _vjp: Callable[[Any, Sequence[Any], np.ndarray], list[np.ndarray]] = field(default=lambda y, xs, g: [], repr=False)
+
+    def summary(self) -> str:
+        """Return one paragraph for a report's notes: how the class was driven and each op called."""
+        ops = "; ".join(f"{op} = {mapped.text}" for op, mapped in self.mapping.items())
+        return (f"Built from the {self.kind} class {self.cls.__qualname__}: leaves {self.leaf_text}, value "
+                f"{self.value_text}, gradient {self.backward_text}. Ops: {ops}. `gradcheck inspect TARGET` "
+                "shows why the other ops are unsupported.")
 
     def variable(self, array: np.ndarray) -> Any:
         return self._make(array)
@@ -153,9 +160,11 @@ def _kind(cls: type, config: ClassConfig, make_scalar: Callable[[float], Any], p
         return config.kind
     if any(hasattr(cls, member) for member in _ARRAY_MEMBERS):
         return "tensor"
-    # No array member at all: a Value of one number, if it holds one.
+    # No array member at all, and a leaf's gradient starts as a number (micrograd's grad = 0):
+    # a Value of one number. A gradient that starts as None may become an array.
     node, error = prober.attempt(make_scalar, 1.25)
-    return "scalar" if error is None else "tensor"
+    start = getattr(node, config.grad or "grad", None) if error is None else None
+    return "scalar" if isinstance(start, (int, float, np.number)) and not isinstance(start, bool) else "tensor"
 
 
 def build(cls: type, config: ClassConfig | None = None, module: Any = None) -> ClassEngine:
@@ -164,20 +173,21 @@ def build(cls: type, config: ClassConfig | None = None, module: Any = None) -> C
     Raises ``TargetError`` (one paragraph) when no leaf, value, or gradient
     can be found; ops that cannot be mapped are only ``unsupported``.
     """
-    if not is_tensor_class(cls):
-        raise _error(cls, "it has no backward() method, and it is not an engine class either (one with variable, "
+    config = config or ClassConfig()
+    method = config.backward_parts[0] if config.backward_parts else "backward"
+    if not (inspect.isclass(cls) and callable(getattr(cls, method, None))):
+        raise _error(cls, f"it has no {method}() method, and it is not an engine class either (one with variable, "
                           "value and grad).",
                      "gradcheck builds an engine from a Tensor or Value class with backward() and a grad attribute "
                      f"({_SECTION}), or from an engine object (docs/contract.md, section 1).")
-    config = config or ClassConfig()
     module = module if module is not None else sys.modules.get(cls.__module__)
     prober = Prober()
     keywords, flag = _constructor_keywords(cls, config)
     shown_keywords = "".join(f", {k}={v!r}" for k, v in keywords.items())
     constant_keywords = {**keywords, flag: False} if flag else keywords
 
-    def make_scalar(value: float, keywords: dict[str, Any] = keywords) -> Any:
-        return cls(value, **keywords)
+    def make_scalar(value: float) -> Any:
+        return cast(Any, cls)(value, **keywords)
 
     kind = _kind(cls, config, make_scalar, prober)
     if kind == "scalar":
@@ -308,7 +318,7 @@ def _build_tensor(cls: type, config: ClassConfig, module: Any, prober: Prober, k
 def _backward_signature(cls: type) -> tuple[str | None, bool]:
     """Return ``(keyword, takes a gradient)`` from the signature of ``cls.backward``."""
     try:
-        parameters = list(inspect.signature(cls.backward).parameters.values())[1:]
+        parameters = list(inspect.signature(getattr(cls, "backward")).parameters.values())[1:]
     except (TypeError, ValueError):
         return None, True
     for parameter in parameters:

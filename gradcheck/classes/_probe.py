@@ -287,7 +287,7 @@ def choose(
         if forced:
             note = "" if matched else f"its forward did not match the reference on the probe ({_first(wrong, errors)})"
             return Choice(op, spelling, note, missing if matched else [])
-        if not spelling.named and (wrong or [e for t, kind, e in outcomes if kind == "error"]):
+        if not spelling.named and (wrong or any(kind == "error" for _, kind, _ in outcomes)):
             # Not the op's own name: kept only where it does what the op does on every trial.
             tried.append(f"{spelling.text} {_first(wrong, errors)}")
             continue

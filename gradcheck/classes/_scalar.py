@@ -46,6 +46,14 @@ def _each(function: Callable[..., Any], arity: int) -> Callable[..., np.ndarray]
     return lambda *arrays: objects(ufunc(*arrays))
 
 
+def _mean(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+    # Not np.mean: it divides by a NumPy integer, which a class written for Python numbers
+    # may not take (micrograd's x / n is x * n**-1, and np.int64(n)**-1 raises).
+    total = objects(np.sum(x, axis=axis, keepdims=keepdims))
+    n = float(x.size // max(total.size, 1))
+    return _each(lambda v: v / n, 1)(total)
+
+
 def _structural() -> dict[str, Spelling]:
     # NumPy's object-array machinery: only the class's + * / (and comparisons for max) run.
     return {
@@ -61,8 +69,7 @@ def _structural() -> dict[str, Spelling]:
                                  lambda x, shape: objects(np.broadcast_to(x, shape))),
         "sum": Spelling("np.sum(x, axis, keepdims) (the class's +)",
                         lambda x, axis=None, keepdims=False: objects(np.sum(x, axis=axis, keepdims=keepdims))),
-        "mean": Spelling("np.mean(x, axis, keepdims) (the class's + and / n)",
-                         lambda x, axis=None, keepdims=False: objects(np.mean(x, axis=axis, keepdims=keepdims))),
+        "mean": Spelling("np.sum(x, axis, keepdims) / n (the class's + and /)", _mean),
         "max": Spelling("np.max(x, axis, keepdims) (the class's comparisons pick the objects)",
                         lambda x, axis=None, keepdims=False: objects(np.max(x, axis=axis, keepdims=keepdims))),
     }

@@ -8,6 +8,7 @@ listed, so probing costs a few calls per op.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import operator
 from types import ModuleType
@@ -71,11 +72,16 @@ def _has(cls: type, name: str) -> bool:
 def _reduction_calls(base: str, call: Callable[..., Any], named: bool, single_axis: bool) -> list[Spelling]:
     """Spellings of ``x.sum(axis, keepdims)`` (or ``softmax(x, axis)``) under the keyword names libraries use."""
     spellings = []
-    keep_styles: tuple[str | None, ...] = (None,) if single_axis else ("keepdims", "keepdim", None)
+    # Without keepdims first: of two spellings that do as much, the one shown is the one that runs.
+    keep_styles: tuple[str | None, ...] = (None,) if single_axis else (None, "keepdims", "keepdim")
     for axis_kw in ("axis", "dim", None):
         for keep_kw in keep_styles:
+            shown_axis = "axis" if axis_kw is None else f"{axis_kw}=axis"
+            shown = shown_axis if single_axis or keep_kw is None else f"{shown_axis}, {keep_kw}=keepdims"
+            text = base.replace("ARGS", shown)
+
             def spelled(x: Any, axis: Any = None, keepdims: bool = False, *, _a: str | None = axis_kw,
-                        _k: str | None = keep_kw) -> Any:
+                        _k: str | None = keep_kw, _t: str = text) -> Any:
                 args: list[Any] = []
                 kwargs: dict[str, Any] = {}
                 given = axis is not None and not (single_axis and axis == -1)
@@ -86,13 +92,11 @@ def _reduction_calls(base: str, call: Callable[..., Any], named: bool, single_ax
                         kwargs[_a] = axis
                 if keepdims:
                     if _k is None:
-                        raise Unspellable("no keepdims spelling")
+                        raise Unspellable(f"{_t} has no keepdims (the probe found keepdims=False only)")
                     kwargs[_k] = True
                 return call(x, *args, **kwargs)
 
-            shown_axis = "axis" if axis_kw is None else f"{axis_kw}=axis"
-            shown = shown_axis if single_axis or keep_kw is None else f"{shown_axis}, {keep_kw}=keepdims"
-            spellings.append(Spelling(base.replace("ARGS", shown), spelled, named))
+            spellings.append(Spelling(text, spelled, named))
         if single_axis:
             # An explicit axis=-1 as well: a softmax whose default axis is not the last.
             def explicit(x: Any, axis: int = -1, *, _a: str | None = axis_kw) -> Any:
@@ -175,15 +179,21 @@ def tensor_spellings(cls: type, module: ModuleType | None) -> dict[str, list[Spe
             continue
         for name, named in method_names(op):
             if _has(cls, name):
-                spellings += _forms(op, name, named, lambda x, _n=name: getattr(x, _n), f"x.{name}(ARGS)")
+                spellings += _forms(op, name, named, _bound_method(name), f"x.{name}(ARGS)")
         for name, named in method_names(op):
             if name in functions:
-                function = functions[name]
-                spellings += _forms(op, name, named, lambda x, _f=function: (lambda *a, **k: _f(x, *a, **k)),
-                                    f"{name}(x, ARGS)")
+                spellings += _forms(op, name, named, _bound_function(functions[name]), f"{name}(x, ARGS)")
         spellings += transposes.get(op, [])
         table[op] = [_tidy(s) for s in spellings]
     return table
+
+
+def _bound_method(name: str) -> Callable[[Any], Callable[..., Any]]:
+    return lambda x: getattr(x, name)
+
+
+def _bound_function(function: Callable[..., Any]) -> Callable[[Any], Callable[..., Any]]:
+    return lambda x: functools.partial(function, x)
 
 
 def _tidy(spelling: Spelling) -> Spelling:
