@@ -99,6 +99,12 @@ def test_inspect_prints_the_mapping(capsys):
     assert describe_mapping(_class_engine(f"{CLASSES}/torch_style.py:Tensor")) in out
 
 
+def test_inspect_lists_a_module_engine_too(capsys):
+    assert main(["inspect", "gradcheck.examples.numpy_engine"]) == 0
+    out = capsys.readouterr().out
+    assert "  matmul            engine.matmul(...)" in out
+
+
 # --- the check: planted bugs found, nothing else --------------------------------------------
 
 CORRECT = [
