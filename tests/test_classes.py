@@ -191,6 +191,47 @@ def test_a_class_without_backward_is_told_what_a_tensor_class_needs(tmp_path):
     assert "default" not in str(error.value)
 
 
+HOSTILE = '''
+import sys
+import numpy as np
+
+
+class Tensor:
+    def __init__(self, data, requires_grad=False):
+        self.data, self.grad = np.asarray(data), None
+
+    def __add__(self, other):
+        return Tensor(self.data + other.data)
+
+    def exp(self):
+        while True:
+            pass
+
+    def log(self):
+        sys.exit("log leaves")
+
+    def tanh(self):
+        print("tanh prints")
+        raise RuntimeError("tanh is broken")
+
+    def backward(self, grad):
+        self.grad = grad
+'''
+
+
+def test_probing_a_class_that_hangs_exits_or_raises_is_bounded_and_loads(tmp_path, monkeypatch, capsys):
+    from gradcheck.classes import _probe
+
+    monkeypatch.setattr(_probe, "PER_CALL", 0.2)
+    (tmp_path / "hostile.py").write_text(HOSTILE)
+    engine = _class_engine(f"{tmp_path}/hostile.py:Tensor")
+    assert set(engine.mapping) == {"add"}
+    assert "no answer within" in engine.unsupported["exp"]
+    assert "SystemExit: log leaves" in engine.unsupported["log"]
+    assert "RuntimeError: tanh is broken" in engine.unsupported["tanh"]
+    assert "tanh prints" not in capsys.readouterr().out
+
+
 UNUSUAL = '''
 import numpy as np
 
