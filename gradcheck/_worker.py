@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from gradcheck.engine import load_engine
     from gradcheck.errors import GradcheckError
     from gradcheck.execution import run_engine
+    from gradcheck.support import supported_params_data
 
     _limit_memory(args.memory_mb)
     try:
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         "grad_takes_cotangent": engine.grad_takes_cotangent,
         "ops": list(engine.ops),
         "aliases": engine.aliases,
+        "supported_params": supported_params_data(engine.supported_params),
     })
 
     reader = FrameReader(requests.fileno())

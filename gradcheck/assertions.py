@@ -121,6 +121,7 @@ def check_report(
         timeout=settings.timeout, tolerances=settings.tolerances,
         programs=settings.programs if with_programs else 0,
         program_ops=program_ops if with_programs else None, failed_ops=failed_ops,
+        supported_params=settings.supported_params,
     )
 
 
@@ -133,6 +134,7 @@ def assert_gradients(
     seed: int = DEFAULT_SEED,
     timeout: float | None = DEFAULT_TIMEOUT,
     tolerances: Mapping[str, Any] | None = None,
+    supported_params: Mapping[str, Any] | None = None,
 ) -> CheckResult | list[CheckResult]:
     """Check the gradients of ``ops`` on ``engine``; raise with the minimal case when one is wrong.
 
@@ -145,7 +147,9 @@ def assert_gradients(
     checked on ``runner.VALUE_SETS`` sets of values) and
     ``programs`` programs for the program search, from ``seed``;
     ``timeout`` bounds one engine call (seconds) and ``tolerances`` maps a
-    dtype to a relative tolerance, as in ``run_checks``.
+    dtype to a relative tolerance, as in ``run_checks``. ``supported_params``
+    declares partial support for an engine you cannot edit, in the format of
+    an engine's own ``supported_params`` (docs/contract.md, section 1).
 
     Return the ``CheckResult`` when ``ops`` is one name, else the list of
     them in check order. Raise :class:`GradientAssertionError` (an
@@ -162,7 +166,8 @@ def assert_gradients(
     """
     __tracebackhide__ = True  # pytest shows the caller's line, not this function's
     settings = CheckSettings(
-        max_examples=max_examples, programs=programs, seed=seed, timeout=timeout, tolerances=tolerances
+        max_examples=max_examples, programs=programs, seed=seed, timeout=timeout, tolerances=tolerances,
+        supported_params=supported_params,
     )
     engine = _loaded(engine)
     report = check_report(engine, _requested_checks(engine, ops, settings), settings)

@@ -15,7 +15,7 @@ import numpy as np
 
 from gradcheck.ops import OPS
 
-__all__ = ["Case", "CaseBatch", "Computation", "EngineCall"]
+__all__ = ["Case", "CaseBatch", "Computation", "EngineCall", "largest_magnitude"]
 
 #: ``call(stage, function, *args, **kwargs)``: how ``apply`` calls into the
 #: engine, so that every call is guarded (time limit, output capture, mutation
@@ -29,7 +29,9 @@ class Computation(Protocol):
     The oracles evaluate ``reference`` (and, for ops and programs,
     ``tensorflow``), ``gradcheck.execution`` runs ``apply`` on the engine, the
     verdict bounds errors with ``terms``; reports show ``names``, ``inputs``,
-    ``params`` and ``describe()``.
+    ``params`` and ``describe()``. ``magnitude()`` is the largest ``|value|``
+    the computation works with in float64 (its inputs, and a program's
+    intermediate values): what a repeated call's rounding scales with.
     """
 
     @property
@@ -63,6 +65,17 @@ class Computation(Protocol):
     def apply(self, engine: Any, xs: list[Any], call: EngineCall) -> Any: ...
 
     def terms(self, output_shape: tuple[int, ...], wrt: int | None = None) -> int: ...
+
+    def magnitude(self) -> float: ...
+
+
+def largest_magnitude(arrays: Any) -> float:
+    """Return the largest finite ``|value|`` in ``arrays`` (0 if there is none)."""
+    largest = 0.0
+    for array in arrays:
+        magnitude = np.abs(np.asarray(array, dtype=np.float64))
+        largest = max(largest, float(np.max(magnitude[np.isfinite(magnitude)], initial=0.0)))
+    return largest
 
 
 @dataclass(frozen=True)
@@ -112,6 +125,10 @@ class Case:
         if wrt is None:
             return inner * max(_size_ratio(x.shape, output_shape) for x in self.inputs)
         return inner * _size_ratio(output_shape, self.inputs[wrt].shape)
+
+    def magnitude(self) -> float:
+        """Return the largest ``|value|`` of the inputs: one op computes with nothing else."""
+        return largest_magnitude(self.inputs)
 
 
 class CaseBatch(tuple):

@@ -6,6 +6,7 @@ The names, options and exit codes are the contract's (docs/contract.md, section 
 
     gradcheck check TARGET [--ops OP,OP...] [--max-examples N] [--seed S] [--programs N | --no-programs]
                            [--report-dir DIR] [--format FMT,FMT...] [--timeout SECONDS]
+                           [--in-process | --isolate [--memory-mb N] [--python PATH] [--no-sandbox]]
     gradcheck report reports/gradcheck.json [--format FMT,FMT...] [--report-dir DIR]
     gradcheck inspect TARGET
     gradcheck grade SUBMISSION... [--workers N] [--weights weights.toml] [check options] [--report-dir DIR]
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -126,20 +128,26 @@ def build_parser() -> argparse.ArgumentParser:
         "seed": "random seed; the report prints it for replay",
     })
     isolation = check.add_argument_group(
-        "untrusted engines",
-        "Run the engine in a worker process: a hang, a crash, os._exit or a memory hog is "
-        "reported as a failure of that op and the run goes on.",
+        "where the engine runs",
+        "By default the engine runs in a worker process: a hang, a crash, os._exit or a segfault is "
+        "reported as a failure of that op, with its case, and the run goes on. --isolate also "
+        "confines the worker in a sandbox, for engines you do not trust.",
     )
+    isolation.add_argument("--in-process", action="store_true",
+                           help="run the engine in gradcheck's own process, for debugging (breakpoints, "
+                                "pdb): an engine that ends its process then ends gradcheck, with no report")
     isolation.add_argument("--isolate", action="store_true",
-                           help="run the engine in a separate worker process (implied by the two below)")
+                           help="run the engine's worker in the bubblewrap sandbox (gradcheck.sandbox; "
+                                "implied by the two below)")
     isolation.add_argument(MEMORY_MB.option(), metavar=MEMORY_MB.metavar, default=None,
                            help="memory limit for the engine worker, in MiB")
     isolation.add_argument("--python", metavar="PATH", default=None,
                            help="run the worker with this interpreter (e.g. the student's own "
                                 "environment); it needs only NumPy and the engine's dependencies")
     isolation.add_argument("--no-sandbox", action="store_true",
-                           help="run the worker without the bubblewrap sandbox (gradcheck.sandbox) that "
-                                "otherwise confines it: only for engines you trust, or machines without bwrap")
+                           help="run the worker of --isolate, --memory-mb or --python without the sandbox "
+                                "that otherwise confines it: only for engines you trust, or machines "
+                                "without bwrap")
     _add_format_options(check)
     # `gradcheck grade` only: the report goes to this pipe, framed with a
     # nonce read from stdin, and no file is written (gradcheck.grade).
@@ -240,6 +248,14 @@ def _run_check(args: argparse.Namespace) -> int:
 
     names, settings = _check_options(args)
     memory_mb = MEMORY_MB.parse(args.memory_mb) if args.memory_mb is not None else None
+    confined = bool(args.isolate or memory_mb or args.python)
+    if args.in_process and (confined or args.no_sandbox):
+        given = [option for option, value in (("--isolate", args.isolate), ("--memory-mb", memory_mb),
+                                              ("--python", args.python), ("--no-sandbox", args.no_sandbox)) if value]
+        raise UsageError(
+            f"--in-process runs the engine in gradcheck's own process, so it cannot go with "
+            f"{', '.join(given)}, which are about its worker process; drop one or the other."
+        )
     formats = _formats(args)
     ops = resolve_ops(names)
     # Read before any engine runs: only this process ever sees the nonce.
@@ -252,19 +268,22 @@ def _run_check(args: argparse.Namespace) -> int:
 
     engine: Engine | IsolatedEngine
     with contextlib.ExitStack() as stack:
-        if args.isolate or memory_mb or args.python:
+        if args.in_process:
+            engine = load_engine(args.target)
+        else:
             from gradcheck.isolation import IsolatedEngine
 
+            # A plain worker by default: the user's own engine, run as it would run in
+            # process, needs no sandbox (nor bubblewrap); --isolate asks for one.
             engine = stack.enter_context(IsolatedEngine(
                 args.target, python=args.python or sys.executable, memory_mb=memory_mb,
-                sandbox=not args.no_sandbox,
+                sandbox=confined and not args.no_sandbox,
             ))
-        else:
-            engine = load_engine(args.target)
         with progress_callbacks(len(ops) + (1 if settings.programs else 0)) as (on_start, on_finish):
             report = run_checks(
                 engine, ops=ops, max_examples=settings.max_examples, seed=settings.seed,
                 timeout=settings.timeout, on_start=on_start, on_finish=on_finish, programs=settings.programs,
+                supported_params=settings.supported_params,
             )
     if nonce is not None:
         from gradcheck.grade import send_report
@@ -293,6 +312,22 @@ def _run_inspect(args: argparse.Namespace) -> int:
         else:
             print(f"  {op:<{width}}  unsupported: the engine defines no {op!r}")
     return EXIT_PASSED
+
+
+def _supported_params_text(declared: Any) -> str | None:
+    """Return ``--supported-params`` as JSON for each submission's check, once checked without an engine."""
+    if declared is None:
+        return None
+    from gradcheck.support import parse_supported_params
+
+    try:
+        parse_supported_params(declared)
+    except ValueError as exc:
+        raise UsageError(
+            f"--supported-params cannot be used: {exc}. It maps an op to the values of its parameters "
+            'the engines handle, e.g. \'{"sum": {"keepdims": [false]}}\' (docs/contract.md, section 1).'
+        ) from None
+    return json.dumps(declared)
 
 
 def _run_report(args: argparse.Namespace) -> int:
@@ -365,6 +400,7 @@ def _run_grade(args: argparse.Namespace) -> int:
         python=os.path.abspath(shutil.which(args.python) or args.python) if args.python else None,
         submission_timeout=SUBMISSION_TIMEOUT.read(args.submission_timeout),
         sandbox=not args.no_sandbox,
+        supported_params=_supported_params_text(settings.supported_params),
     )
     if options.sandbox:
         from gradcheck.sandbox import available

@@ -45,6 +45,8 @@ from gradcheck.loading import (
 )
 from gradcheck.ops import ALIASES, OP_NAMES
 from gradcheck.settings import DTYPES as DTYPE_NAMES
+from gradcheck.support import ATTRIBUTE as SUPPORT_ATTRIBUTE
+from gradcheck.support import SupportedParams, parse_supported_params
 
 __all__ = ["CheckedEngine", "Engine", "UserEngine", "as_array", "load_engine"]
 
@@ -93,6 +95,8 @@ class CheckedEngine(Protocol):
     dtype: np.dtype
     grad_takes_cotangent: bool
     aliases: dict[str, str]
+    # The engine's declared partial support (``gradcheck.support``): only these values are drawn.
+    supported_params: SupportedParams
 
     def supports(self, op: str) -> bool: ...
 
@@ -121,6 +125,8 @@ class Engine:
     grad_takes_cotangent: bool
     ops: dict[str, Callable[..., Any]] = field(repr=False)
     aliases: dict[str, str] = field(default_factory=dict, repr=False)
+    # The parameter values each partly supported op handles (``supported_params``, gradcheck.support).
+    supported_params: SupportedParams = field(default_factory=dict, repr=False)
 
     def supports(self, op: str) -> bool:
         """Return whether the engine defines ``op`` (a canonical name or an alias)."""
@@ -363,6 +369,7 @@ def _wrap(where: Where, obj: object, name: str, target: str) -> Engine:
         grad_takes_cotangent=takes_cotangent,
         ops=ops,
         aliases=aliases,
+        supported_params=_supported_params(where, obj, ops),
     )
 
 
@@ -376,6 +383,24 @@ def _class_engine(where: Where, cls: type) -> object:
     except TypeError:
         start = None
     return engine_from_class(cls, find_config(start))
+
+
+def _supported_params(where: Where, obj: object, ops: dict[str, Callable[..., Any]]) -> SupportedParams:
+    """Return the engine's declared partial support, checked (docs/contract.md, section 1); none: {}."""
+    declared = getattr(obj, SUPPORT_ATTRIBUTE, None)
+    if declared is None:
+        return {}
+    try:
+        return parse_supported_params(declared, ops)
+    except ValueError as exc:
+        at = locate(where, obj, SUPPORT_ATTRIBUTE)
+        raise where.error(
+            f"its {SUPPORT_ATTRIBUTE}{f' ({at})' if at else ''} cannot be used: {exc}.",
+            "It maps an op to the values of its parameters the engine handles, e.g. "
+            '{"sum": {"keepdims": [False]}, "softmax": {"axis": [-1]}, "mean": {"axis": [None]}}; '
+            "gradcheck then checks each op on those values only (docs/contract.md, section 1).",
+            f"Fix the entry, or remove {SUPPORT_ATTRIBUTE} to check every parameter value.",
+        ) from None
 
 
 def _instantiate(where: Where, cls: type) -> object:

@@ -207,9 +207,12 @@ def run_engine(engine: EngineCalls, case: Computation, timeout: float | None = 1
     """Return what ``engine`` computes for ``case``: forward value and gradients.
 
     With ``repeat`` the case is run a second time on fresh variables, and the
-    two answers must agree: an engine whose answer depends on an earlier call
-    (gradients never reset, a global tape that keeps growing) is
-    ``nondeterministic`` on the very case that shows it.
+    two answers must agree to within the rounding of summing the same terms
+    in another order (``gradcheck.tolerances.repeat_allowed``): an engine
+    whose answer depends on an earlier call (gradients never reset, a cache
+    keyed on ``id()``, a global tape that keeps growing) is
+    ``nondeterministic`` on the very case that shows it, while one that
+    merely sums in a different order each call (parents kept in a set) is not.
     """
     sink = _BoundedText()
     labels = call_labels(engine)
@@ -225,13 +228,13 @@ def run_engine(engine: EngineCalls, case: Computation, timeout: float | None = 1
                     f"the same case worked once, then failed when repeated: {failed.message}",
                     failed.detail,
                 ) from None
-            difference = _difference((outcome.forward, *outcome.grads), (again[0], *again[1]))
+            difference = _difference(case, (outcome.forward, *outcome.grads), (again[0], *again[1]))
             if difference:
                 raise _CallFailed(
                     "nondeterministic",
-                    "the same case, run twice on fresh variables, gave different answers: "
-                    f"{labels.runner} keeps state from one call to the next (gradients not reset?)",
-                    difference,
+                    f"the same case, run twice on fresh variables, gave different answers: {difference}; "
+                    f"{labels.runner} keeps state from one call to the next "
+                    "(gradients not reset? a cache keyed on id()? a tape that keeps growing?)",
                 )
     except _CallFailed as failed:
         outcome.failure = (failed.category, failed.message, failed.detail)
@@ -309,22 +312,51 @@ def _attempt(
     return forward, grads
 
 
-def _difference(first: tuple[np.ndarray, ...], second: tuple[np.ndarray, ...]) -> str | None:
-    """Describe how two answers to the same case differ beyond rounding, or return None."""
+def _difference(case: Computation, first: tuple[np.ndarray, ...], second: tuple[np.ndarray, ...]) -> str | None:
+    """Describe how two answers to ``case`` differ beyond reassociated sums, or return None.
+
+    The bound (``repeat_allowed``) counts the terms each entry sums
+    (``case.terms``) and the magnitudes they are made of: the case's values
+    for the forward value, those times the cotangent for a gradient.
+    """
+    from gradcheck.tolerances import repeat_allowed
+
     if len(first) != len(second):
         return f"the first call returned {len(first) - 1} gradient(s), the second {len(second) - 1}"
     for index, (a, b) in enumerate(zip(first, second)):
-        what = "the forward value" if index == 0 else f"gradient {index}"
+        what = "the forward value" if index == 0 else _gradient_name(case, index - 1)
         if a.shape != b.shape:
             return f"{what} had shape {a.shape}, then {b.shape}"
-        # A few ulps of slack: a multithreaded reduction may sum in another order.
-        eps = np.finfo(a.dtype).eps if np.issubdtype(a.dtype, np.floating) else 0.0
-        finite = np.abs(a[np.isfinite(a)])
-        scale = float(np.max(finite, initial=0.0))
-        if not np.allclose(a, b, rtol=16 * eps, atol=16 * eps * scale, equal_nan=True):
-            return (f"{what} was first {np.array2string(a, precision=4)}, "
-                    f"then {np.array2string(b, precision=4)}")
+        if np.array_equal(a, b, equal_nan=True):
+            continue  # the common case: a deterministic engine repeats itself bit for bit
+        values = case.magnitude()
+        if index == 0:
+            terms, involved = case.terms(a.shape), values
+        else:
+            cotangent = float(np.max(np.abs(case.cotangent), initial=0.0))
+            terms, involved = case.terms(first[0].shape, wrt=index - 1), cotangent * max(1.0, values)
+        bound = repeat_allowed(a, terms, involved)
+        a64, b64 = a.astype(np.float64), b.astype(np.float64)
+        with np.errstate(all="ignore"):  # inf and NaN entries are compared below, not warned about
+            error = np.abs(a64 - b64)
+            same = (a64 == b64) | (np.isnan(a64) & np.isnan(b64))
+            beyond = ~same & ~(error <= bound)  # NaN on one side only, or an inf that moved, is beyond too
+            if not beyond.any():
+                continue
+            excess = np.where(beyond, np.nan_to_num(error / np.maximum(bound, 1e-300), nan=np.inf), 0.0)
+        worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), excess.shape))
+        at = f" at index {worst}" if a.ndim else ""
+        return (
+            f"{what}{at} was {float(a64[worst])!r} the first time and {float(b64[worst])!r} the second, "
+            f"a difference of {error[worst]:.3g}; summing the entry's {terms} term(s) in any order "
+            f"moves it by at most {bound[worst]:.3g}"
+        )
     return None
+
+
+def _gradient_name(case: Computation, index: int) -> str:
+    name = case.names[index] if index < len(case.names) else None
+    return f"the gradient w.r.t. {name}" if name else f"gradient {index + 1}"
 
 
 def _as_list(grads: Any) -> list[Any]:

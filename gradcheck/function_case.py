@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from gradcheck.case import EngineCall
+from gradcheck.case import EngineCall, largest_magnitude
 from gradcheck.execution import CallFailure
 from gradcheck.tolerances import DEFAULT_TOLERANCES, Tolerance
 
@@ -157,6 +157,10 @@ class FunctionCase:
 
     def terms(self, output_shape: tuple[int, ...], wrt: int | None = None) -> int:
         return function_terms(self.shapes, output_shape, wrt)
+
+    def magnitude(self) -> float:
+        """Return the largest ``|value|`` of the inputs and of ``fn``'s value (its inside is not seen)."""
+        return largest_magnitude([*self.inputs, *([] if self.forward is None else [self.forward])])
 
 
 class Taped:

@@ -388,6 +388,8 @@ class GradeOptions:
     submission_timeout: float = DEFAULT_SUBMISSION_TIMEOUT
     # Each engine worker in a bubblewrap sandbox (gradcheck.sandbox); off only for trusted code.
     sandbox: bool = True
+    # Declared partial support for every submission (``--supported-params``), as JSON text.
+    supported_params: str | None = None
 
     @property
     def checks(self) -> tuple[str, ...]:
@@ -410,6 +412,8 @@ class GradeOptions:
             arguments += ["--python", self.python]
         if not self.sandbox:
             arguments.append("--no-sandbox")
+        if self.supported_params is not None:
+            arguments += ["--supported-params", self.supported_params]
         return arguments
 
     def to_dict(self) -> dict[str, Any]:
@@ -423,6 +427,7 @@ class GradeOptions:
             "python": self.python,
             "submission_timeout": self.submission_timeout,
             "sandbox": self.sandbox,
+            **({} if self.supported_params is None else {"supported_params": self.supported_params}),
         }
 
 

@@ -50,6 +50,7 @@ from gradcheck.loading import names_file, split_target
 from gradcheck.ops import ALIASES
 from gradcheck.sandbox import CAPTURE, Limits, Sandbox, available, exit_status, interpreter_prefixes
 from gradcheck.settings import DTYPES
+from gradcheck.support import SupportedParams, parse_supported_params
 
 if TYPE_CHECKING:
     from gradcheck.case import Computation
@@ -91,6 +92,7 @@ class IsolatedEngine:
     grad_takes_cotangent: bool = True
     ops: dict[str, None] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
+    supported_params: SupportedParams = field(default_factory=dict)
     _process: subprocess.Popen | None = field(default=None, repr=False)
     _reader: FrameReader | None = field(default=None, repr=False)
     _capture: str = field(default="", repr=False)
@@ -104,6 +106,7 @@ class IsolatedEngine:
         self.grad_takes_cotangent = ready["grad_takes_cotangent"]
         self.ops = dict.fromkeys(ready["ops"])
         self.aliases = ready["aliases"]
+        self.supported_params = ready["supported_params"]
 
     # --- the Engine surface the runner uses ------------------------------------
 
@@ -334,7 +337,9 @@ def _read_capture_tail(path: str) -> str:
 
 def _check_ready(header: dict[str, Any]) -> None:
     """Raise ProtocolError unless a "ready" message has exactly the fields and types the worker sends."""
-    expected = {"type", "target", "name", "dtype", "grad_takes_cotangent", "ops", "aliases", "array_bytes"}
+    expected = {
+        "type", "target", "name", "dtype", "grad_takes_cotangent", "ops", "aliases", "supported_params", "array_bytes",
+    }
     valid = (
         set(header) == expected
         and all(isinstance(header[key], str) for key in ("target", "name", "dtype"))
@@ -345,6 +350,12 @@ def _check_ready(header: dict[str, Any]) -> None:
     )
     if not valid:
         raise ProtocolError("its ready message does not have the fields and types a worker sends")
+    try:
+        # Validated again here, as the worker's engine loading did: the worker may lie,
+        # and what it declares decides which cases are drawn.
+        header["supported_params"] = parse_supported_params(header["supported_params"], dict.fromkeys(header["ops"]))
+    except ValueError as exc:
+        raise ProtocolError(f"its ready message declares supported_params gradcheck cannot use: {exc}") from None
     header["target"], header["name"] = printable(header["target"]), printable(header["name"])
 
 

@@ -434,7 +434,10 @@ _TABLE: tuple[OpSpec, ...] = (
     )),
     _unary("relu", lambda x: np.maximum(x, 0.0), lambda tf, x: tf.nn.relu(x), "g where x > 0, 0 elsewhere",
            NONZERO),
-    _unary("abs", np.abs, lambda tf, x: tf.abs(x), "g * sign(x)", NONZERO),
+    _unary("abs", np.abs, lambda tf, x: tf.abs(x), "g * sign(x)", NONZERO, slips=(
+        Slip("g (a derivative of 1)", "g * sign(x)", "the derivative of |x| is sign(x), -1 where x < 0",
+             lambda g, x, y, params: g),
+    )),
     _unary("sin", np.sin, lambda tf, x: tf.sin(x), "g * cos(x)", slips=(
         Slip("g * sin(x)", "g * cos(x)", _ITSELF, lambda g, x, y, params: g * y),
     )),

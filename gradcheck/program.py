@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck.case import Case, EngineCall
+from gradcheck.case import Case, EngineCall, largest_magnitude
 from gradcheck.ops import OPS
 
 __all__ = ["OUTPUT", "ProgramCase", "Step"]
@@ -141,6 +141,15 @@ class ProgramCase:
             out_shape = values[step.out].shape
             total += max([case.terms(out_shape)] + [case.terms(out_shape, wrt=i) for i in range(len(step.args))])
         return max(total, 1)
+
+    def magnitude(self) -> float:
+        """Return the largest ``|value|`` among the inputs and every value the program computes."""
+        return self._magnitude
+
+    @cached_property
+    def _magnitude(self) -> float:
+        with np.errstate(all="ignore"):  # a NaN or inf value is left out, not warned about
+            return largest_magnitude(self.reference_values(*self.inputs).values())
 
     # --- structure, for blame ------------------------------------------------
 

@@ -41,7 +41,8 @@ __all__ = [
 # format_version history:
 #   1: first release (docs/contract.md, section 3). Fields added since, without a bump (the
 #      contract allows additions): a report's ``tolerance``, a program
-#      failure's ``steps``.
+#      failure's ``steps``, a result's ``checked_on``/``not_checked`` (declared partial support),
+#      a failure's ``also_seen_as``.
 FORMAT_VERSION = 1
 
 STATUSES = ("passed", "failed", "unsupported")
@@ -121,10 +122,14 @@ class Failure:
     # and keep their steps as data (the output named ``y``) for reproducers.
     program: str | None = None
     steps: tuple[Step, ...] = ()
+    # Other failures of the same check that the same bug explains (its diagnosis
+    # reproduces each on its own case): one bug, told once, with where else it showed.
+    also_seen_as: tuple["Failure", ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "steps", tuple(self.steps))
+        object.__setattr__(self, "also_seen_as", tuple(self.also_seen_as))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -144,6 +149,7 @@ class Failure:
             "detail": self.detail,
             "program": self.program,
             **({"steps": [_step_dict(step) for step in self.steps]} if self.steps else {}),
+            **({"also_seen_as": [other.to_dict() for other in self.also_seen_as]} if self.also_seen_as else {}),
         }
 
     @classmethod
@@ -170,6 +176,7 @@ class Failure:
             detail=data.get("detail"),
             program=data.get("program"),
             steps=tuple(_step_from(item) for item in data.get("steps") or ()),
+            also_seen_as=tuple(cls.from_dict(item) for item in data.get("also_seen_as") or ()),
         )
 
 
@@ -196,6 +203,10 @@ class CheckResult:
     # Sets of arrays run through the engine and compared: an op's example
     # (one draw of shapes and parameters) holds several (``runner.VALUE_SETS``).
     cases: int = 0
+    # Declared partial support (the engine's ``supported_params``, gradcheck.support): the
+    # parameter values this check drew, and those it left out, as phrases; None: every value.
+    checked_on: str | None = None
+    not_checked: str | None = None
     # Seconds per stage (generation, tensorflow, finite differences, engine,
     # comparison, blame); measured, not part of the JSON report.
     stages: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
@@ -226,6 +237,9 @@ class CheckResult:
             data["reason"] = self.reason
         if self.replay:
             data["replay"] = self.replay
+        if self.checked_on is not None:
+            data["checked_on"] = self.checked_on
+            data["not_checked"] = self.not_checked
         return data
 
     @classmethod
@@ -245,7 +259,23 @@ class CheckResult:
             reason=data.get("reason"),
             replay=data.get("replay"),
             cases=data.get("cases", data.get("examples", 0)),
+            checked_on=_optional_text(data, "checked_on"),
+            not_checked=_optional_text(data, "not_checked"),
         )
+
+
+def _optional_mapping(data: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, dict):
+        raise TypeError(f"{key} is {type(value).__name__}, not a mapping")
+    return value
+
+
+def _optional_text(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{key} is {type(value).__name__}, not text")
+    return value
 
 
 @dataclass(frozen=True)
@@ -281,6 +311,9 @@ class Report:
     tolerance: Tolerance | None = None
     # The engine's spelling and grad signature, for reproducers; None for a function or an old report.
     engine_facts: EngineRecord | None = None
+    # Declared partial support given to the run from outside the engine (``--supported-params``),
+    # as JSON data: a replay must give it again. None: only the engine's own, if any.
+    supported_params: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "results", tuple(self.results))
@@ -318,6 +351,7 @@ class Report:
                     "grad_takes_cotangent": self.engine_facts.grad_takes_cotangent,
                 },
             }),
+            **({} if self.supported_params is None else {"supported_params": self.supported_params}),
             "results": [result.to_dict() for result in self.results],
         }
 
@@ -347,6 +381,7 @@ class Report:
                 aliases={str(op): str(alias) for op, alias in data["engine_facts"].get("aliases", {}).items()},
                 grad_takes_cotangent=bool(data["engine_facts"].get("grad_takes_cotangent", True)),
             ),
+            supported_params=_optional_mapping(data, "supported_params"),
         )
 
 

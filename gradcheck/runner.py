@@ -12,10 +12,12 @@ the ops the engine supports.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
+from gradcheck._budget import COSTLY, CostBudget
 from gradcheck._timing import StageClock
 from gradcheck.errors import UsageError
 from gradcheck.ops import ALIASES, OP_NAMES, canonical_op
@@ -23,6 +25,7 @@ from gradcheck.results import CheckResult, EngineRecord, Failure, Report
 from gradcheck.search import check_result, search
 # Re-exported: the runner's defaults are the settings' (gradcheck.settings).
 from gradcheck.settings import DEFAULT_MAX_EXAMPLES, DEFAULT_PROGRAMS, DEFAULT_TIMEOUT, VALUE_SETS
+from gradcheck.support import SupportedParams, parse_supported_params, support_note, supported_params_data
 from gradcheck.tolerances import Tolerance, merge_tolerances
 
 if TYPE_CHECKING:  # the engine modules load when a check starts
@@ -83,46 +86,70 @@ def check_op(
     max_side: int = 4,
     shapes: Sequence[Sequence[int]] | None = None,
     params: Mapping[str, Any] | None = None,
+    supported: SupportedParams | None = None,
 ) -> CheckResult:
     """Return the result of searching for a failing case of ``op`` on ``engine``.
 
     ``shapes`` (one per operand) and ``params`` fix what is otherwise drawn
-    (see ``gradcheck.strategies.op_cases``).
+    (see ``gradcheck.strategies.op_cases``). ``supported`` is the declared
+    partial support to draw within (default: the engine's own).
     """
-    from gradcheck.diagnosis import diagnose
-    from gradcheck.strategies import op_cases
+    from gradcheck.diagnosis import diagnose, explain
+    from gradcheck.strategies import case_class, op_cases, smaller_cases
     from gradcheck.verdict import judge
 
     tolerance = tolerance or merge_tolerances(None)[engine.dtype.name]
     started = time.perf_counter()
+    # Declared partial support: only the values the engine says it handles are drawn.
+    declared = (engine.supported_params if supported is None else supported).get(op) if params is None else None
     strategy = op_cases(
         op, dtype=engine.dtype.name, max_dims=max_dims, max_side=max_side,
         ones_cotangent=not engine.grad_takes_cotangent,
         shapes=shapes, params=None if params is None else dict(params), sets=VALUE_SETS,
+        supported=declared,
     )
 
     # An isolated engine answers an example's value sets in one round trip.
     run_many = getattr(engine, "run_many", None)
     ready: dict[int, Any] = {}
+    # After a first timeout or crash, the limit shortens and their cost is bounded.
+    budget = CostBudget(timeout)
 
     def prepare(cases: Sequence[Any]) -> None:
         ready.clear()
         if run_many is not None:
-            ready.update(zip(map(id, cases), run_many(cases, timeout)))
+            ready.update(zip(map(id, cases), run_many(cases, budget.limit)))
 
     def evaluate(case: Any, reference: Any, clock: StageClock, repeat: bool) -> Failure | None:
         outcome = ready.pop(id(case), None)
         if outcome is None:
-            outcome = engine.run(case, timeout, repeat)
+            outcome = engine.run(case, budget.limit, repeat)
         clock.lap("engine")
         failure = judge(case, outcome, reference, tolerance)
         clock.lap("comparison")
         return failure
 
-    state = search(strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare)
-    return check_result(
-        op, "op", state, started, diagnose=lambda case, failure: diagnose(case, failure, tolerance)
+    # One failure per distinct bug: by category and class of case (operand
+    # ranks, parameter features), each then tried on smaller cases of its kind.
+    def named(case: Any, failure: Failure) -> str | None:
+        return diagnose(case, failure, tolerance)
+
+    state = search(
+        strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare, budget=budget,
+        classify=case_class,
+        smaller=functools.partial(
+            smaller_cases, sets=VALUE_SETS, ones_cotangent=not engine.grad_takes_cotangent, resize=shapes is None,
+        ),
+        diagnose=named,
     )
+    result = check_result(
+        op, "op", state, started,
+        explain=lambda failing: explain(failing, tolerance, engine=engine, timeout=budget.limit),
+    )
+    if not declared:
+        return result
+    checked_on, not_checked = support_note(op, declared)
+    return dataclasses.replace(result, checked_on=checked_on, not_checked=not_checked)
 
 
 def check_programs(
@@ -135,6 +162,7 @@ def check_programs(
     timeout: float | None = DEFAULT_TIMEOUT,
     tolerance: Tolerance | None = None,
     max_steps: int = 6,
+    supported: SupportedParams | None = None,
 ) -> CheckResult:
     """Return the result of searching for a failing program over the engine's ops.
 
@@ -154,28 +182,33 @@ def check_programs(
     strategy = programs(
         usable, dtype=engine.dtype.name, max_steps=max_steps,
         ones_cotangent=not engine.grad_takes_cotangent,
+        supported=engine.supported_params if supported is None else supported,
     )
 
     # The culprits of each failing program, for the diagnosis of the minimal
     # ones only (it simulates traversals: too slow to run on every failing
     # example while shrinking).
     culprits_of: dict[int, list[Any]] = {}
+    budget = CostBudget(timeout)
 
     def evaluate(program: Any, reference: Any, clock: StageClock, repeat: bool) -> Failure | None:
-        outcome = engine.run(program, timeout, repeat)
+        outcome = engine.run(program, budget.limit, repeat)
         clock.lap("engine")
         failure = judge(program, outcome, reference, tolerance)
         clock.lap("comparison")
         if failure is None:
             return None
-        culprits = blame_steps(engine, program, tolerance, timeout)
+        if failure.category == "nondeterministic":
+            culprits_of[id(program)] = []  # state kept between calls is no op's rule: nothing to replay
+            return failure
+        culprits = blame_steps(engine, program, tolerance, budget.limit)
         clock.lap("blame")
         if culprits and all(step.op in known_bad for step, _ in culprits):
             return None  # an op bug its own check already reports
         culprits_of[id(program)] = culprits
         return failure
 
-    state = search(strategy, evaluate, max_examples=max_examples, seed=seed)
+    state = search(strategy, evaluate, max_examples=max_examples, seed=seed, budget=budget)
     return check_result(
         PROGRAMS_CHECK, "program", state, started,
         diagnose=lambda program, failure: diagnose(program, failure, tolerance, culprits=culprits_of[id(program)]),
@@ -195,6 +228,7 @@ def run_checks(
     *,
     program_ops: Sequence[str] | None = None,
     failed_ops: Iterable[str] = (),
+    supported_params: Mapping[str, Any] | None = None,
 ) -> Report:
     """Return the report of checking every op in ``ops`` (default: all) on ``engine``.
 
@@ -205,6 +239,9 @@ def run_checks(
     explicitly, a programs result is reported ``unsupported`` when the engine
     defines none of them). A program that fails only because of an op that
     failed its own check (here, or in ``failed_ops``) is not reported again.
+    ``supported_params`` declares partial support as an engine's
+    ``supported_params`` does (docs/contract.md, section 1), for engines that
+    cannot be edited; for the ops it names it replaces the engine's own.
     """
     from gradcheck.engine import Engine, load_engine
     from gradcheck.isolation import IsolatedEngine
@@ -217,6 +254,8 @@ def run_checks(
     if programs < 0:
         raise UsageError(f"programs={programs!r} must be 0 (no programs) or more.")
     tolerance = merge_tolerances(tolerances)[engine.dtype.name]
+    given = _given_support(engine, supported_params)
+    supported = engine.supported_params if given is None else {**engine.supported_params, **given}
     results: list[CheckResult] = []
 
     def record(check: str, run: Callable[[], CheckResult]) -> None:
@@ -230,24 +269,31 @@ def run_checks(
     for op in names:
         if engine.supports(op):
             record(op, functools.partial(
-                check_op, engine, op, max_examples=max_examples, seed=seed, timeout=timeout, tolerance=tolerance
+                check_op, engine, op, max_examples=max_examples, seed=seed, timeout=timeout, tolerance=tolerance,
+                supported=supported,
             ))
         else:
             record(op, functools.partial(
                 CheckResult, check=op, kind="op", status="unsupported",
                 reason=_unsupported_reason(engine, op),
             ))
-    usable = [op for op in (names if program_ops is None else resolve_ops(program_ops)) if engine.supports(op)]
+    # An op that hung or crashed in its own check would do it again in programs, at full cost each time.
+    costly = {result.check for result in results if any(f.category in COSTLY for f in result.failures)}
+    usable = [
+        op for op in (names if program_ops is None else resolve_ops(program_ops))
+        if engine.supports(op) and op not in costly
+    ]
     if programs and usable:
         failed = {*failed_ops, *(result.check for result in results if result.status == "failed")}
         record(PROGRAMS_CHECK, lambda: check_programs(
             engine, ops=usable, failed_ops=failed, max_examples=programs, seed=seed,
-            timeout=timeout, tolerance=tolerance,
+            timeout=timeout, tolerance=tolerance, supported=supported,
         ))
     elif programs and program_ops is not None:
         results.append(CheckResult(
             check=PROGRAMS_CHECK, kind="program", status="unsupported",
-            reason="the engine defines none of the ops programs are built from",
+            reason="the engine defines none of the ops programs are built from" if not costly
+            else "every op programs are built from timed out or crashed in its own check",
         ))
     return Report(
         target=engine.target,
@@ -261,6 +307,7 @@ def run_checks(
         notes=(() if engine.grad_takes_cotangent else (ONES_COTANGENT_NOTE,)) + _class_notes(engine),
         tolerance=tolerance,
         engine_facts=EngineRecord(dict(engine.aliases), engine.grad_takes_cotangent),
+        supported_params=None if given is None else supported_params_data(given),
     )
 
 
@@ -280,6 +327,21 @@ def _unsupported_reason(engine: object, op: str) -> str:
 def _class_notes(engine: object) -> tuple[str, ...]:
     built = _built_from_class(engine)
     return () if built is None else (built.summary(),)
+
+
+def _given_support(engine: CheckedEngine, given: Mapping[str, Any] | None) -> SupportedParams | None:
+    """Return the partial support ``given`` from outside the engine, checked against it (None: none given)."""
+    if given is None:
+        return None
+    try:
+        parsed = parse_supported_params(given, dict.fromkeys(op for op in OP_NAMES if engine.supports(op)))
+    except ValueError as exc:
+        raise UsageError(
+            f"The supported_params given to gradcheck (--supported-params) cannot be used on engine "
+            f"{engine.name}: {exc}. It maps an op to the values of its parameters the engine handles, e.g. "
+            '{"sum": {"keepdims": [false]}, "softmax": {"axis": [-1]}} in JSON (docs/contract.md, section 1).'
+        ) from None
+    return parsed
 
 
 def _alias_hint(op: str) -> str:

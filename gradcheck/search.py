@@ -1,4 +1,4 @@
-"""The search: Hypothesis draws examples, each failure category shrinks on its own.
+"""The search: Hypothesis draws examples, each distinct failure shrinks on its own.
 
 Every check (an op, composite programs, a user's function) is one call of
 :func:`search` with a strategy of computations and an ``evaluate`` that runs
@@ -6,20 +6,33 @@ the engine and judges its answer. A failure is raised as an exception whose
 *type* is its category, so Hypothesis treats each category as a distinct bug
 and shrinks each one separately: an engine that raises on 1-D operands *and*
 transposes the wrong axes gets both reported, each on its own smallest case.
-The search runs in rounds, each letting the categories already found pass.
+The search runs in rounds, each letting the failures already found pass.
+
+Given ``classify`` (an op's case -> its class: operand ranks, parameter
+features), a failure's *signature* is its category and its case's class, and
+a round lets pass only what a known signature explains (same category, a
+class that contains the case's): a second bug of the same category in another
+class (a matmul wrong on 1-D operands besides batched stacks) is found in the
+next round, while a derivative wrong everywhere is told once. Given
+``smaller``, each minimal failure is then tried on smaller cases of its own
+signature (sides lowered toward 1, simpler values), past where Hypothesis's
+shrinking stopped.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
+from gradcheck._budget import COSTLY, CostBudget
 from gradcheck._timing import StageClock
 from gradcheck.results import CATEGORIES, CheckResult, Failure
 
-__all__ = ["SearchState", "check_result", "search"]
+__all__ = ["MAX_PER_CATEGORY", "MINIMIZE_BATCHES", "Found", "SearchState", "Signature", "check_result", "search"]
 
 
 class _CaseFailed(Exception):
@@ -39,23 +52,83 @@ _FAILURE_TYPES: dict[str, type[_CaseFailed]] = {
 }
 
 
-# Categories that cost the time limit or a new worker process each time: once
-# one is known, an example that shows it again is not run further.
-_COSTLY = frozenset({"timeout", "crash"})
+# Where an engine raised, as ``gradcheck.execution`` writes it into a failure's detail.
+_RAISE_SITE = re.compile(r"\(at ([^:()]+:\d+)")
+
+# Categories a smaller case cannot be checked against: a timeout or a crash
+# costs as much again, and a nondeterministic answer may not repeat.
+_UNREPEATABLE = COSTLY | {"nondeterministic"}
+
+
+#: Most failures of one category a check reports: past it, the category
+#: passes whole (bounds the rounds an op wrong in many classes costs).
+MAX_PER_CATEGORY = 3
+
+#: Most candidate batches tried per minimal failure by the small-case pass.
+MINIMIZE_BATCHES = 24
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What tells two failures of a check apart: the category, and the class of the case (None: any)."""
+
+    category: str
+    case_class: Any = None
+
+    def explains(self, other: "Signature") -> bool:
+        """Return whether a failure of this signature accounts for one of ``other``."""
+        if self.category != other.category:
+            return False
+        if self.case_class is None or other.case_class is None:
+            return True
+        return bool(self.case_class.contains(other.case_class))
+
+
+@dataclass(frozen=True)
+class Found:
+    """One distinct minimal failure of a search: its signature, the failure and the case behind it."""
+
+    signature: Signature
+    failure: Failure
+    case: Any
 
 
 @dataclass
 class SearchState:
-    """What a search found so far: counts, the minimal failure of each category and its case."""
+    """What a search found so far: counts, and each distinct minimal failure with its case."""
 
     examples: int = 0
     cases: int = 0
     disagreements: int = 0
     oracle_note: str | None = None
-    failures: dict[str, Failure] = field(default_factory=dict)
-    # The computation behind each failure, by category: what diagnosis looks at.
-    failing_cases: dict[str, Any] = field(default_factory=dict)
+    # Every distinct failure, in the order found (a category may repeat).
+    found: list[Found] = field(default_factory=list)
     clock: StageClock = field(default_factory=StageClock)
+
+    @property
+    def failures(self) -> dict[str, Failure]:
+        """The first failure found of each category (a view: write to ``found``)."""
+        first: dict[str, Failure] = {}
+        for item in self.found:
+            first.setdefault(item.failure.category, item.failure)
+        return first
+
+    @property
+    def failing_cases(self) -> dict[str, Any]:
+        """The case behind the first failure of each category (a view: write to ``found``)."""
+        first: dict[str, Any] = {}
+        for item in self.found:
+            first.setdefault(item.failure.category, item.case)
+        return first
+
+    def explains(self, signature: Signature) -> bool:
+        """Return whether a failure found already accounts for ``signature``, or its category is full."""
+        return _explained(self.found, signature)
+
+
+def _explained(found: Sequence[Found], signature: Signature) -> bool:
+    same = [item for item in found if item.signature.category == signature.category]
+    return len(same) >= MAX_PER_CATEGORY or any(item.signature.explains(signature) for item in same)
 
 
 def _failures_from(exc: BaseException) -> list[tuple[Failure, Any]]:
@@ -76,8 +149,12 @@ def search(
     seed: int,
     reference: Callable[[Any, StageClock], Any] | None = None,
     prepare: Callable[[Sequence[Any]], None] | None = None,
+    budget: CostBudget | None = None,
+    classify: Callable[[Any], Any] | None = None,
+    smaller: Callable[[Any], Iterable[Any]] | None = None,
+    diagnose: Callable[[Any, Failure], str | None] | None = None,
 ) -> SearchState:
-    """Search ``strategy`` for cases ``evaluate`` fails; shrink each failure category.
+    """Search ``strategy`` for cases ``evaluate`` fails; shrink each distinct failure.
 
     ``evaluate(case, reference, clock, repeat)`` returns the engine's failure
     on a case whose oracles agree, or None, charging its stages to ``clock``;
@@ -89,8 +166,18 @@ def search(
     ``prepare(cases)``, if given, is called with each example's cases before
     they are evaluated (to run an isolated engine on all of them at once). The
     search runs in rounds: each round lets the
-    categories already found pass, so it goes on to the next kind of bug
+    failures already found pass, so it goes on to the next kind of bug
     instead of re-finding this one, until a round finds nothing new.
+    ``budget`` bounds what timeouts and crashes cost after the first
+    (``gradcheck._budget``; the caller's calls take its ``limit``); without
+    one, the calls keep their own limit and only their cost is bounded.
+    ``classify(case)``, if given, returns the case's class (an object with
+    ``contains(other)``): failures of one category in classes neither
+    contains are distinct bugs, each reported. ``smaller(case)``, if given,
+    yields examples smaller than ``case``; each minimal failure moves to the
+    first of them that fails the same way (same signature, message and raise
+    site, and the same ``diagnose(case, failure)`` when given), for as long
+    as one does.
     """
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as hypothesis_seed
@@ -106,7 +193,20 @@ def search(
 
     state = SearchState()
     clock = state.clock
-    known: set[str] = set()
+    # What a round lets pass: what the failures of earlier rounds explain.
+    known: list[Found] = []
+    budget = budget or CostBudget(None, shortens=False)
+
+    def signature(failure: Failure, case: Any) -> Signature:
+        if classify is None or failure.category in COSTLY:
+            return Signature(failure.category)
+        return Signature(failure.category, classify(case))
+
+    def verdict(failure: Failure | None, case: Any) -> bool:
+        """Raise a new failure; return whether the example should stop here (a costly one known)."""
+        if failure is not None and not _explained(known, signature(failure, case)):
+            raise _FAILURE_TYPES[failure.category](failure, case)
+        return failure is not None and failure.category in COSTLY
 
     @settings(
         max_examples=max_examples,
@@ -122,36 +222,142 @@ def search(
     @given(strategy)
     def check_example(example: Any) -> None:
         cases = example if isinstance(example, CaseBatch) else (example,)
+        if budget.exhausted:
+            # Timeouts and crashes spent this check's budget: no case is run,
+            # but a failure already seen is raised again for Hypothesis's replays.
+            for case in cases:
+                if verdict(budget.seen(case, costly_only=False), case):
+                    return
+            return
         state.examples += 1
         state.cases += len(cases)
         clock.reset()
         answers = references(cases, clock)
-        if prepare is not None:
-            prepare(cases)
+        # The cases up to one already seen to time out or crash: the example stops there.
+        runnable = next((i for i, case in enumerate(cases) if budget.seen(case, costly_only=True)), len(cases))
+        if prepare is not None and runnable:
+            prepare(cases[:runnable])
         for index, (case, reference) in enumerate(zip(cases, answers)):
             if not reference.agrees:
                 # The oracles disagree: the harness's problem, never the engine's.
                 state.disagreements += 1
                 state.oracle_note = state.oracle_note or reference.note
                 continue
-            # Run twice once per example: state kept between calls shows on
-            # any case, and the other sets are cheaper run once.
-            failure = evaluate(case, reference, clock, index == 0)
-            if failure is not None and failure.category not in known:
-                raise _FAILURE_TYPES[failure.category](failure, case)
-            if failure is not None and failure.category in _COSTLY:
+            # A timeout or crash seen on this very case is not paid for again.
+            failure = budget.seen(case, costly_only=True)
+            if failure is None:
+                # Run twice once per example: state kept between calls shows on
+                # any case, and the other sets are cheaper run once. A set that
+                # fails run once is run twice more: an answer that changes from
+                # call to call is state, on whichever set it shows.
+                failure = evaluate(case, reference, clock, index == 0)
+                failure = budget.recheck(failure, functools.partial(evaluate, case, reference, clock, index == 0))
+                if failure is not None and index > 0 and failure.category not in COSTLY:
+                    failure = _confirmed(failure, evaluate(case, reference, clock, True))
+                budget.record(case, reference, failure)
+            if verdict(failure, case):
                 return  # found in an earlier round, and the next set would likely cost as much again
 
-    for round_number in range(len(CATEGORIES)):
+    def confirm(case: Any, reference: Any) -> Failure | None:
+        clock.reset()
+        if prepare is not None:
+            prepare([case])
+        return evaluate(case, reference, clock, False)
+
+    def minimal(failure: Failure, case: Any) -> Found:
+        found = Found(signature(failure, case), failure, case)
+        if smaller is None or failure.category in _UNREPEATABLE:
+            return found
+        return _smallest(found, smaller, signature, references, prepare, evaluate, clock, diagnose)
+
+    for round_number in range(len(CATEGORIES) * MAX_PER_CATEGORY):
         found = _search_round(hypothesis_seed(seed + round_number)(check_example), Flaky)
-        new = [(failure, case) for failure, case in found if failure.category not in state.failures]
-        for failure, case in new:
-            state.failures[failure.category] = failure
-            state.failing_cases[failure.category] = case
-        if not new or "nondeterministic" in state.failures:
+        new = [(failure, case) for failure, case in found if not state.explains(signature(failure, case))]
+        new = [settled for failure, case in new if (settled := budget.settle(failure, case, confirm)) is not None]
+        state.found.extend(minimal(failure, case) for failure, case in new)
+        if not new:
             break
-        known.update(state.failures)
+        known[:] = state.found
+    # A failure a later round found on a simpler class of the same category
+    # accounts for an earlier one whose shrinking stopped short of it.
+    state.found = [item for item in state.found if not any(
+        other is not item and other.signature != item.signature and other.signature.explains(item.signature)
+        for other in state.found
+    )]
     return state
+
+
+def _confirmed(first: Failure, again: Failure | None) -> Failure:
+    """Return the failure of a case that failed once (``first``), given how it then fared run twice."""
+    if again is None:
+        return _changed(first)
+    return again if again.category == "nondeterministic" else first
+
+
+def _changed(failure: Failure) -> Failure:
+    """Return ``failure`` as the ``nondeterministic`` failure of a case that passed when repeated."""
+    return dataclasses.replace(
+        failure,
+        category="nondeterministic",
+        message=(
+            f"the same case failed once and passed when repeated ({failure.message}): "
+            "the engine's answer depends on something besides its inputs"
+        ),
+    )
+
+
+def _smallest(
+    found: Found,
+    smaller: Callable[[Any], Iterable[Any]],
+    signature: Callable[[Failure, Any], Signature],
+    references: Callable[[Sequence[Any], StageClock], list[Any]],
+    prepare: Callable[[Sequence[Any]], None] | None,
+    evaluate: Callable[[Any, Any, StageClock, bool], Failure | None],
+    clock: StageClock,
+    diagnose: Callable[[Any, Failure], str | None] | None,
+) -> Found:
+    """Return ``found`` moved to the smallest case ``smaller`` offers that fails with its signature.
+
+    Greedy: the first smaller example with a case that still shows the
+    failure (same signature, message and raise site, told the same way by
+    ``diagnose``: a simpler case must not lose the evidence) replaces it,
+    and the search for a smaller one starts again from there, for at most
+    MINIMIZE_BATCHES examples run. A case of another class is not run at all; a candidate
+    that times out or crashes ends the pass.
+    """
+    from gradcheck.case import CaseBatch
+
+    def told(case: Any, failure: Failure) -> tuple[str, str | None, str | None]:
+        site = _RAISE_SITE.search(failure.detail or "")
+        return (failure.message, site.group(1) if site else None,
+                diagnose(case, failure) if diagnose is not None else None)
+
+    expected = told(found.case, found.failure)
+    budget = MINIMIZE_BATCHES
+    improved = True
+    while improved and budget:
+        improved = False
+        for example in smaller(found.case):
+            cases = [case for case in (example if isinstance(example, CaseBatch) else (example,))
+                     if found.signature.case_class is None
+                     or signature(found.failure, case).case_class == found.signature.case_class]
+            if not cases:
+                continue
+            budget -= 1
+            answers = references(cases, clock)
+            if prepare is not None:
+                prepare(cases)
+            for case, answer in zip(cases, answers):
+                failure = evaluate(case, answer, clock, False) if answer.agrees else None
+                if failure is not None and failure.category in COSTLY:
+                    return found  # each further candidate could cost the time limit again
+                if (failure is not None and signature(failure, case) == found.signature
+                        and told(case, failure) == expected):
+                    found, improved = Found(found.signature, failure, case), True
+                    break
+            if improved or not budget:
+                break
+    return found
 
 
 def _search_round(run: Callable[[], None], flaky: type[BaseException]) -> list[tuple[Failure, Any]]:
@@ -159,17 +365,7 @@ def _search_round(run: Callable[[], None], flaky: type[BaseException]) -> list[t
     try:
         run()
     except flaky as exc:
-        return [
-            (dataclasses.replace(
-                failure,
-                category="nondeterministic",
-                message=(
-                    f"the same case failed once and passed when repeated ({failure.message}): "
-                    "the engine's answer depends on something besides its inputs"
-                ),
-            ), case)
-            for failure, case in _failures_from(exc)[:1]
-        ]
+        return [(_changed(failure), case) for failure, case in _failures_from(exc)[:1]]
     except BaseException as exc:
         failures = _failures_from(exc)
         if not failures:
@@ -185,18 +381,27 @@ def check_result(
     started: float,
     *,
     diagnose: Callable[[Any, Failure], str | None] | None = None,
+    explain: Callable[[list[tuple[Any, Failure]]], list[Failure]] | None = None,
     **fields: Any,
 ) -> CheckResult:
-    """Return the CheckResult of a finished search: its failures in CATEGORIES order, counts, stages.
+    """Return the CheckResult of a finished search: its distinct failures in CATEGORIES order, counts, stages.
 
     ``diagnose(case, failure)`` names the bug behind each minimal failure, on
-    the case that failed; ``fields`` are further CheckResult fields (``replay``).
+    the case that failed; ``explain`` instead takes every ``(case, failure)``
+    at once and returns them diagnosed, one per bug
+    (``gradcheck.diagnosis.explain``); ``fields`` are further CheckResult
+    fields (``replay``).
     """
-    failures = sorted(state.failures.values(), key=lambda f: CATEGORIES.index(f.category))
-    if diagnose is not None:
+    # In CATEGORIES order; failures of one category in the order found, so the
+    # first of each is the one a search by categories alone would report.
+    found = sorted(state.found, key=lambda item: CATEGORIES.index(item.failure.category))
+    if explain is not None:
+        failures = explain([(item.case, item.failure) for item in found])
+    else:
         failures = [
-            dataclasses.replace(failure, diagnosis=diagnose(state.failing_cases[failure.category], failure))
-            for failure in failures
+            item.failure if diagnose is None
+            else dataclasses.replace(item.failure, diagnosis=diagnose(item.case, item.failure))
+            for item in found
         ]
     seconds = time.perf_counter() - started
     return CheckResult(

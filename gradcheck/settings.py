@@ -21,6 +21,7 @@ target import this module, and neither may pay for NumPy.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ __all__ = [
     "comma_list",
     "ops_option",
     "read_check_options",
+    "supported_params_option",
 ]
 
 #: The dtypes gradcheck checks engines and functions in.
@@ -225,6 +227,9 @@ class CheckSettings:
     seed: int = DEFAULT_SEED
     timeout: float | None = DEFAULT_TIMEOUT
     tolerances: Mapping[str, Any] | None = None
+    # Declared partial support given to gradcheck rather than by the engine
+    # (docs/contract.md, section 1); checked against the engine by the runner.
+    supported_params: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for setting in CHECK_SETTINGS:
@@ -260,6 +265,24 @@ def ops_option(values: Sequence[str] | None, spelled: str = "--ops") -> list[str
     return names
 
 
+def supported_params_option(text: str | None, spelled: str = "--supported-params") -> Any:
+    """Return the declaration ``--supported-params`` gives, parsed JSON (None: not given).
+
+    Only its JSON is checked here; what it declares is checked against the
+    engine when the check starts (``runner.run_checks``).
+    """
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise UsageError(
+            f"{spelled}={text!r} is not JSON ({exc}); give the declaration an engine's supported_params "
+            f"would hold, in JSON (docs/contract.md, section 1), e.g. "
+            f"""{spelled} '{{"sum": {{"keepdims": [false]}}, "softmax": {{"axis": [-1]}}}}'."""
+        ) from None
+
+
 def add_check_options(
     add_option: Callable[..., Any], prefix: str = "--", *, help: Mapping[str, str] | None = None
 ) -> None:
@@ -275,6 +298,12 @@ def add_check_options(
                help=help.get("ops", "ops to check, by name or alias (default: every op gradcheck knows)"))
     for setting in CHECK_SETTINGS:
         setting.add_option(add_option, prefix, help=help.get(setting.name))
+    add_option(f"{prefix}supported-params", metavar="JSON", help=help.get(
+        "supported_params",
+        "declared partial support, as an engine's supported_params would hold it, in JSON "
+        """(e.g. '{"sum": {"keepdims": [false]}}'): only these parameter values are drawn for """
+        "these ops; it replaces what the engine declares for the ops it names",
+    ))
 
 
 def read_check_options(get_option: Callable[[str], Any], prefix: str = "--") -> dict[str, Any]:
@@ -292,4 +321,7 @@ def read_check_options(get_option: Callable[[str], Any], prefix: str = "--") -> 
         text = get_option(setting.option(prefix))
         if text is not None:
             given[setting.name] = setting.parse(text, setting.option(prefix))
+    supported = supported_params_option(get_option(f"{prefix}supported-params"), f"{prefix}supported-params")
+    if supported is not None:
+        given["supported_params"] = supported
     return given

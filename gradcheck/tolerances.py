@@ -10,6 +10,17 @@ error grows like its square root. ``max|expected|`` makes the bound norm-wise,
 so an entry that cancels to nearly zero is not held to a tighter standard than
 the arithmetic that produced it. A correct float32 engine is then well inside
 the bound, and a wrong rule (a factor, a sign, a transpose) is far outside it.
+
+A second call on the same case may differ from the first only as two orders
+of summing the same terms do (``repeat_allowed``)::
+
+    eps[dtype] * max(2 * (terms - 1), 16) * (|first_i| + max|first| + involved)
+
+A sum of ``n`` terms taken in two orders differs by at most about
+``2 (n - 1) eps sum|terms|``; ``sum|terms|`` is not the entry itself when the
+terms cancel, so it is estimated norm-wise as above, ``involved`` being the
+largest magnitude the computation works with (docs/tolerances.md, "Repeated
+calls").
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ import numpy as np
 
 from gradcheck.errors import UsageError
 
-__all__ = ["DEFAULT_TOLERANCES", "Tolerance", "allowed_error", "merge_tolerances"]
+__all__ = ["DEFAULT_TOLERANCES", "REPEAT_MIN_ULPS", "Tolerance", "allowed_error", "merge_tolerances", "repeat_allowed"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,11 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
     "float32": Tolerance(rtol=1e-3),
     "float64": Tolerance(rtol=1e-7),
 }
+
+
+#: The least slack of a repeated call, in ulps of the magnitudes involved: what
+#: a multithreaded kernel summing in another order shows within one op.
+REPEAT_MIN_ULPS = 16
 
 
 def merge_tolerances(overrides: Mapping[Any, float | Tolerance] | None) -> dict[str, Tolerance]:
@@ -91,3 +107,19 @@ def allowed_error(expected: np.ndarray, tolerance: Tolerance, terms: int = 1) ->
         # which are still judged (the non-finite ones are left to the verdict).
         largest = float(np.max(magnitude[np.isfinite(magnitude)], initial=0.0))
     return tolerance.rtol * math.sqrt(max(terms, 1)) * (magnitude + largest + tolerance.floor)
+
+
+def repeat_allowed(first: np.ndarray, terms: int, involved: float) -> np.ndarray:
+    """Return how far a second call's answer may be from ``first``, entry by entry, and still be rounding.
+
+    Two calls of a correct engine may sum an entry's ``terms`` terms in
+    different orders (a set of parents, a threaded reduction); ``involved``
+    is the largest magnitude the terms are made of (inputs, intermediate
+    values, cotangent), which bounds them when the entry itself cancels.
+    """
+    eps = float(np.finfo(first.dtype).eps) if np.issubdtype(first.dtype, np.floating) else 0.0
+    magnitude = np.abs(first.astype(np.float64))
+    finite = magnitude[np.isfinite(magnitude)]
+    largest = float(np.max(finite, initial=0.0))
+    ulps = max(2 * (max(terms, 1) - 1), REPEAT_MIN_ULPS)
+    return eps * ulps * (magnitude + largest + involved)

@@ -96,8 +96,10 @@ ROWS = [
     Row("tanh_derivative_of_input", "mismatch", "derivative_slip",
         ("1 - x**2", "in terms of the input x where the output y was meant")),
     Row("sigmoid_derivative_s", "mismatch", "derivative_slip", ("g * s where", "(1 - s) is missing")),
-    # Minimal x < 0: passing g through and flipping its sign agree; on mixed signs only one does.
-    Row("abs_derivative_one", "mismatch", "sign_flipped", ("sign(x)",), hand_picked="passed_through"),
+    # Minimal x < 0: a derivative of 1 and a flipped sign agree there, and the rule of 1 is the bug
+    # (it was told as "sign flipped" until issue 15); on mixed signs only the rule of 1 fits.
+    Row("abs_derivative_one", "mismatch", "derivative_slip", ("g (a derivative of 1) where g * sign(x)",
+                                                             "-1 where x < 0")),
     Row("cos_derivative_sign", "mismatch", "derivative_slip", ("-g * sin(x) was meant",)),
     Row("pow_derivative_p_x_p", "mismatch", "derivative_slip", ("p * x**p where", "not lowered by one")),
     Row("matrix_transpose_no_swap", "shape", "passed_through", ("swapaxes(g, -1, -2)",)),
@@ -113,8 +115,10 @@ ROWS = [
     Row("logsumexp_keepdims_twice", "shape", "reinserted_reduced_axes", ("keepdims=True",)),
     Row("softmax_diagonal_jacobian", "mismatch", "derivative_slip", ("diagonal",)),
     Row("log_softmax_no_sum", "mismatch", "derivative_slip", ("not summed along the axis",)),
+    # Its gradient is right for the function its forward computes: no mismatch is reported
+    # (test_a_wrong_forward_is_not_blamed_on_the_backward); sum_reduced_axes_first shows
+    # wrong_axis on a mismatch.
     Row("softmax_ignores_axis", "forward", "wrong_axis", ("axis=1) where axis=0",)),
-    Row("softmax_ignores_axis", "mismatch", "wrong_axis", ("axis=1) where axis=0",)),
     Row("sqrt_nonfinite", "nonfinite", "nonfinite", ("NaN or inf", "g / (2 * sqrt(x))")),
     Row("relu_inplace", "mutation", "mutation", ("relu()", "copy before modifying in place")),
     Row("add_zero_for_a", "mismatch", "zero_gradient", ("disconnected from the output",)),
@@ -128,10 +132,20 @@ def _row_id(row: Row) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _minimal_failures(source: str) -> dict[str, Failure]:
-    """Return the minimal failure of each category ``check_op`` finds for ``source``."""
+    """Return the first minimal failure of each category ``check_op`` finds for ``source``.
+
+    A category may repeat (a second bug in another class of cases): the
+    first is the one a search by category alone finds. A failure told as
+    another way the same bug showed (``also_seen_as``) is one too: its own
+    diagnosis still fires on its own case.
+    """
     engine, op = SOURCES[source]
     result = check_op(load_engine(engine), op, max_examples=100, seed=0)
-    return {failure.category: failure for failure in result.failures}
+    first: dict[str, Failure] = {}
+    for failure in result.failures:
+        for seen in (failure, *failure.also_seen_as):
+            first.setdefault(seen.category, seen)
+    return first
 
 
 def _tupled(value: Any) -> Any:
@@ -191,8 +205,10 @@ def test_recognizer_fires_on_the_minimal_case(row: Row):
     else:
         assert name == row.recognizer, found
         _assert_says(sentence, row.words)
-    # The runner stored it, and a report read back from JSON says the same.
-    assert failure.diagnosis == sentence == _diagnose(failure, op)
+    # The runner stored it (a wrong forward followed by what self-consistency says),
+    # and a report read back from JSON says the same.
+    assert failure.diagnosis is not None and failure.diagnosis.startswith(sentence)
+    assert sentence == _diagnose(failure, op)
     assert _diagnose(Failure.from_dict(failure.to_dict()), op) == sentence
 
 

@@ -57,6 +57,11 @@ CASES: dict[str, tuple[tuple[np.ndarray, ...], dict]] = {
     "log_softmax_no_sum": ((MATRIX,), {}),
     "exp_forward_expm1": ((MATRIX,), {}),
     "softmax_ignores_axis": ((MATRIX,), {"axis": 0}),
+    # A cube: the reversed output has the right shape and wrong values.
+    "matrix_transpose_forward_all_axes": ((sample((2, 2, 2)),), {}),
+    "sum_negative_axes_raises": ((MATRIX,), {"axis": -1}),
+    "add_unbroadcast_raises": ((MATRIX, ROW), {}),
+    "maximum_broadcast_raises": ((MATRIX, ROW), {}),
     "sqrt_nonfinite": ((POSITIVE,), {}),
     "relu_inplace": ((MATRIX,), {}),
 }

@@ -392,3 +392,18 @@ def test_check_text_is_plain_and_fits_its_width():
     assert "\x1b" not in text
     assert max(map(len, text.splitlines())) <= 64
     assert text.splitlines()[0].startswith("╭─ mean · mismatch")
+
+
+def test_supported_params_option_declares_partial_support(pytester):
+    # The engine declares mean over all axes only; the option replaces that with axis 0, which it
+    # cannot do: mean fails. softmax keeps the engine's declaration, and its section says so.
+    target = str(Path(__file__).parent / "targets" / "partial_support.py")
+    result = run(pytester, target, "-rA", "--gradcheck-programs", "0",
+                 "--gradcheck-supported-params", '{"mean": {"axis": [0]}}', ops="softmax,mean")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines([
+        "*mean: checked on: axis=0; not checked: any other axis*",
+        "*softmax: checked on: axis=-1; not checked: any other axis*",
+        "FAILED *gradcheck[[]mean[]]*",
+    ])
+    assert "mean · exception" in failures(result)

@@ -133,7 +133,8 @@ def test_the_question_bug_is_found_on_a_small_stack():
     result = check_op(load_engine(question_tape), "matmul", max_examples=100, seed=0)
     by_category = {failure.category: failure for failure in result.failures}
     assert result.failure.category == "mismatch"
-    assert {"mismatch", "shape"} <= set(by_category)
+    # One bug (the all-axes transpose), told once: its shape failure is listed under it.
+    assert "shape" in {seen.category for seen in by_category["mismatch"].also_seen_as}
     shapes = [record.shape for record in by_category["mismatch"].inputs]
     assert all(len(shape) <= 3 and max(shape) <= 2 for shape in shapes), shapes
 

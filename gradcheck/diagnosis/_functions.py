@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cached_property
 from typing import Any
 
@@ -53,6 +54,44 @@ def _summed_back(evidence: Evidence) -> Fields | None:
     return {"axes": axes}
 
 
+def _informative(match: Any) -> Any:
+    """Return ``match`` firing only where its evidence is more than a coincidence of a tiny case.
+
+    A function has no formula to say what a rule would give: "equals the
+    cotangent" is only evidence when there are several entries and the
+    cotangent is not one constant (on a single entry, or all ones, any rule
+    that happens to give that number would "match"; an off-by-one conv window
+    on a 1-element case was told as "the cotangent passed through").
+    """
+
+    def guarded(evidence: Evidence) -> Fields | None:
+        g = np.asarray(evidence.g)
+        if g.size < 2 or np.all(g == g.flat[0]) or evidence.actual is None or evidence.actual.size < 2:
+            return None
+        return match(evidence)
+
+    return guarded
+
+
+# What a function's evidence can say: the numbers, not an op's rule it has not got.
+_FUNCTION_WORDING = {
+    "passed_through": (
+        "{subject} equals the cotangent itself where the reference differs: the VJP returns the "
+        "incoming gradient without multiplying it by the function's derivative."
+    ),
+    "zero_gradient": "{subject} is all zeros where the reference is not.",
+}
+
+
+def _for_functions(recognizer: Recognizer) -> Recognizer:
+    if recognizer.name == "passed_through":
+        return dataclasses.replace(recognizer, match=_informative(recognizer.match),
+                                   template=_FUNCTION_WORDING[recognizer.name])
+    if recognizer.name in _FUNCTION_WORDING:
+        return dataclasses.replace(recognizer, template=_FUNCTION_WORDING[recognizer.name])
+    return recognizer
+
+
 #: The recognizers for a user's function: those that need no op's formula, most specific first.
 FUNCTION_RECOGNIZERS: tuple[Recognizer, ...] = (
     Recognizer(
@@ -60,5 +99,5 @@ FUNCTION_RECOGNIZERS: tuple[Recognizer, ...] = (
         "{subject} has the broadcast shape {actual_shape} where {wrt} has {shape}: {wrt} is broadcast "
         "in the forward pass and its gradient was not summed over the broadcast axes {axes}; " + SUM_BACK,
     ),
-    *(recognizer for recognizer in RECOGNIZERS if recognizer.ops is None),
+    *(_for_functions(recognizer) for recognizer in RECOGNIZERS if recognizer.ops is None),
 )

@@ -405,16 +405,28 @@ class Recognizer:
     ops: frozenset[str] | None  # None: every op
     match: Callable[[Evidence], Fields | None]
     template: str
+    # The wrong rule this recognizer reproduces, formatted with its fields: failures
+    # of one check with the same cause are one bug (``gradcheck.diagnosis.explain``).
+    # None for a description (a sign, a factor, a shape) that names no single rule.
+    cause: str | None = None
 
     def applies(self, evidence: Evidence) -> bool:
         return evidence.failure.category in self.categories and (self.ops is None or evidence.op in self.ops)
 
     def recognize(self, evidence: Evidence) -> str | None:
         """Return the sentence for ``evidence`` if this bug class is seen in it, else None."""
+        found = self.explain(evidence)
+        return None if found is None else found[0]
+
+    def explain(self, evidence: Evidence) -> tuple[str, str | None] | None:
+        """Return ``(sentence, cause)`` if this bug class is seen in ``evidence``, else None."""
         if not self.applies(evidence):
             return None
         fields = self.match(evidence)
-        return None if fields is None else self.template.format(**{**evidence.fields, **fields})
+        if fields is None:
+            return None
+        values = {**evidence.fields, **fields}
+        return self.template.format(**values), None if self.cause is None else self.cause.format(**values)
 
 
 def _categories(*names: str) -> frozenset[str]:
@@ -425,6 +437,7 @@ _SWAP_ONLY_LAST_TWO = (
     "np.transpose/tf.transpose with no axes argument reverses {axes} to {reversed}, where only the "
     "last two should swap; use np.swapaxes({other}, -1, -2) / tf.linalg.matrix_transpose({other})."
 )
+_TRANSPOSE_CAUSE = "{op}: transpose over every axis"
 SUM_BACK = "sum over them (keepdims=True for the size-1 ones) to get back {wrt}'s shape {shape}."
 
 #: Every recognizer, most specific first: the first that fires names the bug.
@@ -435,22 +448,26 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
         "(docs/contract.md, section 1) asks for NumPy semantics: promote a 1-D left operand to a "
         "row (1, n) and a right one to a column (n, 1), multiply, then drop the added axis (in the "
         "backward pass too).",
+        cause="{op}: 1-D operands",
     ),
     Recognizer(
         "transpose_all_axes_raises", _categories("exception"), MATMUL, _transpose_all_axes_raises,
         "The size mismatch inside grad() is what {op}'s backward for {wrt} hits when it reverses all "
         "axes of {other}: " + _SWAP_ONLY_LAST_TWO,
+        cause=_TRANSPOSE_CAUSE,
     ),
     Recognizer(
         "transpose_all_axes", _categories("mismatch", "shape"), MATMUL,
         _reproduces(_transpose_all_axes),
         "{subject} matches the reference with all axes of {other} reversed: " + _SWAP_ONLY_LAST_TWO,
+        cause=_TRANSPOSE_CAUSE,
     ),
     Recognizer(
         "permutation_not_inverse", _categories("mismatch", "shape"), _PERMUTATIONS,
         _reproduces(_permutation_again),
         "{subject} is the cotangent permuted by axes={axes} again instead of by its inverse: "
         "transpose the cotangent with np.argsort(axes) = {inverse}.",
+        cause="{op}: permutation not inverted",
     ),
     Recognizer(
         "reinserted_reduced_axes", _categories("shape"), _REDUCTIONS,
@@ -459,6 +476,7 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
         "{subject} has shape {actual_shape} where {wrt} has {shape}: the reduced axes {axes} were "
         "inserted into the cotangent again although keepdims=True already kept them; expand the "
         "cotangent only when keepdims=False.",
+        cause="{op}: reduced axes inserted again",
     ),
     Recognizer(
         "summed_leading_axes_only", _categories("shape"), BROADCASTING | MATMUL,
@@ -466,17 +484,20 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
         "{subject} has shape {actual_shape} where {wrt} has {shape}: it was not summed over the "
         "size-1 axes {axes} of {wrt} that broadcasting stretched to {stretched} (an unbroadcast that "
         "sums the leading axes only misses them); " + SUM_BACK,
+        cause="{op}: unbroadcast sums leading axes only",
     ),
     Recognizer(
         "not_summed_over_broadcast_axes", _categories("shape"), BROADCASTING | MATMUL,
         _shape_matcher(_unsummed_shape),
         "{subject} has the broadcast shape {actual_shape} where {wrt} has {shape}: it was not summed "
         "over the broadcast axes {axes}; " + SUM_BACK,
+        cause="{op}: no unbroadcast",
     ),
     Recognizer(
         "derivative_slip", _categories("mismatch"), _WITH_SLIPS,
         _reproduces(_slips),
         "{subject} matches {found} where {meant} was meant: {why}.",
+        cause="{op}: {found} for {meant}",
     ),
     Recognizer(
         "wrong_axis", _categories("mismatch", "forward"), _WITH_AXIS, _reproduces(_other_axes),

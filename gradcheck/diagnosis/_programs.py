@@ -32,13 +32,17 @@ __all__ = ["TRAVERSALS", "Traversal", "blame_steps", "diagnose_program"]
 def blame_steps(
     engine: CheckedEngine, program: ProgramCase, tolerance: Tolerance, timeout: float | None
 ) -> list[tuple[Step, Failure]]:
-    """Return the steps of ``program`` that fail on their own, with how they fail."""
+    """Return the steps of ``program`` that fail on their own, with how they fail.
+
+    Each step runs once: the question is whether its rule is wrong, and state
+    kept between calls is no rule's (a ``nondeterministic`` program is not blamed).
+    """
     culprits = []
     for step, case in program.step_cases():
         reference = reference_for(case)
         if not reference.agrees:
             continue  # the oracles cannot judge this step; blame nobody for it
-        failure = judge(case, engine.run(case, timeout), reference, tolerance)
+        failure = judge(case, engine.run(case, timeout, repeat=False), reference, tolerance)
         if failure is not None:
             culprits.append((step, failure))
     return culprits
@@ -209,6 +213,14 @@ def diagnose_program(
     program: ProgramCase, culprits: list[tuple[Step, Failure]], failure: Failure, tolerance: Tolerance
 ) -> str:
     """Return a sentence saying who is at fault for ``program`` failing, and what to fix."""
+    if failure.category == "nondeterministic":
+        return (
+            "the program gave different answers to two calls on the same inputs, further apart than "
+            "summing in another order can explain (the message gives both values and the bound); no op "
+            "is blamed, since each step's rule is the same on every call: the engine keeps state from "
+            "one call to the next (gradients not reset, a cache keyed on id(), a tape that keeps "
+            "growing), see docs/contract.md, section 3"
+        )
     if culprits:
         step, alone = culprits[0]
         shapes = ", ".join(f"{record.name} {record.shape}" for record in alone.inputs)

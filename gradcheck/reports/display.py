@@ -7,6 +7,7 @@ replay command reads the same everywhere. Only NumPy is imported here.
 
 from __future__ import annotations
 
+import json
 import shlex
 from typing import Any, Sequence
 
@@ -16,6 +17,7 @@ from gradcheck._text import printable
 from gradcheck.results import CheckResult, Failure, Report
 
 __all__ = [
+    "also_seen_as_lines",
     "array_text",
     "check_notes",
     "comparison_title",
@@ -27,6 +29,7 @@ __all__ = [
     "shape_text",
     "status_text",
     "summary_text",
+    "support_text",
     "worst_entry_text",
 ]
 
@@ -103,6 +106,20 @@ def worst_entry_text(failure: Failure) -> str | None:
     return text
 
 
+def also_seen_as_lines(failure: Failure) -> list[str]:
+    """Return one line per other way the same bug showed: ``shape on (a: (2, 1, 2, 1), b: (1, 1, 1))``.
+
+    Each names the other failure's category and minimal case, and its message.
+    """
+    lines = []
+    for other in failure.also_seen_as:
+        operands = ", ".join(f"{record.name}: {shape_text(record.shape)}" for record in other.inputs)
+        params = params_text(other.params)
+        case = f"({operands}{', ' + params if params else ''})"
+        lines.append(f"{other.category} on {case}: {printable(other.message)}")
+    return lines
+
+
 def detail_text(detail: str | None, limit: int = DETAIL_LINES) -> str | None:
     """Return ``detail`` cut to ``limit`` lines, saying how many were left out."""
     if not detail:
@@ -128,6 +145,8 @@ def replay_command(report: Report, result: CheckResult) -> str:
             words += ["--ops", ",".join(report.ops)]
         if report.programs is not None:
             words += ["--programs", str(report.programs)]
+    if report.supported_params is not None:
+        words += ["--supported-params", json.dumps(report.supported_params)]
     words += ["--seed", str(report.seed)]
     # The search a seed replays depends on the example budget too.
     if report.max_examples is not None:
@@ -136,15 +155,33 @@ def replay_command(report: Report, result: CheckResult) -> str:
 
 
 def status_text(result: CheckResult) -> str:
-    """Return ``passed``, ``unsupported`` or ``failed: CATEGORY, ...``."""
+    """Return ``passed``, ``unsupported`` or ``failed: CATEGORY, ...`` (``mismatch ×2``: two distinct bugs)."""
     if result.status != "failed" or not result.failures:
         return result.status
-    return "failed: " + ", ".join(failure.category for failure in result.failures)
+    categories = [failure.category for failure in result.failures]
+    counted = dict.fromkeys(categories)
+    return "failed: " + ", ".join(
+        category + (f" ×{categories.count(category)}" if categories.count(category) > 1 else "")
+        for category in counted
+    )
 
 
 def summary_text(report: Report) -> str:
     """Return ``N passed, M failed, K unsupported``."""
     return ", ".join(f"{count} {status}" for status, count in report.summary.items())
+
+
+def support_text(result: CheckResult) -> str | None:
+    """Return what a partly supported op was checked on: ``checked on: axis=-1; not checked: any other axis``.
+
+    None when the engine declared no partial support for the check.
+    """
+    if result.checked_on is None:
+        return None
+    return (
+        f"checked on: {result.checked_on}; not checked: {result.not_checked or 'nothing'} "
+        "(declared partial support)"
+    )
 
 
 def check_notes(report: Report) -> list[tuple[str, str]]:
@@ -155,6 +192,9 @@ def check_notes(report: Report) -> list[tuple[str, str]]:
     """
     notes = [("note", note) for note in report.notes]
     for result in report.results:
+        support = support_text(result)
+        if support:
+            notes.append((result.check, support))
         if result.reason and result.status != "unsupported" and result.reason not in report.notes:
             notes.append((result.check, result.reason))
         if result.oracle_disagreements:

@@ -35,6 +35,7 @@ import numpy as np
 
 import gradcheck
 from gradcheck.reports.display import (
+    also_seen_as_lines,
     check_notes,
     comparison_title,
     detail_text,
@@ -156,6 +157,8 @@ class FailureView:
     comparison: ComparisonView | None
     # The diagnosis as (kind, text) runs, kind "text", "code" or "em": see _prose.
     diagnosis: list[tuple[str, str]] | None
+    # Other failures the same bug explains: "shape on (a: (2, 1, 2, 1), b: (1, 1, 1)): ...".
+    also_seen_as: list[str]
     detail: str | None
     reproducer: str | None
     replay: str
@@ -262,6 +265,7 @@ def _failure_view(report: Report, result: CheckResult, failure: Failure, number:
         cotangent=cotangent,
         comparison=_comparison_view(failure),
         diagnosis=_prose(failure.diagnosis),
+        also_seen_as=also_seen_as_lines(failure),
         detail=detail_text(failure.detail),
         reproducer=failure.reproducer,
         replay=replay_command(report, result),

@@ -31,7 +31,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TextIO
 
-from gradcheck.reports.display import check_notes
+from gradcheck.reports.display import check_notes, support_text
 from gradcheck.reports.text import render_check_text
 from gradcheck.results import CheckResult, Report
 
@@ -87,6 +87,11 @@ def _testcase(report: Report, result: CheckResult) -> ET.Element:
         "name": _xml_text(result.check),
         "time": _seconds(result.seconds),
     })
+    support = support_text(result)
+    if support:
+        # Declared partial support, on the test case itself: CI shows it beside the result.
+        properties = ET.SubElement(case, "properties")
+        ET.SubElement(properties, "property", {"name": "supported_params", "value": _xml_text(support)})
     if result.status == "unsupported":
         ET.SubElement(case, "skipped", {"message": _xml_text(result.reason or "unsupported by the engine")})
     elif result.status == "failed":

@@ -22,6 +22,7 @@ from typing import Any, Iterable, TextIO
 import numpy as np
 
 from gradcheck.reports.display import (
+    also_seen_as_lines,
     array_text,
     check_notes,
     detail_text,
@@ -103,6 +104,9 @@ def _failure_block(report: Report, result: CheckResult, number: int, failure: Fa
     parts = [heading, f"**{_escape(failure.message)}**", _fenced(_case_text(failure))]
     if failure.diagnosis:
         parts.append(f"**Diagnosis:** {_one_line(failure.diagnosis)}")
+    also = also_seen_as_lines(failure)
+    if also:
+        parts.append("**Also seen as** (the same bug):\n\n" + "\n".join(f"- {_escape(_one_line(line))}" for line in also))
     replay = f"Replay: {_code_span(replay_command(report, result))}"
     if failure.reproducer:
         replay += f" · reproducer {_code_span(failure.reproducer)}"

@@ -327,13 +327,22 @@ _CATEGORY_NOTES = {
 }
 
 
+def _position(failures: Sequence[Failure], failure: Failure) -> int:
+    """Return where ``failure`` itself (not an equal one) sits in ``failures``."""
+    return next(index for index, other in enumerate(failures) if other is failure)
+
+
 class _FailureTest:
     """What every test written for one failure knows: its name, the inputs' names, the gradient named."""
 
     def __init__(self, result: CheckResult, failure: Failure, dtype: str) -> None:
         self.failure = failure
         self.dtype = dtype
-        self.name = f"test_{_identifier(result.check)}_{_identifier(failure.category)}"
+        # A category may repeat within a check (two distinct bugs): the second is ``..._2``.
+        earlier = [other.category for other in result.failures[:_position(result.failures, failure)]]
+        repeat = earlier.count(failure.category)
+        suffix = f"_{repeat + 1}" if repeat else ""
+        self.name = f"test_{_identifier(result.check)}_{_identifier(failure.category)}{suffix}"
         self.names = [record.name for record in failure.inputs]
         # The gradient the failure names, if gradcheck recorded what it should be.
         self.wrt = failure.wrt if failure.wrt in self.names and failure.expected is not None else None

@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gradcheck.reports.display import (
+    also_seen_as_lines,
     array_text,
     check_notes,
     comparison_title,
@@ -173,7 +174,7 @@ def _failure_panel(
     """Return the panel of one failure: headline, then one labelled row per thing known."""
     comparison = comparison_title(failure)
     labels = ("program", "inputs", "params", "cotangent", comparison, "worst entry",
-              "diagnosis", "detail", "reproducer", "replay")
+              "diagnosis", "also seen as", "detail", "reproducer", "replay")
     # Room left for values once the panel frame and the label column are drawn
     # (sized for the longest label, present or not: arrays never overflow).
     room = width - _PANEL_FRAME - max(map(len, labels)) - _LABEL_GAP
@@ -185,6 +186,7 @@ def _failure_panel(
         _comparison(failure, room),
         _optional(worst_entry_text(failure)),
         _optional(failure.diagnosis, style="yellow"),
+        _optional("\n".join(also_seen_as_lines(failure))),
         _optional(detail_text(failure.detail)),
         _optional(failure.reproducer),
         Text(replay_command(report, result), style="cyan"),

@@ -15,7 +15,8 @@ naming the bad one.
     ... def test_my_matmul(case): ...
 """
 
-from gradcheck.strategies._cases import PARAM_RULES, op_cases
+from gradcheck.strategies._cases import PARAM_RULES, case_size, op_cases, smaller_cases
+from gradcheck.strategies._classes import CaseClass, case_class
 from gradcheck.strategies._params import (
     EXPONENTS,
     broadcast_targets,
@@ -37,6 +38,7 @@ from gradcheck.strategies._values import COTANGENT_RANGE, cotangents, values
 
 __all__ = [
     "COTANGENT_RANGE",
+    "CaseClass",
     "EXPONENTS",
     "MATMUL_SIGNATURE",
     "PARAM_RULES",
@@ -44,6 +46,8 @@ __all__ = [
     "SHAPE_RULES",
     "broadcast_targets",
     "broadcastable_shapes",
+    "case_class",
+    "case_size",
     "cotangents",
     "exponents",
     "matmul_shapes",
@@ -54,5 +58,6 @@ __all__ = [
     "reduction_axes",
     "reshape_targets",
     "single_axes",
+    "smaller_cases",
     "values",
 ]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+import itertools
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
+from hypothesis import reject
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
@@ -23,7 +25,7 @@ from gradcheck.strategies._shapes import operand_shapes
 from gradcheck.strategies._validation import check_dtype, check_int, check_shape
 from gradcheck.strategies._values import COTANGENT_DOMAIN, RECIPES, SEEDS, STYLE_INDICES, STYLES, realize
 
-__all__ = ["PARAM_RULES", "op_cases"]
+__all__ = ["PARAM_RULES", "case_size", "declared_params", "op_cases", "smaller_cases"]
 
 _Shapes = tuple[tuple[int, ...], ...]
 
@@ -66,20 +68,48 @@ def _param_strategy(rule: str, shapes: _Shapes, width: int) -> st.SearchStrategy
     return PARAM_RULES[rule](shapes, width)
 
 
+def declared_params(draw: st.DrawFn, spec: ops.OpSpec, shapes: _Shapes, drawn: dict[str, Any],
+                    supported: Mapping[str, Sequence[Any]]) -> dict[str, Any] | None:
+    """Return ``drawn`` with each parameter in ``supported`` replaced by one of its values that fits ``shapes``.
+
+    ``supported`` is an engine's declared partial support for ``spec``'s op
+    (``gradcheck.support``): its parameters take only those values, the
+    others keep what was drawn. None when no combination fits these shapes
+    (the caller draws other shapes).
+    """
+    names = [param.name for param in spec.params if param.name in supported]
+    inputs = [np.ones(shape) for shape in shapes]
+    fitting = []
+    for values in itertools.product(*(supported[name] for name in names)):
+        candidate = {**drawn, **dict(zip(names, values))}
+        try:
+            with np.errstate(all="ignore"):
+                spec.reference(*inputs, **candidate)
+        except Exception:  # noqa: BLE001 - NumPy saying these parameters do not fit these shapes
+            continue
+        fitting.append(candidate)
+    return draw(st.sampled_from(fitting)) if fitting else None
+
+
 @st.composite
 def _op_case(draw: st.DrawFn, spec: ops.OpSpec, dtype: str, shapes: st.SearchStrategy[_Shapes],
-             fixed_params: dict[str, Any] | None, ones: bool, sets: int | None) -> Case | CaseBatch:
+             fixed_params: dict[str, Any] | None, ones: bool, sets: int | None,
+             supported: Mapping[str, Sequence[Any]] | None = None) -> Case | CaseBatch:
     operand_shapes_ = draw(shapes)
     width = 32 if dtype == "float32" else 64
     if fixed_params is not None:
         drawn = fixed_params
     elif spec.param_rule:
         drawn = draw(_param_strategy(spec.param_rule, operand_shapes_, width))
+        if supported:
+            restricted = declared_params(draw, spec, operand_shapes_, drawn, supported)
+            if restricted is None:
+                reject()  # no declared value fits these shapes: draw others
+            drawn = restricted
     else:
         drawn = {}
     # In the op's own parameter order, which is how reports print them.
     params = {param.name: drawn[param.name] for param in spec.params}
-    domains = spec.domains_for(params)
     if sets is None:
         # One recipe for the operands and a style of its own for the cotangent
         # (simple operands often need a varied cotangent to show a bug): drawing
@@ -94,11 +124,20 @@ def _op_case(draw: st.DrawFn, spec: ops.OpSpec, dtype: str, shapes: st.SearchStr
         # one choice per example instead of three per set.
         seed = draw(SEEDS)
         pairs = [STYLE_PAIRS[index % len(STYLE_PAIRS)] for index in range(sets)]
+    cases = _value_sets(spec, dtype, operand_shapes_, params, ones, seed, pairs)
+    return cases[0] if sets is None else CaseBatch(cases)
+
+
+def _value_sets(spec: ops.OpSpec, dtype: str, shapes: _Shapes, params: dict[str, Any], ones: bool,
+                seed: int, pairs: Sequence[tuple[int, int]]) -> list[Case]:
+    """Return one case per (operand style, cotangent style) pair, all drawn from one ``seed``."""
+    width = 32 if dtype == "float32" else 64
+    domains = spec.domains_for(params)
     rng = np.random.default_rng(seed)
     output_shape: tuple[int, ...] | None = None
     cases = []
     for style, cotangent_style in pairs:
-        inputs = tuple(realize(shape, domain, width, style, rng) for shape, domain in zip(operand_shapes_, domains))
+        inputs = tuple(realize(shape, domain, width, style, rng) for shape, domain in zip(shapes, domains))
         if output_shape is None:
             output_shape = np.shape(spec.reference(*inputs, **params))
         if ones:
@@ -106,7 +145,7 @@ def _op_case(draw: st.DrawFn, spec: ops.OpSpec, dtype: str, shapes: st.SearchStr
         else:
             cotangent = realize(output_shape, COTANGENT_DOMAIN, width, cotangent_style, rng)
         cases.append(Case(spec.name, spec.operands, inputs, params, cotangent, dtype))
-    return cases[0] if sets is None else CaseBatch(cases)
+    return cases
 
 
 def op_cases(
@@ -119,6 +158,7 @@ def op_cases(
     shapes: Any = None,
     params: dict[str, Any] | None = None,
     sets: int | None = None,
+    supported: Mapping[str, Sequence[Any]] | None = None,
 ) -> st.SearchStrategy[Case | CaseBatch]:
     """Return a strategy for cases of ``op``: operands in its domain, parameters, a cotangent.
 
@@ -129,6 +169,9 @@ def op_cases(
     and the cotangent vary. With ``sets=k`` each example is a ``CaseBatch`` of
     ``k`` cases: one draw of shapes and parameters with ``k`` value sets, which
     the oracles answer for in one call (how ``check_op`` searches).
+    ``supported`` maps some of the op's parameters to the only values to draw
+    for them (an engine's declared partial support, ``gradcheck.support``);
+    the other parameters are drawn as usual.
 
     .. code-block:: pycon
 
@@ -136,6 +179,8 @@ def op_cases(
         Case(op='matmul', names=('a', 'b'), inputs=(array([[1.]]), array([[0.5]])), ...)
         >>> op_cases("sum", shapes=[(3, 4)], params={"axis": 1}).example()  # doctest: +SKIP
         Case(op='sum', names=('x',), inputs=(array([[...]]),), params={'axis': 1, 'keepdims': False}, ...)
+        >>> op_cases("softmax", supported={"axis": [-1]}).example()  # doctest: +SKIP
+        Case(op='softmax', names=('x',), inputs=(array([...]),), params={'axis': -1}, ...)
     """
     name = ops.canonical_op(op) if isinstance(op, str) else None
     if name is None:
@@ -146,6 +191,7 @@ def op_cases(
     max_side = check_int("max_side", max_side, 1)
     if sets is not None:
         sets = check_int("sets", sets, 1)
+    supported = _check_supported(spec, supported)
     if shapes is None:
         if params is not None:
             raise InvalidArgument(f"params={params!r} needs shapes= as well: parameters are drawn to fit the shapes.")
@@ -154,7 +200,25 @@ def op_cases(
     else:
         fixed = _check_fixed(spec, shapes, params)
         shape_strategy, fixed_params = st.just(fixed[0]), fixed[1]
-    return _op_case(spec, dtype, shape_strategy, fixed_params, bool(ones_cotangent), sets)
+    return _op_case(spec, dtype, shape_strategy, fixed_params, bool(ones_cotangent), sets, supported)
+
+
+def _check_supported(spec: ops.OpSpec, supported: Any) -> dict[str, tuple[Any, ...]] | None:
+    """Validate ``supported`` for ``spec``: its parameters, each with a non-empty sequence of values."""
+    if supported is None:
+        return None
+    names = [param.name for param in spec.params]
+    if not isinstance(supported, Mapping):
+        raise InvalidArgument(f"supported={supported!r} must map parameters of {spec.name} to lists of values.")
+    checked: dict[str, tuple[Any, ...]] = {}
+    for name, values in supported.items():
+        if name not in names:
+            listed = f" (its parameters: {', '.join(names)})" if names else ""
+            raise InvalidArgument(f"supported={supported!r}: {spec.name} has no parameter {name!r}{listed}.")
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+            raise InvalidArgument(f"supported={supported!r}: {name}={values!r} must be a non-empty list of values.")
+        checked[name] = tuple(values)
+    return checked or None
 
 
 def _check_fixed(spec: ops.OpSpec, shapes: Any, params: dict[str, Any] | None) -> tuple[_Shapes, dict[str, Any] | None]:
@@ -185,3 +249,94 @@ def _check_fixed(spec: ops.OpSpec, shapes: Any, params: dict[str, Any] | None) -
             f"shapes={shapes!r} with params={full!r} do not fit {spec.name}: {exc}"
         ) from None
     return fixed_shapes, full
+
+
+def smaller_cases(case: Case, *, sets: int = len(STYLE_PAIRS), ones_cotangent: bool = False,
+                  seeds: Sequence[int] = (0, 1), resize: bool = True) -> Iterator[CaseBatch]:
+    """Yield batches of cases of ``case``'s op and parameters that are smaller than ``case``.
+
+    Smaller shapes come first, smallest first: each side lowered toward 1
+    (one axis, the axes it broadcasts with, or every axis of that size at
+    once), a leading axis dropped; only shapes the op accepts with
+    ``case``'s parameters. Then ``case``'s own shapes with other values. Each
+    batch holds the value sets of ``op_cases(..., sets=sets)`` drawn from one
+    of ``seeds``, simplest first, keeping those smaller than ``case`` (by
+    ``case_size``): a failure that still shows on one is a smaller minimal
+    case. ``resize=False`` keeps ``case``'s shapes (they were fixed).
+
+    .. code-block:: pycon
+
+        >>> case = op_cases("matmul", shapes=[(2, 2, 2), (2,)]).example()
+        >>> next(smaller_cases(case))[0].shapes  # doctest: +SKIP
+        ((1, 1, 1), (1,))
+    """
+    spec = ops.OPS[case.op]
+    pairs = [STYLE_PAIRS[index % len(STYLE_PAIRS)] for index in range(check_int("sets", sets, 1))]
+    current = case_size(case)
+    candidates = sorted(_smaller_shapes(case.shapes), key=_shapes_size) if resize else []
+    for shapes, seed in [*((shapes, seeds[0]) for shapes in candidates if _fits(spec, shapes, case.params)),
+                         *((case.shapes, seed) for seed in seeds)]:
+        batch = [smaller for smaller in _value_sets(spec, case.dtype, shapes, case.params, ones_cotangent, seed, pairs)
+                 if case_size(smaller) < current]
+        if batch:
+            yield CaseBatch(batch)
+
+
+def case_size(case: Case) -> tuple[tuple[int, int], tuple[int, int, float]]:
+    """Return how big ``case`` is, to compare: its shapes (entries, then axes), then its values.
+
+    Values count by how many entries are not whole numbers, how many
+    distinct numbers there are, and their largest magnitude.
+    """
+    arrays = [*case.inputs, case.cotangent]
+    flat = np.concatenate([np.ravel(array) for array in arrays]) if arrays else np.zeros(0)
+    values = (int(np.count_nonzero(flat != np.round(flat))), int(np.unique(flat).size),
+              float(np.max(np.abs(flat), initial=0.0)))
+    return _shapes_size(case.shapes), values
+
+
+def _shapes_size(shapes: _Shapes) -> tuple[int, int]:
+    return sum(int(np.prod(shape)) for shape in shapes), sum(len(shape) for shape in shapes)
+
+
+def _smaller_shapes(shapes: _Shapes) -> set[_Shapes]:
+    """Return shapes one step smaller than ``shapes``: a side lowered, or a leading axis dropped."""
+    found: set[_Shapes] = set()
+
+    def lowered(where: set[tuple[int, int]], side: int) -> _Shapes:
+        return tuple(tuple(side if (i, j) in where else old for j, old in enumerate(shape))
+                     for i, shape in enumerate(shapes))
+
+    axes = [(i, j) for i, shape in enumerate(shapes) for j in range(len(shape))]
+    for i, j in axes:
+        size = shapes[i][j]
+        if size == 1:
+            continue
+        alone = {(i, j)}
+        # The same axis of the other operands, counted from the right as broadcasting aligns them.
+        aligned = alone | {(k, len(other) - len(shapes[i]) + j) for k, other in enumerate(shapes)
+                           if 0 <= len(other) - len(shapes[i]) + j < len(other)
+                           and other[len(other) - len(shapes[i]) + j] == size}
+        everywhere = {(k, m) for k, m in axes if shapes[k][m] == size}
+        for where in (alone, aligned, everywhere):
+            found.update(lowered(where, side) for side in {1, size - 1})
+    # Every side 1 at once: where a failure that does not depend on the sizes ends.
+    found.add(tuple((1,) * len(shape) for shape in shapes))
+    for i, shape in enumerate(shapes):
+        if shape:
+            found.add(tuple(other[1:] if k == i else other for k, other in enumerate(shapes)))
+    rank = max((len(shape) for shape in shapes), default=0)
+    if rank:
+        found.add(tuple(shape[1:] if len(shape) == rank else shape for shape in shapes))
+    found.discard(tuple(tuple(shape) for shape in shapes))
+    return found
+
+
+def _fits(spec: ops.OpSpec, shapes: _Shapes, params: dict[str, Any]) -> bool:
+    """Return whether ``spec`` accepts operands of ``shapes`` with ``params`` (its reference runs on zeros)."""
+    try:
+        with np.errstate(all="ignore"):
+            spec.reference(*[np.zeros(shape) for shape in shapes], **params)
+    except Exception:  # noqa: BLE001 - NumPy refuses the shapes or parameters: not a case of the op
+        return False
+    return True

@@ -13,7 +13,7 @@ construction, nothing is rejected after the fact.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from hypothesis import strategies as st
@@ -22,7 +22,7 @@ from hypothesis.extra import numpy as hnp
 
 from gradcheck import ops
 from gradcheck.program import ProgramCase, Step
-from gradcheck.strategies._cases import PARAM_RULES
+from gradcheck.strategies._cases import PARAM_RULES, declared_params
 from gradcheck.strategies._validation import check_dtype, check_int
 from gradcheck.strategies._values import cotangents, values
 
@@ -46,8 +46,10 @@ PROGRAM_OPS = ops.OP_NAMES
 class _Builder:
     """The program under construction: its inputs, steps and float64 values."""
 
-    def __init__(self, draw: st.DrawFn, dtype: str, max_dims: int, max_side: int) -> None:
+    def __init__(self, draw: st.DrawFn, dtype: str, max_dims: int, max_side: int,
+                 supported: Mapping[str, Mapping[str, Sequence[Any]]] | None = None) -> None:
         self.draw, self.dtype = draw, dtype
+        self.supported = supported or {}
         self.max_dims, self.max_side = max_dims, max_side
         self.width = 32 if dtype == "float32" else 64
         self.inputs: list[tuple[str, np.ndarray]] = []
@@ -163,10 +165,17 @@ class _Builder:
         self.values[out] = result
         return True
 
-    def params(self, spec: ops.OpSpec, shapes: tuple[tuple[int, ...], ...]) -> dict[str, Any]:
+    def params(self, spec: ops.OpSpec, shapes: tuple[tuple[int, ...], ...]) -> dict[str, Any] | None:
+        """Return parameters for ``spec`` on ``shapes``; None when no value the engine supports fits."""
         if not spec.param_rule:
             return {}
         drawn = self.draw(PARAM_RULES[spec.param_rule](shapes, self.width))
+        declared = self.supported.get(spec.name)
+        if declared:
+            restricted = declared_params(self.draw, spec, shapes, drawn, declared)
+            if restricted is None:
+                return None
+            drawn = restricted
         return {param.name: drawn[param.name] for param in spec.params}
 
 
@@ -176,6 +185,8 @@ def _plan_single(builder: _Builder, spec: ops.OpSpec):
     probe = builder.pick(lambda value: value.ndim >= min_rank)
     shape = builder.values[probe].shape if probe is not None else builder.fresh_shape(min_rank)
     params = builder.params(spec, (shape,))
+    if params is None:
+        return None
     (domain,) = spec.domains_for(params)
     if probe is not None and domain.admits(builder.values[probe]):
         return [probe], params
@@ -243,8 +254,9 @@ _PLANNERS = {"broadcast": _plan_broadcast, "matmul": _plan_matmul}
 
 @st.composite
 def _program(draw: st.DrawFn, op_names: tuple[str, ...], dtype: str, max_steps: int,
-             max_dims: int, max_side: int, ones: bool) -> ProgramCase:
-    builder = _Builder(draw, dtype, max_dims, max_side)
+             max_dims: int, max_side: int, ones: bool,
+             supported: Mapping[str, Mapping[str, Sequence[Any]]] | None = None) -> ProgramCase:
+    builder = _Builder(draw, dtype, max_dims, max_side, supported)
     builder.new_input(builder.fresh_shape(0))
     # A program of one-operand ops is a chain: one path per value, nothing a
     # traversal can get wrong. So half the steps are two-operand ops (the
@@ -288,6 +300,7 @@ def programs(
     max_dims: int = 3,
     max_side: int = 3,
     ones_cotangent: bool = False,
+    supported: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
 ) -> st.SearchStrategy[ProgramCase]:
     """Return a strategy for small programs over ``ops_used``, with inputs and a cotangent.
 
@@ -295,6 +308,9 @@ def programs(
     results against each other and chain ``matmul``s like the founding
     question's ``matmul(matmul(x, y), z)``; reductions and reshapes appear in
     the middle. They shrink toward fewer steps, then smaller shapes.
+    ``supported`` maps an op to the only values its parameters take (an
+    engine's declared partial support, ``gradcheck.support``); an op step
+    none of whose declared values fits is not taken there.
 
     .. code-block:: pycon
 
@@ -317,4 +333,10 @@ def programs(
     max_steps = check_int("max_steps", max_steps, 1)
     max_dims = check_int("max_dims", max_dims, 2)
     max_side = check_int("max_side", max_side, 1)
-    return _program(tuple(names), dtype, max_steps, max_dims, max_side, bool(ones_cotangent))
+    declared = {}
+    for op, params in (supported or {}).items():
+        canonical = ops.canonical_op(op)
+        if canonical is None:
+            raise InvalidArgument(f"supported names {op!r}, which is not an op of gradcheck.")
+        declared[canonical] = params
+    return _program(tuple(names), dtype, max_steps, max_dims, max_side, bool(ones_cotangent), declared)

@@ -80,6 +80,37 @@ def batched_matmul_vjp_transpose_all(a, b, cotangent):
     return cotangent @ np.transpose(b), np.transpose(a) @ cotangent
 
 
+# --- a 1-D convolution (valid correlation) ------------------------------------------------
+
+#: ``(n,), (m,)`` with ``m <= n``: a signal and a kernel.
+conv1d_shapes = st.integers(1, 3).flatmap(lambda m: st.integers(m, 5).map(lambda n: ((n,), (m,))))
+
+
+def conv1d(x, w):
+    n, m = x.shape[0], w.shape[0]
+    return np.array([np.dot(x[i:i + m], w) for i in range(n - m + 1)])
+
+
+def conv1d_vjp(x, w, cotangent):
+    n, m = x.shape[0], w.shape[0]
+    dx, dw = np.zeros_like(x), np.zeros_like(w)
+    for i in range(n - m + 1):
+        dx[i:i + m] += cotangent[i] * w
+        dw += cotangent[i] * x[i:i + m]
+    return dx, dw
+
+
+def conv1d_vjp_window_off_by_one(x, w, cotangent):
+    # Each window of the gradient w.r.t. x starts one to the right (and is cut at the end).
+    n, m = x.shape[0], w.shape[0]
+    dx, dw = np.zeros_like(x), np.zeros_like(w)
+    for i in range(n - m + 1):
+        room = max(0, min(m, n - i - 1))
+        dx[i + 1:i + 1 + room] += cotangent[i] * w[:room]
+        dw += cotangent[i] * x[i:i + m]
+    return dx, dw
+
+
 # --- layer norm with a learned scale ---------------------------------------------------------
 
 #: ``(..., d), (d,)``: the activations and the per-feature scale.
