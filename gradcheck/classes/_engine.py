@@ -84,6 +84,11 @@ class ClassEngine:
     _read: Callable[[Any], np.ndarray] = field(default=np.asarray, repr=False)
     _vjp: Callable[[Any, Sequence[Any], np.ndarray], list[np.ndarray]] = field(default=lambda y, xs, g: [], repr=False)
 
+    @property
+    def supported_params(self) -> dict[str, dict[str, list[Any]]]:
+        """What probing found, as the engine's declared partial support (``gradcheck.support``)."""
+        return self.param_support
+
     def summary(self) -> str:
         """Return one paragraph for a report's notes: how the class was driven and each op called."""
         ops = "; ".join(f"{op} = {mapped.text}" for op, mapped in self.mapping.items())
