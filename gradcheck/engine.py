@@ -97,6 +97,9 @@ class CheckedEngine(Protocol):
     aliases: dict[str, str]
     # The engine's declared partial support (``gradcheck.support``): only these values are drawn.
     supported_params: SupportedParams
+    # Why ops are unsupported, and notes for the report, when the engine was built from a class.
+    unsupported_reasons: dict[str, str]
+    notes: tuple[str, ...]
 
     def supports(self, op: str) -> bool: ...
 
@@ -127,6 +130,9 @@ class Engine:
     aliases: dict[str, str] = field(default_factory=dict, repr=False)
     # The parameter values each partly supported op handles (``supported_params``, gradcheck.support).
     supported_params: SupportedParams = field(default_factory=dict, repr=False)
+    # An engine built from a class (gradcheck.classes): why each unsupported op is, and how the class was driven.
+    unsupported_reasons: dict[str, str] = field(default_factory=dict, repr=False)
+    notes: tuple[str, ...] = ()
 
     def supports(self, op: str) -> bool:
         """Return whether the engine defines ``op`` (a canonical name or an alias)."""
@@ -370,7 +376,17 @@ def _wrap(where: Where, obj: object, name: str, target: str) -> Engine:
         ops=ops,
         aliases=aliases,
         supported_params=_supported_params(where, obj, ops),
+        **_class_facts(obj),
     )
+
+
+def _class_facts(obj: object) -> dict[str, Any]:
+    """Return ``unsupported_reasons`` and ``notes`` of an engine built from a class (none for other engines)."""
+    from gradcheck.classes import ClassEngine
+
+    if not isinstance(obj, ClassEngine):
+        return {}
+    return {"unsupported_reasons": dict(obj.unsupported), "notes": (obj.summary(),)}
 
 
 def _class_engine(where: Where, cls: type) -> object:

@@ -311,22 +311,16 @@ def run_checks(
     )
 
 
-def _built_from_class(engine: object) -> Any:
-    """Return the ``gradcheck.classes.ClassEngine`` an in-process engine was built from, else None."""
-    built = getattr(engine, "obj", None)
-    return built if isinstance(getattr(built, "unsupported", None), dict) and hasattr(built, "mapping") else None
-
-
 def _unsupported_reason(engine: object, op: str) -> str:
-    built = _built_from_class(engine)
-    if built is not None and op in built.unsupported:
-        return f"probing the class: {built.unsupported[op]}"
+    # An engine built from a class says why (gradcheck.classes: what probing found).
+    probed = getattr(engine, "unsupported_reasons", {}).get(op)
+    if probed:
+        return f"probing the class: {probed}"
     return f"the engine defines no {op!r}" + _alias_hint(op)
 
 
 def _class_notes(engine: object) -> tuple[str, ...]:
-    built = _built_from_class(engine)
-    return () if built is None else (built.summary(),)
+    return tuple(getattr(engine, "notes", ()))
 
 
 def _given_support(engine: CheckedEngine, given: Mapping[str, Any] | None) -> SupportedParams | None:

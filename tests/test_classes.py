@@ -166,9 +166,12 @@ def test_check_command_on_a_class_finds_its_bug(tmp_path, capsys):
 
 def test_a_class_target_works_in_the_isolated_worker():
     with IsolatedEngine(f"{ENGINES}/class_matmul_backward.py:Tensor") as engine:
-        report = run_checks(engine, ops=["matmul", "add"], max_examples=20, programs=0)
+        report = run_checks(engine, ops=["matmul", "add", "exp"], max_examples=20, programs=0)
     status = {r.check: r.status for r in report.results}
-    assert status == {"matmul": "failed", "add": "passed"}
+    assert status == {"matmul": "failed", "add": "passed", "exp": "unsupported"}
+    # What probing found comes back from the worker: the report's note and each unsupported op's reason.
+    assert report.notes[0].startswith("Built from the tensor class Tensor: leaves Tensor(array, requires_grad=True)")
+    assert report.results[2].reason == "probing the class: the class has no method, operator or module function for it"
 
 
 # --- messages and configuration -------------------------------------------------------------
