@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         "ops": list(engine.ops),
         "aliases": engine.aliases,
         "supported_params": supported_params_data(engine.supported_params),
+        "unsupported_reasons": engine.unsupported_reasons,
+        "notes": list(engine.notes),
     })
 
     reader = FrameReader(requests.fileno())

@@ -1,4 +1,4 @@
-"""The command line: ``gradcheck check``, ``report``, ``grade``, ``check-function``, ``demo``.
+"""The command line: ``gradcheck check``, ``inspect``, ``report``, ``grade``, ``check-function``, ``demo``.
 
 The names, options and exit codes are the contract's (docs/contract.md, section 2).
 
@@ -8,6 +8,7 @@ The names, options and exit codes are the contract's (docs/contract.md, section 
                            [--report-dir DIR] [--format FMT,FMT...] [--timeout SECONDS]
                            [--in-process | --isolate [--memory-mb N] [--python PATH] [--no-sandbox]]
     gradcheck report reports/gradcheck.json [--format FMT,FMT...] [--report-dir DIR]
+    gradcheck inspect TARGET
     gradcheck grade SUBMISSION... [--workers N] [--weights weights.toml] [check options] [--report-dir DIR]
     gradcheck check-function FN [--grad GRAD_FN] [--reference REF_FN] --shapes SPEC [--dtype D]
                              [--domain=LOW,HIGH ...] [--rtol R] [--max-examples N] [--seed S]
@@ -162,6 +163,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_format_options(report)
     report.set_defaults(run=_run_report)
 
+    inspect = commands.add_parser(
+        "inspect", help="show how gradcheck calls each op of an engine, or why it is unsupported",
+        description="Load the engine (a module, an object, or a Tensor or Value class) and list, per op, "
+                    "how gradcheck calls it or why it is unsupported; nothing is checked.",
+    )
+    inspect.add_argument(
+        "target", metavar="TARGET",
+        help="the engine: path/to/file.py, path/to/file.py:NAME, package.module or package.module:NAME",
+    )
+    inspect.set_defaults(run=_run_inspect)
+
     _add_grade_command(commands)
     _add_check_function_command(commands)
 
@@ -280,6 +292,26 @@ def _run_check(args: argparse.Namespace) -> int:
     else:
         _render(report, formats, args.report_dir, engine)
     return _exit_status(report)
+
+
+def _run_inspect(args: argparse.Namespace) -> int:
+    from gradcheck.classes import ClassEngine, describe_mapping
+    from gradcheck.engine import load_engine
+    from gradcheck.ops import OP_NAMES
+
+    engine = load_engine(args.target)
+    if isinstance(engine.obj, ClassEngine):
+        print(describe_mapping(engine.obj))
+        return EXIT_PASSED
+    width = max(len(op) for op in OP_NAMES)
+    print(f"{engine.name}: an engine object, {engine.dtype.name}")
+    for op in OP_NAMES:
+        if op in engine.ops:
+            spelled = engine.aliases.get(op, op)
+            print(f"  {op:<{width}}  engine.{spelled}(...)")
+        else:
+            print(f"  {op:<{width}}  unsupported: the engine defines no {op!r}")
+    return EXIT_PASSED
 
 
 def _supported_params_text(declared: Any) -> str | None:

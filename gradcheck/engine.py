@@ -97,6 +97,9 @@ class CheckedEngine(Protocol):
     aliases: dict[str, str]
     # The engine's declared partial support (``gradcheck.support``): only these values are drawn.
     supported_params: SupportedParams
+    # Why ops are unsupported, and notes for the report, when the engine was built from a class.
+    unsupported_reasons: dict[str, str]
+    notes: tuple[str, ...]
 
     def supports(self, op: str) -> bool: ...
 
@@ -127,6 +130,9 @@ class Engine:
     aliases: dict[str, str] = field(default_factory=dict, repr=False)
     # The parameter values each partly supported op handles (``supported_params``, gradcheck.support).
     supported_params: SupportedParams = field(default_factory=dict, repr=False)
+    # An engine built from a class (gradcheck.classes): why each unsupported op is, and how the class was driven.
+    unsupported_reasons: dict[str, str] = field(default_factory=dict, repr=False)
+    notes: tuple[str, ...] = ()
 
     def supports(self, op: str) -> bool:
         """Return whether the engine defines ``op`` (a canonical name or an alias)."""
@@ -274,6 +280,10 @@ def _module_engine(where: Where, module: ModuleType) -> tuple[object, str]:
     # engine (helpers imported at top level); failing that, it means to be
     # the engine itself and _wrap reports what it lacks.
     candidates = _engine_attributes(module)
+    if not candidates and not any(hasattr(module, attr) for attr in REQUIRED):
+        chosen = _configured_class(where, module)
+        if chosen is not None:
+            return chosen
     if len(candidates) == 1:
         (attribute, obj), = candidates.items()
         where.attribute = attribute
@@ -285,6 +295,26 @@ def _module_engine(where: Where, module: ModuleType) -> tuple[object, str]:
             f"Pick one with {where.pick_hint(next(iter(candidates)))} (or another of the names above).",
         )
     return module, _default_name(module)
+
+
+def _configured_class(where: Where, module: ModuleType) -> tuple[object, str] | None:
+    """Return the Tensor class ``[tool.gradcheck] class`` names; say which class was meant when none is named."""
+    from gradcheck.classes import find_config, is_tensor_class
+
+    config = find_config(getattr(module, "__file__", None))
+    if config is not None and config.class_name:
+        where.attribute = config.class_name
+        return _get_attribute(where, module, config.class_name), f"{_default_name(module)}:{config.class_name}"
+    classes = [name for name, value in vars(module).items()
+               if is_tensor_class(value) and getattr(value, "__module__", None) == module.__name__]
+    if not classes:
+        return None
+    raise where.error(
+        f"it defines no engine functions (variable, value, grad), but it defines "
+        f"{listing([f'{name} ({locate(where, module, name)})' for name in classes])}, a class with backward().",
+        f"Did you mean {where.pick_hint(classes[0])}? gradcheck builds the engine from a Tensor or Value class",
+        "itself (docs/contract.md, section 1c).",
+    )
 
 
 def _get_attribute(where: Where, module: ModuleType, attribute: str) -> object:
@@ -323,7 +353,9 @@ def _missing_attribute_problem(where: Where, container: object, walked: str | No
 def _wrap(where: Where, obj: object, name: str, target: str) -> Engine:
     """Return the Engine for ``obj`` after checking it against docs/contract.md, section 1."""
     if inspect.isclass(obj):
-        obj = _instantiate(where, obj)
+        # An engine class is instantiated; any other class is a Tensor or Value
+        # class to build the engine from (docs/contract.md, section 1c).
+        obj = _instantiate(where, obj) if _is_engine_like(obj) else _class_engine(where, obj)
     _check_required(where, obj)
     takes_cotangent = _grad_takes_cotangent(where, obj)
     ops, aliases = _find_ops(obj)
@@ -344,7 +376,29 @@ def _wrap(where: Where, obj: object, name: str, target: str) -> Engine:
         ops=ops,
         aliases=aliases,
         supported_params=_supported_params(where, obj, ops),
+        **_class_facts(obj),
     )
+
+
+def _class_facts(obj: object) -> dict[str, Any]:
+    """Return ``unsupported_reasons`` and ``notes`` of an engine built from a class (none for other engines)."""
+    from gradcheck.classes import ClassEngine
+
+    if not isinstance(obj, ClassEngine):
+        return {}
+    return {"unsupported_reasons": dict(obj.unsupported), "notes": (obj.summary(),)}
+
+
+def _class_engine(where: Where, cls: type) -> object:
+    """Return the engine built from a Tensor or Value class, with the ``[tool.gradcheck]`` that applies."""
+    from gradcheck.classes import engine_from_class, find_config
+
+    module_file = getattr(where.module, "__file__", None)
+    try:
+        start = module_file or inspect.getsourcefile(cls)
+    except TypeError:
+        start = None
+    return engine_from_class(cls, find_config(start))
 
 
 def _supported_params(where: Where, obj: object, ops: dict[str, Callable[..., Any]]) -> SupportedParams:

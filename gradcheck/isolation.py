@@ -47,7 +47,7 @@ from gradcheck._transport import (
 )
 from gradcheck.errors import TargetError
 from gradcheck.loading import names_file, split_target
-from gradcheck.ops import ALIASES
+from gradcheck.ops import ALIASES, OP_NAMES
 from gradcheck.sandbox import CAPTURE, Limits, Sandbox, available, exit_status, interpreter_prefixes
 from gradcheck.settings import DTYPES
 from gradcheck.support import SupportedParams, parse_supported_params
@@ -93,6 +93,8 @@ class IsolatedEngine:
     ops: dict[str, None] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     supported_params: SupportedParams = field(default_factory=dict)
+    unsupported_reasons: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
     _process: subprocess.Popen | None = field(default=None, repr=False)
     _reader: FrameReader | None = field(default=None, repr=False)
     _capture: str = field(default="", repr=False)
@@ -107,6 +109,8 @@ class IsolatedEngine:
         self.ops = dict.fromkeys(ready["ops"])
         self.aliases = ready["aliases"]
         self.supported_params = ready["supported_params"]
+        self.unsupported_reasons = ready["unsupported_reasons"]
+        self.notes = tuple(ready["notes"])
 
     # --- the Engine surface the runner uses ------------------------------------
 
@@ -335,18 +339,31 @@ def _read_capture_tail(path: str) -> str:
     return printable(data.decode("utf-8", errors="replace"))
 
 
+# The longest explanation a worker may send for an unsupported op or as a note.
+_EXPLANATION_CHARS = 4000
+
+
 def _check_ready(header: dict[str, Any]) -> None:
     """Raise ProtocolError unless a "ready" message has exactly the fields and types the worker sends."""
     expected = {
         "type", "target", "name", "dtype", "grad_takes_cotangent", "ops", "aliases", "supported_params", "array_bytes",
     }
+    # Only an engine built from a class (gradcheck.classes) explains itself.
+    header.setdefault("unsupported_reasons", {})
+    header.setdefault("notes", [])
     valid = (
-        set(header) == expected
+        set(header) - {"unsupported_reasons", "notes"} == expected
         and all(isinstance(header[key], str) for key in ("target", "name", "dtype"))
         and header["dtype"] in DTYPES
         and type(header["grad_takes_cotangent"]) is bool
         and isinstance(header["ops"], list) and all(isinstance(op, str) for op in header["ops"])
         and isinstance(header["aliases"], dict) and all(isinstance(v, str) for v in header["aliases"].values())
+        # A class engine's explanations (gradcheck.classes): text for the report, bounded.
+        and isinstance(header["unsupported_reasons"], dict)
+        and all(op in OP_NAMES and op not in header["ops"] and isinstance(reason, str) and len(reason) <= _EXPLANATION_CHARS
+                for op, reason in header["unsupported_reasons"].items())
+        and isinstance(header["notes"], list) and len(header["notes"]) <= 1
+        and all(isinstance(note, str) and len(note) <= _EXPLANATION_CHARS for note in header["notes"])
     )
     if not valid:
         raise ProtocolError("its ready message does not have the fields and types a worker sends")
@@ -357,6 +374,8 @@ def _check_ready(header: dict[str, Any]) -> None:
     except ValueError as exc:
         raise ProtocolError(f"its ready message declares supported_params gradcheck cannot use: {exc}") from None
     header["target"], header["name"] = printable(header["target"]), printable(header["name"])
+    header["unsupported_reasons"] = {op: printable(reason) for op, reason in header["unsupported_reasons"].items()}
+    header["notes"] = [printable(note) for note in header["notes"]]
 
 
 def _submission(target: str) -> tuple[list[Path], list[Path]]:

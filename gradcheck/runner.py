@@ -275,7 +275,7 @@ def run_checks(
         else:
             record(op, functools.partial(
                 CheckResult, check=op, kind="op", status="unsupported",
-                reason=f"the engine defines no {op!r}" + _alias_hint(op),
+                reason=_unsupported_reason(engine, op),
             ))
     # An op that hung or crashed in its own check would do it again in programs, at full cost each time.
     costly = {result.check for result in results if any(f.category in COSTLY for f in result.failures)}
@@ -304,11 +304,23 @@ def run_checks(
         programs=programs,
         ops=None if ops is None else names,
         results=tuple(results),
-        notes=() if engine.grad_takes_cotangent else (ONES_COTANGENT_NOTE,),
+        notes=(() if engine.grad_takes_cotangent else (ONES_COTANGENT_NOTE,)) + _class_notes(engine),
         tolerance=tolerance,
         engine_facts=EngineRecord(dict(engine.aliases), engine.grad_takes_cotangent),
         supported_params=None if given is None else supported_params_data(given),
     )
+
+
+def _unsupported_reason(engine: object, op: str) -> str:
+    # An engine built from a class says why (gradcheck.classes: what probing found).
+    probed = getattr(engine, "unsupported_reasons", {}).get(op)
+    if probed:
+        return f"probing the class: {probed}"
+    return f"the engine defines no {op!r}" + _alias_hint(op)
+
+
+def _class_notes(engine: object) -> tuple[str, ...]:
+    return tuple(getattr(engine, "notes", ()))
 
 
 def _given_support(engine: CheckedEngine, given: Mapping[str, Any] | None) -> SupportedParams | None:
