@@ -11,6 +11,8 @@ the question's transpose bug, invisible on sides of 1, stays on
 
 from __future__ import annotations
 
+import pytest
+
 import ast
 import dataclasses
 import functools
@@ -77,6 +79,7 @@ def test_a_bug_that_shows_everywhere_is_told_once():
     assert [failure.category for failure in result.failures] == ["mismatch"]
 
 
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")  # fixed shapes: one draw is enough
 def test_case_classes_by_rank_and_parameter():
     def of(op, shapes, params=None):
         return case_class(op_cases(op, shapes=shapes, params=params).example())
@@ -99,6 +102,7 @@ def test_case_classes_by_rank_and_parameter():
     assert of("sum", [(2, 3)], {"axis": None}).contains(kept)
 
 
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")  # fixed shapes: one draw is enough
 def test_smaller_cases_keep_the_op_and_its_parameters_and_shrink():
     case = op_cases("sum", shapes=[(2, 3, 2)], params={"axis": -1, "keepdims": True}, sets=8).example()[0]
     batches = list(smaller_cases(case))
