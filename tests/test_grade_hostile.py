@@ -256,7 +256,14 @@ def test_interrupted_grading_writes_a_partial_gradebook(tmp_path, number):
             time.sleep(0.2)
         process.send_signal(number)
         stopped = time.monotonic()
-        _, errors = process.communicate(timeout=30)
+        try:
+            _, errors = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, errors = process.communicate()
+            book = (grades / "gradebook.json").read_text() if (grades / "gradebook.json").exists() else "none"
+            pytest.fail(f"grade still ran 30 s after the signal; it printed:\n{output[-2000:]}\n"
+                        f"{errors[-3000:]}\ngradebook: {book[-1000:]}")
     finally:
         process.kill()
     assert process.returncode == 128 + number, errors
