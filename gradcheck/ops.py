@@ -56,12 +56,15 @@ class Domain:
     in the gaps between intervals, a margin far wider than any finite-difference
     step. ``lattice=(step, offset)`` restricts values to ``offset + k * step`` so
     two operands on offset lattices can never tie; ``distinct=True`` makes every
-    value of the array different (reductions like ``max`` then have no ties).
+    value of the array different (reductions like ``max`` then have no ties);
+    ``min_gap`` is how far apart two computed values of a ``distinct`` operand
+    must be (drawn ones are 0.5 apart).
     """
 
     intervals: tuple[tuple[float, float], ...] = ((-3.0, 3.0),)
     lattice: tuple[float, float] | None = None
     distinct: bool = False
+    min_gap: float = TIE_GAP
 
     def admits(self, values: np.ndarray) -> bool:
         """Return whether computed (not drawn) ``values`` are safe operands.
@@ -76,7 +79,7 @@ class Domain:
             # Distinct is not enough for computed values: two within a
             # finite-difference step of each other are a tie to the oracle.
             ordered_values = np.sort(values, axis=None)
-            return bool(np.all(np.diff(ordered_values) >= TIE_GAP))
+            return bool(np.all(np.diff(ordered_values) >= self.min_gap))
         ordered = sorted(self.intervals)
         inside = np.zeros(values.shape, dtype=bool)
         for index, (low, high) in enumerate(ordered):
@@ -109,6 +112,9 @@ POSITIVE = Domain(((0.25, 4.0),))
 # log1p's pole is at -1.
 ABOVE_MINUS_ONE = Domain(((-0.75, 3.0),))
 DISTINCT = Domain(distinct=True)
+# layer_norm: float32 rounding is amplified by 1 / std of each row, so computed
+# operands must be as spread out as drawn ones (0.5 apart), not merely untied.
+SPREAD_OUT = Domain(distinct=True, min_gap=0.5)
 # ``maximum(a, b)``: a on the half-integers' lattice, b a quarter off it, so
 # |a - b| >= 0.25 after any broadcast.
 LATTICE_A = Domain(lattice=(0.5, 0.0))
@@ -340,6 +346,87 @@ def _pow_factors(shapes: _Shapes, output_shape: tuple[int, ...], params: dict[st
         (p, f"p = {p} (the factor p is applied twice)"),
         (1 / p, f"{{fraction}} = 1/p with p = {p} (the factor p of p * x**(p - 1) is missing)"),
     ]
+
+
+# --- Course ops: cumulative sums, variance and normalization ---
+
+
+def _reduced_count(shape: tuple[int, ...], axis: Any) -> int:
+    """Return how many entries a reduction of an array of ``shape`` over ``axis`` puts in each output."""
+    axes = tuple(range(len(shape))) if axis is None else axis if isinstance(axis, tuple) else (axis,)
+    return int(np.prod([shape[a] for a in axes]))
+
+
+def _cumulative_sum(x: np.ndarray, axis: Any = None) -> np.ndarray:
+    return np.cumsum(x, axis=axis)
+
+
+def _tf_cumulative_sum(tf: Any, x: Any, axis: Any = None) -> Any:
+    if axis is None:
+        return tf.math.cumsum(tf.reshape(x, [-1]), axis=0)
+    return tf.math.cumsum(x, axis=axis)
+
+
+def _stack_cumulative(shapes: _Shapes, params: dict[str, Any], k: int) -> _Stacked:
+    # axis=None scans the flattened operand: each case is one row of the stack.
+    if params["axis"] is None:
+        return ((int(np.prod(shapes[0])),),), {**params, "axis": 1}
+    return _stack_single_axis(shapes, params, k)
+
+
+def _reversed_scan_slip(g: np.ndarray, x: np.ndarray, y: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    axis = params["axis"]
+    if axis is None:
+        return np.reshape(np.cumsum(np.ravel(g)), x.shape)
+    return np.cumsum(g, axis=axis)
+
+
+def _variance(x: np.ndarray, axis: Any = None, keepdims: bool = False, correction: float = 0.0) -> np.ndarray:
+    # Raised, not NaN: shrinking and declared support read an exception as "not a case of the op".
+    if _reduced_count(x.shape, axis) - correction <= 0:
+        raise ValueError(f"var over {_reduced_count(x.shape, axis)} entries with correction={correction}")
+    return np.var(x, axis=axis, keepdims=keepdims, ddof=correction)
+
+
+def _deviation(x: np.ndarray, axis: Any = None, keepdims: bool = False, correction: float = 0.0) -> np.ndarray:
+    # One entry: std is 0, at sqrt's kink, with no derivative.
+    if _reduced_count(x.shape, axis) < 2:
+        raise ValueError("std over a single entry has no derivative")
+    return _variance(x, axis, keepdims, correction) ** 0.5
+
+
+def _tf_variance(tf: Any, x: Any, axis: Any = None, keepdims: bool = False, correction: float = 0.0) -> Any:
+    count = _reduced_count(tuple(x.shape), axis)
+    centered = x - tf.math.reduce_mean(x, axis=_tf_axis(axis), keepdims=True)
+    squares = tf.math.reduce_sum(centered * centered, axis=_tf_axis(axis), keepdims=keepdims)
+    return squares / tf.constant(count - correction, dtype=x.dtype)
+
+
+def _tf_deviation(tf: Any, x: Any, axis: Any = None, keepdims: bool = False, correction: float = 0.0) -> Any:
+    return tf.sqrt(_tf_variance(tf, x, axis, keepdims, correction))
+
+
+def _centered_over_n(g: np.ndarray, x: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """Return ``g`` spread back times ``(x - mean(x)) / N``: the variance rule dividing by N whatever the correction."""
+    axis = params["axis"]
+    spread = np.broadcast_to(np.reshape(g, np.sum(x, axis=axis, keepdims=True).shape), x.shape)
+    centered = x - np.mean(x, axis=axis, keepdims=True)
+    return spread * centered / _reduced_count(x.shape, axis)
+
+
+def _layer_norm(x: np.ndarray, axis: int = -1, eps: float = 1e-5) -> np.ndarray:
+    centered = x - np.mean(x, axis=axis, keepdims=True)
+    return centered / np.sqrt(np.mean(centered**2, axis=axis, keepdims=True) + eps)
+
+
+def _tf_layer_norm(tf: Any, x: Any, axis: int = -1, eps: float = 1e-5) -> Any:
+    mean, variance = tf.nn.moments(x, axes=[axis], keepdims=True)
+    return (x - mean) / tf.sqrt(variance + tf.constant(eps, dtype=x.dtype))
+
+
+def _layer_norm_scale(x: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    axis = params["axis"]
+    return 1 / np.sqrt(np.var(x, axis=axis, keepdims=True) + params["eps"])
 
 
 # --- TensorFlow forwards ---
@@ -587,6 +674,96 @@ _TABLE: tuple[OpSpec, ...] = (
         Slip("g / x", "g / (1 + x)", "that is the derivative of log(x), not of log(1 + x)",
              lambda g, x, y, params: g * (1 / x)),
     )),
+    OpSpec(
+        "cumulative_sum",
+        ("x",),
+        _cumulative_sum,
+        _tf_cumulative_sum,
+        shapes="nonscalar",
+        params=(Param("axis", None),),
+        param_rule="scan_axis",
+        # The first output entry of a scan is one entry, the last the sum of the whole axis.
+        contraction=lambda shapes, params: (int(np.prod(shapes[0])) if params.get("axis") is None
+                                            else shapes[0][params["axis"]]),
+        stacked=_stack_cumulative,
+        vjp_rules=("the reversed cumulative sum of g: flip(cumsum(flip(g, axis), axis), axis) "
+                   "(axis=None: of g, reshaped to x.shape)",),
+        slips=(
+            Slip("cumsum(g, axis)", "flip(cumsum(flip(g, axis), axis), axis)",
+                 "the scan of the cotangent is not reversed: entry i of x feeds outputs i and after, "
+                 "so its gradient sums g from i to the end, not from the start to i",
+                 _reversed_scan_slip),
+        ),
+    ),
+    OpSpec(
+        "var",
+        ("x",),
+        _variance,
+        _tf_variance,
+        shapes="spread",
+        params=(Param("axis", None), Param("keepdims", False), Param("correction", 0.0)),
+        param_rule="variance",
+        contraction=lambda shapes, params: _reduced_count(shapes[0], params.get("axis")),
+        stacked=_stack_reduction,
+        vjp_rules=("2 * g * (x - mean(x)) / (N - correction), g spread back over the reduced axes, "
+                   "N the number of entries reduced",),
+        slips=(
+            Slip("2 * g * (x - mean(x)) / N", "2 * g * (x - mean(x)) / (N - correction)",
+                 "the correction is ignored: the backward divides by N where the forward divided "
+                 "by N - correction",
+                 lambda g, x, y, params: 2 * _centered_over_n(g, x, params)),
+        ),
+    ),
+    OpSpec(
+        "std",
+        ("x",),
+        _deviation,
+        _tf_deviation,
+        shapes="spread",
+        params=(Param("axis", None), Param("keepdims", False), Param("correction", 0.0)),
+        param_rule="variance",
+        # Distinct values: no reduced row is constant, where std has no derivative.
+        domains=(DISTINCT,),
+        contraction=lambda shapes, params: _reduced_count(shapes[0], params.get("axis")),
+        stacked=_stack_reduction,
+        vjp_rules=("g * (x - mean(x)) / ((N - correction) * std(x)), g spread back over the reduced "
+                   "axes, N the number of entries reduced",),
+        slips=(
+            Slip("g * (x - mean(x)) / (N * std(x))", "g * (x - mean(x)) / ((N - correction) * std(x))",
+                 "the correction is ignored: the backward divides by N where the forward divided "
+                 "by N - correction",
+                 lambda g, x, y, params: _centered_over_n(g, x, params)
+                 / np.reshape(y, np.sum(x, axis=params["axis"], keepdims=True).shape)),
+        ),
+    ),
+    OpSpec(
+        "layer_norm",
+        ("x",),
+        _layer_norm,
+        _tf_layer_norm,
+        shapes="nonscalar",
+        params=(Param("axis", -1), Param("eps", 1e-5)),
+        param_rule="normalization",
+        # Values 0.5 apart: rows far from constant, where the gradient grows like
+        # 1/sqrt(eps) and float32 rounding with it.
+        domains=(SPREAD_OUT,),
+        contraction=_axis_length,
+        stacked=_stack_single_axis,
+        vjp_rules=("(g - mean(g, axis) - y * mean(g * y, axis)) / sqrt(var(x, axis) + eps) "
+                   "with y = layer_norm(x), the means with keepdims=True",),
+        slips=(
+            Slip("(g - mean(g, axis)) / sqrt(var(x, axis) + eps)",
+                 "(g - mean(g, axis) - y * mean(g * y, axis)) / sqrt(var(x, axis) + eps)",
+                 "the term through the variance, -y * mean(g * y, axis), is missing: the variance "
+                 "depends on x too",
+                 lambda g, x, y, params: (g - np.mean(g, axis=params["axis"], keepdims=True))
+                 * _layer_norm_scale(x, params)),
+            Slip("g / sqrt(var(x, axis) + eps)",
+                 "(g - mean(g, axis) - y * mean(g * y, axis)) / sqrt(var(x, axis) + eps)",
+                 "the terms through the mean and the variance are missing: both depend on x too",
+                 lambda g, x, y, params: g * _layer_norm_scale(x, params)),
+        ),
+    ),
 )
 
 #: Every op of docs/contract.md, section 1, by canonical name, in the contract's order.
@@ -601,6 +778,7 @@ ALIASES: dict[str, str] = {
     "neg": "negative",
     "transpose": "permute_dims",
     "power": "pow",
+    "cumsum": "cumulative_sum",
 }
 
 

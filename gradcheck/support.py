@@ -81,6 +81,26 @@ def _single_axis(value: Any) -> Any:
     return _INVALID if single is None else single
 
 
+def _scan_axis(value: Any) -> Any:
+    if value is None:
+        return None
+    single = _integer(value)
+    return _INVALID if single is None else single
+
+
+def _correction(value: Any) -> Any:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return _INVALID
+    # The corrections gradcheck draws: 0 (population) and 1 (Bessel's).
+    return float(value) if float(value) in (0.0, 1.0) else _INVALID
+
+
+def _eps(value: Any) -> Any:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return _INVALID
+    return float(value) if float(value) > 0 and math.isfinite(float(value)) else _INVALID
+
+
 def _shape_like(value: Any) -> Any:
     axes = _integers(value)
     return _INVALID if axes is None else axes
@@ -104,6 +124,12 @@ _KINDS: dict[tuple[str, str], tuple[Callable[[Any], Any], str]] = {
     ("reshape_target", "shape"): (_shape_like, "a tuple of ints"),
     ("broadcast_target", "shape"): (_shape_like, "a tuple of ints"),
     ("exponent", "p"): (_exponent, "a number with 0.25 <= abs(p) <= 3"),
+    ("scan_axis", "axis"): (_scan_axis, "None (the flattened array) or an int"),
+    ("variance", "axis"): (_axis, "None (all axes), an int or a non-empty tuple of ints"),
+    ("variance", "keepdims"): (_flag, "True or False"),
+    ("variance", "correction"): (_correction, "0 or 1"),
+    ("normalization", "axis"): (_single_axis, "an int"),
+    ("normalization", "eps"): (_eps, "a positive number"),
 }
 
 

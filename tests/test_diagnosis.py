@@ -123,6 +123,11 @@ ROWS = [
     Row("relu_inplace", "mutation", "mutation", ("relu()", "copy before modifying in place")),
     Row("add_zero_for_a", "mismatch", "zero_gradient", ("disconnected from the output",)),
     Row("exp_extra_axis", "shape", "shape_differs", ("1 axis instead of 0",)),
+    # Course ops: the slips are data on the rows of ops.py.
+    Row("cumsum_not_reversed", "mismatch", "derivative_slip", ("cumsum(g, axis) where", "not reversed")),
+    Row("var_correction_ignored", "mismatch", "derivative_slip", ("/ N where", "correction is ignored")),
+    Row("layer_norm_missing_term", "mismatch", "derivative_slip",
+        ("(g - mean(g, axis)) / sqrt(var(x, axis) + eps) where", "through the variance")),
 ]
 
 

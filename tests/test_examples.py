@@ -96,6 +96,17 @@ CASES = [
     case("logsumexp", (2, 3, 4), id="axis=(0,2)", axis=(0, 2)),
     case("logsumexp", (2, 3), id="large values", domain={"low": 500.0, "high": 900.0}, axis=-1),
     case("log1p", (2, 3), id="(2,3)", domain={"low": -0.75, "high": 3.0}),
+    case("cumulative_sum", (2, 3), id="flattened"),
+    case("cumulative_sum", (2, 3, 4), id="axis=1", axis=1),
+    case("cumulative_sum", (2, 3), id="axis=-1", axis=-1),
+    case("var", (2, 3, 4), id="all"),
+    case("var", (2, 3, 4), id="axis=1 correction=1", axis=1, correction=1.0),
+    case("var", (2, 3, 4), id="axis=(0,-1) keepdims correction=1", axis=(0, -1), keepdims=True, correction=1.0),
+    case("std", (2, 3, 4), id="all correction=1", correction=1.0),
+    case("std", (2, 3), id="axis=-1 keepdims", axis=-1, keepdims=True),
+    case("layer_norm", (2, 3), id="last axis"),
+    case("layer_norm", (2, 3, 4), id="axis=1", axis=1),
+    case("layer_norm", (4, 3), id="axis=-2", axis=-2),
 ]
 
 

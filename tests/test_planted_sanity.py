@@ -64,6 +64,9 @@ CASES: dict[str, tuple[tuple[np.ndarray, ...], dict]] = {
     "maximum_broadcast_raises": ((MATRIX, ROW), {}),
     "sqrt_nonfinite": ((POSITIVE,), {}),
     "relu_inplace": ((MATRIX,), {}),
+    "cumsum_not_reversed": ((MATRIX,), {"axis": -1}),
+    "var_correction_ignored": ((MATRIX,), {"axis": 1, "correction": 1.0}),
+    "layer_norm_missing_term": ((MATRIX,), {}),
 }
 
 

@@ -57,6 +57,12 @@ def _log_softmax(x: Any, axis: int = -1) -> Any:
     return x - special.logsumexp(x, axis=axis, keepdims=True)
 
 
+def _layer_norm(x: Any, axis: int = -1, eps: float = 1e-5) -> Any:
+    # autograd has no layer norm: written with its NumPy, as an autograd user would.
+    centered = x - anp.mean(x, axis=axis, keepdims=True)
+    return centered / anp.sqrt(anp.mean(centered**2, axis=axis, keepdims=True) + eps)
+
+
 FRAMEWORK = Framework(
     name="autograd",
     adapter=__name__,
@@ -92,6 +98,14 @@ FRAMEWORK = Framework(
         "log_softmax": _log_softmax,
         "logsumexp": special.logsumexp,
         "log1p": anp.log1p,
+        "cumulative_sum": anp.cumsum,
+        "var": lambda x, axis=None, keepdims=False, correction=0.0: anp.var(
+            x, axis=axis, keepdims=keepdims, ddof=correction
+        ),
+        "std": lambda x, axis=None, keepdims=False, correction=0.0: anp.std(
+            x, axis=axis, keepdims=keepdims, ddof=correction
+        ),
+        "layer_norm": _layer_norm,
     },
 )
 

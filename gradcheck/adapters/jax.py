@@ -89,6 +89,14 @@ FRAMEWORK = Framework(
         "log_softmax": jax.nn.log_softmax,
         "logsumexp": jax_special.logsumexp,
         "log1p": jnp.log1p,
+        "cumulative_sum": jnp.cumsum,
+        "var": lambda x, axis=None, keepdims=False, correction=0.0: jnp.var(
+            x, axis=axis, keepdims=keepdims, ddof=correction
+        ),
+        "std": lambda x, axis=None, keepdims=False, correction=0.0: jnp.std(
+            x, axis=axis, keepdims=keepdims, ddof=correction
+        ),
+        "layer_norm": lambda x, axis=-1, eps=1e-5: jax.nn.standardize(x, axis=axis, epsilon=eps),
     },
 )
 

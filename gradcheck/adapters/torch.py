@@ -68,6 +68,28 @@ def _reduction(reduce: Callable[..., Any]) -> Callable[..., Any]:
     return reduction
 
 
+def _cumulative_sum(x: Any, axis: Any = None) -> Any:
+    # NumPy's axis=None scans the flattened array; torch.cumsum needs a dim.
+    return torch.cumsum(torch.reshape(x, (-1,)), dim=0) if axis is None else torch.cumsum(x, dim=axis)
+
+
+def _moment(reduce: Callable[..., Any]) -> Callable[..., Any]:
+    """Return ``torch.var``/``torch.std`` with NumPy's ``(x, axis=None, keepdims=False)`` and ``correction``."""
+
+    def moment(x: Any, axis: Any = None, keepdims: bool = False, correction: float = 0.0) -> Any:
+        dims = tuple(range(x.dim())) if axis is None else axis if isinstance(axis, tuple) else (axis,)
+        return reduce(x, dim=dims, correction=correction, keepdim=keepdims)
+
+    return moment
+
+
+def _layer_norm(x: Any, axis: int = -1, eps: float = 1e-5) -> Any:
+    # torch's layer_norm normalizes trailing axes: move the axis last and back.
+    moved = torch.movedim(x, axis, -1)
+    normed = torch.nn.functional.layer_norm(moved, (moved.shape[-1],), eps=eps)
+    return torch.movedim(normed, -1, axis)
+
+
 FRAMEWORK = Framework(
     name="PyTorch",
     adapter=__name__,
@@ -103,6 +125,10 @@ FRAMEWORK = Framework(
         "log_softmax": lambda x, axis=-1: torch.log_softmax(x, dim=axis),
         "logsumexp": _reduction(torch.logsumexp),
         "log1p": torch.log1p,
+        "cumulative_sum": _cumulative_sum,
+        "var": _moment(torch.var),
+        "std": _moment(torch.std),
+        "layer_norm": _layer_norm,
     },
 )
 

@@ -58,6 +58,7 @@ __all__ = [
     "pow", "matmul", "matrix_transpose", "permute_dims", "reshape", "broadcast_to",
     "sum", "mean", "max", "softmax", "log_softmax", "logsumexp",
     "log1p",
+    "cumulative_sum", "var", "std", "layer_norm",
 ]
 
 #: ``backward(g)`` of a node: the contribution to each parent's gradient, in
@@ -365,6 +366,65 @@ def _stable_logsumexp(x: np.ndarray, axis: Axis) -> np.ndarray:
     return peak + np.log(np.sum(np.exp(x - peak), axis=_np_axis(axis), keepdims=True))
 
 
+# --- course ops: scans, variance, normalization ------------------------------
+
+
+def cumulative_sum(x: Tensor, axis: Optional[int] = None) -> Tensor:
+    """Return the running sum of ``x`` along ``axis`` (None: of the flattened ``x``)."""
+    out = np.cumsum(x.data, axis=axis)
+    scan_axis = 0 if axis is None else axis
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        # Entry i feeds outputs i, i + 1, ...: its gradient is the reversed scan of g.
+        reversed_scan = np.flip(np.cumsum(np.flip(g, scan_axis), axis=scan_axis), scan_axis)
+        return (np.reshape(reversed_scan, x.shape),)
+
+    return node(out, (x,), backward)
+
+
+def _moments(x: Tensor, axis: Axis, correction: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Return ``x`` centered over ``axis``, its variance (reduced axes kept) and the divisor N - correction."""
+    centered = x.data - np.mean(x.data, axis=_np_axis(axis), keepdims=True)
+    # int(): a NumPy count would promote a float32 gradient to float64.
+    count = int(np.prod([x.shape[a] for a in reduced_axes(axis, x.ndim)]))
+    divisor = count - correction
+    return centered, np.sum(centered**2, axis=_np_axis(axis), keepdims=True) / divisor, divisor
+
+
+def var(x: Tensor, axis: Axis = None, keepdims: bool = False, correction: float = 0.0) -> Tensor:
+    """Return the variance of ``x`` over ``axis``, dividing by N - correction."""
+    centered, kept, divisor = _moments(x, axis, correction)
+    out = kept if keepdims else np.squeeze(kept, axis=reduced_axes(axis, x.ndim))
+    return node(out, (x,), lambda g: (
+        _with_kept_dims(g, axis, x.ndim, keepdims) * (2 * centered / divisor),
+    ))
+
+
+def std(x: Tensor, axis: Axis = None, keepdims: bool = False, correction: float = 0.0) -> Tensor:
+    """Return the standard deviation of ``x`` over ``axis``, dividing by N - correction."""
+    centered, kept, divisor = _moments(x, axis, correction)
+    root = np.sqrt(kept)
+    out = root if keepdims else np.squeeze(root, axis=reduced_axes(axis, x.ndim))
+    return node(out, (x,), lambda g: (
+        _with_kept_dims(g, axis, x.ndim, keepdims) * (centered / (divisor * root)),
+    ))
+
+
+def layer_norm(x: Tensor, axis: int = -1, eps: float = 1e-5) -> Tensor:
+    """Return ``(x - mean) / sqrt(var + eps)`` along ``axis``, without affine parameters."""
+    centered, variance, _ = _moments(x, axis, 0)
+    scale = 1 / np.sqrt(variance + eps)
+    out = centered * scale
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        # The mean and the variance depend on x too: both terms are subtracted.
+        mean_g = np.mean(g, axis=axis, keepdims=True)
+        mean_gy = np.mean(g * out, axis=axis, keepdims=True)
+        return (scale * (g - mean_g - out * mean_gy),)
+
+    return node(out, (x,), backward)
+
+
 #: Every op of docs/contract.md, section 1, by name: the rules `make_engine` starts from.
 REFERENCE_OPS: dict[str, Callable[..., Tensor]] = {
     "add": add,
@@ -395,6 +455,10 @@ REFERENCE_OPS: dict[str, Callable[..., Tensor]] = {
     "log_softmax": log_softmax,
     "logsumexp": logsumexp,
     "log1p": log1p,
+    "cumulative_sum": cumulative_sum,
+    "var": var,
+    "std": std,
+    "layer_norm": layer_norm,
 }
 
 

@@ -19,7 +19,9 @@ from gradcheck.strategies._params import (
     permutations,
     reduction_axes,
     reshape_targets,
+    scan_axes,
     single_axes,
+    variance_params,
 )
 from gradcheck.strategies._shapes import operand_shapes
 from gradcheck.strategies._validation import check_dtype, check_int, check_shape
@@ -59,6 +61,12 @@ PARAM_RULES: dict[str, Callable[[_Shapes, int], st.SearchStrategy[dict[str, Any]
         {"shape": broadcast_targets(shapes[0])}
     ),
     "exponent": lambda shapes, width: st.fixed_dictionaries({"p": exponents(width=width)}),
+    "scan_axis": lambda shapes, width: st.fixed_dictionaries({"axis": scan_axes(len(shapes[0]))}),
+    "variance": lambda shapes, width: variance_params(shapes[0]),
+    # eps keeps its default: the check is of the backward rule, not of eps.
+    "normalization": lambda shapes, width: st.fixed_dictionaries(
+        {"axis": single_axes(len(shapes[0])), "eps": st.just(1e-5)}
+    ),
 }
 
 

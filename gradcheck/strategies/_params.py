@@ -17,7 +17,9 @@ __all__ = [
     "permutations",
     "reduction_axes",
     "reshape_targets",
+    "scan_axes",
     "single_axes",
+    "variance_params",
 ]
 
 #: Exponents tried first (and shrunk toward): the ones hand-written rules get wrong.
@@ -154,3 +156,41 @@ def exponents(*, width: int = 64) -> st.SearchStrategy[float]:
         st.floats(-3.0, 3.0, width=32 if width == 32 else 64).filter(lambda p: abs(p) >= 0.25),
     )
 
+
+
+def scan_axes(ndim: int) -> st.SearchStrategy[Any]:
+    """Return a strategy for a cumulative sum's ``axis``: None (the flattened array) or one axis, negative too.
+
+    .. code-block:: pycon
+
+        >>> scan_axes(2).example()  # doctest: +SKIP
+        -1
+    """
+    ndim = check_int("ndim", ndim, 1)
+    return st.one_of(st.none(), st.integers(-ndim, ndim - 1))
+
+
+def _reduced_count(shape: tuple[int, ...], axis: Any) -> int:
+    axes = tuple(range(len(shape))) if axis is None else axis if isinstance(axis, tuple) else (axis,)
+    return math.prod(shape[a] for a in axes)
+
+
+def variance_params(shape: tuple[int, ...]) -> st.SearchStrategy[dict[str, Any]]:
+    """Return a strategy for ``var``/``std``'s parameters: a reduction's ``axis`` and ``keepdims``, ``correction`` 0 or 1.
+
+    Every drawn axis reduces at least two entries, so that ``correction=1``
+    never divides by zero and ``std`` has a derivative; a shape of one entry
+    has no such axis (nothing is drawn: the caller draws another shape).
+
+    .. code-block:: pycon
+
+        >>> variance_params((2, 3)).example()  # doctest: +SKIP
+        {'axis': -1, 'keepdims': False, 'correction': 1.0}
+    """
+    shape = tuple(shape)
+    if math.prod(shape) < 2:
+        return st.nothing()
+    axes = reduction_axes(len(shape)).filter(lambda axis: _reduced_count(shape, axis) >= 2)
+    return st.fixed_dictionaries(
+        {"axis": axes, "keepdims": st.booleans(), "correction": st.sampled_from((0.0, 1.0))}
+    )

@@ -37,7 +37,7 @@ MAGNITUDE_CAP = 30.0
 MAX_RANK = 5
 
 #: Shape rules that take one operand, and the rank that operand needs.
-_MIN_RANK = {"elementwise": 0, "reducible": 0, "nonscalar": 1, "permutable": 1, "matrix": 2}
+_MIN_RANK = {"elementwise": 0, "reducible": 0, "nonscalar": 1, "permutable": 1, "matrix": 2, "spread": 1}
 
 #: Every op programs can use (all of docs/contract.md, section 1).
 PROGRAM_OPS = ops.OP_NAMES

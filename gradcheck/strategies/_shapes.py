@@ -93,7 +93,8 @@ def operand_shapes(
 
     ``rule`` is the ``shapes`` column of ``gradcheck.ops.OPS``: ``elementwise``,
     ``broadcast``, ``matmul``, ``matrix`` (at least 2-D), ``permutable`` and
-    ``nonscalar`` (at least 1-D), ``reducible`` (any rank).
+    ``nonscalar`` (at least 1-D), ``reducible`` (any rank), ``spread`` (at least
+    1-D, sides of at least 2).
 
     .. code-block:: pycon
 
@@ -143,6 +144,11 @@ _RULES = {
     "nonscalar": _single(1),
     "permutable": _single(1),
     "matrix": _single(2),
+    # At least 1-D with every side >= 2 where max_side allows: any axis reduces
+    # two entries or more (var with a correction, std).
+    "spread": lambda max_dims, max_side, min_side=1: _single(1)(
+        max_dims, max_side, min(max_side, max(min_side, 2))
+    ),
     "broadcast": lambda max_dims, max_side, min_side=1: broadcastable_shapes(
         2, max_dims=max_dims, min_side=min_side, max_side=max_side
     ),

@@ -49,6 +49,24 @@ def _tf_matmul(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     return tf.squeeze(product, axis=promoted) if promoted else product
 
 
+def _tf_cumulative_sum(x: tf.Tensor, axis: Any = None) -> tf.Tensor:
+    return tf.math.cumsum(tf.reshape(x, [-1]) if axis is None else x, axis=0 if axis is None else axis)
+
+
+def _tf_moment(reduce: Callable[..., tf.Tensor], power: float) -> Callable[..., tf.Tensor]:
+    # TensorFlow divides by N: rescale by (N / (N - correction)) ** power (1 for var, 1/2 for std).
+    def moment(x: tf.Tensor, axis: Any = None, keepdims: bool = False, correction: float = 0.0) -> tf.Tensor:
+        count = tf.cast(tf.size(x) // tf.size(reduce(x, axis=_tf_axis(axis))), x.dtype)
+        return reduce(x, axis=_tf_axis(axis), keepdims=keepdims) * (count / (count - correction)) ** power
+
+    return moment
+
+
+def _tf_layer_norm(x: tf.Tensor, axis: int = -1, eps: float = 1e-5) -> tf.Tensor:
+    mean, variance = tf.nn.moments(x, axes=[axis], keepdims=True)
+    return tf.nn.batch_normalization(x, mean, variance, offset=None, scale=None, variance_epsilon=eps)
+
+
 #: TensorFlow as an ops namespace with docs/contract.md's section 1 names and signatures.
 TF = types.SimpleNamespace(
     add=tf.add,
@@ -79,6 +97,10 @@ TF = types.SimpleNamespace(
     log_softmax=lambda x, axis=-1: tf.nn.log_softmax(x, axis=axis),
     logsumexp=_tf_reduction(tf.reduce_logsumexp),
     log1p=tf.math.log1p,
+    cumulative_sum=_tf_cumulative_sum,
+    var=_tf_moment(tf.math.reduce_variance, 1.0),
+    std=_tf_moment(tf.math.reduce_std, 0.5),
+    layer_norm=_tf_layer_norm,
 )
 
 
