@@ -93,6 +93,12 @@ ROWS = [
     # Added with log1p's row in ops.py alone: the slip is data on the row.
     Row("log1p_derivative_of_log", "mismatch", "derivative_slip",
         ("g / x where g / (1 + x) was meant", "the derivative of log(x), not of log(1 + x)")),
+    Row("leaky_relu_slope_ignored", "mismatch", "derivative_slip",
+        ("relu's rule", "negative slope is ignored")),
+    Row("elu_alpha_missing", "mismatch", "derivative_slip",
+        ("g * exp(x) where x < 0 where g * alpha * exp(x)", "alpha is missing")),
+    Row("clip_passes_gradient_outside", "mismatch", "derivative_slip",
+        ("g everywhere where g where min < x < max", "outside [min, max]")),
     Row("tanh_derivative_of_input", "mismatch", "derivative_slip",
         ("1 - x**2", "in terms of the input x where the output y was meant")),
     Row("sigmoid_derivative_s", "mismatch", "derivative_slip", ("g * s where", "(1 - s) is missing")),

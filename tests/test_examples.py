@@ -96,6 +96,16 @@ CASES = [
     case("logsumexp", (2, 3, 4), id="axis=(0,2)", axis=(0, 2)),
     case("logsumexp", (2, 3), id="large values", domain={"low": 500.0, "high": 900.0}, axis=-1),
     case("log1p", (2, 3), id="(2,3)", domain={"low": -0.75, "high": 3.0}),
+    case("leaky_relu", (2, 3), id="default slope"),
+    case("leaky_relu", (2, 3, 2), id="negative_slope=0.2", negative_slope=0.2),
+    case("elu", (2, 3), id="default alpha"),
+    case("elu", (3, 2), id="alpha=0.5", alpha=0.5),
+    case("gelu", (2, 3), id="(2,3)"),
+    case("softplus", (2, 3), id="(2,3)"),
+    case("expm1", (2, 3), id="(2,3)"),
+    case("clip", (2, 3), id="both bounds", min=-0.5, max=0.5),
+    case("clip", (4,), id="min only", min=-0.5),
+    case("clip", (2, 2), id="max only", max=0.5),
 ]
 
 

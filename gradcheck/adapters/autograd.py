@@ -57,6 +57,28 @@ def _log_softmax(x: Any, axis: int = -1) -> Any:
     return x - special.logsumexp(x, axis=axis, keepdims=True)
 
 
+# autograd has no activations beyond NumPy's functions: written as an autograd user would.
+def _leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
+    return anp.where(x > 0, x, negative_slope * x)
+
+
+def _elu(x: Any, alpha: float = 1.0) -> Any:
+    return anp.where(x > 0, x, alpha * anp.expm1(anp.minimum(x, 0.0)))
+
+
+def _gelu(x: Any) -> Any:
+    return 0.5 * x * (1.0 + special.erf(x / np.sqrt(2.0)))
+
+
+def _clip(x: Any, min: Any = None, max: Any = None) -> Any:  # noqa: A002 - the contract's names
+    # anp.clip needs a bound on each side; maximum and minimum take one at a time.
+    if min is not None:
+        x = anp.maximum(x, min)
+    if max is not None:
+        x = anp.minimum(x, max)
+    return x
+
+
 FRAMEWORK = Framework(
     name="autograd",
     adapter=__name__,
@@ -92,6 +114,12 @@ FRAMEWORK = Framework(
         "log_softmax": _log_softmax,
         "logsumexp": special.logsumexp,
         "log1p": anp.log1p,
+        "leaky_relu": _leaky_relu,
+        "elu": _elu,
+        "gelu": _gelu,
+        "softplus": lambda x: anp.logaddexp(0.0, x),
+        "expm1": anp.expm1,
+        "clip": _clip,
     },
 )
 

@@ -89,6 +89,14 @@ FRAMEWORK = Framework(
         "log_softmax": jax.nn.log_softmax,
         "logsumexp": jax_special.logsumexp,
         "log1p": jnp.log1p,
+        "leaky_relu": jax.nn.leaky_relu,
+        "elu": jax.nn.elu,
+        # jax.nn.gelu defaults to the tanh approximation; the contract's gelu is exact.
+        "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+        "softplus": jax.nn.softplus,
+        "expm1": jnp.expm1,
+        # Positional bounds: jnp.clip renamed a_min/a_max to min/max in JAX 0.4.27.
+        "clip": lambda x, min=None, max=None: jnp.clip(x, min, max),
     },
 )
 

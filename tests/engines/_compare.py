@@ -79,6 +79,16 @@ TF = types.SimpleNamespace(
     log_softmax=lambda x, axis=-1: tf.nn.log_softmax(x, axis=axis),
     logsumexp=_tf_reduction(tf.reduce_logsumexp),
     log1p=tf.math.log1p,
+    # tf.nn.leaky_relu and tf.nn.gelu are off by 1e-9 in float64 (a float32 alpha; TF 2.21's gelu).
+    leaky_relu=lambda x, negative_slope=0.01: tf.maximum(x, negative_slope * x),
+    # tf.nn.elu has no alpha: alpha * elu(x) on the negative side is the same function.
+    elu=lambda x, alpha=1.0: tf.where(x > 0, x, alpha * tf.nn.elu(x)),
+    gelu=lambda x: x * 0.5 * (1.0 + tf.math.erf(x / np.sqrt(2.0))),
+    softplus=tf.nn.softplus,
+    expm1=tf.math.expm1,
+    clip=lambda x, min=None, max=None: tf.clip_by_value(
+        x, -np.inf if min is None else min, np.inf if max is None else max
+    ),
 )
 
 
