@@ -14,6 +14,7 @@ This module imports only NumPy: the command line reads it to validate
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -119,6 +120,22 @@ SPREAD_OUT = Domain(distinct=True, min_gap=0.5)
 # |a - b| >= 0.25 after any broadcast.
 LATTICE_A = Domain(lattice=(0.5, 0.0))
 LATTICE_B = Domain(lattice=(0.5, 0.25))
+
+
+# clip's bounds are kinks: values keep CLIP_MARGIN away from each, the range
+# that passes the gradient first.
+CLIP_MARGIN = 0.25
+
+
+def _clip_domain(params: dict[str, Any]) -> tuple[Domain]:
+    low, high = params["min"], params["max"]
+    inside = (-3.0 if low is None else low + CLIP_MARGIN, 3.0 if high is None else high - CLIP_MARGIN)
+    outside = []
+    if low is not None:
+        outside.append((-3.0, low - CLIP_MARGIN))
+    if high is not None:
+        outside.append((high + CLIP_MARGIN, 3.0))
+    return (Domain((inside, *(interval for interval in outside if interval[0] <= interval[1]))),)
 
 
 def _pow_domain(params: dict[str, Any]) -> tuple[Domain]:
@@ -251,6 +268,26 @@ def _logsumexp(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.nd
     if keepdims:
         return result
     return np.reshape(result, np.sum(x, axis=axis).shape)
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    # The exact GELU, x * Phi(x), through erf (NumPy has none; math.erf per entry).
+    return 0.5 * x * (1.0 + _erf(np.asarray(x, dtype=np.float64) / math.sqrt(2.0)))
+
+
+def _elu(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+def _clip(x: np.ndarray, min: Any = None, max: Any = None) -> np.ndarray:  # noqa: A002 - the contract's names
+    if min is not None:
+        x = np.maximum(x, min)
+    if max is not None:
+        x = np.minimum(x, max)
+    return x
 
 
 def _axis_length(shapes: tuple[tuple[int, ...], ...], params: dict[str, Any]) -> int:
@@ -449,6 +486,15 @@ def _tf_matmul(tf: Any, a: Any, b: Any) -> Any:
     if vector_b:
         product = tf.squeeze(product, axis=-1)
     return product
+
+
+def _tf_clip(tf: Any, x: Any, low: Any, high: Any) -> Any:
+    # tf.clip_by_value wants both bounds; clip takes either or both.
+    if low is not None:
+        x = tf.maximum(x, tf.constant(low, dtype=x.dtype))
+    if high is not None:
+        x = tf.minimum(x, tf.constant(high, dtype=x.dtype))
+    return x
 
 
 def _reduction(name: str, numpy_fn: Callable[..., np.ndarray], tf_name: str, rule: str,
@@ -674,6 +720,79 @@ _TABLE: tuple[OpSpec, ...] = (
         Slip("g / x", "g / (1 + x)", "that is the derivative of log(x), not of log(1 + x)",
              lambda g, x, y, params: g * (1 / x)),
     )),
+    OpSpec(
+        "leaky_relu",
+        ("x",),
+        lambda x, negative_slope=0.01: np.where(x > 0, x, negative_slope * x),
+        # Not tf.nn.leaky_relu: its alpha is a float32 attribute, off by 1e-9 in float64.
+        lambda tf, x, negative_slope=0.01: tf.where(x > 0, x, negative_slope * x),
+        shapes="elementwise",
+        params=(Param("negative_slope", 0.01),),
+        param_rule="negative_slope",
+        domains=(NONZERO,),
+        vjp_rules=("g * (1 if x > 0 else negative_slope)",),
+        slips=(
+            Slip("g * (1 if x > 0 else 0) (relu's rule)", "g * (1 if x > 0 else negative_slope)",
+                 "the negative slope is ignored on the negative side",
+                 lambda g, x, y, params: g * (x > 0)),
+            Slip("g (a derivative of 1)", "g * (1 if x > 0 else negative_slope)",
+                 "the negative side is passed through unscaled instead of multiplied by negative_slope",
+                 lambda g, x, y, params: g),
+        ),
+    ),
+    OpSpec(
+        "elu",
+        ("x",),
+        _elu,
+        lambda tf, x, alpha=1.0: tf.where(x > 0, x, alpha * tf.math.expm1(tf.minimum(x, 0.0))),
+        shapes="elementwise",
+        params=(Param("alpha", 1.0),),
+        param_rule="elu_alpha",
+        domains=(NONZERO,),
+        vjp_rules=("g * (1 if x > 0 else alpha * exp(x))",),
+        slips=(
+            Slip("g * (1 if x > 0 else exp(x))", "g * (1 if x > 0 else alpha * exp(x))",
+                 "the factor alpha is missing on the negative side",
+                 lambda g, x, y, params: g * np.where(x > 0, 1.0, np.exp(np.minimum(x, 0.0)))),
+            Slip("g * (1 if x > 0 else y)", "g * (1 if x > 0 else y + alpha) with y = elu(x)",
+                 "the derivative alpha * exp(x) = y + alpha is written without its + alpha",
+                 lambda g, x, y, params: g * np.where(x > 0, 1.0, y)),
+        ),
+    ),
+    # Not tf.nn.gelu(x, approximate=False): in float64 (TensorFlow 2.21) it is off by 1e-9.
+    _unary("gelu", _gelu, lambda tf, x: 0.5 * x * tf.math.erfc(-x / math.sqrt(2.0)),
+           "g * (Phi(x) + x * phi(x)) with Phi, phi the standard normal CDF and density", slips=(
+        Slip("g * Phi(x)", "g * (Phi(x) + x * phi(x))",
+             "the term x * phi(x) of the product rule is missing (x * Phi(x) has two factors)",
+             lambda g, x, y, params: g * (0.5 * (1.0 + _erf(x / math.sqrt(2.0))))),
+    )),
+    _unary("softplus", lambda x: np.logaddexp(0.0, x), lambda tf, x: tf.math.softplus(x),
+           "g * sigmoid(x)", slips=(
+        Slip("g * exp(x)", "g * sigmoid(x) = g * exp(x) / (1 + exp(x))",
+             "the division by 1 + exp(x) is missing", lambda g, x, y, params: g * np.exp(x)),
+        Slip("g * softplus(x)", "g * sigmoid(x)", _ITSELF, lambda g, x, y, params: g * y),
+    )),
+    _unary("expm1", np.expm1, lambda tf, x: tf.math.expm1(x), "g * exp(x)", slips=(
+        Slip("g * (exp(x) - 1)", "g * exp(x) = g * (y + 1) with y = expm1(x)", _ITSELF,
+             lambda g, x, y, params: g * y),
+    )),
+    OpSpec(
+        "clip",
+        ("x",),
+        _clip,
+        lambda tf, x, min=None, max=None: _tf_clip(tf, x, min, max),
+        shapes="elementwise",
+        params=(Param("min", None), Param("max", None)),
+        param_rule="clip_bounds",
+        domains=_clip_domain,
+        vjp_rules=("g * (min < x < max)",),
+        slips=(
+            Slip("g (a derivative of 1 everywhere)", "g * (min < x < max)",
+                 "clip lets the gradient through outside [min, max], where the output is the constant "
+                 "bound and its derivative is 0",
+                 lambda g, x, y, params: g),
+        ),
+    ),
     OpSpec(
         "cumulative_sum",
         ("x",),

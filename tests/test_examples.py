@@ -107,6 +107,16 @@ CASES = [
     case("layer_norm", (2, 3), id="last axis"),
     case("layer_norm", (2, 3, 4), id="axis=1", axis=1),
     case("layer_norm", (4, 3), id="axis=-2", axis=-2),
+    case("leaky_relu", (2, 3), id="default slope"),
+    case("leaky_relu", (2, 3, 2), id="negative_slope=0.2", negative_slope=0.2),
+    case("elu", (2, 3), id="default alpha"),
+    case("elu", (3, 2), id="alpha=0.5", alpha=0.5),
+    case("gelu", (2, 3), id="(2,3)"),
+    case("softplus", (2, 3), id="(2,3)"),
+    case("expm1", (2, 3), id="(2,3)"),
+    case("clip", (2, 3), id="both bounds", min=-0.5, max=0.5),
+    case("clip", (4,), id="min only", min=-0.5),
+    case("clip", (2, 2), id="max only", max=0.5),
 ]
 
 

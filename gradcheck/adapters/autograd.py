@@ -61,6 +61,26 @@ def _layer_norm(x: Any, axis: int = -1, eps: float = 1e-5) -> Any:
     # autograd has no layer norm: written with its NumPy, as an autograd user would.
     centered = x - anp.mean(x, axis=axis, keepdims=True)
     return centered / anp.sqrt(anp.mean(centered**2, axis=axis, keepdims=True) + eps)
+# autograd has no activations beyond NumPy's functions: written as an autograd user would.
+def _leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
+    return anp.where(x > 0, x, negative_slope * x)
+
+
+def _elu(x: Any, alpha: float = 1.0) -> Any:
+    return anp.where(x > 0, x, alpha * anp.expm1(anp.minimum(x, 0.0)))
+
+
+def _gelu(x: Any) -> Any:
+    return 0.5 * x * (1.0 + special.erf(x / np.sqrt(2.0)))
+
+
+def _clip(x: Any, min: Any = None, max: Any = None) -> Any:  # noqa: A002 - the contract's names
+    # anp.clip needs a bound on each side; maximum and minimum take one at a time.
+    if min is not None:
+        x = anp.maximum(x, min)
+    if max is not None:
+        x = anp.minimum(x, max)
+    return x
 
 
 FRAMEWORK = Framework(
@@ -106,6 +126,12 @@ FRAMEWORK = Framework(
             x, axis=axis, keepdims=keepdims, ddof=correction
         ),
         "layer_norm": _layer_norm,
+        "leaky_relu": _leaky_relu,
+        "elu": _elu,
+        "gelu": _gelu,
+        "softplus": lambda x: anp.logaddexp(0.0, x),
+        "expm1": anp.expm1,
+        "clip": _clip,
     },
 )
 

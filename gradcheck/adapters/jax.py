@@ -97,6 +97,14 @@ FRAMEWORK = Framework(
             x, axis=axis, keepdims=keepdims, ddof=correction
         ),
         "layer_norm": lambda x, axis=-1, eps=1e-5: jax.nn.standardize(x, axis=axis, epsilon=eps),
+        "leaky_relu": jax.nn.leaky_relu,
+        "elu": jax.nn.elu,
+        # jax.nn.gelu defaults to the tanh approximation; the contract's gelu is exact.
+        "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+        "softplus": jax.nn.softplus,
+        "expm1": jnp.expm1,
+        # Positional bounds: jnp.clip renamed a_min/a_max to min/max in JAX 0.4.27.
+        "clip": lambda x, min=None, max=None: jnp.clip(x, min, max),
     },
 )
 

@@ -129,6 +129,12 @@ FRAMEWORK = Framework(
         "var": _moment(torch.var),
         "std": _moment(torch.std),
         "layer_norm": _layer_norm,
+        "leaky_relu": lambda x, negative_slope=0.01: torch.nn.functional.leaky_relu(x, negative_slope),
+        "elu": lambda x, alpha=1.0: torch.nn.functional.elu(x, alpha),
+        "gelu": torch.nn.functional.gelu,  # exact (erf) by default
+        "softplus": torch.nn.functional.softplus,
+        "expm1": torch.expm1,
+        "clip": lambda x, min=None, max=None: torch.clip(x, min, max),
     },
 )
 

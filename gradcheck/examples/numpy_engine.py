@@ -25,6 +25,7 @@ and `make_engine` builds variants:
 from __future__ import annotations
 
 import itertools
+import math
 import types
 from typing import Any, Callable, Optional, Sequence
 
@@ -57,7 +58,7 @@ __all__ = [
     "negative", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "cos",
     "pow", "matmul", "matrix_transpose", "permute_dims", "reshape", "broadcast_to",
     "sum", "mean", "max", "softmax", "log_softmax", "logsumexp",
-    "log1p",
+    "log1p", "leaky_relu", "elu", "gelu", "softplus", "expm1", "clip",
     "cumulative_sum", "var", "std", "layer_norm",
 ]
 
@@ -232,6 +233,53 @@ abs = unary_op("abs", np.abs, lambda x, out: np.sign(x))  # noqa: A001 - the con
 sin = unary_op("sin", np.sin, lambda x, out: np.cos(x))
 cos = unary_op("cos", np.cos, lambda x, out: -np.sin(x))
 log1p = unary_op("log1p", np.log1p, lambda x, out: 1 / (1 + x))
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    # Exact GELU, x * Phi(x); erf per entry in float64, the result in x's dtype.
+    return (0.5 * x * (1 + _erf(x / math.sqrt(2)))).astype(x.dtype)
+
+
+def _gelu_derivative(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    cdf = 0.5 * (1 + _erf(x / math.sqrt(2)))
+    density = np.exp(-0.5 * x.astype(np.float64) ** 2) / math.sqrt(2 * math.pi)
+    return (cdf + x * density).astype(x.dtype)
+
+
+gelu = unary_op("gelu", _gelu, _gelu_derivative)
+softplus = unary_op("softplus", lambda x: np.logaddexp(0, x), lambda x, out: _stable_sigmoid(x))
+expm1 = unary_op("expm1", np.expm1, lambda x, out: out + 1)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """Return ``x`` where positive and ``negative_slope * x`` elsewhere."""
+    slope = float(negative_slope)
+    out = np.where(x.data > 0, x.data, slope * x.data)
+    return node(out, (x,), lambda g: (g * np.where(x.data > 0, 1, slope).astype(x.data.dtype),))
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """Return ``x`` where positive and ``alpha * (exp(x) - 1)`` elsewhere."""
+    alpha = float(alpha)
+    negative = alpha * np.expm1(np.minimum(x.data, 0))
+    out = np.where(x.data > 0, x.data, negative)
+    # alpha * exp(x) = alpha * expm1(x) + alpha on the negative side.
+    return node(out, (x,), lambda g: (g * np.where(x.data > 0, 1, negative + alpha).astype(x.data.dtype),))
+
+
+def clip(x: Tensor, min: Optional[float] = None, max: Optional[float] = None) -> Tensor:  # noqa: A002
+    """Return ``x`` clipped to ``[min, max]``; a bound of None is no bound."""
+    out = x.data
+    inside = np.ones(x.shape, dtype=bool)
+    if min is not None:
+        out = np.maximum(out, float(min))
+        inside &= x.data >= min
+    if max is not None:
+        out = np.minimum(out, float(max))
+        inside &= x.data <= max
+    # The bounds are constants: past them the output does not move with x.
+    return node(out, (x,), lambda g: (g * inside,))
 
 
 def pow(x: Tensor, p: float) -> Tensor:  # noqa: A001 - the contract's op name
@@ -455,6 +503,12 @@ REFERENCE_OPS: dict[str, Callable[..., Tensor]] = {
     "log_softmax": log_softmax,
     "logsumexp": logsumexp,
     "log1p": log1p,
+    "leaky_relu": leaky_relu,
+    "elu": elu,
+    "gelu": gelu,
+    "softplus": softplus,
+    "expm1": expm1,
+    "clip": clip,
     "cumulative_sum": cumulative_sum,
     "var": var,
     "std": std,

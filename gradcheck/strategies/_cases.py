@@ -49,6 +49,16 @@ STYLE_PAIRS: tuple[tuple[int, int], ...] = tuple(
     )
 )
 
+#: leaky_relu's negative slopes, the default first: a rule that drops the
+#: slope (relu's) or ignores it (a derivative of 1) is off by far more than
+#: rounding at the larger ones.
+NEGATIVE_SLOPES = (0.01, 0.2, 0.5)
+#: elu's alphas, the default first (where exp(x) and alpha * exp(x) agree).
+ELU_ALPHAS = (1.0, 0.5, 2.0)
+#: clip's (min, max): both bounds, one of them, bounds of one sign; values
+#: keep away from them (``gradcheck.ops.CLIP_MARGIN``).
+CLIP_BOUNDS = ((-1.0, 1.0), (None, 0.5), (-0.5, None), (0.5, 2.0), (-2.0, -1.0))
+
 #: ``param_rule`` column of the op table -> strategy for the params dict.
 PARAM_RULES: dict[str, Callable[[_Shapes, int], st.SearchStrategy[dict[str, Any]]]] = {
     "reduction": lambda shapes, width: st.fixed_dictionaries(
@@ -61,6 +71,13 @@ PARAM_RULES: dict[str, Callable[[_Shapes, int], st.SearchStrategy[dict[str, Any]
         {"shape": broadcast_targets(shapes[0])}
     ),
     "exponent": lambda shapes, width: st.fixed_dictionaries({"p": exponents(width=width)}),
+    "negative_slope": lambda shapes, width: st.fixed_dictionaries(
+        {"negative_slope": st.sampled_from(NEGATIVE_SLOPES)}
+    ),
+    "elu_alpha": lambda shapes, width: st.fixed_dictionaries({"alpha": st.sampled_from(ELU_ALPHAS)}),
+    "clip_bounds": lambda shapes, width: st.sampled_from(CLIP_BOUNDS).map(
+        lambda bounds: {"min": bounds[0], "max": bounds[1]}
+    ),
     "scan_axis": lambda shapes, width: st.fixed_dictionaries({"axis": scan_axes(len(shapes[0]))}),
     "variance": lambda shapes, width: variance_params(shapes[0]),
     # eps keeps its default: the check is of the backward rule, not of eps.

@@ -101,6 +101,16 @@ TF = types.SimpleNamespace(
     var=_tf_moment(tf.math.reduce_variance, 1.0),
     std=_tf_moment(tf.math.reduce_std, 0.5),
     layer_norm=_tf_layer_norm,
+    # tf.nn.leaky_relu and tf.nn.gelu are off by 1e-9 in float64 (a float32 alpha; TF 2.21's gelu).
+    leaky_relu=lambda x, negative_slope=0.01: tf.maximum(x, negative_slope * x),
+    # tf.nn.elu has no alpha: alpha * elu(x) on the negative side is the same function.
+    elu=lambda x, alpha=1.0: tf.where(x > 0, x, alpha * tf.nn.elu(x)),
+    gelu=lambda x: x * 0.5 * (1.0 + tf.math.erf(x / np.sqrt(2.0))),
+    softplus=tf.nn.softplus,
+    expm1=tf.math.expm1,
+    clip=lambda x, min=None, max=None: tf.clip_by_value(
+        x, -np.inf if min is None else min, np.inf if max is None else max
+    ),
 )
 
 
