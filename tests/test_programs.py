@@ -191,7 +191,9 @@ def test_correct_engine_passes_500_programs(target):
 def test_every_op_can_appear_in_a_program():
     seen = set()
 
-    @settings(max_examples=400, database=None, deadline=None)
+    # 38 ops, drawn unevenly (domains on computed values): in 800 programs expm1
+    # appeared once and pow 7 times, so the budget grows with the op table.
+    @settings(max_examples=1200, database=None, deadline=None)
     @given(programs())
     def collect(program):
         seen.update(step.op for step in program.steps)
