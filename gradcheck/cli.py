@@ -460,7 +460,10 @@ def _run_grade(args: argparse.Namespace) -> int:
         stopped_by.append(number)
         raise KeyboardInterrupt
 
-    with _signal_handler(signal.SIGTERM, on_terminate):
+    # SIGINT too, explicitly: a grader started with SIGINT ignored (by a parent
+    # that ignores it, as pytest-xdist's workers and background jobs of some
+    # shells do) must still stop on it with a partial gradebook.
+    with _signal_handler(signal.SIGTERM, on_terminate), _signal_handler(signal.SIGINT, on_terminate):
         try:
             gradebook = grade(submissions, options, report_dir, weights=weights, workers=workers,
                               on_finish=on_finish, on_update=on_update)
