@@ -304,23 +304,19 @@ def run_checks(
         programs=programs,
         ops=None if ops is None else names,
         results=tuple(results),
-        notes=(() if engine.grad_takes_cotangent else (ONES_COTANGENT_NOTE,)) + _class_notes(engine),
+        notes=(() if engine.grad_takes_cotangent else (ONES_COTANGENT_NOTE,)) + tuple(engine.notes),
         tolerance=tolerance,
         engine_facts=EngineRecord(dict(engine.aliases), engine.grad_takes_cotangent),
         supported_params=None if given is None else supported_params_data(given),
     )
 
 
-def _unsupported_reason(engine: object, op: str) -> str:
+def _unsupported_reason(engine: CheckedEngine, op: str) -> str:
     # An engine built from a class says why (gradcheck.classes: what probing found).
-    probed = getattr(engine, "unsupported_reasons", {}).get(op)
+    probed = engine.unsupported_reasons.get(op)
     if probed:
         return f"probing the class: {probed}"
     return f"the engine defines no {op!r}" + _alias_hint(op)
-
-
-def _class_notes(engine: object) -> tuple[str, ...]:
-    return tuple(getattr(engine, "notes", ()))
 
 
 def _given_support(engine: CheckedEngine, given: Mapping[str, Any] | None) -> SupportedParams | None:
