@@ -32,6 +32,7 @@ from typing import Any, BinaryIO, Sequence
 
 import numpy as np
 
+from gradcheck._literals import from_json, to_json
 from gradcheck._text import printable
 
 __all__ = [
@@ -302,12 +303,13 @@ def answer_limits(case: Any) -> FrameLimits:
 
 
 def decode_params(value: Any) -> Any:
-    """Return JSON-decoded static parameters with lists turned back into tuples (axes, shapes)."""
-    if isinstance(value, list):
-        return tuple(decode_params(item) for item in value)
-    if isinstance(value, dict):
-        return {key: decode_params(item) for key, item in value.items()}
-    return value
+    """Return JSON-decoded static parameters as the run held them (``gradcheck._literals``).
+
+    A malformed parameter is a bad message (``ProtocolError``), never a crash."""
+    try:
+        return from_json(value)
+    except ValueError as exc:
+        raise ProtocolError(f"bad parameters in a message: {exc}") from None
 
 
 # --- Cases and outcomes as messages -----------------------------------------
@@ -322,12 +324,12 @@ def case_message(case: Any, repeat: bool = True) -> tuple[dict[str, Any], list[n
     }
     if case.kind == "program":
         header["steps"] = [
-            {"out": step.out, "op": step.op, "args": list(step.args), "params": step.params}
+            {"out": step.out, "op": step.op, "args": list(step.args), "params": to_json(step.params)}
             for step in case.steps
         ]
     else:
         header["op"] = case.op
-        header["params"] = case.params
+        header["params"] = to_json(case.params)
     return header, [*case.inputs, case.cotangent]
 
 

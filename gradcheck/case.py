@@ -13,6 +13,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from gradcheck._literals import source
 from gradcheck.ops import OPS
 
 __all__ = ["Case", "CaseBatch", "Computation", "EngineCall", "largest_magnitude"]
@@ -103,7 +104,7 @@ class Case:
     def describe(self) -> str:
         """Return a one-line summary such as ``matmul(a: (2, 1, 2), b: (2, 2))``."""
         operands = ", ".join(f"{name}: {x.shape}" for name, x in zip(self.names, self.inputs))
-        params = "".join(f", {key}={value!r}" for key, value in self.params.items())
+        params = "".join(f", {key}={source(value)}" for key, value in self.params.items())
         return f"{self.op}({operands}{params})"
 
     def reference(self, *inputs: np.ndarray) -> np.ndarray:
@@ -116,8 +117,8 @@ class Case:
 
     def apply(self, engine: Any, xs: list[Any], call: EngineCall) -> Any:
         """Return the engine's output node for the engine variables ``xs``."""
-        args, kwargs = OPS[self.op].call_args(self.params)
-        return call(f"{self.op}()", engine.ops[self.op], *xs, *args, **kwargs)
+        args, kwargs = OPS[self.op].engine_args(xs, self.params)
+        return call(f"{self.op}()", engine.ops[self.op], *args, **kwargs)
 
     def terms(self, output_shape: tuple[int, ...], wrt: int | None = None) -> int:
         """Return how many numbers one output (``wrt=None``) or gradient entry sums, at most."""

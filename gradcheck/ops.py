@@ -15,14 +15,44 @@ This module imports only NumPy: the command line reads it to validate
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
+from gradcheck._opspec import (
+    ABOVE_MINUS_ONE,
+    DISTINCT,
+    DIVISOR,
+    FREE,
+    LATTICE_A,
+    LATTICE_B,
+    NONZERO,
+    POSITIVE,
+    REQUIRED,
+    SPREAD_OUT,
+    TIE_GAP,
+    Domain,
+    OpSpec,
+    Param,
+    Slip,
+    Factors,
+    Shapes,
+    Stacked,
+)
+
+# The table's vocabulary (gradcheck._opspec) is re-exported: ``ops.Domain``, ``ops.FREE``...
 __all__ = [
+    "ABOVE_MINUS_ONE",
     "ALIASES",
+    "DISTINCT",
+    "DIVISOR",
     "FREE",
+    "LATTICE_A",
+    "LATTICE_B",
+    "NONZERO",
+    "POSITIVE",
+    "SPREAD_OUT",
+    "TIE_GAP",
     "OPS",
     "OP_NAMES",
     "REQUIRED",
@@ -32,94 +62,6 @@ __all__ = [
     "Slip",
     "canonical_op",
 ]
-
-
-class _Required:
-    def __repr__(self) -> str:
-        return "REQUIRED"
-
-
-#: Default of a static parameter that has none: it is passed positionally.
-REQUIRED: Any = _Required()
-
-
-#: Smallest gap between two computed values that ``max`` or ``maximum`` may
-#: compare: far wider than any finite-difference step or float32 rounding.
-TIE_GAP = 0.01
-
-
-@dataclass(frozen=True)
-class Domain:
-    """Where one operand's values may lie.
-
-    ``intervals`` is a union of closed intervals, the preferred one first (values
-    shrink toward the simplest number of the first interval). Kinks and poles sit
-    in the gaps between intervals, a margin far wider than any finite-difference
-    step. ``lattice=(step, offset)`` restricts values to ``offset + k * step`` so
-    two operands on offset lattices can never tie; ``distinct=True`` makes every
-    value of the array different (reductions like ``max`` then have no ties);
-    ``min_gap`` is how far apart two computed values of a ``distinct`` operand
-    must be (drawn ones are 0.5 apart).
-    """
-
-    intervals: tuple[tuple[float, float], ...] = ((-3.0, 3.0),)
-    lattice: tuple[float, float] | None = None
-    distinct: bool = False
-    min_gap: float = TIE_GAP
-
-    def admits(self, values: np.ndarray) -> bool:
-        """Return whether computed (not drawn) ``values`` are safe operands.
-
-        The outer ends of the intervals only bound what is *drawn*; for values
-        a program computed, only the gaps count (kinks, poles, a positive
-        lower end) and, for ``distinct``, ties. Lattices are a drawing device:
-        ``maximum``'s operands are checked for ties by the program builder.
-        """
-        values = np.asarray(values)
-        if self.distinct:
-            # Distinct is not enough for computed values: two within a
-            # finite-difference step of each other are a tie to the oracle.
-            ordered_values = np.sort(values, axis=None)
-            return bool(np.all(np.diff(ordered_values) >= self.min_gap))
-        ordered = sorted(self.intervals)
-        inside = np.zeros(values.shape, dtype=bool)
-        for index, (low, high) in enumerate(ordered):
-            if index == 0 and low < 0:
-                low = -np.inf
-            if index == len(ordered) - 1:
-                high = np.inf
-            inside |= (values >= low) & (values <= high)
-        return bool(np.all(inside))
-
-
-@dataclass(frozen=True)
-class Param:
-    """A static (non-tensor) parameter of an op, as the engine receives it.
-
-    Required parameters are passed positionally; optional ones by keyword and
-    only when they differ from their default, so an engine whose ``sum`` lacks
-    ``keepdims`` still passes every case that does not use it.
-    """
-
-    name: str
-    default: Any = REQUIRED
-
-
-FREE = Domain()
-# Away from 0: the kink of relu/abs, the pole of a negative power.
-NONZERO = Domain(((0.25, 3.0), (-3.0, -0.25)))
-DIVISOR = Domain(((0.5, 3.0), (-3.0, -0.5)))
-POSITIVE = Domain(((0.25, 4.0),))
-# log1p's pole is at -1.
-ABOVE_MINUS_ONE = Domain(((-0.75, 3.0),))
-DISTINCT = Domain(distinct=True)
-# layer_norm: float32 rounding is amplified by 1 / std of each row, so computed
-# operands must be as spread out as drawn ones (0.5 apart), not merely untied.
-SPREAD_OUT = Domain(distinct=True, min_gap=0.5)
-# ``maximum(a, b)``: a on the half-integers' lattice, b a quarter off it, so
-# |a - b| >= 0.25 after any broadcast.
-LATTICE_A = Domain(lattice=(0.5, 0.0))
-LATTICE_B = Domain(lattice=(0.5, 0.25))
 
 
 # clip's bounds are kinks: values keep CLIP_MARGIN away from each, the range
@@ -144,105 +86,6 @@ def _pow_domain(params: dict[str, Any]) -> tuple[Domain]:
         return (FREE,) if p >= 0 else (NONZERO,)
     return (POSITIVE,)
 
-
-_Shapes = tuple[tuple[int, ...], ...]
-# What ``OpSpec.batch`` gives: a view shape per operand, and the call's parameters.
-_Stacked = tuple[_Shapes, dict[str, Any]]
-# What ``OpSpec.factors`` gives: ``(value, phrase)`` pairs.
-_Factors = list[tuple[float, str]]
-
-
-@dataclass(frozen=True)
-class Slip:
-    """A wrong backward rule hand-written engines are known to have for an op.
-
-    ``gradcheck.diagnosis`` recomputes the gradient the wrong rule gives and,
-    when it is the engine's, says "matches {found} where {meant} was meant:
-    {why}".
-    """
-
-    found: str  # the wrong rule, as code
-    meant: str  # the right one
-    why: str  # the bug class, ending the sentence
-    # ``vjp(g, x, y, params)``: the wrong rule's gradient at input x, output y
-    # and cotangent g (NumPy, float64).
-    vjp: Callable[[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]], np.ndarray]
-
-
-@dataclass(frozen=True)
-class OpSpec:
-    """One op: how to call it, compute it, and draw cases for it."""
-
-    name: str
-    operands: tuple[str, ...]
-    reference: Callable[..., np.ndarray]
-    # ``tensorflow(tf, *tensors, **params)``: ``tf`` is passed in so that this
-    # module never imports TensorFlow.
-    tensorflow: Callable[..., Any]
-    # Name of a shape rule in ``gradcheck.strategies`` (``SHAPE_RULES``).
-    shapes: str
-    params: tuple[Param, ...] = ()
-    # Name of a parameter rule in ``gradcheck.strategies`` (``PARAM_RULES``).
-    param_rule: str | None = None
-    # One Domain per operand, or a function of the drawn parameters.
-    domains: tuple[Domain, ...] | Callable[[dict[str, Any]], tuple[Domain, ...]] = ()
-    # Length of the inner sum an output entry is made of (matmul's n, the
-    # softmax axis), beyond what the operand/output size ratio already says;
-    # ``contraction(shapes, params)`` scales tolerances.
-    contraction: Callable[[tuple[tuple[int, ...], ...], dict[str, Any]], int] | None = None
-    # How ``k`` cases of the same shapes and parameters run as one call, each
-    # operand stacked on a new leading axis: ``stacked(shapes, params, k)``
-    # gives the shape each stacked operand is viewed as after that axis, and
-    # the parameters of the one call (see ``batch``). None: the op already
-    # maps over leading axes (elementwise).
-    stacked: Callable[[_Shapes, dict[str, Any], int], _Stacked] | None = None
-    # The right VJP of each operand as a person would write it (``g`` is the
-    # cotangent): diagnosis quotes it as the fix.
-    vjp_rules: tuple[str, ...] = ()
-    # Wrong backward rules of this op, tried in this order by diagnosis.
-    slips: tuple[Slip, ...] = ()
-    # Constant factors a wrong rule of this op is off by that have a meaning:
-    # ``factors(shapes, output_shape, params)`` gives ``(value, phrase)``
-    # pairs, first match wins; ``{fraction}`` in a phrase stands for the value
-    # as a simple rational, as diagnosis writes it.
-    factors: Callable[[_Shapes, tuple[int, ...], dict[str, Any]], _Factors] | None = None
-
-    def batch(self, shapes: _Shapes, params: dict[str, Any], k: int) -> _Stacked:
-        """Return how to run ``k`` cases of ``shapes`` and ``params`` as one call.
-
-        The result is one view shape per operand and the call's parameters:
-        reshaping each operand's stack, of shape ``(k, *shape)``, to
-        ``(k, *view)`` and calling the op on these with the new parameters
-        gives the ``k`` outputs, in some shape of ``k * size`` entries that
-        reshapes to ``(k, *output_shape)``. The same holds of the VJP: the
-        gradients w.r.t. the views reshape to the stacked gradients. It is
-        how the oracles answer for many value sets in one call, the way
-        ``vmap`` batches an op.
-        """
-        if self.stacked is None:
-            return shapes, params
-        return self.stacked(shapes, params, k)
-
-    def inner_length(self, shapes: tuple[tuple[int, ...], ...], params: dict[str, Any] | None = None) -> int:
-        """Return the length of the inner sum behind one output entry (1 if none)."""
-        return max(1, self.contraction(shapes, params or {})) if self.contraction else 1
-
-    def domains_for(self, params: dict[str, Any]) -> tuple[Domain, ...]:
-        if callable(self.domains):
-            return self.domains(params)
-        return self.domains or (FREE,) * len(self.operands)
-
-    def call_args(self, params: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """Split ``params`` into the positional and keyword arguments the engine gets."""
-        args: list[Any] = []
-        kwargs: dict[str, Any] = {}
-        for param in self.params:
-            value = params[param.name]
-            if param.default is REQUIRED:
-                args.append(value)
-            elif value != param.default:
-                kwargs[param.name] = value
-        return tuple(args), kwargs
 
 
 # --- NumPy float64 forwards (the finite-difference oracle evaluates these) ---
@@ -301,14 +144,14 @@ def _padded(shape: tuple[int, ...], rank: int) -> tuple[int, ...]:
     return (1,) * (rank - len(shape)) + tuple(shape)
 
 
-def _stack_broadcast(shapes: _Shapes, params: dict[str, Any], k: int) -> _Stacked:
+def _stack_broadcast(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
     # Broadcasting aligns trailing axes: a lower-rank operand gets size-1 axes
     # after the stacking axis, so the stacking axes line up.
     rank = max(len(shape) for shape in shapes)
     return tuple(_padded(shape, rank) for shape in shapes), params
 
 
-def _stack_matmul(shapes: _Shapes, params: dict[str, Any], k: int) -> _Stacked:
+def _stack_matmul(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
     # 1-D operands are promoted as NumPy does (the product's extra axis has
     # size 1, so the output still reshapes), then batch axes are aligned.
     a, b = shapes
@@ -322,7 +165,7 @@ def _shifted(axis: int, rank: int) -> int:
     return axis % rank + 1
 
 
-def _stack_reduction(shapes: _Shapes, params: dict[str, Any], k: int) -> _Stacked:
+def _stack_reduction(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
     rank, axis = len(shapes[0]), params["axis"]
     if axis is None:
         moved: Any = tuple(range(1, rank + 1))
@@ -333,20 +176,20 @@ def _stack_reduction(shapes: _Shapes, params: dict[str, Any], k: int) -> _Stacke
     return shapes, {**params, "axis": moved}
 
 
-def _stack_single_axis(shapes: _Shapes, params: dict[str, Any], k: int) -> _Stacked:
+def _stack_single_axis(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
     return shapes, {**params, "axis": _shifted(params["axis"], len(shapes[0]))}
 
 
-def _stack_permutation(shapes: _Shapes, params: dict[str, Any], k: int) -> _Stacked:
+def _stack_permutation(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
     rank = len(shapes[0])
     return shapes, {**params, "axes": (0, *(_shifted(a, rank) for a in params["axes"]))}
 
 
-def _stack_reshape(shapes: _Shapes, params: dict[str, Any], k: int) -> _Stacked:
+def _stack_reshape(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
     return shapes, {**params, "shape": (k, *params["shape"])}
 
 
-def _stack_broadcast_to(shapes: _Shapes, params: dict[str, Any], k: int) -> _Stacked:
+def _stack_broadcast_to(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
     target = tuple(params["shape"])
     return (_padded(shapes[0], len(target)),), {**params, "shape": (k, *target)}
 
@@ -363,7 +206,7 @@ def _spread_back(g: np.ndarray, x: np.ndarray, y: np.ndarray, params: dict[str, 
     return np.broadcast_to(np.reshape(g, kept), x.shape)
 
 
-def _mean_factors(shapes: _Shapes, output_shape: tuple[int, ...], params: dict[str, Any]) -> _Factors:
+def _mean_factors(shapes: Shapes, output_shape: tuple[int, ...], params: dict[str, Any]) -> Factors:
     size = int(np.prod(shapes[0]))
     n = size // max(int(np.prod(output_shape)), 1)
     averaged = f"n = {n}, the number of elements averaged"
@@ -375,7 +218,7 @@ def _mean_factors(shapes: _Shapes, output_shape: tuple[int, ...], params: dict[s
     ]
 
 
-def _pow_factors(shapes: _Shapes, output_shape: tuple[int, ...], params: dict[str, Any]) -> _Factors:
+def _pow_factors(shapes: Shapes, output_shape: tuple[int, ...], params: dict[str, Any]) -> Factors:
     p = params["p"]
     if p == 0:
         return []
@@ -404,7 +247,7 @@ def _tf_cumulative_sum(tf: Any, x: Any, axis: Any = None) -> Any:
     return tf.math.cumsum(x, axis=axis)
 
 
-def _stack_cumulative(shapes: _Shapes, params: dict[str, Any], k: int) -> _Stacked:
+def _stack_cumulative(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
     # axis=None scans the flattened operand: each case is one row of the stack.
     if params["axis"] is None:
         return ((int(np.prod(shapes[0])),),), {**params, "axis": 1}
@@ -498,7 +341,7 @@ def _tf_clip(tf: Any, x: Any, low: Any, high: Any) -> Any:
 
 
 def _reduction(name: str, numpy_fn: Callable[..., np.ndarray], tf_name: str, rule: str,
-               slips: tuple[Slip, ...] = (), factors: Callable[..., _Factors] | None = None) -> "OpSpec":
+               slips: tuple[Slip, ...] = (), factors: Callable[..., Factors] | None = None) -> "OpSpec":
     def tensorflow(tf: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
         return getattr(tf.math, tf_name)(x, axis=_tf_axis(axis), keepdims=keepdims)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcheck._literals import source
 from gradcheck.case import Case, EngineCall, largest_magnitude
 from gradcheck.ops import OPS
 
@@ -37,8 +38,9 @@ class Step:
     params: dict[str, Any] = field(default_factory=dict)
 
     def code(self, out: str | None = None) -> str:
-        params = "".join(f", {key}={value!r}" for key, value in self.params.items())
-        return f"{out or self.out} = {self.op}({', '.join(self.args)}{params})"
+        params = "".join(f", {key}={source(value)}" for key, value in self.params.items())
+        operands = f"[{', '.join(self.args)}]" if OPS[self.op].listed else ", ".join(self.args)
+        return f"{out or self.out} = {self.op}({operands}{params})"
 
 
 @dataclass(frozen=True)
@@ -123,8 +125,8 @@ class ProgramCase:
 
     def apply(self, engine: Any, xs: list[Any], call: EngineCall) -> Any:
         def apply_step(step: Step, args: list[Any]) -> Any:
-            positional, keywords = OPS[step.op].call_args(step.params)
-            return call(f"{step.op}() in `{step.code()}`", engine.ops[step.op], *args, *positional, **keywords)
+            positional, keywords = OPS[step.op].engine_args(args, step.params)
+            return call(f"{step.op}() in `{step.code()}`", engine.ops[step.op], *positional, **keywords)
 
         return self._evaluate(dict(zip(self.names, xs)), apply_step)[self.output]
 
@@ -137,7 +139,8 @@ class ProgramCase:
         values = self.reference_values(*self.inputs)
         total = 0
         for step in self.steps:
-            case = Case(step.op, OPS[step.op].operands, tuple(values[a] for a in step.args), step.params)
+            case = Case(step.op, OPS[step.op].names_for(len(step.args)), tuple(values[a] for a in step.args),
+                        step.params)
             out_shape = values[step.out].shape
             total += max([case.terms(out_shape)] + [case.terms(out_shape, wrt=i) for i in range(len(step.args))])
         return max(total, 1)
@@ -197,7 +200,7 @@ class ProgramCase:
         for step, adjoint in zip(self.steps, adjoints):
             operands = tuple(_rounded(values[arg].numpy(), self.dtype) for arg in step.args)
             cases.append((step, Case(
-                step.op, OPS[step.op].operands, operands, dict(step.params),
+                step.op, OPS[step.op].names_for(len(operands)), operands, dict(step.params),
                 _rounded(adjoint.numpy(), self.dtype), self.dtype,
             )))
         return cases

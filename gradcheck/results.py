@@ -19,6 +19,7 @@ import numpy as np
 
 import gradcheck
 
+from gradcheck._literals import from_json, to_json
 from gradcheck.program import Step
 from gradcheck.tolerances import Tolerance
 
@@ -136,7 +137,7 @@ class Failure:
             "category": self.category,
             "message": self.message,
             "inputs": [record.to_dict() for record in self.inputs],
-            "params": _jsonable(self.params),
+            "params": to_json(self.params),
             "cotangent": _listify(self.cotangent),
             "wrt": self.wrt,
             "expected": _listify(self.expected),
@@ -163,7 +164,7 @@ class Failure:
             category=data["category"],
             message=data["message"],
             inputs=tuple(ArrayRecord.from_dict(item) for item in data.get("inputs", [])),
-            params=dict(data.get("params") or {}),
+            params={key: from_json(value) for key, value in (data.get("params") or {}).items()},
             cotangent=array("cotangent"),
             wrt=data.get("wrt"),
             expected=array("expected"),
@@ -386,28 +387,12 @@ class Report:
 
 
 def _step_dict(step: Step) -> dict[str, Any]:
-    return {"out": step.out, "op": step.op, "args": list(step.args), "params": _jsonable(step.params)}
+    return {"out": step.out, "op": step.op, "args": list(step.args), "params": to_json(step.params)}
 
 
 def _step_from(data: dict[str, Any]) -> Step:
-    params = {key: _tupled(value) for key, value in (data.get("params") or {}).items()}
+    params = {key: from_json(value) for key, value in (data.get("params") or {}).items()}
     return Step(data["out"], data["op"], tuple(data["args"]), params)
-
-
-def _tupled(value: Any) -> Any:
-    """Return ``value`` with JSON's lists as the tuples a step's parameters hold (axes, shapes)."""
-    return tuple(_tupled(item) for item in value) if isinstance(value, list) else value
-
-
-def _jsonable(value: Any) -> Any:
-    """Return ``value`` with tuples as lists and NumPy scalars as Python ones."""
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 # --- The gradebook of ``gradcheck grade`` ---------------------------------------------

@@ -139,7 +139,7 @@ class Evidence:
         """Return the right VJP of ``operand`` in words, saying so when it is summed back to shape."""
         if operand is None:
             return "the reference VJP"
-        rule = OPS[self.op].vjp_rules[operand]
+        rule = OPS[self.op].rule(operand)
         target = broadcast_target(self, operand)
         shape = self.inputs[operand].shape
         if target is not None and target != shape:

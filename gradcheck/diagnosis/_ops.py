@@ -188,7 +188,10 @@ def _permutation_again(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]
 def _slips(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:
     for slip in OPS[evidence.op].slips:
         with np.errstate(all="ignore"):  # a wrong rule may divide by zero where the right one does not
-            candidate = slip.vjp(evidence.g, evidence.x, evidence.output, evidence.params)
+            candidate = slip.candidate(evidence.g, evidence.inputs, evidence.operand, evidence.output,
+                                       evidence.params)
+        if candidate is None:
+            continue
         yield {"found": slip.found, "meant": slip.meant, "why": slip.why}, candidate
 
 

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from gradcheck._literals import source
 from gradcheck._text import printable
 from gradcheck.results import CheckResult, Failure, Report
 
@@ -65,17 +66,14 @@ def number_text(value: float | None) -> str:
     return "none" if value is None else f"{float(value):.6g}"
 
 
-def _as_tuples(value: Any) -> Any:
-    # A stored JSON report has lists where the live run had tuples; print both
-    # the way the user writes the parameter, so a re-rendered report is identical.
-    if isinstance(value, (list, tuple)):
-        return tuple(_as_tuples(item) for item in value)
-    return value
-
-
 def params_text(params: dict[str, Any]) -> str:
-    """Return static parameters as keyword arguments: ``axis=(0, -1), keepdims=True``."""
-    return ", ".join(f"{name}={_as_tuples(value)!r}" for name, value in params.items())
+    """Return static parameters as keyword arguments: ``axis=(0, -1), keepdims=True``.
+
+    A stored JSON report has lists where the live run had tuples, and tagged
+    arrays where it had arrays; both print the way the user writes the
+    parameter (``gradcheck._literals.source``), so a re-rendered report is identical.
+    """
+    return ", ".join(f"{name}={source(value)}" for name, value in params.items())
 
 
 def comparison_title(failure: Failure) -> str:

@@ -40,6 +40,7 @@ from typing import Any, Protocol, Sequence, Union
 
 import numpy as np
 
+from gradcheck._literals import python_value
 from gradcheck.case import Case
 from gradcheck.ops import OPS, REQUIRED
 from gradcheck.program import OUTPUT, ProgramCase, Step
@@ -472,10 +473,8 @@ class _TestWriter(_FailureTest):
         spec = OPS[step.op]
         # A hand-written or older report may leave out parameters at their defaults.
         defaults = {param.name: param.default for param in spec.params if param.default is not REQUIRED}
-        positional, keywords = spec.call_args({**defaults, **step.params})
-        arguments = [*step.args, *map(repr, positional), *(f"{key}={value!r}" for key, value in keywords.items())]
         function = self.engine.aliases.get(step.op, step.op)
-        return f"{step.out} = engine.{function}({', '.join(arguments)})"
+        return f"{step.out} = engine.{spec.call_text(list(step.args), {**defaults, **step.params}, function)}"
 
     def _asserts(self, *, mutation: bool, repeated: bool) -> tuple[list[str], list[str]]:
         """Return the assert lines, and what they check in words (for the docstring)."""
@@ -521,7 +520,7 @@ def _computation(result: CheckResult, failure: Failure, dtype: str) -> tuple[Com
     if result.kind == "program":
         return ProgramCase(names, inputs, failure.steps, cotangent, dtype), failure.steps
     # A report loaded from JSON has lists where the run had tuples (axis, shape).
-    params = {name: _python_value(value) for name, value in failure.params.items()}
+    params = {name: python_value(value) for name, value in failure.params.items()}
     steps = (Step(OUTPUT, result.check, names, params),)
     return Case(result.check, names, inputs, params, cotangent, dtype), steps
 
@@ -728,15 +727,6 @@ def _float_literal(value: float) -> str:
     if np.isinf(value):
         return "np.inf" if value > 0 else "-np.inf"
     return repr(float(value))
-
-
-def _python_value(value: Any) -> Any:
-    """Return a parameter as the user writes it: tuples, not lists; Python numbers, not NumPy's."""
-    if isinstance(value, (list, tuple)):
-        return tuple(_python_value(item) for item in value)
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _string(text: str) -> str:

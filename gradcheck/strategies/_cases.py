@@ -157,7 +157,7 @@ def _value_sets(spec: ops.OpSpec, dtype: str, shapes: _Shapes, params: dict[str,
                 seed: int, pairs: Sequence[tuple[int, int]]) -> list[Case]:
     """Return one case per (operand style, cotangent style) pair, all drawn from one ``seed``."""
     width = 32 if dtype == "float32" else 64
-    domains = spec.domains_for(params)
+    domains = spec.domains_for(params, len(shapes))
     rng = np.random.default_rng(seed)
     output_shape: tuple[int, ...] | None = None
     cases = []
@@ -169,7 +169,7 @@ def _value_sets(spec: ops.OpSpec, dtype: str, shapes: _Shapes, params: dict[str,
             cotangent = np.ones(output_shape)
         else:
             cotangent = realize(output_shape, COTANGENT_DOMAIN, width, cotangent_style, rng)
-        cases.append(Case(spec.name, spec.operands, inputs, params, cotangent, dtype))
+        cases.append(Case(spec.name, spec.names_for(len(shapes)), inputs, params, cotangent, dtype))
     return cases
 
 
@@ -248,9 +248,12 @@ def _check_supported(spec: ops.OpSpec, supported: Any) -> dict[str, tuple[Any, .
 
 def _check_fixed(spec: ops.OpSpec, shapes: Any, params: dict[str, Any] | None) -> tuple[_Shapes, dict[str, Any] | None]:
     """Validate fixed ``shapes`` and ``params`` for ``spec`` by computing its reference on zeros."""
-    if isinstance(shapes, (str, bytes)) or not hasattr(shapes, "__len__") or len(shapes) != len(spec.operands):
+    if isinstance(shapes, (str, bytes)) or not hasattr(shapes, "__len__") or (
+        not shapes if spec.variadic else len(shapes) != len(spec.operands)
+    ):
+        wanted = "one shape or more" if spec.variadic else "one shape per operand"
         raise InvalidArgument(
-            f"shapes={shapes!r} must hold one shape per operand of {spec.name} ({', '.join(spec.operands)})."
+            f"shapes={shapes!r} must hold {wanted} of {spec.name} ({', '.join(spec.operands)})."
         )
     fixed_shapes = tuple(check_shape("shapes", shape) for shape in shapes)
     given = dict(params or {})
