@@ -93,6 +93,10 @@ class Param:
     # ``einsum``'s subscripts); such a parameter is always required.
     before: bool = False
 
+    def at_default(self, value: Any) -> bool:
+        """Return whether ``value`` is this parameter's default (left out of a call)."""
+        return self.default is not REQUIRED and _same(value, self.default)
+
 
 def _same(value: Any, default: Any) -> bool:
     """Return whether a parameter's value is its default; arrays (and keys holding them) never are."""
@@ -267,7 +271,7 @@ class OpSpec:
                 continue
             if param.default is REQUIRED:
                 args.append(value)
-            elif not _same(value, param.default):
+            elif not param.at_default(value):
                 kwargs[param.name] = value
         return tuple(args), kwargs
 

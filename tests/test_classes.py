@@ -18,9 +18,11 @@ import pytest
 
 from gradcheck import isolation
 from gradcheck.classes import ClassConfig, ClassEngine, describe_mapping, engine_from_class
+from gradcheck.classes._probe import TRIALS, sample
 from gradcheck.cli import main
 from gradcheck.engine import load_engine
 from gradcheck.errors import TargetError, UsageError
+from gradcheck.ops import OPS, REQUIRED
 from gradcheck.runner import run_checks
 from gradcheck.sandbox import available
 
@@ -70,11 +72,30 @@ def test_backward_without_gradient_partial_sum_and_reversing_transpose():
     assert engine.mapping["permute_dims"].text == "x.transpose() (axes reversed only)"
     assert engine.mapping["sum"].text == "x.sum(dim=axis)"
     assert engine.mapping["mean"].text == "x.mean(dim=axis, keepdim=keepdims)"
+    # Parameters by PyTorch's names; what a method lacks is left out: the flattened scan, the correction.
+    assert engine.mapping["cumulative_sum"].text == "x.cumsum(dim=axis)"
+    assert engine.mapping["var"].text == "x.var(dim=axis, keepdim=keepdims, correction=correction)"
     assert engine.param_support == {
         "permute_dims": {"axes": [(0,), (1, 0), (2, 1, 0)]},
         "sum": {"keepdims": [False]},
+        "cumulative_sum": {"axis": [0, 1, 2, -3, -2, -1]},
+        "var": {"correction": [0.0]},
     }
     assert "matrix_transpose" in engine.unsupported
+
+
+@pytest.mark.parametrize("op", sorted(TRIALS))
+def test_every_probe_trial_is_a_case_the_reference_computes(op):
+    """Each op's probe trials fit the op (a trial the reference cannot compute would stop probing a class)."""
+    rng = np.random.default_rng(0)
+    spec = OPS[op]
+    for trial in TRIALS[op]:
+        params = {p.name: trial.params.get(p.name, p.default) for p in spec.params}
+        assert not any(value is REQUIRED for value in params.values()), (
+            f"{op}'s trial {trial.label!r} leaves a required parameter out: give it in Trial.params"
+        )
+        value = spec.reference(*sample(op, trial, rng), **params)
+        assert np.all(np.isfinite(value)), f"{op}'s trial {trial.label!r} is outside the op's domain"
 
 
 def test_a_scalar_value_class_is_checked_on_object_arrays():
@@ -110,7 +131,7 @@ def test_inspect_lists_a_module_engine_too(capsys):
 CORRECT = [
     pytest.param(f"{CLASSES}/ops_and_methods.py:Tensor", ["add", "divide", "exp", "matmul", "permute_dims", "sum"],
                  id="operators-and-methods"),
-    pytest.param(f"{CLASSES}/torch_style.py:Tensor", ["add", "multiply", "sigmoid", "matmul", "mean"],
+    pytest.param(f"{CLASSES}/torch_style.py:Tensor", ["add", "multiply", "sigmoid", "matmul", "mean", "cumulative_sum", "var"],
                  id="backward-without-gradient"),
     pytest.param(f"{CLASSES}/micrograd_value.py:Value", ["divide", "tanh", "pow", "matmul", "mean", "broadcast_to"],
                  id="scalar-value"),

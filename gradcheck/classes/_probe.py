@@ -80,6 +80,11 @@ UNIVERSES: dict[tuple[str, str], list[Any]] = {
     ("reduction", "keepdims"): [False, True],
     ("single_axis", "axis"): [-1, *range(MAX_RANK), -2, -3],
     ("permutation", "axes"): _PERMUTATIONS,
+    ("scan_axis", "axis"): [None, *range(MAX_RANK), *range(-MAX_RANK, 0)],
+    ("variance", "axis"): _REDUCTION_AXES,
+    ("variance", "keepdims"): [False, True],
+    ("variance", "correction"): [0.0, 1.0],
+    ("normalization", "axis"): [-1, *range(MAX_RANK), -2, -3],
 }
 
 
@@ -104,12 +109,39 @@ def _single_axis_trials() -> list[Trial]:
     ]
 
 
+def _scan_axis_trials() -> list[Trial]:
+    x = ((2, 3),)
+    return [
+        Trial("axis=None", x, {}, "axis", lambda v: v is None),
+        Trial("axis=0", x, {"axis": 0}, "axis", lambda v: v is not None and v >= 0),
+        Trial("axis=-1", x, {"axis": -1}, "axis", lambda v: v is not None and v < 0),
+    ]
+
+
+def _variance_trials() -> list[Trial]:
+    # The reduction's trials, and Bessel's correction (its own parameter, often left out).
+    return [*_reduction_trials(), Trial("correction=1", ((2, 3, 4),), {"axis": 1, "correction": 1.0},
+                                        "correction", lambda v: v == 1.0)]
+
+
+def _normalization_trials() -> list[Trial]:
+    # Only the axis: eps is always drawn at its default.
+    return _single_axis_trials()
+
+
+_RULE_TRIALS: dict[str, Callable[[], list[Trial]]] = {
+    "reduction": _reduction_trials,
+    "single_axis": _single_axis_trials,
+    "scan_axis": _scan_axis_trials,
+    "variance": _variance_trials,
+    "normalization": _normalization_trials,
+}
+
+
 def _trials(op: str) -> list[Trial]:
     spec = OPS[op]
-    if spec.param_rule == "reduction":
-        return _reduction_trials()
-    if spec.param_rule == "single_axis":
-        return _single_axis_trials()
+    if spec.param_rule in _RULE_TRIALS:
+        return _RULE_TRIALS[spec.param_rule]()
     table: dict[str, list[Trial]] = {
         "pow": [Trial("p=2.0", ((2, 3),), {"p": 2.0}), Trial("p=0.5", ((2, 3),), {"p": 0.5})],
         "matmul": [Trial("(2, 3) @ (3, 4)", ((2, 3), (3, 4))), Trial("batched", ((2, 2, 3), (2, 3, 4))),

@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any, Callable
 
 from gradcheck.classes._probe import Spelling, Unspellable
-from gradcheck.ops import ALIASES, OPS
+from gradcheck.ops import ALIASES, OPS, REQUIRED
 
 __all__ = ["OPERATORS", "expression_spelling", "method_names", "module_functions", "tensor_spellings"]
 
@@ -123,9 +123,57 @@ def _forms(op: str, name: str, named: bool, bound: Callable[[Any], Callable[...,
         ]
     if op == "pow":
         return [Spelling(shown.replace("ARGS", "p"), lambda x, p: bound(x)(p), named)]
+    if spec.params and not any(param.before for param in spec.params):
+        return _parameter_calls(spec, shown, bound, named)
     if len(spec.operands) == 2:
         return [Spelling(shown.replace("ARGS", "b"), lambda a, b: bound(a)(b), named)]
     return [Spelling(shown.replace("ARGS", ""), lambda x: bound(x)(), named)]
+
+
+#: How PyTorch-style classes name NumPy's parameters.
+_TORCH_NAMES = {"axis": "dim", "keepdims": "keepdim"}
+
+
+def _parameter_calls(spec: Any, shown: str, bound: Callable[[Any], Callable[..., Any]],
+                     named: bool) -> list[Spelling]:
+    """Spellings of an op with parameters (``x.var(axis=axis, correction=correction)``) in three styles.
+
+    NumPy's names and PyTorch's (``dim``, ``keepdim``) by keyword, or every
+    parameter by position. Required parameters go by position; an optional
+    one only when it differs from its default, so a method that lacks it
+    still runs on the cases that leave it at its default (and probing
+    declares only those).
+    """
+    others = list(spec.operands[1:])
+    spellings = []
+    for style in ("numpy", "torch", "positional"):
+        words = [*others]
+        for param in spec.params:
+            if param.default is REQUIRED or style == "positional":
+                words.append(param.name)
+            else:
+                keyword = _TORCH_NAMES.get(param.name, param.name) if style == "torch" else param.name
+                words.append(f"{keyword}={param.name}")
+        text = shown.replace("ARGS", ", ".join(words))
+
+        def spelled(*operands: Any, _style: str = style, **params: Any) -> Any:
+            args: list[Any] = list(operands[1:])
+            kwargs: dict[str, Any] = {}
+            if _style == "positional":
+                given = [params[param.name] for param in spec.params]
+                # Trailing parameters at their defaults are left out, as a person calls it.
+                while given and spec.params[len(given) - 1].at_default(given[-1]):
+                    given.pop()
+                args += given
+            else:
+                positional, keywords = spec.call_args(params)
+                args += positional
+                kwargs = {(_TORCH_NAMES.get(name, name) if _style == "torch" else name): value
+                          for name, value in keywords.items()}
+            return bound(operands[0])(*args, **kwargs)
+
+        spellings.append(Spelling(text, spelled, named))
+    return spellings
 
 
 def _transposes(cls: type, functions: dict[str, Callable[..., Any]]) -> dict[str, list[Spelling]]:

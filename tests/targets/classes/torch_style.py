@@ -6,7 +6,9 @@
 * ``sum(dim=None)`` has no ``keepdims``: it supports only that;
 * ``transpose()`` takes no axes and reverses every axis: it is
   ``permute_dims`` with reversed axes, not ``matrix_transpose``;
-* ``mean(dim=None, keepdim=False)`` spells its parameters as PyTorch does.
+* ``mean(dim=None, keepdim=False)`` spells its parameters as PyTorch does;
+* ``cumsum(dim)`` needs its axis (no flattened scan: ``axis=None`` is left out);
+* ``var(dim=None, keepdim=False)`` has no ``correction``: population variance only.
 """
 
 import numpy as np
@@ -81,6 +83,24 @@ class Tensor:
             return (np.broadcast_to(g, self.shape) / n,)
 
         return self._make(self._value.mean(axis=dim, keepdims=keepdim), (self,), rule)
+
+    def cumsum(self, dim):
+        def rule(g):
+            return (np.flip(np.cumsum(np.flip(g, dim), axis=dim), dim),)
+
+        return self._make(np.cumsum(self._value, axis=dim), (self,), rule)
+
+    def var(self, dim=None, keepdim=False):
+        x = self._value
+        centered = x - x.mean(axis=dim, keepdims=True)
+        n = x.size // max(np.mean(x, axis=dim, keepdims=True).size, 1)
+
+        def rule(g):
+            if dim is not None and not keepdim:
+                g = np.expand_dims(g, dim)
+            return (2 * np.broadcast_to(g, self.shape) * centered / n,)
+
+        return self._make(np.var(x, axis=dim, keepdims=keepdim), (self,), rule)
 
     def transpose(self):
         return self._make(self._value.T, (self,), lambda g: (g.T,))
