@@ -226,6 +226,28 @@ class OpSpec:
         given = [list(operands)] if self.listed else list(operands)
         return (*before, *given, *args), kwargs
 
+    def parse_args(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """Return ``(operands, params)`` of a call made as ``engine_args`` makes it (every default filled in).
+
+        The inverse of ``engine_args``: how an engine built by gradcheck (a class
+        engine) reads the contract's arguments back.
+        """
+        rest = list(args)
+        params = {param.name: param.default for param in self.params if param.default is not REQUIRED}
+        for param in self.params:
+            if param.before:
+                params[param.name] = rest.pop(0)
+        required = [param.name for param in self.params if param.default is REQUIRED and not param.before]
+        if self.listed:
+            operands = list(rest.pop(0))
+        elif self.variadic:
+            operands, rest = rest[:len(rest) - len(required)], rest[len(rest) - len(required):]
+        else:
+            operands, rest = rest[:len(self.operands)], rest[len(self.operands):]
+        params.update(zip(required, rest))
+        params.update(kwargs)
+        return operands, params
+
     def call_text(self, operands: list[str], params: dict[str, Any], function: str | None = None) -> str:
         """Return the engine call as Python source: ``function(a, b, axis=1)`` with ``operands`` as written."""
         before = [source(params[param.name]) for param in self.params if param.before]

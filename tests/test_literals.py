@@ -53,3 +53,24 @@ def test_the_engine_call_puts_before_parameters_first_and_lists_listed_operands(
     assert concat.names_for(3) == ("xs[0]", "xs[1]", "xs[2]")
     assert concat.engine_args(["A", "B"], {"axis": -1}) == ((["A", "B"],), {"axis": -1})
     assert concat.call_text(["x0", "x1"], {"axis": 0}) == "concat([x0, x1])"
+
+
+def test_parse_args_reads_back_what_engine_args_passes():
+    where = OpSpec("where", ("a", "b"), np.where, None, "broadcast", params=(Param("condition", before=True),))
+    einsum = OpSpec("einsum", ("operands",), np.einsum, None, "einsum", params=(Param("subscripts", before=True),),
+                    variadic=True)
+    concat = OpSpec("concat", ("xs",), np.concatenate, None, "concat", params=(Param("axis", 0),),
+                    variadic=True, listed=True)
+    take = OpSpec("take", ("x",), np.take, None, "take", params=(Param("indices"), Param("axis", None)))
+    for spec, operands, params in [
+        (where, ["A", "B"], {"condition": np.array([True])}),
+        (einsum, ["A", "B", "C"], {"subscripts": "ij,jk,kl->il"}),
+        (concat, ["A", "B"], {"axis": -1}),
+        (concat, ["A"], {"axis": 0}),
+        (take, ["X"], {"indices": np.array([0, 0]), "axis": 1}),
+        (take, ["X"], {"indices": np.array([1]), "axis": None}),
+    ]:
+        args, kwargs = spec.engine_args(operands, params)
+        parsed_operands, parsed = spec.parse_args(args, kwargs)
+        assert parsed_operands == operands
+        assert parsed.keys() == params.keys() and all(_same(parsed[k], params[k]) for k in params)

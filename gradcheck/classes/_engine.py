@@ -29,7 +29,7 @@ from gradcheck.classes._scalar import objects, scalar_spellings
 from gradcheck.classes._tensor import expression_spelling, tensor_spellings
 from gradcheck.errors import TargetError
 from gradcheck.loading import function_location
-from gradcheck.ops import OPS, REQUIRED
+from gradcheck.ops import OPS
 
 __all__ = ["ClassEngine", "build", "is_tensor_class"]
 
@@ -250,14 +250,9 @@ def _choose_ops(cls: type, config: ClassConfig, module: Any, prober: Prober, spe
 def _op_function(op: str, spelling: Spelling) -> Callable[..., Any]:
     """Return the engine's op: contract arguments (docs/contract.md, section 1) in, the class's spelling called."""
     spec = OPS[op]
-    count = len(spec.operands)
-    required = [p.name for p in spec.params if p.default is REQUIRED]
 
     def op_function(*args: Any, **kwargs: Any) -> Any:
-        operands, rest = args[:count], args[count:]
-        params = {p.name: p.default for p in spec.params if p.default is not REQUIRED}
-        params.update(zip(required, rest))
-        params.update(kwargs)
+        operands, params = spec.parse_args(args, kwargs)
         return spelling.call(*operands, **params)
 
     op_function.__name__ = op

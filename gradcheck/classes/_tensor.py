@@ -41,6 +41,7 @@ _OTHER_NAMES: dict[str, tuple[str, ...]] = {
     "max": ("amax",),
     "permute_dims": ("permute",),
     "log_softmax": ("logsoftmax",),
+    "concat": ("cat", "concatenate"),
 }
 
 _DUNDERS = {
@@ -144,36 +145,69 @@ def _parameter_calls(spec: Any, shown: str, bound: Callable[[Any], Callable[...,
     still runs on the cases that leave it at its default (and probing
     declares only those).
     """
-    others = list(spec.operands[1:])
     spellings = []
-    for style in ("numpy", "torch", "positional"):
-        words = [*others]
-        for param in spec.params:
-            if param.default is REQUIRED or style == "positional":
-                words.append(param.name)
-            else:
-                keyword = _TORCH_NAMES.get(param.name, param.name) if style == "torch" else param.name
-                words.append(f"{keyword}={param.name}")
-        text = shown.replace("ARGS", ", ".join(words))
+    for style in _STYLES:
+        text = shown.replace("ARGS", ", ".join([*spec.operands[1:], *_parameter_words(spec, style)]))
 
         def spelled(*operands: Any, _style: str = style, **params: Any) -> Any:
-            args: list[Any] = list(operands[1:])
-            kwargs: dict[str, Any] = {}
-            if _style == "positional":
-                given = [params[param.name] for param in spec.params]
-                # Trailing parameters at their defaults are left out, as a person calls it.
-                while given and spec.params[len(given) - 1].at_default(given[-1]):
-                    given.pop()
-                args += given
-            else:
-                positional, keywords = spec.call_args(params)
-                args += positional
-                kwargs = {(_TORCH_NAMES.get(name, name) if _style == "torch" else name): value
-                          for name, value in keywords.items()}
-            return bound(operands[0])(*args, **kwargs)
+            args, kwargs = _styled(spec, params, _style)
+            return bound(operands[0])(*operands[1:], *args, **kwargs)
 
         spellings.append(Spelling(text, spelled, named))
     return spellings
+
+
+def _free_calls(spec: Any, function: Callable[..., Any], shown: str, named: bool) -> list[Spelling]:
+    """Spellings of an op called as a function of all its operands, in the three styles of ``_parameter_calls``.
+
+    For the ops whose first argument is not a tensor: ``where(condition, a, b)``,
+    ``einsum(subscripts, *operands)``, ``concat([a, b], axis=axis)`` (a module
+    function or a static method of the class).
+    """
+    before = [param.name for param in spec.params if param.before]
+    operands = [f"[{spec.operands[0]}]"] if spec.listed else [f"*{spec.operands[0]}"] if spec.variadic else list(spec.operands)
+    spellings = []
+    for style in _STYLES:
+        text = shown.replace("ARGS", ", ".join([*before, *operands, *_parameter_words(spec, style)]))
+
+        def spelled(*values: Any, _style: str = style, **params: Any) -> Any:
+            args, kwargs = _styled(spec, params, _style)
+            given = [list(values)] if spec.listed else list(values)
+            return function(*(params[name] for name in before), *given, *args, **kwargs)
+
+        spellings.append(Spelling(text, spelled, named))
+    return spellings
+
+
+#: NumPy's parameter names by keyword, PyTorch's (``_TORCH_NAMES``), or all by position.
+_STYLES = ("numpy", "torch", "positional")
+
+
+def _parameter_words(spec: Any, style: str) -> list[str]:
+    words = []
+    for param in spec.params:
+        if param.before:
+            continue
+        if param.default is REQUIRED or style == "positional":
+            words.append(param.name)
+        else:
+            keyword = _TORCH_NAMES.get(param.name, param.name) if style == "torch" else param.name
+            words.append(f"{keyword}={param.name}")
+    return words
+
+
+def _styled(spec: Any, params: dict[str, Any], style: str) -> tuple[list[Any], dict[str, Any]]:
+    """Return the arguments after the operands for ``params`` in ``style`` (defaults left out)."""
+    if style == "positional":
+        listed = [param for param in spec.params if not param.before]
+        given = [params[param.name] for param in listed]
+        # Trailing parameters at their defaults are left out, as a person calls it.
+        while given and listed[len(given) - 1].at_default(given[-1]):
+            given.pop()
+        return given, {}
+    positional, keywords = spec.call_args(params)
+    return list(positional), {(_TORCH_NAMES.get(name, name) if style == "torch" else name): value
+                              for name, value in keywords.items()}
 
 
 def _transposes(cls: type, functions: dict[str, Callable[..., Any]]) -> dict[str, list[Spelling]]:
@@ -224,6 +258,20 @@ def tensor_spellings(cls: type, module: ModuleType | None) -> dict[str, list[Spe
                 spellings.append(Spelling(text, call, True))
         if op == "matrix_transpose":
             table[op] = transposes[op]
+            continue
+        if op == "getitem" and _has(cls, "__getitem__"):
+            spellings.append(Spelling("x[key]", lambda x, key: x[key], True))
+        spec = OPS[op]
+        if spec.listed or any(param.before for param in spec.params):
+            for name, named in method_names(op):
+                if name in functions:
+                    spellings += _free_calls(spec, functions[name], f"{name}(ARGS)", named)
+                if _has(cls, name):
+                    spellings += _free_calls(spec, getattr(cls, name), f"{cls.__name__}.{name}(ARGS)", named)
+            if op == "where" and _has(cls, "where"):
+                # PyTorch's a.where(condition, b): a where condition holds, else b.
+                spellings.append(Spelling("a.where(condition, b)", lambda a, b, condition: a.where(condition, b), True))
+            table[op] = [_tidy(s) for s in spellings]
             continue
         for name, named in method_names(op):
             if _has(cls, name):
