@@ -154,6 +154,26 @@ def _trials(op: str) -> list[Trial]:
         "reshape": [Trial("shape=(4, 6)", ((2, 3, 4),), {"shape": (4, 6)}),
                     Trial("shape=(-1, 2)", ((2, 3, 4),), {"shape": (-1, 2)})],
         "broadcast_to": [Trial("(1, 4) to (2, 3, 4)", ((1, 4),), {"shape": (2, 3, 4)})],
+        # Course ops (docs/contract.md, section 1b), with the contract's parameter names.
+        "take": [Trial("indices with repeats, axis=1", ((3, 4),), {"indices": np.array([0, 2, 0]), "axis": 1}),
+                 Trial("axis=None", ((3, 4),), {"indices": np.array([5, 5, -1])}, "axis", lambda v: v is None)],
+        "getitem": [Trial("slices", ((3, 4),), {"key": (slice(None, None, -1), slice(1, None))}),
+                    Trial("integer array", ((3, 4),), {"key": (np.array([0, 0, 2]),)})],
+        "where": [Trial("broadcast condition", ((2, 3), (2, 3)), {"condition": np.array([True, False, True])})],
+        "flip": [Trial("axis=None", ((2, 3),)), Trial("axis=1", ((2, 3),), {"axis": 1})],
+        "pad": [Trial("pad_width=1", ((2, 3),), {"pad_width": 1}),
+                Trial("a pair per axis", ((2, 3),), {"pad_width": ((0, 1), (2, 0))})],
+        "conv1d": [Trial("(1, 2, 5) * (3, 2, 2)", ((1, 2, 5), (3, 2, 2))),
+                   Trial("stride=2, padding=1", ((2, 1, 5), (2, 1, 3)), {"stride": 2, "padding": 1})],
+        "conv2d": [Trial("(1, 2, 4, 4) * (3, 2, 2, 2)", ((1, 2, 4, 4), (3, 2, 2, 2))),
+                   Trial("stride=2, padding=1", ((2, 1, 5, 5), (2, 1, 2, 3)), {"stride": 2, "padding": 1})],
+        "max_pool2d": [Trial("kernel_size=2", ((1, 2, 4, 4),), {"kernel_size": 2})],
+        "avg_pool2d": [Trial("kernel_size=2", ((1, 2, 4, 4),), {"kernel_size": 2})],
+        "concat": [Trial("two on axis 0", ((2, 3), (1, 3))), Trial("axis=-1", ((2, 3), (2, 2)), {"axis": -1})],
+        "stack": [Trial("two", ((2, 3), (2, 3))), Trial("axis=1", ((2, 3), (2, 3)), {"axis": 1})],
+        "einsum": [Trial("ij,jk->ik", ((2, 3), (3, 4)), {"subscripts": "ij,jk->ik"}),
+                   Trial("bij->bji", ((2, 3, 4),), {"subscripts": "bij->bji"})],
+        "cross_entropy": [Trial("(3, 4) with labels", ((3, 4),), {"labels": np.array([0, 3, 3])})],
     }
     if op in table:
         return table[op]
@@ -171,7 +191,7 @@ def sample(op: str, trial: Trial, rng: np.random.Generator) -> list[np.ndarray]:
     spec = OPS[op]
     params = {p.name: trial.params.get(p.name, p.default) for p in spec.params}
     arrays = []
-    for index, (shape, domain) in enumerate(zip(trial.shapes, spec.domains_for(params))):
+    for index, (shape, domain) in enumerate(zip(trial.shapes, spec.domains_for(params, len(trial.shapes)))):
         size = int(np.prod(shape))
         if domain.lattice is not None:
             step, offset = domain.lattice
