@@ -192,7 +192,7 @@ def _slips(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:
                                        evidence.params)
         if candidate is None:
             continue
-        yield {"found": slip.found, "meant": slip.meant, "why": slip.why}, candidate
+        yield {"found": slip.found, "meant": slip.meant, "why": slip.reason(evidence.inputs, evidence.params)}, candidate
 
 
 def _other_axes(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:
