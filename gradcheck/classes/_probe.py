@@ -122,6 +122,12 @@ def _trials(op: str) -> list[Trial]:
         "reshape": [Trial("shape=(4, 6)", ((2, 3, 4),), {"shape": (4, 6)}),
                     Trial("shape=(-1, 2)", ((2, 3, 4),), {"shape": (-1, 2)})],
         "broadcast_to": [Trial("(1, 4) to (2, 3, 4)", ((1, 4),), {"shape": (2, 3, 4)})],
+        # Indexing: integer and boolean inputs are NumPy arrays (docs/contract.md, section 1b).
+        "take": [Trial("indices=[0, 2, 2], axis=1", ((2, 3),), {"indices": np.array([0, 2, 2]), "axis": 1})],
+        "getitem": [Trial("x[::-1, [0, 2, 2]]", ((2, 3),), {"key": (slice(None, None, -1), np.array([0, 2, 2]))}),
+                    Trial("x[0]", ((2, 3),), {"key": 0})],
+        "where": [Trial("broadcast", ((2, 3), (3,)), {"condition": np.array([[True, False, True], [False, True, False]])})],
+        "pad": [Trial("pad_width=1", ((2, 3),), {"pad_width": 1})],
     }
     if op in table:
         return table[op]
