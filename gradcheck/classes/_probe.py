@@ -126,7 +126,8 @@ def _trials(op: str) -> list[Trial]:
         "take": [Trial("indices=[0, 2, 2], axis=1", ((2, 3),), {"indices": np.array([0, 2, 2]), "axis": 1})],
         "getitem": [Trial("x[::-1, [0, 2, 2]]", ((2, 3),), {"key": (slice(None, None, -1), np.array([0, 2, 2]))}),
                     Trial("x[0]", ((2, 3),), {"key": 0})],
-        "where": [Trial("broadcast", ((2, 3), (3,)), {"condition": np.array([[True, False, True], [False, True, False]])})],
+        "where": [Trial("broadcast", ((2, 3), (3,)),
+                        {"condition": np.array([[True, False, True], [False, True, False]])})],
         "pad": [Trial("pad_width=1", ((2, 3),), {"pad_width": 1})],
     }
     if op in table:
