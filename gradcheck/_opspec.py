@@ -150,6 +150,13 @@ class Slip:
     # gives one gradient per operand, None for an operand the slip leaves right.
     vjp: Callable[..., Any]
     many: bool = False
+    # ``details(inputs, params)``: the words ``why`` names as ``{field}``s on
+    # a given case (which indices repeat), for a sentence about that case.
+    details: Callable[..., dict[str, str]] | None = None
+
+    def reason(self, inputs: tuple[np.ndarray, ...], params: dict[str, Any]) -> str:
+        """Return ``why`` for the case of ``inputs`` and ``params``, its fields filled in."""
+        return self.why.format(**self.details(inputs, params)) if self.details else self.why
 
     def candidate(self, g: np.ndarray, inputs: tuple[np.ndarray, ...], operand: int, y: np.ndarray,
                   params: dict[str, Any]) -> np.ndarray | None:

@@ -38,9 +38,13 @@ class Step:
     params: dict[str, Any] = field(default_factory=dict)
 
     def code(self, out: str | None = None) -> str:
-        params = "".join(f", {key}={source(value)}" for key, value in self.params.items())
-        operands = f"[{', '.join(self.args)}]" if OPS[self.op].listed else ", ".join(self.args)
-        return f"{out or self.out} = {self.op}({operands}{params})"
+        spec = OPS[self.op]
+        # Parameters passed before the operands (where's condition) are written there, as the engine gets them.
+        before = [param.name for param in spec.params if param.before]
+        leading = "".join(f"{source(self.params[name])}, " for name in before)
+        params = "".join(f", {key}={source(value)}" for key, value in self.params.items() if key not in before)
+        operands = f"[{', '.join(self.args)}]" if spec.listed else ", ".join(self.args)
+        return f"{out or self.out} = {self.op}({leading}{operands}{params})"
 
 
 @dataclass(frozen=True)

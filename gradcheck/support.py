@@ -106,6 +106,21 @@ def _shape_like(value: Any) -> Any:
     return _INVALID if axes is None else axes
 
 
+def _pad_width(value: Any) -> Any:
+    single = _integer(value)
+    if single is not None:
+        return single if single >= 0 else _INVALID
+    if not isinstance(value, (list, tuple)) or not value:
+        return _INVALID
+    pair = _integers(value)
+    if pair is not None:
+        return pair if len(pair) == 2 and min(pair) >= 0 else _INVALID
+    pairs = tuple(_integers(item) for item in value)
+    if any(item is None or len(item) != 2 or min(item) < 0 for item in pairs):
+        return _INVALID
+    return pairs
+
+
 def _exponent(value: Any) -> Any:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         return _INVALID
@@ -130,21 +145,36 @@ _KINDS: dict[tuple[str, str], tuple[Callable[[Any], Any], str]] = {
     ("variance", "correction"): (_correction, "0 or 1"),
     ("normalization", "axis"): (_single_axis, "an int"),
     ("normalization", "eps"): (_eps, "a positive number"),
+    ("take_indices", "axis"): (_scan_axis, "None (the flattened array) or an int"),
+    ("flip_axes", "axis"): (_axis, "None (all axes), an int or a non-empty tuple of ints"),
+    ("pad_width", "pad_width"): (_pad_width, "an int, a (before, after) pair or one such pair per axis"),
+}
+
+#: Parameters drawn afresh for each case (integer and boolean arrays, keys): an
+#: engine cannot restrict them, for why; and the value a declared parameter of the
+#: same op is probed with (``_fits_some_shape``).
+_DRAWN: dict[tuple[str, str], tuple[Any, str]] = {
+    ("take_indices", "indices"): (np.array([0]), "the indices are drawn to fit each case's shape"),
+    ("index_key", "key"): (0, "the keys are drawn to fit each case's shape"),
+    ("condition", "condition"): (np.array(True), "the condition is drawn to fit each case's shapes"),
 }
 
 
 def _fits_some_shape(op: str, name: str, value: Any) -> bool:
     """Return whether ``op`` called with ``name=value`` accepts an operand of some shape gradcheck draws.
 
-    Its other parameters keep their defaults (an op with a required parameter has no other).
+    Its other parameters keep their defaults; a drawn one (``_DRAWN``) takes its probe value.
     """
     spec = OPS[op]
+    rule = spec.param_rule or ""
+    probes = {param.name: _DRAWN[(rule, param.name)][0] for param in spec.params
+              if param.name != name and (rule, param.name) in _DRAWN}
     sides = range(1, PROBE_MAX_SIDE + 1)
     for rank in range(1, PROBE_MAX_DIMS + 1):
         for shape in itertools.product(sides, repeat=rank):
             try:
                 with np.errstate(all="ignore"):
-                    spec.reference(np.ones(shape), **{name: value})
+                    spec.reference(np.ones(shape), **probes, **{name: value})
             except Exception:  # noqa: BLE001 - NumPy saying the value does not fit this shape
                 continue
             return True
@@ -198,6 +228,11 @@ def parse_supported_params(declared: object, defined_ops: Mapping[str, Any] | No
             if not values:
                 raise ValueError(f"it gives {op_name}'s {name} an empty list, which leaves nothing to check")
             assert spec.param_rule is not None  # an op with parameters has a rule to draw them
+            if (spec.param_rule, name) in _DRAWN:
+                raise ValueError(
+                    f"it declares {op_name}'s {name}, which cannot be restricted: "
+                    f"{_DRAWN[(spec.param_rule, name)][1]}"
+                )
             normal_form, allowed = _KINDS[(spec.param_rule, name)]
             kept: list[Any] = []
             for value in values:

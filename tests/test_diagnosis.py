@@ -137,6 +137,15 @@ ROWS = [
     Row("var_correction_ignored", "mismatch", "derivative_slip", ("/ N where", "correction is ignored")),
     Row("layer_norm_missing_term", "mismatch", "derivative_slip",
         ("(g - mean(g, axis)) / sqrt(var(x, axis) + eps) where", "through the variance")),
+    # Indexing: the sentence names the repeated indices.
+    Row("take_overwrites_repeats", "mismatch", "derivative_slip",
+        ("grad[indices] = g where np.add.at(grad, indices, g)", "re:name \\d+ \\(as ", "scatter-add")),
+    Row("getitem_overwrites_repeats", "mismatch", "derivative_slip",
+        ("grad[key] = g where np.add.at(grad, key, g)", "re:name \\d+ \\(as ", "scatter-add")),
+    Row("where_both_branches", "mismatch", "derivative_slip", ("sent to both branches",)),
+    Row("flip_not_flipped", "mismatch", "derivative_slip", ("g (not flipped) where flip(g, axis)",)),
+    Row("pad_cropped_wrong_side", "mismatch", "derivative_slip", ("cropped from the wrong side",)),
+    Row("pad_not_cropped", "shape", "passed_through", ("g cropped back to x",)),
 ]
 
 

@@ -117,6 +117,17 @@ CASES = [
     case("clip", (2, 3), id="both bounds", min=-0.5, max=0.5),
     case("clip", (4,), id="min only", min=-0.5),
     case("clip", (2, 2), id="max only", max=0.5),
+    case("take", (2, 3), id="flattened repeats", indices=np.array([0, 5, 0, -1])),
+    case("take", (2, 3, 2), id="axis=1 2-D indices", indices=np.array([[2, -1], [0, 2]]), axis=1),
+    case("getitem", (3, 4), id="negative step and repeats", key=(slice(None, None, -2), np.array([1, 1, -1]))),
+    case("getitem", (2, 3, 4), id="int, None, array: array first", key=(0, None, np.array([2, 2]))),
+    case("getitem", (2, 3, 4), id="ellipsis and ints", key=(Ellipsis, slice(-1, 0, -1), -2)),
+    case("where", (2, 3), (3,), id="condition broadcast", condition=np.array([[True], [False]])),
+    case("where", (2, 1), (), id="condition stretches a", condition=np.array([True, False, True])),
+    case("flip", (2, 3, 2), id="axes (0,-1)", axis=(0, -1)),
+    case("flip", (2, 3), id="every axis"),
+    case("pad", (2, 3), id="pair per axis", pad_width=((1, 0), (0, 2))),
+    case("pad", (3,), id="one int", pad_width=2),
 ]
 
 

@@ -155,7 +155,12 @@ def test_the_row_draws_cases_and_batches_them(op, data):
 
     # The same outputs two ways: one call per case, and one call on the stacked operands.
     one_by_one = np.stack([case.reference(*case.inputs) for case in batch])
-    views, call_params = spec.batch(shapes, batch[0].params, _STACKED_SETS)
+    try:
+        views, call_params = spec.batch(shapes, batch[0].params, _STACKED_SETS)
+    except NotImplementedError:
+        # The row says these cases cannot be stacked (getitem's separated advanced
+        # indices): the oracles answer them one by one (references_for).
+        return
     stacked = [
         np.stack([case.inputs[index] for case in batch]).reshape((_STACKED_SETS, *view))
         for index, view in enumerate(views)

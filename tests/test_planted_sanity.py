@@ -70,6 +70,12 @@ CASES: dict[str, tuple[tuple[np.ndarray, ...], dict]] = {
     "cumsum_not_reversed": ((MATRIX,), {"axis": -1}),
     "var_correction_ignored": ((MATRIX,), {"axis": 1, "correction": 1.0}),
     "layer_norm_missing_term": ((MATRIX,), {}),
+    "take_overwrites_repeats": ((MATRIX,), {"indices": np.array([0, 2, -1, 0]), "axis": 1}),
+    "getitem_overwrites_repeats": ((MATRIX,), {"key": (slice(None, None, -1), np.array([1, 1, -3]))}),
+    "where_both_branches": ((MATRIX, ROW), {"condition": np.array([[True, False, True], [False, False, True]])}),
+    "flip_not_flipped": ((MATRIX,), {"axis": -1}),
+    "pad_not_cropped": ((MATRIX,), {"pad_width": ((1, 0), (0, 2))}),
+    "pad_cropped_wrong_side": ((MATRIX,), {"pad_width": ((1, 0), (0, 2))}),
 }
 
 

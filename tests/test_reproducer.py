@@ -105,6 +105,9 @@ STUDENTS = [
     planted("float32", "matmul_transpose_all_axes", ("matmul",), "mismatch", FLOAT32),
     planted("program", "traversal_overwrites", ("sin", "multiply", "exp"), "mismatch", programs=100),
     Student("nondeterministic", FIXED + GRAD_COUNTS_CALLS, FIXED, ("add",), "nondeterministic"),
+    # Integer and boolean arrays as parameters (docs/contract.md, section 1b): written as np.array literals.
+    planted("integer-array-param", "take_overwrites_repeats", ("take",), "mismatch"),
+    planted("before-param", "where_both_branches", ("where",), "mismatch"),
 ]
 
 

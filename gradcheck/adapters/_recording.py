@@ -18,6 +18,7 @@ plus the framework's spelling of each op.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 import types
@@ -223,12 +224,15 @@ def build_engine(
 
     def recorded(op: str, function: Callable[..., Any]) -> Callable[..., Node]:
         arity = len(OPS[op].operands)
+        # Parameters passed before the operands (where's condition) stay in front on replay.
+        leading = sum(1 for param in OPS[op].params if param.before)
 
         def call(*args: Any, **kwargs: Any) -> Node:
-            parents = tuple(as_node(operand) for operand in args[:arity])
-            static = args[arity:]
-            out = function(*[parent.value for parent in parents], *static, **kwargs)
-            return Node(out, op, function, parents, static, kwargs)
+            placed = functools.partial(function, *args[:leading]) if leading else function
+            parents = tuple(as_node(operand) for operand in args[leading:leading + arity])
+            static = args[leading + arity:]
+            out = placed(*[parent.value for parent in parents], *static, **kwargs)
+            return Node(out, op, placed, parents, static, kwargs)
 
         call.__name__ = call.__qualname__ = op
         call.__doc__ = f"Return {op} computed by {framework.name}, recorded for grad."

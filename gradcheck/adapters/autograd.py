@@ -83,6 +83,31 @@ def _clip(x: Any, min: Any = None, max: Any = None) -> Any:  # noqa: A002 - the 
     return x
 
 
+# Indexing is differentiated by autograd's ArrayBox.__getitem__ (a scatter-add,
+# np.add.at): take and flip are written as the indexing an autograd user would write.
+def _take(x: Any, indices: np.ndarray, axis: Any = None) -> Any:
+    if axis is None:
+        return anp.reshape(x, (-1,))[indices]
+    return x[(slice(None),) * (axis % anp.ndim(x)) + (indices,)]
+
+
+def _flip(x: Any, axis: Any = None) -> Any:
+    ndim = anp.ndim(x)
+    axes = range(ndim) if axis is None else axis if isinstance(axis, tuple) else (axis,)
+    reversed_axes = {a % ndim for a in axes}
+    return x[tuple(slice(None, None, -1) if a in reversed_axes else slice(None) for a in range(ndim))]
+
+
+def _pad(x: Any, pad_width: Any) -> Any:
+    # Zeros concatenated on each side of each axis (autograd differentiates concatenate).
+    pairs = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (anp.ndim(x), 2))
+    for axis, (before, after) in enumerate(pairs.tolist()):
+        sides = [tuple(size if a == axis else side for a, side in enumerate(anp.shape(x)))
+                 for size in (before, after)]
+        x = anp.concatenate([anp.zeros(sides[0], dtype=x.dtype), x, anp.zeros(sides[1], dtype=x.dtype)], axis=axis)
+    return x
+
+
 FRAMEWORK = Framework(
     name="autograd",
     adapter=__name__,
@@ -132,6 +157,11 @@ FRAMEWORK = Framework(
         "softplus": lambda x: anp.logaddexp(0.0, x),
         "expm1": anp.expm1,
         "clip": _clip,
+        "take": _take,
+        "getitem": lambda x, key: x[key],
+        "where": anp.where,
+        "flip": _flip,
+        "pad": _pad,
     },
 )
 

@@ -54,6 +54,14 @@ def _vjp(function: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -
     return pullback(cotangent)
 
 
+def _take(x: Any, indices: np.ndarray, axis: Any = None) -> Any:
+    # Indexing, not jnp.take: jnp.take's default mode fills out-of-bound indices,
+    # where indexing follows NumPy (negative indices from the end).
+    if axis is None:
+        return jnp.reshape(x, (-1,))[indices]
+    return x[(slice(None),) * (axis % x.ndim) + (indices,)]
+
+
 FRAMEWORK = Framework(
     name="JAX",
     adapter=__name__,
@@ -105,6 +113,11 @@ FRAMEWORK = Framework(
         "expm1": jnp.expm1,
         # Positional bounds: jnp.clip renamed a_min/a_max to min/max in JAX 0.4.27.
         "clip": lambda x, min=None, max=None: jnp.clip(x, min, max),
+        "take": _take,
+        "getitem": lambda x, key: x[key],
+        "where": jnp.where,
+        "flip": jnp.flip,
+        "pad": jnp.pad,
     },
 )
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from gradcheck._tf import tensorflow
 from gradcheck.adapters._recording import Framework, engine_factory, module_attribute, require
-from gradcheck.ops import OPS
+from gradcheck.ops import OPS, OpSpec
 
 __all__ = ["FRAMEWORK", "engine32", "engine64", "make_engine"]
 
@@ -59,13 +59,32 @@ def _vjp(function: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -
     )
 
 
+def _contract_call(spec: OpSpec) -> Callable[..., Any]:
+    """Return the row's TensorFlow forward called as the contract calls the op.
+
+    The row takes the operands first and every parameter by keyword (how the
+    oracles call it); the contract passes ``before`` parameters (where's
+    condition) ahead of the operands.
+    """
+    forward = functools.partial(spec.tensorflow, tf)
+    before = [param.name for param in spec.params if param.before]
+    if not before:
+        return forward
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return forward(*args[len(before):], **dict(zip(before, args)), **kwargs)
+
+    return call
+
+
 FRAMEWORK = Framework(
     name="TensorFlow",
     adapter=__name__,
     constant=_constant,
-    to_numpy=lambda tensor: np.asarray(tensor.numpy()),
+    # convert_to_tensor: tf.gather's gradient is tf.IndexedSlices, a sparse form of a dense tensor.
+    to_numpy=lambda tensor: np.asarray(tf.convert_to_tensor(tensor).numpy()),
     vjp=_vjp,
-    ops={op: functools.partial(spec.tensorflow, tf) for op, spec in OPS.items()},
+    ops={op: _contract_call(spec) for op, spec in OPS.items()},
 )
 
 

@@ -90,6 +90,71 @@ def _layer_norm(x: Any, axis: int = -1, eps: float = 1e-5) -> Any:
     return torch.movedim(normed, -1, axis)
 
 
+def _positions(indices: np.ndarray, length: int) -> Any:
+    # NumPy counts negative indices from the end; index_select does not.
+    return torch.as_tensor(np.where(indices < 0, indices + length, indices), dtype=torch.int64)
+
+
+def _take(x: Any, indices: np.ndarray, axis: Any = None) -> Any:
+    if axis is None:
+        flat = torch.reshape(x, (-1,))
+        return torch.reshape(torch.index_select(flat, 0, _positions(np.ravel(indices), flat.shape[0])),
+                             indices.shape)
+    picked = torch.index_select(x, axis, _positions(np.ravel(indices), x.shape[axis]))
+    axis %= x.dim()
+    return torch.reshape(picked, (*x.shape[:axis], *indices.shape, *x.shape[axis + 1:]))
+
+
+def _getitem(x: Any, key: Any) -> Any:
+    # PyTorch has no negative slice steps: such an axis is flipped and sliced forward.
+    # The integer array goes through index_select after the basic entries; where NumPy
+    # puts its axis first (ints and the array not adjacent), it is moved there.
+    entries = key if isinstance(key, tuple) else (key,)
+    named = sum(1 for entry in entries if entry is not None and entry is not Ellipsis)
+    x_axis = out_axis = 0
+    flipped, basic, gather = [], [], None
+    for entry in entries:
+        if entry is Ellipsis:
+            x_axis, out_axis = x_axis + x.dim() - named, out_axis + x.dim() - named
+        elif entry is None:
+            out_axis += 1
+        elif isinstance(entry, int):
+            x_axis += 1
+            basic.append(entry)
+            continue
+        elif isinstance(entry, np.ndarray):
+            gather = (out_axis, _positions(entry, x.shape[x_axis]))
+            entry = slice(None)
+        elif entry.step is not None and entry.step < 0:
+            length = x.shape[x_axis]
+            start, stop, step = entry.indices(length)
+            flipped.append(x_axis)
+            entry = slice(length - 1 - start, length - 1 - stop, -step)
+        if entry is not None and entry is not Ellipsis:
+            x_axis, out_axis = x_axis + 1, out_axis + 1
+        basic.append(entry)
+    result = (torch.flip(x, dims=flipped) if flipped else x)[tuple(basic)]
+    if gather is None:
+        return result
+    result = torch.index_select(result, gather[0], gather[1])
+    advanced = [index for index, entry in enumerate(entries) if isinstance(entry, (int, np.ndarray))]
+    if advanced != list(range(advanced[0], advanced[-1] + 1)):
+        result = torch.movedim(result, gather[0], 0)
+    return result
+
+
+def _pad(x: Any, pad_width: Any) -> Any:
+    # torch.nn.functional.pad lists (before, after) pairs from the last axis back.
+    pairs = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.dim(), 2))
+    flat = [int(side) for before, after in reversed(pairs.tolist()) for side in (before, after)]
+    return torch.nn.functional.pad(x, flat)
+
+
+def _flip(x: Any, axis: Any = None) -> Any:
+    dims = tuple(range(x.dim())) if axis is None else axis if isinstance(axis, tuple) else (axis,)
+    return torch.flip(x, dims=dims)
+
+
 FRAMEWORK = Framework(
     name="PyTorch",
     adapter=__name__,
@@ -135,6 +200,11 @@ FRAMEWORK = Framework(
         "softplus": torch.nn.functional.softplus,
         "expm1": torch.expm1,
         "clip": lambda x, min=None, max=None: torch.clip(x, min, max),
+        "take": _take,
+        "getitem": _getitem,
+        "where": lambda condition, a, b: torch.where(torch.as_tensor(condition), a, b),
+        "flip": _flip,
+        "pad": _pad,
     },
 )
 

@@ -192,7 +192,8 @@ def _slips(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:
                                        evidence.params)
         if candidate is None:
             continue
-        yield {"found": slip.found, "meant": slip.meant, "why": slip.why}, candidate
+        why = slip.reason(evidence.inputs, evidence.params)
+        yield {"found": slip.found, "meant": slip.meant, "why": why}, candidate
 
 
 def _other_axes(evidence: Evidence) -> Iterator[tuple[Fields, np.ndarray]]:

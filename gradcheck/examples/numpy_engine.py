@@ -60,6 +60,7 @@ __all__ = [
     "sum", "mean", "max", "softmax", "log_softmax", "logsumexp",
     "log1p", "leaky_relu", "elu", "gelu", "softplus", "expm1", "clip",
     "cumulative_sum", "var", "std", "layer_norm",
+    "take", "getitem", "where", "flip", "pad",
 ]
 
 #: ``backward(g)`` of a node: the contribution to each parent's gradient, in
@@ -473,6 +474,63 @@ def layer_norm(x: Tensor, axis: int = -1, eps: float = 1e-5) -> Tensor:
     return node(out, (x,), backward)
 
 
+# --- course ops: indexing --------------------------------------------------------
+# Integer and boolean arrays (indices, keys, conditions) are NumPy arrays, not Tensors.
+
+
+def take(x: Tensor, indices: np.ndarray, axis: Optional[int] = None) -> Tensor:
+    """Return ``np.take(x, indices, axis)``: entries picked by (possibly repeated, negative) indices."""
+    out = np.take(x.data, indices, axis=axis)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        # A scatter that adds: an index named twice feeds two outputs, and both
+        # gradients reach it (grad[indices] = g would keep one).
+        grad = np.zeros(x.data.size if axis is None else x.shape, dtype=g.dtype)
+        where: Any = indices if axis is None else (slice(None),) * (axis % x.ndim) + (indices,)
+        np.add.at(grad, where, g)
+        return (np.reshape(grad, x.shape),)
+
+    return node(out, (x,), backward)
+
+
+def getitem(x: Tensor, key: Any) -> Tensor:
+    """Return ``x[key]``: basic slices, integers, ``None``, ``...`` and integer arrays, as NumPy indexes."""
+    # A copy: basic indexing gives a view, and the node must not alias x.
+    out = np.array(x.data[key])
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        grad = np.zeros(x.shape, dtype=g.dtype)
+        np.add.at(grad, key, g)  # repeated entries of an integer array add up
+        return (grad,)
+
+    return node(out, (x,), backward)
+
+
+def where(condition: np.ndarray, a: Tensor, b: Tensor) -> Tensor:
+    """Return a where ``condition`` holds, b elsewhere, all three broadcast together."""
+    out = np.where(condition, a.data, b.data)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mask = np.broadcast_to(condition, g.shape)
+        return unbroadcast(np.where(mask, g, 0), a.shape), unbroadcast(np.where(mask, 0, g), b.shape)
+
+    return node(out, (a, b), backward)
+
+
+def flip(x: Tensor, axis: Axis = None) -> Tensor:
+    """Return ``x`` reversed along ``axis`` (None: every axis)."""
+    flipped = _np_axis(axis)
+    return node(np.flip(x.data, flipped), (x,), lambda g: (np.flip(g, flipped),))
+
+
+def pad(x: Tensor, pad_width: Any) -> Tensor:
+    """Return ``x`` padded with zeros, ``pad_width`` in any of NumPy's forms."""
+    out = np.pad(x.data, pad_width)
+    pairs = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
+    inside = tuple(slice(int(before), int(before) + size) for (before, _), size in zip(pairs, x.shape))
+    return node(out, (x,), lambda g: (g[inside],))
+
+
 #: Every op of docs/contract.md, section 1, by name: the rules `make_engine` starts from.
 REFERENCE_OPS: dict[str, Callable[..., Tensor]] = {
     "add": add,
@@ -513,6 +571,11 @@ REFERENCE_OPS: dict[str, Callable[..., Tensor]] = {
     "var": var,
     "std": std,
     "layer_norm": layer_norm,
+    "take": take,
+    "getitem": getitem,
+    "where": where,
+    "flip": flip,
+    "pad": pad,
 }
 
 

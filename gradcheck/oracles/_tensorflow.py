@@ -28,7 +28,8 @@ def vjp(
         output_gradients=tf.constant(cotangent, dtype=tf.float64),
         unconnected_gradients=tf.UnconnectedGradients.ZERO,
     )
-    return output.numpy(), [grad.numpy() for grad in grads]
+    # convert_to_tensor: tf.gather's gradient is tf.IndexedSlices, a sparse form of a dense tensor.
+    return output.numpy(), [tf.convert_to_tensor(grad).numpy() for grad in grads]
 
 
 def tensorflow_vjp(case: Case) -> tuple[np.ndarray, list[np.ndarray]]:

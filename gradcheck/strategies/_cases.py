@@ -13,6 +13,7 @@ from hypothesis.errors import InvalidArgument
 
 from gradcheck import ops
 from gradcheck.case import Case, CaseBatch
+from gradcheck.strategies._indexing import conditions, flip_axes, index_keys, pad_widths, take_params
 from gradcheck.strategies._params import (
     broadcast_targets,
     exponents,
@@ -84,6 +85,12 @@ PARAM_RULES: dict[str, Callable[[_Shapes, int], st.SearchStrategy[dict[str, Any]
     "normalization": lambda shapes, width: st.fixed_dictionaries(
         {"axis": single_axes(len(shapes[0])), "eps": st.just(1e-5)}
     ),
+    # Indexing: integer and boolean arrays (indices, conditions) and keys drawn to fit the shapes.
+    "take_indices": lambda shapes, width: take_params(shapes[0]),
+    "index_key": lambda shapes, width: st.fixed_dictionaries({"key": index_keys(shapes[0])}),
+    "condition": lambda shapes, width: st.fixed_dictionaries({"condition": conditions(shapes)}),
+    "flip_axes": lambda shapes, width: st.fixed_dictionaries({"axis": flip_axes(len(shapes[0]))}),
+    "pad_width": lambda shapes, width: st.fixed_dictionaries({"pad_width": pad_widths(len(shapes[0]))}),
 }
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from gradcheck import ops
 
 __all__ = ["CaseClass", "case_class"]
@@ -61,6 +63,14 @@ def _features(value: Any, name: str) -> set[str]:
         found.add(f"several {name}")
     if any(isinstance(item, float) and not item.is_integer() for item in numbers):
         found.add(f"fractional {name}")
+    # Integer arrays (take's indices, an array in getitem's key): negative and repeated entries
+    # are what gathers and their scatters get wrong.
+    for array in (item for item in items if isinstance(item, np.ndarray) and item.dtype != np.bool_):
+        found.add(f"array {name}")
+        if np.any(array < 0):
+            found.add(f"negative {name}")
+        if np.unique(array).size < array.size:
+            found.add(f"repeated {name}")
     return found
 
 

@@ -216,7 +216,9 @@ def _plan_broadcast(builder: _Builder, spec: ops.OpSpec):
             return None
     # Where both operands have the same domain the program's value may go on either side.
     args = [b, a] if domain_a == domain_b and builder.draw(st.booleans()) else [a, b]
-    return args, {}
+    # where's condition: drawn to broadcast with the two operands.
+    params = builder.params(spec, tuple(builder.values[arg].shape for arg in args))
+    return (args, params) if params is not None else None
 
 
 def _plan_matmul(builder: _Builder, spec: ops.OpSpec):

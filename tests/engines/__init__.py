@@ -83,6 +83,13 @@ _OP_BUGS = (
     "cumsum_not_reversed",
     "var_correction_ignored",
     "layer_norm_missing_term",
+    # course ops: indexing
+    "take_overwrites_repeats",
+    "getitem_overwrites_repeats",
+    "where_both_branches",
+    "flip_not_flipped",
+    "pad_not_cropped",
+    "pad_cropped_wrong_side",
 )
 
 _TRAVERSAL_BUGS = (

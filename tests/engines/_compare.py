@@ -67,6 +67,18 @@ def _tf_layer_norm(x: tf.Tensor, axis: int = -1, eps: float = 1e-5) -> tf.Tensor
     return tf.nn.batch_normalization(x, mean, variance, offset=None, scale=None, variance_epsilon=eps)
 
 
+def _tf_moved(x: tf.Tensor, move: Callable[[np.ndarray], np.ndarray]) -> tf.Tensor:
+    # Which entry of x lands where is read off NumPy moving a grid of positions;
+    # the values and their gradient are TensorFlow's gather.
+    positions = move(np.arange(int(np.prod(x.shape)), dtype=np.int64).reshape(tuple(x.shape)))
+    return tf.gather(tf.reshape(x, [-1]), positions)
+
+
+def _tf_pad(x: tf.Tensor, pad_width: Any) -> tf.Tensor:
+    # NumPy's forms (an int, one pair, a pair per axis) all broadcast to a pair per axis.
+    return tf.pad(x, np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (len(x.shape), 2)))
+
+
 #: TensorFlow as an ops namespace with docs/contract.md's section 1 names and signatures.
 TF = types.SimpleNamespace(
     add=tf.add,
@@ -111,13 +123,23 @@ TF = types.SimpleNamespace(
     clip=lambda x, min=None, max=None: tf.clip_by_value(
         x, -np.inf if min is None else min, np.inf if max is None else max
     ),
+    # Not tf.experimental.numpy.take: its default mode clips -1 to 0 where NumPy counts from the end.
+    take=lambda x, indices, axis=None: _tf_moved(x, lambda grid: np.take(grid, indices, axis=axis)),
+    getitem=lambda x, key: _tf_moved(x, lambda grid: grid[key]),
+    where=lambda condition, a, b: tf.where(condition, a, b),
+    flip=lambda x, axis=None: _tf_moved(x, lambda grid: np.flip(grid, axis)),
+    pad=_tf_pad,
 )
+
+#: Parameters the contract passes before the operands (docs/contract.md, section 1b).
+_BEFORE = {"where": ("condition",)}
 
 
 def op_program(op: str, params: dict[str, Any] | None = None) -> Program:
     """Return the program applying one op, with static ``params`` by keyword."""
     params = dict(params or {})
-    return lambda ops, *operands: getattr(ops, op)(*operands, **params)
+    before = [params.pop(name) for name in _BEFORE.get(op, ())]
+    return lambda ops, *operands: getattr(ops, op)(*before, *operands, **params)
 
 
 def cotangent_like(shape: Sequence[int]) -> np.ndarray:
