@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from gradcheck import _ops_conv
 from gradcheck._opspec import (
     ABOVE_MINUS_ONE,
     DISTINCT,
@@ -726,6 +727,7 @@ _TABLE: tuple[OpSpec, ...] = (
                  lambda g, x, y, params: g * _layer_norm_scale(x, params)),
         ),
     ),
+    *_ops_conv.ROWS,
 )
 
 #: Every op of docs/contract.md, section 1, by canonical name, in the contract's order.

@@ -13,6 +13,7 @@ from hypothesis.errors import InvalidArgument
 
 from gradcheck import ops
 from gradcheck.case import Case, CaseBatch
+from gradcheck.strategies._geometry import conv_params, pool_params
 from gradcheck.strategies._params import (
     broadcast_targets,
     exponents,
@@ -84,6 +85,9 @@ PARAM_RULES: dict[str, Callable[[_Shapes, int], st.SearchStrategy[dict[str, Any]
     "normalization": lambda shapes, width: st.fixed_dictionaries(
         {"axis": single_axes(len(shapes[0])), "eps": st.just(1e-5)}
     ),
+    "conv1d": lambda shapes, width: conv_params(shapes),
+    "conv2d": lambda shapes, width: conv_params(shapes),
+    "pool2d": lambda shapes, width: pool_params(shapes[0]),
 }
 
 

@@ -83,6 +83,12 @@ _OP_BUGS = (
     "cumsum_not_reversed",
     "var_correction_ignored",
     "layer_norm_missing_term",
+    # course ops: convolution and pooling
+    "conv2d_stride_ignored",
+    "conv2d_padding_cropped_at_start",
+    "conv1d_kernel_flipped",
+    "max_pool2d_routes_to_window",
+    "avg_pool2d_not_divided",
 )
 
 _TRAVERSAL_BUGS = (
