@@ -145,20 +145,24 @@ def pool_shapes(*, max_side: int = 4, min_side: int = 1) -> st.SearchStrategy[tu
 
 @st.composite
 def _pool_params(draw: st.DrawFn, height: int, width: int) -> dict[str, Any]:
-    options = [(kh, kw, sh, sw)
-               for kh in range(1, min(MAX_KERNEL, height) + 1) for kw in range(1, min(MAX_KERNEL, width) + 1)
-               for sh in range(1, MAX_STRIDE + 1) for sw in range(1, MAX_STRIDE + 1)]
+    kernels = [(kh, kw) for kh in range(1, min(MAX_KERNEL, height) + 1) for kw in range(1, min(MAX_KERNEL, width) + 1)]
+    # A third of the time the default stride (None: the kernel size), else any
+    # stride up to 3, which makes windows that overlap common too.
+    default_stride = draw(st.integers(0, 2)) == 2
+    steps = range(1, MAX_STRIDE + 1)
+    options = [(kh, kw, kh, kw) if default_stride else (kh, kw, sh, sw)
+               for kh, kw in kernels for sh in ((kh,) if default_stride else steps)
+               for sw in ((kw,) if default_stride else steps)]
     # Windows that tile each axis exactly, and windows that leave entries
     # over (which no window reads, so their gradient is 0): half each, where both exist.
     tiling = [option for option in options
               if (height - option[0]) % option[2] == 0 and (width - option[1]) % option[3] == 0]
     remainder = [option for option in options if option not in tiling]
     leave_remainder = bool(remainder) and draw(st.booleans())
-    group = remainder if leave_remainder else tiling
-    kh, kw, sh, sw = draw(st.sampled_from(group))
+    kh, kw, sh, sw = draw(st.sampled_from(remainder if leave_remainder else tiling))
     kernel: Any = kh if kh == kw and draw(st.booleans()) else (kh, kw)
-    if (sh, sw) == (kh, kw) and draw(st.booleans()):
-        stride: Any = None  # the default: the kernel size
+    if default_stride:
+        stride: Any = None
     else:
         stride = sh if sh == sw and draw(st.booleans()) else (sh, sw)
     return {"kernel_size": kernel, "stride": stride}
