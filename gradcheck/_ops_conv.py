@@ -227,7 +227,7 @@ def _stack_pool(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
 
 
 def _conv_vjp(g: np.ndarray, x: np.ndarray, w: np.ndarray, params: dict[str, Any], *, stride_used: bool = True,
-              crop_start: bool = False, flipped: bool = False) -> tuple[np.ndarray, np.ndarray]:
+              crop_start: bool = False, flipped: bool = False, cropped: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Return (dx, dw) of the convolution, or of one of its classic wrong backwards.
 
     Each kernel tap sends ``g`` back to the input entries it met (scatter-add)
@@ -235,7 +235,8 @@ def _conv_vjp(g: np.ndarray, x: np.ndarray, w: np.ndarray, params: dict[str, Any
     output entries 1 apart instead of ``stride`` apart; ``crop_start`` cuts
     the padded input's gradient at the start ([:H]) instead of the middle
     ([p:p+H]); ``flipped`` reads the kernel back to front (a convolution for
-    a cross-correlation).
+    a cross-correlation); ``cropped=False`` returns the padded input's
+    gradient itself.
     """
     spatial = w.ndim - 2
     letters = _SPATIAL[:spatial]
@@ -249,6 +250,8 @@ def _conv_vjp(g: np.ndarray, x: np.ndarray, w: np.ndarray, params: dict[str, Any
         where = (slice(None), slice(None)) + _taps(offsets, out, scatter, d)
         d_padded[where] += np.einsum(f"no{letters},oc->nc{letters}", g, w[(slice(None), slice(None)) + tuple(tap)])
         dw[(slice(None), slice(None)) + tuple(tap)] += np.einsum(f"no{letters},nc{letters}->oc", g, padded[where])
+    if not cropped:
+        return d_padded, dw
     sizes = x.shape[2:]
     crop = tuple(slice(0, n) if crop_start else slice(q, q + n) for q, n in zip(p, sizes))
     return d_padded[(slice(None), slice(None)) + crop], dw
@@ -267,6 +270,12 @@ def _crop_at_start(g: np.ndarray, inputs: tuple[np.ndarray, ...], y: np.ndarray,
                    params: dict[str, Any]) -> _Grads:
     x, w = inputs
     return _conv_vjp(g, x, w, params, crop_start=True)[0], None
+
+
+def _not_cropped(g: np.ndarray, inputs: tuple[np.ndarray, ...], y: np.ndarray,
+                 params: dict[str, Any]) -> _Grads:
+    x, w = inputs
+    return _conv_vjp(g, x, w, params, cropped=False)[0], None
 
 
 def _kernel_flipped(g: np.ndarray, inputs: tuple[np.ndarray, ...], y: np.ndarray,
@@ -315,6 +324,11 @@ def _conv_rows() -> tuple[OpSpec, ...]:
                      "the stride is ignored in the backward: output entry i read the input from "
                      "i*stride on, so its gradient goes back there, not to i",
                      _stride_ignored, many=True),
+                Slip("dx_padded (the padded input's gradient, not cropped)",
+                     "dx_padded[..., padding:padding + size]",
+                     "the padding is not cropped: the gradient of the padded input must drop `padding` "
+                     "entries at both ends of each spatial axis to be x's",
+                     _not_cropped, many=True),
                 Slip("dx_padded[..., :size] (cropped at the start)", "dx_padded[..., padding:padding + size]",
                      "the padding is not cropped right: the gradient of the padded input must drop "
                      "`padding` entries at both ends of each spatial axis, not keep the first `size`",

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 
 from gradcheck.diagnosis import diagnose
 from gradcheck.engine import load_engine
+from gradcheck.examples.numpy_engine import conv_windows, make_engine, scatter_windows, spatial_pairs, with_backward
 from gradcheck.ops import OPS
 from gradcheck.results import Failure
 from gradcheck.runner import check_op
@@ -114,3 +115,20 @@ def test_a_failure_with_pair_parameters_survives_the_json_report_with_its_diagno
     )
     sentence = diagnose(case, read_back, DEFAULT_TOLERANCES["float64"])
     assert sentence is not None and "stride is ignored" in sentence, sentence
+
+
+def test_a_padded_gradient_returned_uncropped_is_diagnosed_as_such():
+    # The other half of "padding not cropped": a shape failure, diagnosed by the same row's slips.
+    def backward(out, x, w, stride=1, padding=0, dilation=1):
+        s, p, d = (spatial_pairs(value, 2) for value in (stride, padding, dilation))
+        padded = np.pad(x.data, [(0, 0), (0, 0), *((q, q) for q in p)])
+        windows = conv_windows(padded, w.shape[2:], s, d)
+        return lambda g: (scatter_windows(np.einsum("noHW,ocij->ncHWij", g, w.data), padded.shape, s, d),
+                          np.einsum("noHW,ncHWij->ocij", g, windows))
+
+    engine = make_engine(name="test: conv2d_not_cropped", overrides={"conv2d": with_backward("conv2d", backward)})
+    result = check_op(load_engine(engine), "conv2d", max_examples=3, seed=0,
+                      shapes=((1, 2, 3, 4), (2, 2, 2, 2)), params={"padding": 1})
+    failure = result.failures[0]
+    assert failure.category == "shape"
+    assert "not cropped" in failure.diagnosis and "drop `padding` entries" in failure.diagnosis, failure.diagnosis
