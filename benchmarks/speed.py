@@ -68,6 +68,11 @@ CASES = (
     Bench("multiply (4,1,8)*(3,8)", "multiply", ((4, 1, 8), (3, 8))),
     Bench("sum (4,8,16) axis=1", "sum", ((4, 8, 16),), {"axis": 1}),
     Bench("softmax (8,16) axis=-1", "softmax", ((8, 16),), {"axis": -1}),
+    # Issue 17: conv2d at the size of its drawn cases, and a small CNN layer's.
+    Bench("conv2d (2,3,7,7)*(4,3,3,2) stride=2 padding=1", "conv2d", ((2, 3, 7, 7), (4, 3, 3, 2)),
+          {"stride": 2, "padding": 1}),
+    Bench("conv2d (4,8,16,16)*(8,8,3,3) padding=1 dilation=2", "conv2d", ((4, 8, 16, 16), (8, 8, 3, 3)),
+          {"padding": 1, "dilation": 2}),
 )
 
 SIDES = (2, 4, 8, 16, 32, 64)
@@ -172,6 +177,8 @@ def _torch_function(bench: Bench) -> Callable[..., Any]:
         return lambda x: torch.sum(x, dim=bench.params["axis"])
     if bench.op == "softmax":
         return lambda x: torch.softmax(x, dim=bench.params["axis"])
+    if bench.op == "conv2d":
+        return lambda x, w: torch.nn.functional.conv2d(x, w, **bench.params)
     return {"matmul": torch.matmul, "multiply": torch.mul}[bench.op]
 
 
@@ -200,6 +207,10 @@ def jax_check_grads(bench: Bench, repeats: int) -> float | str:
         "multiply": jnp.multiply,
         "sum": lambda x: jnp.sum(x, axis=bench.params.get("axis")),
         "softmax": lambda x: jax.nn.softmax(x, axis=bench.params.get("axis", -1)),
+        "conv2d": lambda x, w: jax.lax.conv_general_dilated(
+            x, w, (bench.params.get("stride", 1),) * 2, [(bench.params.get("padding", 0),) * 2] * 2,
+            rhs_dilation=(bench.params.get("dilation", 1),) * 2,
+        ),
     }[bench.op]
     inputs, _ = _arrays(bench, np.random.default_rng(0))
     arrays = tuple(jnp.asarray(x) for x in inputs)
@@ -284,12 +295,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", default="float64", choices=("float32", "float64"))
     parser.add_argument("--examples", type=int, default=None, help="examples per fixed case (default 300)")
     parser.add_argument("--skip", default="", help="comma list of sections to skip: others,runs,sizes")
+    parser.add_argument("--ops", default="", help="comma list of ops: only the fixed cases of these (e.g. conv2d)")
     parser.add_argument("--json", type=Path, help="also write the measurements as JSON here")
     options = parser.parse_args(argv)
     examples = options.examples or (60 if options.quick else 300)
     repeats = 20 if options.quick else 100
     slow_repeats = 3 if options.quick else 10
     skip = set(filter(None, options.skip.split(",")))
+    chosen = set(filter(None, options.ops.split(",")))
+    cases = tuple(bench for bench in CASES if not chosen or bench.op in chosen)
 
     from gradcheck.examples.numpy_engine import engine32, engine64
 
@@ -304,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1.
     rows, per_case = [], []
-    for bench in CASES:
+    for bench in cases:
         our_seconds, stages = ours(engine, bench, examples)
         engine_seconds, tf_seconds = bare(engine, bench, repeats)
         bare_seconds = engine_seconds + tf_seconds
@@ -329,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tape = load_engine(question_tape_fixed)
     rows, tape_cases = [], []
-    for bench in CASES:
+    for bench in cases:
         if bench.op != "matmul":
             continue
         our_seconds, stages = ours(tape, bench, examples)
@@ -347,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     # 2.
     if "others" not in skip:
         rows, others = [], []
-        for bench, measured in zip(CASES, per_case):
+        for bench, measured in zip(cases, per_case):
             our_seconds = measured["ours"]
             found = {
                 "torch gradcheck": torch_gradcheck(bench, fast=False, repeats=slow_repeats),

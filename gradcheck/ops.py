@@ -20,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from gradcheck import _ops_indexing
+from gradcheck import _ops_conv
 from gradcheck._opspec import (
     ABOVE_MINUS_ONE,
     DISTINCT,
@@ -728,6 +729,7 @@ _TABLE: tuple[OpSpec, ...] = (
         ),
     ),
     *_ops_indexing.ROWS,
+    *_ops_conv.ROWS,
 )
 
 #: Every op of docs/contract.md, section 1, by canonical name, in the contract's order.

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from gradcheck.ops import OPS, canonical_op
+from gradcheck.ops import OPS, REQUIRED, canonical_op
 
 __all__ = [
     "ATTRIBUTE",
@@ -101,6 +101,31 @@ def _eps(value: Any) -> Any:
     return float(value) if float(value) > 0 and math.isfinite(float(value)) else _INVALID
 
 
+def _geometry(low: int) -> Callable[[Any], Any]:
+    """Return the normal form of a convolution's or pooling's int-or-pair parameter, each int >= ``low``."""
+
+    def normal(value: Any) -> Any:
+        single = _integer(value)
+        if single is not None:
+            return single if single >= low else _INVALID
+        pair = _integers(value)
+        return pair if pair is not None and len(pair) == 2 and min(pair) >= low else _INVALID
+
+    return normal
+
+
+def _conv1d_geometry(low: int) -> Callable[[Any], Any]:
+    def normal(value: Any) -> Any:
+        single = _integer(value)
+        return single if single is not None and single >= low else _INVALID
+
+    return normal
+
+
+def _pool_stride(value: Any) -> Any:
+    return None if value is None else _geometry(1)(value)
+
+
 def _shape_like(value: Any) -> Any:
     axes = _integers(value)
     return _INVALID if axes is None else axes
@@ -148,6 +173,14 @@ _KINDS: dict[tuple[str, str], tuple[Callable[[Any], Any], str]] = {
     ("take_indices", "axis"): (_scan_axis, "None (the flattened array) or an int"),
     ("flip_axes", "axis"): (_axis, "None (all axes), an int or a non-empty tuple of ints"),
     ("pad_width", "pad_width"): (_pad_width, "an int, a (before, after) pair or one such pair per axis"),
+    ("conv1d", "stride"): (_conv1d_geometry(1), "an int >= 1"),
+    ("conv1d", "padding"): (_conv1d_geometry(0), "an int >= 0"),
+    ("conv1d", "dilation"): (_conv1d_geometry(1), "an int >= 1"),
+    ("conv2d", "stride"): (_geometry(1), "an int >= 1 or a (height, width) pair of them"),
+    ("conv2d", "padding"): (_geometry(0), "an int >= 0 or a (height, width) pair of them"),
+    ("conv2d", "dilation"): (_geometry(1), "an int >= 1 or a (height, width) pair of them"),
+    ("pool2d", "kernel_size"): (_geometry(1), "an int >= 1 or a (height, width) pair of them"),
+    ("pool2d", "stride"): (_pool_stride, "None (the kernel size), an int >= 1 or a (height, width) pair of them"),
 }
 
 #: Parameters drawn afresh for each case (integer and boolean arrays, keys): an
@@ -159,25 +192,42 @@ _DRAWN: dict[tuple[str, str], tuple[Any, str]] = {
     ("condition", "condition"): (np.array(True), "the condition is drawn to fit each case's shapes"),
 }
 
+#: Operands to try a declared value on, for ops whose operands are not one
+#: array of any rank: (N, C, *sizes) inputs and (O, C, *kernel) weights, from
+#: small to large, so that a declared stride, padding, dilation or window fits one.
+_PROBES: dict[str, tuple[tuple[tuple[int, ...], ...], ...]] = {
+    "conv1d": tuple(((1, 1, side), (1, 1, kernel)) for side in range(1, 10) for kernel in range(1, 4)),
+    "conv2d": tuple(((1, 1, side, side), (1, 1, kernel, kernel))
+                    for side in range(1, 10) for kernel in range(1, 4)),
+    "pool2d": tuple(((1, 1, side, side),) for side in range(1, 10)),
+}
+
 
 def _fits_some_shape(op: str, name: str, value: Any) -> bool:
     """Return whether ``op`` called with ``name=value`` accepts an operand of some shape gradcheck draws.
 
-    Its other parameters keep their defaults; a drawn one (``_DRAWN``) takes its probe value.
+    Its other parameters keep their defaults; a drawn one (``_DRAWN``) takes its probe
+    value, another required one (pooling's ``kernel_size`` when ``stride`` is
+    declared) is 1. Convolution and pooling are tried on their own operands (``_PROBES``).
     """
     spec = OPS[op]
     rule = spec.param_rule or ""
-    probes = {param.name: _DRAWN[(rule, param.name)][0] for param in spec.params
-              if param.name != name and (rule, param.name) in _DRAWN}
+    fixed = {param.name: _DRAWN[(rule, param.name)][0] for param in spec.params
+             if param.name != name and (rule, param.name) in _DRAWN}
+    # A required parameter other than ``name`` (pooling's kernel_size) takes its smallest value.
+    fixed.update({param.name: 1 for param in spec.params
+                  if param.default is REQUIRED and param.name != name and param.name not in fixed})
     sides = range(1, PROBE_MAX_SIDE + 1)
-    for rank in range(1, PROBE_MAX_DIMS + 1):
-        for shape in itertools.product(sides, repeat=rank):
-            try:
-                with np.errstate(all="ignore"):
-                    spec.reference(np.ones(shape), **probes, **{name: value})
-            except Exception:  # noqa: BLE001 - NumPy saying the value does not fit this shape
-                continue
-            return True
+    probes = _PROBES.get(spec.shapes) or tuple(
+        (shape,) for rank in range(1, PROBE_MAX_DIMS + 1) for shape in itertools.product(sides, repeat=rank)
+    )
+    for shapes in probes:
+        try:
+            with np.errstate(all="ignore"):
+                spec.reference(*(np.ones(shape) for shape in shapes), **fixed, **{name: value})
+        except Exception:  # noqa: BLE001 - NumPy saying the value does not fit this shape
+            continue
+        return True
     return False
 
 

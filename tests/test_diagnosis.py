@@ -146,6 +146,14 @@ ROWS = [
     Row("flip_not_flipped", "mismatch", "derivative_slip", ("g (not flipped) where flip(g, axis)",)),
     Row("pad_cropped_wrong_side", "mismatch", "derivative_slip", ("cropped from the wrong side",)),
     Row("pad_not_cropped", "shape", "passed_through", ("g cropped back to x",)),
+    Row("conv2d_stride_ignored", "mismatch", "derivative_slip", ("(stride ignored) where", "stride is ignored")),
+    Row("conv2d_padding_cropped_at_start", "mismatch", "derivative_slip",
+        ("dx_padded[..., :size] (cropped at the start) where", "padding is not cropped right")),
+    Row("conv1d_kernel_flipped", "mismatch", "derivative_slip", ("kernel flipped in the backward", "cross-correlation")),
+    Row("max_pool2d_routes_to_window", "mismatch", "derivative_slip",
+        ("g copied to every entry of its window where", "routed to the whole window")),
+    Row("avg_pool2d_not_divided", "mismatch", "derivative_slip",
+        ("g copied to every entry of its window where", "not divided by the window size")),
 ]
 
 

@@ -24,6 +24,9 @@ MATRIX = sample((2, 3))  # has entries of both signs
 ROW = sample((3,), seed=1)
 OTHER_MATRIX = sample((2, 3), seed=1)
 POSITIVE = sample((2, 3), low=0.25, high=3.0)
+# conv2d's x (N, C, H, W) and w (O, C, kH, kW): C_in != C_out, a kernel that is not square.
+IMAGES = sample((2, 2, 5, 6))
+KERNELS = sample((3, 2, 2, 3), seed=1)
 
 #: Where each planted bug shows: id -> (operands, static parameters).
 CASES: dict[str, tuple[tuple[np.ndarray, ...], dict]] = {
@@ -76,6 +79,11 @@ CASES: dict[str, tuple[tuple[np.ndarray, ...], dict]] = {
     "flip_not_flipped": ((MATRIX,), {"axis": -1}),
     "pad_not_cropped": ((MATRIX,), {"pad_width": ((1, 0), (0, 2))}),
     "pad_cropped_wrong_side": ((MATRIX,), {"pad_width": ((1, 0), (0, 2))}),
+    "conv2d_stride_ignored": ((IMAGES, KERNELS), {"stride": 2}),
+    "conv2d_padding_cropped_at_start": ((IMAGES, KERNELS), {"padding": 1}),
+    "conv1d_kernel_flipped": ((sample((2, 2, 6)), sample((3, 2, 3), seed=1)), {}),
+    "max_pool2d_routes_to_window": ((IMAGES,), {"kernel_size": 2}),
+    "avg_pool2d_not_divided": ((IMAGES,), {"kernel_size": (2, 3), "stride": 1}),
 }
 
 

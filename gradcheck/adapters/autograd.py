@@ -28,7 +28,8 @@ autograd has no softmax: ``softmax`` and ``log_softmax`` are written from
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import itertools
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -107,6 +108,49 @@ def _pad(x: Any, pad_width: Any) -> Any:
         x = anp.concatenate([anp.zeros(sides[0], dtype=x.dtype), x, anp.zeros(sides[1], dtype=x.dtype)], axis=axis)
     return x
 
+def _pairs(value: Any, count: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * count
+
+
+def _taps(kernel: Sequence[int], out: Sequence[int], stride: Sequence[int],
+          dilation: Sequence[int]) -> Iterator[Any]:
+    """Yield (tap, slices): the input entries each kernel tap meets, one per output entry."""
+    for tap in itertools.product(*(range(k) for k in kernel)):
+        yield tap, tuple(slice(t * d, t * d + s * (n - 1) + 1, s)
+                         for t, n, s, d in zip(tap, out, stride, dilation))
+
+
+def _convolution(spatial: int) -> Callable[..., Any]:
+    """Return conv1d/conv2d: autograd has no convolution of this kind, so it is written with its NumPy."""
+    letters = "hw"[:spatial]
+
+    def convolve(x: Any, w: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> Any:
+        s, p, d = _pairs(stride, spatial), _pairs(padding, spatial), _pairs(dilation, spatial)
+        padded = anp.pad(x, [(0, 0), (0, 0), *((q, q) for q in p)], mode="constant")
+        kernel = w.shape[2:]
+        out = [(n - dd * (k - 1) - 1) // ss + 1 for n, k, ss, dd in zip(padded.shape[2:], kernel, s, d)]
+        return sum(
+            anp.einsum(f"nc{letters},oc->no{letters}", padded[(slice(None), slice(None)) + tuple(where)],
+                       w[(slice(None), slice(None)) + tuple(tap)])
+            for tap, where in _taps(kernel, out, s, d)
+        )
+
+    return convolve
+
+
+def _pool(kind: str) -> Callable[..., Any]:
+    """Return max_pool2d/avg_pool2d over (N, C, H, W) with autograd's NumPy, stride defaulting to the window."""
+
+    def pool(x: Any, kernel_size: Any, stride: Any = None) -> Any:
+        kernel = _pairs(kernel_size, 2)
+        steps = kernel if stride is None else _pairs(stride, 2)
+        out = [(n - k) // ss + 1 for n, k, ss in zip(x.shape[2:], kernel, steps)]
+        windows = [x[(slice(None), slice(None)) + tuple(where)] for _, where in _taps(kernel, out, steps, (1, 1))]
+        taps = anp.stack(windows)
+        return anp.max(taps, axis=0) if kind == "max" else anp.mean(taps, axis=0)
+
+    return pool
+
 
 FRAMEWORK = Framework(
     name="autograd",
@@ -151,6 +195,10 @@ FRAMEWORK = Framework(
             x, axis=axis, keepdims=keepdims, ddof=correction
         ),
         "layer_norm": _layer_norm,
+        "conv1d": _convolution(1),
+        "conv2d": _convolution(2),
+        "max_pool2d": _pool("max"),
+        "avg_pool2d": _pool("avg"),
         "leaky_relu": _leaky_relu,
         "elu": _elu,
         "gelu": _gelu,

@@ -61,6 +61,35 @@ def _take(x: Any, indices: np.ndarray, axis: Any = None) -> Any:
         return jnp.reshape(x, (-1,))[indices]
     return x[(slice(None),) * (axis % x.ndim) + (indices,)]
 
+def _pairs(value: Any, count: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * count
+
+
+def _convolution(spatial: int) -> Callable[..., Any]:
+    """Return conv1d/conv2d with PyTorch's signature: lax.conv_general_dilated's default layouts are NC... and OI...."""
+
+    def convolve(x: Any, w: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> Any:
+        return jax.lax.conv_general_dilated(
+            x, w, window_strides=_pairs(stride, spatial), padding=[(p, p) for p in _pairs(padding, spatial)],
+            rhs_dilation=_pairs(dilation, spatial),
+        )
+
+    return convolve
+
+
+def _pool(kind: str) -> Callable[..., Any]:
+    """Return max_pool2d/avg_pool2d (N, C, H, W) through lax.reduce_window, stride defaulting to the window."""
+
+    def pool(x: Any, kernel_size: Any, stride: Any = None) -> Any:
+        window = _pairs(kernel_size, 2)
+        steps = window if stride is None else _pairs(stride, 2)
+        dims, strides = (1, 1, *window), (1, 1, *steps)
+        if kind == "max":
+            return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, dims, strides, "VALID")
+        return jax.lax.reduce_window(x, 0.0, jax.lax.add, dims, strides, "VALID") / (window[0] * window[1])
+
+    return pool
+
 
 FRAMEWORK = Framework(
     name="JAX",
@@ -105,6 +134,10 @@ FRAMEWORK = Framework(
             x, axis=axis, keepdims=keepdims, ddof=correction
         ),
         "layer_norm": lambda x, axis=-1, eps=1e-5: jax.nn.standardize(x, axis=axis, epsilon=eps),
+        "conv1d": _convolution(1),
+        "conv2d": _convolution(2),
+        "max_pool2d": _pool("max"),
+        "avg_pool2d": _pool("avg"),
         "leaky_relu": jax.nn.leaky_relu,
         "elu": jax.nn.elu,
         # jax.nn.gelu defaults to the tanh approximation; the contract's gelu is exact.

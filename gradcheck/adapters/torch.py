@@ -194,6 +194,11 @@ FRAMEWORK = Framework(
         "var": _moment(torch.var),
         "std": _moment(torch.std),
         "layer_norm": _layer_norm,
+        # PyTorch's own layouts and conventions, which docs/contract.md, section 1b follows.
+        "conv1d": torch.nn.functional.conv1d,
+        "conv2d": torch.nn.functional.conv2d,
+        "max_pool2d": torch.nn.functional.max_pool2d,
+        "avg_pool2d": torch.nn.functional.avg_pool2d,
         "leaky_relu": lambda x, negative_slope=0.01: torch.nn.functional.leaky_relu(x, negative_slope),
         "elu": lambda x, alpha=1.0: torch.nn.functional.elu(x, alpha),
         "gelu": torch.nn.functional.gelu,  # exact (erf) by default

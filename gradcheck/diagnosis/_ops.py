@@ -498,7 +498,8 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
         cause="{op}: no unbroadcast",
     ),
     Recognizer(
-        "derivative_slip", _categories("mismatch"), _WITH_SLIPS,
+        # "shape" too: a slip may give another shape (conv's uncropped padded gradient).
+        "derivative_slip", _categories("mismatch", "shape"), _WITH_SLIPS,
         _reproduces(_slips),
         "{subject} matches {found} where {meant} was meant: {why}.",
         cause="{op}: {found} for {meant}",

@@ -38,10 +38,15 @@ __all__ = [
     "accumulate",
     "make_engine",
     "binary_op",
+    "conv_windows",
+    "crop_padding",
     "matmul_vjp",
     "node",
     "reduced_axes",
+    "pool_windows",
     "reverse_sweep",
+    "scatter_windows",
+    "spatial_pairs",
     "topological_order",
     "unary_op",
     "unbroadcast",
@@ -61,6 +66,7 @@ __all__ = [
     "log1p", "leaky_relu", "elu", "gelu", "softplus", "expm1", "clip",
     "cumulative_sum", "var", "std", "layer_norm",
     "take", "getitem", "where", "flip", "pad",
+    "conv1d", "conv2d", "max_pool2d", "avg_pool2d",
 ]
 
 #: ``backward(g)`` of a node: the contribution to each parent's gradient, in
@@ -529,6 +535,114 @@ def pad(x: Tensor, pad_width: Any) -> Tensor:
     pairs = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
     inside = tuple(slice(int(before), int(before) + size) for (before, _), size in zip(pairs, x.shape))
     return node(out, (x,), lambda g: (g[inside],))
+# --- course ops: convolution and pooling (PyTorch's layouts) ------------------
+
+
+def spatial_pairs(value: Any, count: int) -> tuple[int, ...]:
+    """Return an int-or-tuple geometry parameter (stride, padding...) as one int per spatial axis."""
+    return tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else (int(value),) * count
+
+
+def conv_windows(padded: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
+                 dilation: Sequence[int]) -> np.ndarray:
+    """Return the windows a convolution reads: (N, C, *output sizes, *kernel), a view of ``padded``.
+
+    Window ``i`` starts at ``i * stride`` and takes every ``dilation``-th entry.
+    """
+    spatial = len(kernel)
+    span = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, span, axis=tuple(range(2, 2 + spatial)))
+    every = (slice(None), slice(None))
+    strided = tuple(slice(None, None, s) for s in stride)
+    return windows[every + strided + tuple(slice(None, None, d) for d in dilation)]
+
+
+def scatter_windows(d_windows: np.ndarray, padded_shape: tuple[int, ...], stride: Sequence[int],
+                    dilation: Sequence[int]) -> np.ndarray:
+    """Return the gradient of the padded input from the windows' gradient: ``conv_windows``'s adjoint.
+
+    Overlapping windows read an entry several times: its gradients add up.
+    """
+    spatial = len(stride)
+    out, kernel = d_windows.shape[2:2 + spatial], d_windows.shape[2 + spatial:]
+    d_padded = np.zeros(padded_shape, dtype=d_windows.dtype)
+    for taps in itertools.product(*(range(k) for k in kernel)):
+        where = tuple(slice(t * d, t * d + s * (n - 1) + 1, s) for t, n, s, d in zip(taps, out, stride, dilation))
+        d_padded[(slice(None), slice(None)) + where] += d_windows[(Ellipsis,) + taps]
+    return d_padded
+
+
+def crop_padding(d_padded: np.ndarray, padding: Sequence[int]) -> np.ndarray:
+    """Return the gradient of the unpadded input: ``padding`` entries dropped at both ends of each spatial axis."""
+    return d_padded[(slice(None), slice(None)) + tuple(slice(p, d_padded.shape[2 + i] - p)
+                                                       for i, p in enumerate(padding))]
+
+
+_CONV_SUBSCRIPTS = {1: ("ncLk", "ock", "noL"), 2: ("ncHWij", "ocij", "noHW")}
+
+
+def _convolution(x: Tensor, w: Tensor, stride: Any, padding: Any, dilation: Any) -> Tensor:
+    spatial = w.ndim - 2
+    s, p, d = (spatial_pairs(v, spatial) for v in (stride, padding, dilation))
+    padded = np.pad(x.data, [(0, 0), (0, 0)] + [(q, q) for q in p])
+    windows = conv_windows(padded, w.shape[2:], s, d)
+    win, ker, out = _CONV_SUBSCRIPTS[spatial]
+    # Cross-correlation, as PyTorch's conv: the kernel is not flipped.
+    y = np.einsum(f"{win},{ker}->{out}", windows, w.data)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d_windows = np.einsum(f"{out},{ker}->{win}", g, w.data)
+        dx = crop_padding(scatter_windows(d_windows, padded.shape, s, d), p)
+        return dx, np.einsum(f"{out},{win}->{ker}", g, windows)
+
+    return node(y, (x, w), backward)
+
+
+def conv1d(x: Tensor, w: Tensor, stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> Tensor:
+    """Return the 1-D cross-correlation of ``x`` (N, C, L) with ``w`` (O, C, K), as PyTorch's conv1d."""
+    return _convolution(x, w, stride, padding, dilation)
+
+
+def conv2d(x: Tensor, w: Tensor, stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> Tensor:
+    """Return the 2-D cross-correlation of ``x`` (N, C, H, W) with ``w`` (O, C, kH, kW), as PyTorch's conv2d."""
+    return _convolution(x, w, stride, padding, dilation)
+
+
+def pool_windows(x: np.ndarray, kernel_size: Any,
+                 stride: Any) -> tuple[np.ndarray, tuple[int, ...], tuple[int, ...]]:
+    """Return 2-D pooling's windows (N, C, Ho, Wo, kH, kW), its kernel and its stride (default: the kernel)."""
+    kernel = spatial_pairs(kernel_size, 2)
+    steps = kernel if stride is None else spatial_pairs(stride, 2)
+    return conv_windows(x, kernel, steps, (1, 1)), kernel, steps
+
+
+def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None) -> Tensor:
+    """Return the maximum of each window of ``x`` (N, C, H, W); no padding, stride defaults to kernel_size."""
+    windows, kernel, steps = pool_windows(x.data, kernel_size, stride)
+    flat = windows.reshape(*windows.shape[:4], -1)
+    winner = np.argmax(flat, axis=-1)
+    y = np.take_along_axis(flat, winner[..., np.newaxis], axis=-1)[..., 0]
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        # Each window's gradient goes to its maximum only (cases have no ties).
+        d_windows = np.zeros(flat.shape, dtype=g.dtype)
+        np.put_along_axis(d_windows, winner[..., np.newaxis], g[..., np.newaxis], axis=-1)
+        return (scatter_windows(d_windows.reshape(windows.shape), x.shape, steps, (1, 1)),)
+
+    return node(y, (x,), backward)
+
+
+def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None) -> Tensor:
+    """Return the mean of each window of ``x`` (N, C, H, W); no padding, stride defaults to kernel_size."""
+    windows, kernel, steps = pool_windows(x.data, kernel_size, stride)
+    size = kernel[0] * kernel[1]
+    y = np.sum(windows, axis=(-2, -1)) / size
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        d_windows = np.broadcast_to((g / size)[..., np.newaxis, np.newaxis], windows.shape)
+        return (scatter_windows(d_windows, x.shape, steps, (1, 1)),)
+
+    return node(y, (x,), backward)
 
 
 #: Every op of docs/contract.md, section 1, by name: the rules `make_engine` starts from.
@@ -576,6 +690,10 @@ REFERENCE_OPS: dict[str, Callable[..., Tensor]] = {
     "where": where,
     "flip": flip,
     "pad": pad,
+    "conv1d": conv1d,
+    "conv2d": conv2d,
+    "max_pool2d": max_pool2d,
+    "avg_pool2d": avg_pool2d,
 }
 
 

@@ -14,6 +14,7 @@ from hypothesis.errors import InvalidArgument
 from gradcheck import ops
 from gradcheck.case import Case, CaseBatch
 from gradcheck.strategies._indexing import conditions, flip_axes, index_keys, pad_widths, take_params
+from gradcheck.strategies._geometry import conv_params, pool_params
 from gradcheck.strategies._params import (
     broadcast_targets,
     exponents,
@@ -91,6 +92,9 @@ PARAM_RULES: dict[str, Callable[[_Shapes, int], st.SearchStrategy[dict[str, Any]
     "condition": lambda shapes, width: st.fixed_dictionaries({"condition": conditions(shapes)}),
     "flip_axes": lambda shapes, width: st.fixed_dictionaries({"axis": flip_axes(len(shapes[0]))}),
     "pad_width": lambda shapes, width: st.fixed_dictionaries({"pad_width": pad_widths(len(shapes[0]))}),
+    "conv1d": lambda shapes, width: conv_params(shapes),
+    "conv2d": lambda shapes, width: conv_params(shapes),
+    "pool2d": lambda shapes, width: pool_params(shapes[0]),
 }
 
 

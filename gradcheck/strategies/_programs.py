@@ -23,6 +23,7 @@ from hypothesis.extra import numpy as hnp
 from gradcheck import ops
 from gradcheck.program import ProgramCase, Step
 from gradcheck.strategies._cases import PARAM_RULES, declared_params
+from gradcheck.strategies._geometry import conv_shapes, conv_weight_shapes, pool_shapes
 from gradcheck.strategies._validation import check_dtype, check_int
 from gradcheck.strategies._values import cotangents, values
 
@@ -251,7 +252,41 @@ def _plan_matmul(builder: _Builder, spec: ops.OpSpec):
     return ([anchor, partner] if on_left else [partner, anchor]), {}
 
 
-_PLANNERS = {"broadcast": _plan_broadcast, "matmul": _plan_matmul}
+def _plan_conv(builder: _Builder, spec: ops.OpSpec):
+    """conv1d/conv2d: a (N, C, *sizes) value of the program as x (a fresh one if none), a new weight w."""
+    spatial = 1 if spec.shapes == "conv1d" else 2
+    x = builder.pick(lambda value: value.ndim == spatial + 2)
+    if x is None:
+        x_shape, _ = builder.draw(conv_shapes(spatial, max_side=builder.max_side))
+        x = builder.new_input(x_shape)
+    shape = builder.values[x].shape
+    w_shape = builder.draw(conv_weight_shapes(shape))
+    params = builder.params(spec, (shape, w_shape))
+    if params is None:
+        return None
+    return [x, builder.new_input(w_shape)], params
+
+
+def _plan_pool(builder: _Builder, spec: ops.OpSpec):
+    """2-D pooling of a (N, C, H, W) value of the program (a fresh one if none, or if it has ties)."""
+    x = builder.pick(lambda value: value.ndim == 4)
+    shape = builder.values[x].shape if x is not None else builder.draw(pool_shapes(max_side=builder.max_side))[0]
+    params = builder.params(spec, (shape,))
+    if params is None:
+        return None
+    (domain,) = spec.domains_for(params)
+    if x is not None and domain.admits(builder.values[x]):
+        return [x], params
+    return [builder.new_input(shape, domain)], params
+
+
+_PLANNERS = {
+    "broadcast": _plan_broadcast,
+    "matmul": _plan_matmul,
+    "conv1d": _plan_conv,
+    "conv2d": _plan_conv,
+    "pool2d": _plan_pool,
+}
 
 
 @st.composite

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
 
+from gradcheck.strategies._geometry import conv_shapes, pool_shapes
 from gradcheck.strategies._validation import check_int, check_order
 
 __all__ = ["MATMUL_SIGNATURE", "broadcastable_shapes", "matmul_shapes", "operand_shapes"]
@@ -155,6 +156,10 @@ _RULES = {
     "matmul": lambda max_dims, max_side, min_side=1: matmul_shapes(
         max_batch_dims=max(0, max_dims - 1), min_side=min_side, max_side=max_side
     ),
+    # Fixed ranks (max_dims does not apply); max_side bounds batch and channels.
+    "conv1d": lambda max_dims, max_side, min_side=1: conv_shapes(1, max_side=max_side, min_side=min_side),
+    "conv2d": lambda max_dims, max_side, min_side=1: conv_shapes(2, max_side=max_side, min_side=min_side),
+    "pool2d": lambda max_dims, max_side, min_side=1: pool_shapes(max_side=max_side, min_side=min_side),
 }
 
 SHAPE_RULES = tuple(_RULES)

@@ -90,6 +90,12 @@ _OP_BUGS = (
     "flip_not_flipped",
     "pad_not_cropped",
     "pad_cropped_wrong_side",
+    # course ops: convolution and pooling
+    "conv2d_stride_ignored",
+    "conv2d_padding_cropped_at_start",
+    "conv1d_kernel_flipped",
+    "max_pool2d_routes_to_window",
+    "avg_pool2d_not_divided",
 )
 
 _TRAVERSAL_BUGS = (

@@ -78,6 +78,46 @@ def _tf_pad(x: tf.Tensor, pad_width: Any) -> tf.Tensor:
     # NumPy's forms (an int, one pair, a pair per axis) all broadcast to a pair per axis.
     return tf.pad(x, np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (len(x.shape), 2)))
 
+def _tf_pairs(value: Any, count: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * count
+
+
+def _tf_window_taps(padded: tf.Tensor, kernel: Sequence[int], stride: Sequence[int],
+                    dilation: Sequence[int]) -> list[tuple[tuple[int, ...], tf.Tensor]]:
+    """Return, per kernel tap, the entries of ``padded`` (N, C, *sizes) it meets: one per output entry."""
+    sizes = padded.shape[2:]
+    out = [(n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(sizes, kernel, stride, dilation)]
+    taps = []
+    for tap in np.ndindex(*kernel):
+        where = tuple(slice(t * d, t * d + s * (n - 1) + 1, s) for t, n, s, d in zip(tap, out, stride, dilation))
+        taps.append((tap, padded[(slice(None), slice(None)) + tuple(where)]))
+    return taps
+
+
+def _tf_conv(spatial: int) -> Callable[..., tf.Tensor]:
+    # Tap by tap with strided slices (not tf.nn.conv*, which gradcheck's own row uses).
+    letters = "hw"[:spatial]
+
+    def conv(x: tf.Tensor, w: tf.Tensor, stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> tf.Tensor:
+        s, p, d = (_tf_pairs(value, spatial) for value in (stride, padding, dilation))
+        padded = tf.pad(x, [[0, 0], [0, 0], *([q, q] for q in p)])
+        return tf.add_n([
+            tf.einsum(f"nc{letters},oc->no{letters}", window, w[(slice(None), slice(None)) + tuple(tap)])
+            for tap, window in _tf_window_taps(padded, w.shape[2:], s, d)
+        ])
+
+    return conv
+
+
+def _tf_pool(reduce: Callable[..., tf.Tensor]) -> Callable[..., tf.Tensor]:
+    def pool(x: tf.Tensor, kernel_size: Any, stride: Any = None) -> tf.Tensor:
+        kernel = _tf_pairs(kernel_size, 2)
+        steps = kernel if stride is None else _tf_pairs(stride, 2)
+        windows = [window for _, window in _tf_window_taps(x, kernel, steps, (1, 1))]
+        return reduce(tf.stack(windows), axis=0)
+
+    return pool
+
 
 #: TensorFlow as an ops namespace with docs/contract.md's section 1 names and signatures.
 TF = types.SimpleNamespace(
@@ -129,6 +169,10 @@ TF = types.SimpleNamespace(
     where=lambda condition, a, b: tf.where(condition, a, b),
     flip=lambda x, axis=None: _tf_moved(x, lambda grid: np.flip(grid, axis)),
     pad=_tf_pad,
+    conv1d=_tf_conv(1),
+    conv2d=_tf_conv(2),
+    max_pool2d=_tf_pool(tf.reduce_max),
+    avg_pool2d=_tf_pool(tf.reduce_mean),
 )
 
 #: Parameters the contract passes before the operands (docs/contract.md, section 1b).
