@@ -101,6 +101,15 @@ def _eps(value: Any) -> Any:
     return float(value) if float(value) > 0 and math.isfinite(float(value)) else _INVALID
 
 
+def _subscripts(value: Any) -> Any:
+    # Explicit subscripts only: the output's letters are part of the op's meaning.
+    return value if isinstance(value, str) and value.count("->") == 1 else _INVALID
+
+
+def _never(value: Any) -> Any:
+    return _INVALID
+
+
 def _shape_like(value: Any) -> Any:
     axes = _integers(value)
     return _INVALID if axes is None else axes
@@ -130,6 +139,11 @@ _KINDS: dict[tuple[str, str], tuple[Callable[[Any], Any], str]] = {
     ("variance", "correction"): (_correction, "0 or 1"),
     ("normalization", "axis"): (_single_axis, "an int"),
     ("normalization", "eps"): (_eps, "a positive number"),
+    ("concat_axis", "axis"): (_single_axis, "an int"),
+    ("stack_axis", "axis"): (_single_axis, "an int"),
+    ("einsum_subscripts", "subscripts"): (_subscripts, "explicit subscripts with '->', such as 'ij,jk->ik'"),
+    # Labels are drawn for each case's logits: a list of them could fit no case.
+    ("class_labels", "labels"): (_never, "no declaration (labels are drawn to fit each case's logits)"),
 }
 
 

@@ -57,6 +57,12 @@ def _log_softmax(x: Any, axis: int = -1) -> Any:
     return x - special.logsumexp(x, axis=axis, keepdims=True)
 
 
+def _cross_entropy(logits: Any, labels: Any) -> Any:
+    # autograd has no cross-entropy: the mean of the labels' log-probabilities, as an autograd user would.
+    rows = anp.arange(logits.shape[0])
+    return -anp.mean(_log_softmax(logits)[rows, labels])
+
+
 def _layer_norm(x: Any, axis: int = -1, eps: float = 1e-5) -> Any:
     # autograd has no layer norm: written with its NumPy, as an autograd user would.
     centered = x - anp.mean(x, axis=axis, keepdims=True)
@@ -132,6 +138,11 @@ FRAMEWORK = Framework(
         "softplus": lambda x: anp.logaddexp(0.0, x),
         "expm1": anp.expm1,
         "clip": _clip,
+        # anp.power takes a tensor exponent too: pow's tensor form (pow_tensor) needs no entry.
+        "concat": lambda xs, axis=0: anp.concatenate(xs, axis=axis),
+        "stack": lambda xs, axis=0: anp.stack(xs, axis=axis),
+        "einsum": anp.einsum,
+        "cross_entropy": _cross_entropy,
     },
 )
 

@@ -54,6 +54,12 @@ def _vjp(function: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -
     return pullback(cotangent)
 
 
+def _cross_entropy(logits: Any, labels: Any) -> Any:
+    # JAX has no cross-entropy of its own (optax has): written with jax.nn as a JAX user would.
+    picked = jnp.take_along_axis(jax.nn.log_softmax(logits, axis=-1), jnp.asarray(labels)[:, None], axis=-1)
+    return -jnp.mean(picked)
+
+
 FRAMEWORK = Framework(
     name="JAX",
     adapter=__name__,
@@ -105,6 +111,11 @@ FRAMEWORK = Framework(
         "expm1": jnp.expm1,
         # Positional bounds: jnp.clip renamed a_min/a_max to min/max in JAX 0.4.27.
         "clip": lambda x, min=None, max=None: jnp.clip(x, min, max),
+        # jnp.power takes a tensor exponent too: pow's tensor form (pow_tensor) needs no entry.
+        "concat": lambda xs, axis=0: jnp.concatenate(xs, axis=axis),
+        "stack": lambda xs, axis=0: jnp.stack(xs, axis=axis),
+        "einsum": jnp.einsum,
+        "cross_entropy": _cross_entropy,
     },
 )
 

@@ -27,14 +27,13 @@ TensorFlow's float32 kernels against the float64 reference.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from gradcheck._tf import tensorflow
 from gradcheck.adapters._recording import Framework, engine_factory, module_attribute, require
-from gradcheck.ops import OPS
+from gradcheck.ops import OPS, OpSpec
 
 __all__ = ["FRAMEWORK", "engine32", "engine64", "make_engine"]
 
@@ -59,13 +58,32 @@ def _vjp(function: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -
     )
 
 
+def _as_called(spec: OpSpec) -> Callable[..., Any]:
+    """Return the row's TensorFlow forward called as an engine's op is (``OpSpec.engine_args``).
+
+    The row takes ``(tf, *operands, **params)``; the engine's op takes the
+    ``before`` parameters first (einsum's subscripts) and the operands as one
+    list where the op is ``listed`` (concat).
+    """
+    before = [param.name for param in spec.params if param.before]
+
+    def op(*args: Any, **kwargs: Any) -> Any:
+        leading, rest = args[:len(before)], args[len(before):]
+        if spec.listed:
+            rest = (*rest[0], *rest[1:])
+        return spec.tensorflow(tf, *rest, **dict(zip(before, leading)), **kwargs)
+
+    return op
+
+
 FRAMEWORK = Framework(
     name="TensorFlow",
     adapter=__name__,
     constant=_constant,
     to_numpy=lambda tensor: np.asarray(tensor.numpy()),
     vjp=_vjp,
-    ops={op: functools.partial(spec.tensorflow, tf) for op, spec in OPS.items()},
+    # Another form of an op (pow_tensor) is the op's own function, which takes both forms.
+    ops={op: _as_called(spec) for op, spec in OPS.items() if spec.engine_function == op},
 )
 
 

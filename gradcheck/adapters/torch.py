@@ -135,6 +135,12 @@ FRAMEWORK = Framework(
         "softplus": torch.nn.functional.softplus,
         "expm1": torch.expm1,
         "clip": lambda x, min=None, max=None: torch.clip(x, min, max),
+        # torch.pow takes a tensor exponent too: pow's tensor form (pow_tensor) needs no entry.
+        "concat": lambda xs, axis=0: torch.cat(xs, dim=axis),
+        "stack": lambda xs, axis=0: torch.stack(xs, dim=axis),
+        "einsum": torch.einsum,
+        # reduction="mean" by default: the mean over the N rows, as the contract's.
+        "cross_entropy": lambda logits, labels: torch.nn.functional.cross_entropy(logits, torch.as_tensor(labels)),
     },
 )
 

@@ -473,7 +473,7 @@ class _TestWriter(_FailureTest):
         spec = OPS[step.op]
         # A hand-written or older report may leave out parameters at their defaults.
         defaults = {param.name: param.default for param in spec.params if param.default is not REQUIRED}
-        function = self.engine.aliases.get(step.op, step.op)
+        function = self.engine.aliases.get(step.op, spec.engine_function)
         return f"{step.out} = engine.{spec.call_text(list(step.args), {**defaults, **step.params}, function)}"
 
     def _asserts(self, *, mutation: bool, repeated: bool) -> tuple[list[str], list[str]]:

@@ -84,7 +84,7 @@ TF = types.SimpleNamespace(
     abs=tf.abs,
     sin=tf.sin,
     cos=tf.cos,
-    pow=lambda x, p: tf.pow(x, tf.constant(p, dtype=x.dtype)),
+    pow=lambda x, p: tf.pow(x, p if tf.is_tensor(p) else tf.constant(p, dtype=x.dtype)),
     matmul=_tf_matmul,
     matrix_transpose=tf.linalg.matrix_transpose,
     permute_dims=lambda x, axes: tf.transpose(x, perm=list(axes)),
@@ -110,6 +110,13 @@ TF = types.SimpleNamespace(
     expm1=tf.math.expm1,
     clip=lambda x, min=None, max=None: tf.clip_by_value(
         x, -np.inf if min is None else min, np.inf if max is None else max
+    ),
+    concat=lambda xs, axis=0: tf.concat(xs, axis=axis),
+    stack=lambda xs, axis=0: tf.stack(xs, axis=axis),
+    einsum=tf.einsum,
+    # Written from log_softmax and a gather, apart from gradcheck's sparse_softmax_cross_entropy_with_logits.
+    cross_entropy=lambda logits, labels: -tf.reduce_mean(
+        tf.gather(tf.nn.log_softmax(logits), tf.constant(labels), axis=1, batch_dims=1)
     ),
 )
 
