@@ -497,7 +497,8 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
         cause="{op}: no unbroadcast",
     ),
     Recognizer(
-        "derivative_slip", _categories("mismatch"), _WITH_SLIPS,
+        # "shape" too: a wrong rule may give a gradient of the wrong shape (concat's split along another axis).
+        "derivative_slip", _categories("mismatch", "shape"), _WITH_SLIPS,
         _reproduces(_slips),
         "{subject} matches {found} where {meant} was meant: {why}.",
         cause="{op}: {found} for {meant}",
