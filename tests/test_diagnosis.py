@@ -137,6 +137,12 @@ ROWS = [
     Row("var_correction_ignored", "mismatch", "derivative_slip", ("/ N where", "correction is ignored")),
     Row("layer_norm_missing_term", "mismatch", "derivative_slip",
         ("(g - mean(g, axis)) / sqrt(var(x, axis) + eps) where", "through the variance")),
+    Row("concat_split_wrong_axis", "shape", "derivative_slip",
+        ("np.split(g, offsets) along axis 0", "split along the wrong axis")),
+    Row("cross_entropy_missing_mean", "mismatch", "constant_factor",
+        ("constant factor of N = ", "the number of rows", "1/N of the mean over N is missing")),
+    Row("pow_tensor_missing_log", "mismatch", "derivative_slip",
+        ("w.r.t. y matches g * x**y where g * x**y * log(x)", "log(x)")),
 ]
 
 

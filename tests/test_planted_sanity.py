@@ -70,6 +70,9 @@ CASES: dict[str, tuple[tuple[np.ndarray, ...], dict]] = {
     "cumsum_not_reversed": ((MATRIX,), {"axis": -1}),
     "var_correction_ignored": ((MATRIX,), {"axis": 1, "correction": 1.0}),
     "layer_norm_missing_term": ((MATRIX,), {}),
+    "concat_split_wrong_axis": ((MATRIX, OTHER_MATRIX), {"axis": 1}),
+    "cross_entropy_missing_mean": ((MATRIX,), {"labels": np.array([2, 0])}),
+    "pow_tensor_missing_log": ((POSITIVE, OTHER_MATRIX), {}),
 }
 
 

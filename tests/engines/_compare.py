@@ -121,10 +121,20 @@ TF = types.SimpleNamespace(
 )
 
 
+#: Ops of the contract (docs/contract.md, section 1b) not called as ``op(*operands, **params)``:
+#: the ones taking their operands as one list, and the checks of another form of an op's function.
+LISTED = frozenset({"concat", "stack"})
+FUNCTIONS = {"pow_tensor": "pow"}
+
+
 def op_program(op: str, params: dict[str, Any] | None = None) -> Program:
-    """Return the program applying one op, with static ``params`` by keyword."""
+    """Return the program applying one op, with static ``params`` by keyword (einsum's subscripts first)."""
     params = dict(params or {})
-    return lambda ops, *operands: getattr(ops, op)(*operands, **params)
+    leading = (params.pop("subscripts"),) if op == "einsum" else ()
+    function = FUNCTIONS.get(op, op)
+    if op in LISTED:
+        return lambda ops, *operands: getattr(ops, function)(list(operands), **params)
+    return lambda ops, *operands: getattr(ops, function)(*leading, *operands, **params)
 
 
 def cotangent_like(shape: Sequence[int]) -> np.ndarray:
