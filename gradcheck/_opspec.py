@@ -211,6 +211,22 @@ class OpSpec:
     variadic: bool = False
     # The engine takes the operands as one list (``concat(xs, axis)``), not one argument each.
     listed: bool = False
+    # The engine's function for this row when it is another form of an op of
+    # the contract (``pow_tensor`` is ``pow(x, y)`` with a tensor exponent):
+    # empty for the row's own name. ``--ops pow`` selects every form of pow.
+    function: str = ""
+    # How reports name the check where the row's name alone would confuse.
+    title: str = ""
+
+    @property
+    def engine_function(self) -> str:
+        """Return the name of the engine's function this row calls (``pow`` for ``pow_tensor``)."""
+        return self.function or self.name
+
+    @property
+    def label(self) -> str:
+        """Return how reports name this row's check: its title, else its name."""
+        return self.title or self.name
 
     def names_for(self, count: int) -> tuple[str, ...]:
         """Return the operand names of a case with ``count`` operands."""
@@ -261,7 +277,7 @@ class OpSpec:
         args, kwargs = self.call_args(params)
         given = [f"[{', '.join(operands)}]"] if self.listed else list(operands)
         parts = [*before, *given, *map(source, args), *(f"{key}={source(value)}" for key, value in kwargs.items())]
-        return f"{function or self.name}({', '.join(parts)})"
+        return f"{function or self.engine_function}({', '.join(parts)})"
 
     def batch(self, shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
         """Return how to run ``k`` cases of ``shapes`` and ``params`` as one call.

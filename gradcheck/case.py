@@ -118,7 +118,8 @@ class Case:
     def apply(self, engine: Any, xs: list[Any], call: EngineCall) -> Any:
         """Return the engine's output node for the engine variables ``xs``."""
         args, kwargs = OPS[self.op].engine_args(xs, self.params)
-        return call(f"{self.op}()", engine.ops[self.op], *args, **kwargs)
+        # Named as the engine names it: pow_tensor's function is the engine's pow.
+        return call(f"{OPS[self.op].engine_function}()", engine.ops[self.op], *args, **kwargs)
 
     def terms(self, output_shape: tuple[int, ...], wrt: int | None = None) -> int:
         """Return how many numbers one output (``wrt=None``) or gradient entry sums, at most."""

@@ -297,7 +297,7 @@ def _run_check(args: argparse.Namespace) -> int:
 def _run_inspect(args: argparse.Namespace) -> int:
     from gradcheck.classes import ClassEngine, describe_mapping
     from gradcheck.engine import load_engine
-    from gradcheck.ops import OP_NAMES
+    from gradcheck.ops import OP_NAMES, OPS
 
     engine = load_engine(args.target)
     if isinstance(engine.obj, ClassEngine):
@@ -307,10 +307,10 @@ def _run_inspect(args: argparse.Namespace) -> int:
     print(f"{engine.name}: an engine object, {engine.dtype.name}")
     for op in OP_NAMES:
         if op in engine.ops:
-            spelled = engine.aliases.get(op, op)
+            spelled = engine.aliases.get(op, OPS[op].engine_function)
             print(f"  {op:<{width}}  engine.{spelled}(...)")
         else:
-            print(f"  {op:<{width}}  unsupported: the engine defines no {op!r}")
+            print(f"  {op:<{width}}  unsupported: the engine defines no {OPS[op].engine_function!r}")
     return EXIT_PASSED
 
 

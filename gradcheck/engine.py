@@ -43,7 +43,7 @@ from gradcheck.loading import (
     short_repr,
     split_target,
 )
-from gradcheck.ops import ALIASES, OP_NAMES
+from gradcheck.ops import ALIASES, OP_NAMES, OPS, forms
 from gradcheck.settings import DTYPES as DTYPE_NAMES
 from gradcheck.support import ATTRIBUTE as SUPPORT_ATTRIBUTE
 from gradcheck.support import SupportedParams, parse_supported_params
@@ -508,14 +508,16 @@ def _find_ops(obj: object) -> tuple[dict[str, Callable[..., Any]], dict[str, str
     ops: dict[str, Callable[..., Any]] = {}
     aliases: dict[str, str] = {}
     for op in OP_NAMES:
-        function = getattr(obj, op, None)
+        # Another form of an op (pow_tensor) is checked on the op's own function (pow).
+        function = getattr(obj, OPS[op].engine_function, None)
         if callable(function):
             ops[op] = function
-    for alias, op in ALIASES.items():
+    for alias, canonical in ALIASES.items():
         function = getattr(obj, alias, None)
-        if op not in ops and callable(function):
-            ops[op] = function
-            aliases[op] = alias
+        for op in forms(canonical):
+            if op not in ops and callable(function):
+                ops[op] = function
+                aliases[op] = alias
     return {op: ops[op] for op in OP_NAMES if op in ops}, aliases
 
 

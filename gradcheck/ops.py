@@ -21,6 +21,7 @@ import numpy as np
 
 from gradcheck import _ops_indexing
 from gradcheck import _ops_conv
+from gradcheck import _ops_lists
 from gradcheck._opspec import (
     ABOVE_MINUS_ONE,
     DISTINCT,
@@ -63,6 +64,7 @@ __all__ = [
     "Param",
     "Slip",
     "canonical_op",
+    "forms",
 ]
 
 
@@ -428,7 +430,8 @@ _TABLE: tuple[OpSpec, ...] = (
         "pow",
         ("x",),
         lambda x, p: np.power(x, p),
-        lambda tf, x, p: tf.pow(x, tf.constant(p, dtype=x.dtype)),
+        # p is a tensor when an engine's pow is called with a tensor exponent (the pow_tensor row).
+        lambda tf, x, p: tf.pow(x, p if tf.is_tensor(p) else tf.constant(p, dtype=x.dtype)),
         shapes="elementwise",
         params=(Param("p"),),
         param_rule="exponent",
@@ -730,6 +733,7 @@ _TABLE: tuple[OpSpec, ...] = (
     ),
     *_ops_indexing.ROWS,
     *_ops_conv.ROWS,
+    *_ops_lists.ROWS,
 )
 
 #: Every op of docs/contract.md, section 1, by canonical name, in the contract's order.
@@ -753,4 +757,17 @@ def canonical_op(name: str) -> str | None:
     if name in OPS:
         return name
     return ALIASES.get(name)
+
+
+def forms(name: str) -> tuple[str, ...]:
+    """Return the rows that check the engine function ``name`` (an op or an alias): ``pow`` gives pow and pow_tensor.
+
+    >>> forms("power")
+    ('pow', 'pow_tensor')
+    """
+    canonical = canonical_op(name)
+    if canonical is None:
+        return ()
+    function = OPS[canonical].engine_function
+    return tuple(op for op, spec in OPS.items() if spec.engine_function == function)
 

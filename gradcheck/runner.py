@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 from gradcheck._budget import COSTLY, CostBudget
 from gradcheck._timing import StageClock
 from gradcheck.errors import UsageError
-from gradcheck.ops import ALIASES, OP_NAMES, canonical_op
+from gradcheck.ops import ALIASES, OP_NAMES, OPS, canonical_op, forms
 from gradcheck.results import CheckResult, EngineRecord, Failure, Report
 from gradcheck.search import check_result, search
 # Re-exported: the runner's defaults are the settings' (gradcheck.settings).
@@ -69,8 +69,9 @@ def resolve_ops(ops: Iterable[str] | None) -> list[str]:
                 f"{name!r} is not an op gradcheck knows.{hint} Known ops: {', '.join(OP_NAMES)} "
                 f"(aliases: {', '.join(f'{a}={c}' for a, c in ALIASES.items())})."
             )
-        if canonical not in resolved:
-            resolved.append(canonical)
+        # Every form of the function the name calls: ``pow`` checks pow(x, p) and pow(x, y).
+        chosen = forms(name) if canonical == OPS[canonical].engine_function else (canonical,)
+        resolved.extend(op for op in chosen if op not in resolved)
     return resolved
 
 
@@ -267,7 +268,10 @@ def run_checks(
             on_finish(result)
 
     for op in names:
-        if engine.supports(op):
+        refused = _form_refused(engine, op, timeout) if engine.supports(op) else None
+        if refused is not None:
+            record(op, functools.partial(CheckResult, check=op, kind="op", status="unsupported", reason=refused))
+        elif engine.supports(op):
             record(op, functools.partial(
                 check_op, engine, op, max_examples=max_examples, seed=seed, timeout=timeout, tolerance=tolerance,
                 supported=supported,
@@ -308,6 +312,35 @@ def run_checks(
         tolerance=tolerance,
         engine_facts=EngineRecord(dict(engine.aliases), engine.grad_takes_cotangent),
         supported_params=None if given is None else supported_params_data(given),
+    )
+
+
+def _form_refused(engine: CheckedEngine, op: str, timeout: float | None) -> str | None:
+    """Return why ``engine`` does not take ``op``'s form of its function (None: it does, or ``op`` is no other form).
+
+    ``pow_tensor`` calls the engine's ``pow`` with a tensor exponent, which the
+    contract makes optional: an engine whose ``pow`` raises on the simplest
+    such case, before any gradient, takes numbers only, and its tensor form
+    is unsupported rather than failed. Run like any case (in the worker too).
+    """
+    from gradcheck.strategies import simplest_case
+
+    spec = OPS[op]
+    if spec.engine_function == op:
+        return None
+    case = simplest_case(op, engine.dtype.name, ones_cotangent=not engine.grad_takes_cotangent)
+    outcome = engine.run(case, timeout, repeat=False)
+    call = f"{spec.engine_function}()"
+    if outcome.failure is None or outcome.failure[0] != "exception" or not outcome.failure[1].startswith(call):
+        return None
+    _, message, detail = outcome.failure
+    # The detail's first line is the exception and its text, the message only its type.
+    said = detail.strip().splitlines()[0] if detail and detail.strip() else message.removeprefix(f"{call} raised ")
+    shapes = ", ".join(f"{name}: {shape}" for name, shape in zip(case.names, case.shapes))
+    return (
+        f"{spec.label}: the engine's {spec.call_text(list(case.names), case.params)} raised {said} "
+        f"({shapes}): it does not take this form, which is not checked; the contract makes "
+        "the form optional (docs/contract.md, section 1b)"
     )
 
 

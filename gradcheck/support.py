@@ -126,6 +126,15 @@ def _pool_stride(value: Any) -> Any:
     return None if value is None else _geometry(1)(value)
 
 
+def _subscripts(value: Any) -> Any:
+    # Explicit subscripts only: the output's letters are part of the op's meaning.
+    return value if isinstance(value, str) and value.count("->") == 1 else _INVALID
+
+
+def _never(value: Any) -> Any:
+    return _INVALID
+
+
 def _shape_like(value: Any) -> Any:
     axes = _integers(value)
     return _INVALID if axes is None else axes
@@ -181,6 +190,11 @@ _KINDS: dict[tuple[str, str], tuple[Callable[[Any], Any], str]] = {
     ("conv2d", "dilation"): (_geometry(1), "an int >= 1 or a (height, width) pair of them"),
     ("pool2d", "kernel_size"): (_geometry(1), "an int >= 1 or a (height, width) pair of them"),
     ("pool2d", "stride"): (_pool_stride, "None (the kernel size), an int >= 1 or a (height, width) pair of them"),
+    ("concat_axis", "axis"): (_single_axis, "an int"),
+    ("stack_axis", "axis"): (_single_axis, "an int"),
+    ("einsum_subscripts", "subscripts"): (_subscripts, "explicit subscripts with '->', such as 'ij,jk->ik'"),
+    # Labels are drawn for each case's logits: a list of them could fit no case.
+    ("class_labels", "labels"): (_never, "no declaration (labels are drawn to fit each case's logits)"),
 }
 
 #: Parameters drawn afresh for each case (integer and boolean arrays, keys): an

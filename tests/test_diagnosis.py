@@ -154,6 +154,12 @@ ROWS = [
         ("g copied to every entry of its window where", "routed to the whole window")),
     Row("avg_pool2d_not_divided", "mismatch", "derivative_slip",
         ("g copied to every entry of its window where", "not divided by the window size")),
+    Row("concat_split_wrong_axis", "shape", "derivative_slip",
+        ("np.split(g, offsets) along axis 0", "split along the wrong axis")),
+    Row("cross_entropy_missing_mean", "mismatch", "constant_factor",
+        ("constant factor of N = ", "the number of rows", "1/N of the mean over N is missing")),
+    Row("pow_tensor_missing_log", "mismatch", "derivative_slip",
+        ("w.r.t. y matches g * x**y where g * x**y * log(x)", "log(x)")),
 ]
 
 

@@ -71,8 +71,9 @@ GOOD = [
     pytest.param(
         "alias_engine.py",
         "alias_engine.py",
-        ["add", "multiply", "pow", "permute_dims"],
-        {"multiply": "mul", "permute_dims": "transpose", "pow": "power"},
+        # power also answers for pow's tensor form (pow_tensor), found under the same alias.
+        ["add", "multiply", "pow", "permute_dims", "pow_tensor"],
+        {"multiply": "mul", "permute_dims": "transpose", "pow": "power", "pow_tensor": "power"},
         id="aliases",
     ),
     pytest.param(str(TARGETS / "module_engine.py"), "module_engine.py", ["add", "multiply", "exp"], {}, id="absolute-path"),

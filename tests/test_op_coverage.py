@@ -62,7 +62,9 @@ def test_the_numpy_engine_has_the_op(op, target):
 @pytest.mark.parametrize("op", OP_NAMES)
 def test_every_adapter_has_the_op(op, framework):
     module = adapter(framework)
-    assert op in module.FRAMEWORK.ops, (
+    # Another form of an op (pow_tensor) is the op's own function (pow), which takes both.
+    function = OPS[op].engine_function
+    assert function in module.FRAMEWORK.ops, (
         f"{module.__name__} has no {op!r}. Add `{op!r}: <the {module.FRAMEWORK.name} function>` to "
         f"FRAMEWORK.ops in gradcheck/adapters/{framework}.py, called as {op}({_signature(op)}) with "
         f"{module.FRAMEWORK.name} tensors for the operands."
@@ -80,7 +82,7 @@ def _implemented(name):
 @pytest.mark.parametrize("name", ["numpy_engine", *ADAPTERS])
 def test_no_implementation_has_an_op_the_table_lacks(name):
     table, path, implemented = _implemented(name)
-    stale = sorted(set(implemented) - set(OP_NAMES))
+    stale = sorted(set(implemented) - {OPS[op].engine_function for op in OP_NAMES})
     assert not stale, (
         f"{table} in {path} implements {stale}, which gradcheck/ops.py has no row for: add a row to "
         f"_TABLE there (two forwards, shape rule, domains), or remove them."
@@ -137,7 +139,8 @@ def test_the_row_draws_cases_and_batches_them(op, data):
     """The row's rules draw a case, and ``OpSpec.batch`` runs several as one NumPy call."""
     spec = OPS[op]
     shapes = data.draw(operand_shapes(spec.shapes), label="shapes")
-    assert len(shapes) == len(spec.operands), (
+    # A variadic op draws how many operands it gets (xs[0], xs[1], ...).
+    assert len(shapes) >= 1 if spec.variadic else len(shapes) == len(spec.operands), (
         f"shape rule {spec.shapes!r} draws {len(shapes)} shape(s) for {op}'s {len(spec.operands)} "
         f"operand(s) ({', '.join(spec.operands)}): choose a rule for that many operands."
     )
@@ -146,8 +149,8 @@ def test_the_row_draws_cases_and_batches_them(op, data):
         f"param_rule {spec.param_rule!r} draws {sorted(params)} for {op}, whose row has parameters "
         f"{[param.name for param in spec.params]}: the Param entries and the rule must name the same ones."
     )
-    domains = spec.domains_for(params)
-    assert len(domains) == len(spec.operands) and all(isinstance(d, Domain) for d in domains), (
+    domains = spec.domains_for(params, len(shapes))
+    assert len(domains) == len(shapes) and all(isinstance(d, Domain) for d in domains), (
         f"OPS[{op!r}].domains gives {domains!r}: one Domain per operand ({', '.join(spec.operands)})."
     )
     batch = data.draw(op_cases(op, shapes=shapes, params=params, sets=_STACKED_SETS), label="batch")
@@ -157,9 +160,9 @@ def test_the_row_draws_cases_and_batches_them(op, data):
     one_by_one = np.stack([case.reference(*case.inputs) for case in batch])
     try:
         views, call_params = spec.batch(shapes, batch[0].params, _STACKED_SETS)
-    except NotImplementedError:
-        # The row says these cases cannot be stacked (getitem's separated advanced
-        # indices): the oracles answer them one by one (references_for).
+    except NotImplementedError as exc:
+        # A row may say why its op has no batching rule: the oracles then answer one case at a time.
+        assert str(exc), f"OPS[{op!r}]'s stacked raises NotImplementedError without saying why."
         return
     stacked = [
         np.stack([case.inputs[index] for case in batch]).reshape((_STACKED_SETS, *view))
@@ -200,7 +203,7 @@ def test_the_row_says_the_right_rule_of_each_operand(op):
 
 @pytest.mark.parametrize("op", OP_NAMES)
 def test_the_tests_independent_tensorflow_has_the_op(op):
-    assert callable(getattr(TF, op, None)), (
+    assert callable(getattr(TF, OPS[op].engine_function, None)), (
         f"tests/engines/_compare.py TF has no {op!r}: add `{op}=<TensorFlow function of ({_signature(op)})>`"
         " there, written apart from gradcheck/ops.py (it vouches for the examples and the planted bugs)."
     )

@@ -84,6 +84,9 @@ CASES: dict[str, tuple[tuple[np.ndarray, ...], dict]] = {
     "conv1d_kernel_flipped": ((sample((2, 2, 6)), sample((3, 2, 3), seed=1)), {}),
     "max_pool2d_routes_to_window": ((IMAGES,), {"kernel_size": 2}),
     "avg_pool2d_not_divided": ((IMAGES,), {"kernel_size": (2, 3), "stride": 1}),
+    "concat_split_wrong_axis": ((MATRIX, OTHER_MATRIX), {"axis": 1}),
+    "cross_entropy_missing_mean": ((MATRIX,), {"labels": np.array([2, 0])}),
+    "pow_tensor_missing_log": ((POSITIVE, OTHER_MATRIX), {}),
 }
 
 

@@ -100,6 +100,8 @@ STUDENTS = [
     planted("nonfinite", "sqrt_nonfinite", ("sqrt",), "nonfinite"),
     planted("positional-param", "pow_derivative_p_x_p", ("pow",), "mismatch"),
     planted("keyword-params", "sum_reduced_axes_first", ("sum",), "mismatch"),
+    planted("integer-labels", "cross_entropy_missing_mean", ("cross_entropy",), "mismatch"),
+    planted("listed-operands", "concat_split_wrong_axis", ("concat",), "shape"),
     planted("alias-mul", "multiply_swapped_operands", ("multiply",), "mismatch", ALIAS_MUL),
     planted("grad-without-cotangent", "mean_missing_1_over_n", ("mean",), "mismatch", GRAD_WITHOUT_COTANGENT),
     planted("float32", "matmul_transpose_all_axes", ("matmul",), "mismatch", FLOAT32),

@@ -223,16 +223,33 @@ def build_engine(
         return [by_id[id(x)] for x in xs]
 
     def recorded(op: str, function: Callable[..., Any]) -> Callable[..., Node]:
-        arity = len(OPS[op].operands)
-        # Parameters passed before the operands (where's condition) stay in front on replay.
-        leading = sum(1 for param in OPS[op].params if param.before)
+        spec = OPS[op]
+        before = sum(1 for param in spec.params if param.before)
 
         def call(*args: Any, **kwargs: Any) -> Node:
-            placed = functools.partial(function, *args[:leading]) if leading else function
-            parents = tuple(as_node(operand) for operand in args[leading:leading + arity])
-            static = args[leading + arity:]
-            out = placed(*[parent.value for parent in parents], *static, **kwargs)
-            return Node(out, op, placed, parents, static, kwargs)
+            # The call as OpSpec.engine_args builds it: parameters before the
+            # operands (einsum's subscripts), the operands (one list for
+            # concat), then the static parameters.
+            leading, rest = args[:before], args[before:]
+            if spec.listed:
+                operands, static = list(rest[0]), rest[1:]
+            elif spec.variadic:
+                operands, static = list(rest), ()
+            else:
+                operands, static = list(rest[:len(spec.operands)]), rest[len(spec.operands):]
+            count = len(operands)
+            # A node passed where a static parameter goes (pow's tensor exponent) is an operand too.
+            lifted = [index for index, arg in enumerate(static) if isinstance(arg, Node)]
+            parents = tuple(as_node(operand) for operand in [*operands, *(static[i] for i in lifted)])
+
+            def apply(*tensors: Any) -> Any:
+                given = list(static)
+                for index, tensor in zip(lifted, tensors[count:]):
+                    given[index] = tensor
+                inputs = [list(tensors[:count])] if spec.listed else list(tensors[:count])
+                return function(*leading, *inputs, *given, **kwargs)
+
+            return Node(apply(*[parent.value for parent in parents]), op, apply, parents)
 
         call.__name__ = call.__qualname__ = op
         call.__doc__ = f"Return {op} computed by {framework.name}, recorded for grad."

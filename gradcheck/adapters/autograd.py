@@ -58,6 +58,12 @@ def _log_softmax(x: Any, axis: int = -1) -> Any:
     return x - special.logsumexp(x, axis=axis, keepdims=True)
 
 
+def _cross_entropy(logits: Any, labels: Any) -> Any:
+    # autograd has no cross-entropy: the mean of the labels' log-probabilities, as an autograd user would.
+    rows = anp.arange(logits.shape[0])
+    return -anp.mean(_log_softmax(logits)[rows, labels])
+
+
 def _layer_norm(x: Any, axis: int = -1, eps: float = 1e-5) -> Any:
     # autograd has no layer norm: written with its NumPy, as an autograd user would.
     centered = x - anp.mean(x, axis=axis, keepdims=True)
@@ -210,6 +216,11 @@ FRAMEWORK = Framework(
         "where": anp.where,
         "flip": _flip,
         "pad": _pad,
+        # anp.power takes a tensor exponent too: pow's tensor form (pow_tensor) needs no entry.
+        "concat": lambda xs, axis=0: anp.concatenate(xs, axis=axis),
+        "stack": lambda xs, axis=0: anp.stack(xs, axis=axis),
+        "einsum": anp.einsum,
+        "cross_entropy": _cross_entropy,
     },
 )
 

@@ -89,6 +89,10 @@ def _pool(kind: str) -> Callable[..., Any]:
         return jax.lax.reduce_window(x, 0.0, jax.lax.add, dims, strides, "VALID") / (window[0] * window[1])
 
     return pool
+def _cross_entropy(logits: Any, labels: Any) -> Any:
+    # JAX has no cross-entropy of its own (optax has): written with jax.nn as a JAX user would.
+    picked = jnp.take_along_axis(jax.nn.log_softmax(logits, axis=-1), jnp.asarray(labels)[:, None], axis=-1)
+    return -jnp.mean(picked)
 
 
 FRAMEWORK = Framework(
@@ -151,6 +155,11 @@ FRAMEWORK = Framework(
         "where": jnp.where,
         "flip": jnp.flip,
         "pad": jnp.pad,
+        # jnp.power takes a tensor exponent too: pow's tensor form (pow_tensor) needs no entry.
+        "concat": lambda xs, axis=0: jnp.concatenate(xs, axis=axis),
+        "stack": lambda xs, axis=0: jnp.stack(xs, axis=axis),
+        "einsum": jnp.einsum,
+        "cross_entropy": _cross_entropy,
     },
 )
 

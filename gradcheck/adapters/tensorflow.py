@@ -27,7 +27,6 @@ TensorFlow's float32 kernels against the float64 reference.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -59,22 +58,22 @@ def _vjp(function: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -
     )
 
 
-def _contract_call(spec: OpSpec) -> Callable[..., Any]:
-    """Return the row's TensorFlow forward called as the contract calls the op.
+def _as_called(spec: OpSpec) -> Callable[..., Any]:
+    """Return the row's TensorFlow forward called as an engine's op is (``OpSpec.engine_args``).
 
-    The row takes the operands first and every parameter by keyword (how the
-    oracles call it); the contract passes ``before`` parameters (where's
-    condition) ahead of the operands.
+    The row takes ``(tf, *operands, **params)``; the engine's op takes the
+    ``before`` parameters first (einsum's subscripts) and the operands as one
+    list where the op is ``listed`` (concat).
     """
-    forward = functools.partial(spec.tensorflow, tf)
     before = [param.name for param in spec.params if param.before]
-    if not before:
-        return forward
 
-    def call(*args: Any, **kwargs: Any) -> Any:
-        return forward(*args[len(before):], **dict(zip(before, args)), **kwargs)
+    def op(*args: Any, **kwargs: Any) -> Any:
+        leading, rest = args[:len(before)], args[len(before):]
+        if spec.listed:
+            rest = (*rest[0], *rest[1:])
+        return spec.tensorflow(tf, *rest, **dict(zip(before, leading)), **kwargs)
 
-    return call
+    return op
 
 
 FRAMEWORK = Framework(
@@ -84,7 +83,8 @@ FRAMEWORK = Framework(
     # convert_to_tensor: tf.gather's gradient is tf.IndexedSlices, a sparse form of a dense tensor.
     to_numpy=lambda tensor: np.asarray(tf.convert_to_tensor(tensor).numpy()),
     vjp=_vjp,
-    ops={op: _contract_call(spec) for op, spec in OPS.items()},
+    # Another form of an op (pow_tensor) is the op's own function, which takes both forms.
+    ops={op: _as_called(spec) for op, spec in OPS.items() if spec.engine_function == op},
 )
 
 

@@ -210,6 +210,12 @@ FRAMEWORK = Framework(
         "where": lambda condition, a, b: torch.where(torch.as_tensor(condition), a, b),
         "flip": _flip,
         "pad": _pad,
+        # torch.pow takes a tensor exponent too: pow's tensor form (pow_tensor) needs no entry.
+        "concat": lambda xs, axis=0: torch.cat(xs, dim=axis),
+        "stack": lambda xs, axis=0: torch.stack(xs, dim=axis),
+        "einsum": torch.einsum,
+        # reduction="mean" by default: the mean over the N rows, as the contract's.
+        "cross_entropy": lambda logits, labels: torch.nn.functional.cross_entropy(logits, torch.as_tensor(labels)),
     },
 )
 

@@ -498,7 +498,8 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
         cause="{op}: no unbroadcast",
     ),
     Recognizer(
-        # "shape" too: a slip may give another shape (conv's uncropped padded gradient).
+        # "shape" too: a wrong rule may give a gradient of the wrong shape (conv's uncropped padded
+        # gradient, concat's split along another axis).
         "derivative_slip", _categories("mismatch", "shape"), _WITH_SLIPS,
         _reproduces(_slips),
         "{subject} matches {found} where {meant} was meant: {why}.",

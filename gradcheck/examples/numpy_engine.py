@@ -67,6 +67,7 @@ __all__ = [
     "cumulative_sum", "var", "std", "layer_norm",
     "take", "getitem", "where", "flip", "pad",
     "conv1d", "conv2d", "max_pool2d", "avg_pool2d",
+    "concat", "stack", "einsum", "cross_entropy",
 ]
 
 #: ``backward(g)`` of a node: the contribution to each parent's gradient, in
@@ -289,8 +290,10 @@ def clip(x: Tensor, min: Optional[float] = None, max: Optional[float] = None) ->
     return node(out, (x,), lambda g: (g * inside,))
 
 
-def pow(x: Tensor, p: float) -> Tensor:  # noqa: A001 - the contract's op name
-    """Return ``x ** p`` for a Python number ``p``."""
+def pow(x: Tensor, p: float | Tensor) -> Tensor:  # noqa: A001 - the contract's op name
+    """Return ``x ** p`` for a Python number ``p``, or elementwise for a tensor exponent ``p`` (x > 0)."""
+    if isinstance(p, Tensor):
+        return _pow_tensor(x, p)
     # float(): a NumPy float64 exponent would promote a float32 x to float64.
     p = float(p)
     out = x.data ** p
@@ -302,6 +305,15 @@ def pow(x: Tensor, p: float) -> Tensor:  # noqa: A001 - the contract's op name
         return (g * p * x.data ** (p - 1),)
 
     return node(out, (x,), backward)
+
+
+def _pow_tensor(x: Tensor, y: Tensor) -> Tensor:
+    out = x.data ** y.data
+    return node(out, (x, y), lambda g: (
+        unbroadcast(g * y.data * x.data ** (y.data - 1), x.shape),
+        # d(x**y)/dy = x**y * log(x): defined for x > 0, the contract's domain.
+        unbroadcast(g * out * np.log(x.data), y.shape),
+    ))
 
 
 # --- linear algebra and shape ops -----------------------------------------
@@ -643,6 +655,68 @@ def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None) -> Tensor:
         return (scatter_windows(d_windows, x.shape, steps, (1, 1)),)
 
     return node(y, (x,), backward)
+# --- course ops: lists of operands, einsum, cross-entropy ---------------------
+
+
+def concat(xs: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Return the operands joined along an existing ``axis``."""
+    xs = tuple(xs)
+    offsets = np.cumsum([x.shape[axis] for x in xs])[:-1]
+    # Each operand's gradient is its piece of g along the same axis.
+    return node(np.concatenate([x.data for x in xs], axis=axis), xs,
+                lambda g: tuple(np.split(g, offsets, axis=axis)))
+
+
+def stack(xs: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Return the operands joined along a new ``axis``."""
+    xs = tuple(xs)
+    return node(np.stack([x.data for x in xs], axis=axis), xs,
+                lambda g: tuple(np.take(g, index, axis=axis) for index in range(len(xs))))
+
+
+def _einsum_vjp(g: np.ndarray, terms: list[str], output: str, operands: Sequence[np.ndarray],
+                index: int) -> np.ndarray:
+    """Return the gradient of operand ``index`` of ``einsum(terms -> output)`` for the cotangent ``g``."""
+    term, x = terms[index], operands[index]
+    letters = "".join(dict.fromkeys(term))
+    sizes = {letter: side for letter, side in zip(term, x.shape)}
+    others = [(other, operands[k]) for k, other in enumerate(terms) if k != index]
+    # A letter only this operand has was summed over in the forward: its
+    # gradient is the same along it (a ones vector keeps it in the product).
+    seen = output + "".join(other for other, _ in others)
+    alone = [letter for letter in letters if letter not in seen]
+    spec = ",".join([output, *(other for other, _ in others), *alone]) + "->" + letters
+    ones = [np.ones(sizes[letter], dtype=g.dtype) for letter in alone]
+    unique = np.einsum(spec, g, *(value for _, value in others), *ones)
+    # A letter repeated in the operand (a trace) reads its diagonal: the gradient goes back on it.
+    grad = np.zeros(x.shape, dtype=unique.dtype)
+    grids = np.indices(unique.shape, sparse=True)
+    grad[tuple(grids[letters.index(letter)] for letter in term)] = unique
+    return grad
+
+
+def einsum(subscripts: str, *operands: Tensor) -> Tensor:
+    """Return ``np.einsum(subscripts, *operands)`` for explicit subscripts (with ``->``)."""
+    inputs, output = subscripts.replace(" ", "").split("->")
+    terms = inputs.split(",")
+    values = [x.data for x in operands]
+    out = np.asarray(np.einsum(subscripts, *values))
+    return node(out, tuple(operands), lambda g: tuple(
+        _einsum_vjp(g, terms, output, values, index) for index in range(len(operands))
+    ))
+
+
+def cross_entropy(logits: Tensor, labels: np.ndarray) -> Tensor:
+    """Return the mean over rows of ``-log_softmax(logits)[n, labels[n]]``; ``labels`` are class indices."""
+    labels = np.asarray(labels)
+    rows = logits.shape[0]
+    log_probs = logits.data - _stable_logsumexp(logits.data, -1)
+    out = -np.mean(log_probs[np.arange(rows), labels])
+    one_hot = np.zeros_like(logits.data)
+    one_hot[np.arange(rows), labels] = 1
+
+    # The mean over N rows: each row's gradient is divided by N.
+    return node(out, (logits,), lambda g: (g * (np.exp(log_probs) - one_hot) / rows,))
 
 
 #: Every op of docs/contract.md, section 1, by name: the rules `make_engine` starts from.
@@ -694,6 +768,10 @@ REFERENCE_OPS: dict[str, Callable[..., Tensor]] = {
     "conv2d": conv2d,
     "max_pool2d": max_pool2d,
     "avg_pool2d": avg_pool2d,
+    "concat": concat,
+    "stack": stack,
+    "einsum": einsum,
+    "cross_entropy": cross_entropy,
 }
 
 

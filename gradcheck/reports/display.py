@@ -21,6 +21,7 @@ __all__ = [
     "also_seen_as_lines",
     "array_text",
     "check_notes",
+    "check_title",
     "comparison_title",
     "detail_text",
     "number_text",
@@ -46,6 +47,14 @@ _ARRAY_OPTIONS: dict[str, Any] = {
 
 #: The longest exception text shown; the JSON report keeps all of it.
 DETAIL_LINES = 12
+
+
+def check_title(check: str) -> str:
+    """Return how a check is named where its name alone would confuse: ``pow_tensor: pow (tensor exponent)``."""
+    from gradcheck.ops import OPS
+
+    spec = OPS.get(check)
+    return f"{check}: {spec.title}" if spec is not None and spec.title else check
 
 
 def array_text(values: Any, max_line_width: int = 76) -> str:

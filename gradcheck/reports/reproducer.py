@@ -344,9 +344,11 @@ class _FailureTest:
         repeat = earlier.count(failure.category)
         suffix = f"_{repeat + 1}" if repeat else ""
         self.name = f"test_{_identifier(result.check)}_{_identifier(failure.category)}{suffix}"
-        self.names = [record.name for record in failure.inputs]
+        # Python names for the operands: xs[0] of a variadic op is the variable xs_0.
+        self.names = [_variable(record.name) for record in failure.inputs]
         # The gradient the failure names, if gradcheck recorded what it should be.
-        self.wrt = failure.wrt if failure.wrt in self.names and failure.expected is not None else None
+        named = failure.wrt in [record.name for record in failure.inputs] and failure.expected is not None
+        self.wrt = _variable(failure.wrt) if named and failure.wrt is not None else None
 
     def calls(self, handed_copies: bool) -> list[str]:
         """Return the calls of the test, run twice in one loop for a nondeterministic failure."""
@@ -422,7 +424,7 @@ class _TestWriter(_FailureTest):
         """Return the case, what a correct engine gives and what the engine gave."""
         lines = ["# The smallest failing case gradcheck found, as your engine was handed it."]
         for record in self.failure.inputs:
-            lines.append(_assignment(f"{record.name}_array", record.values, record.dtype))
+            lines.append(_assignment(f"{_variable(record.name)}_array", record.values, record.dtype))
         if self.engine.grad_takes_cotangent:
             lines.append(_assignment("cotangent", self.cotangent, self.dtype))
         lines.append("# What a correct engine gives: the forward value, from NumPy.")
@@ -473,7 +475,7 @@ class _TestWriter(_FailureTest):
         spec = OPS[step.op]
         # A hand-written or older report may leave out parameters at their defaults.
         defaults = {param.name: param.default for param in spec.params if param.default is not REQUIRED}
-        function = self.engine.aliases.get(step.op, step.op)
+        function = self.engine.aliases.get(step.op, spec.engine_function)
         return f"{step.out} = engine.{spec.call_text(list(step.args), {**defaults, **step.params}, function)}"
 
     def _asserts(self, *, mutation: bool, repeated: bool) -> tuple[list[str], list[str]]:
@@ -521,7 +523,7 @@ def _computation(result: CheckResult, failure: Failure, dtype: str) -> tuple[Com
         return ProgramCase(names, inputs, failure.steps, cotangent, dtype), failure.steps
     # A report loaded from JSON has lists where the run had tuples (axis, shape).
     params = {name: python_value(value) for name, value in failure.params.items()}
-    steps = (Step(OUTPUT, result.check, names, params),)
+    steps = (Step(OUTPUT, result.check, tuple(map(_variable, names)), params),)
     return Case(result.check, names, inputs, params, cotangent, dtype), steps
 
 
@@ -593,7 +595,7 @@ class _FunctionTestWriter(_FailureTest):
     def _literals(self) -> list[str]:
         lines = ["# The smallest failing case gradcheck found, as your function was handed it."]
         for record in self.failure.inputs:
-            lines.append(_assignment(f"{record.name}_array", record.values, record.dtype))
+            lines.append(_assignment(f"{_variable(record.name)}_array", record.values, record.dtype))
         lines.append(_assignment("cotangent", self.cotangent, self.dtype))
         if self.forward:
             lines.append("# The forward value, from your reference function.")
@@ -736,6 +738,11 @@ def _string(text: str) -> str:
 
 def _identifier(name: str) -> str:
     return re.sub(r"\W", "_", name)
+
+
+def _variable(name: str) -> str:
+    """Return the Python variable for an operand named ``name``: ``xs[0]`` is ``xs_0``."""
+    return _identifier(re.sub(r"\[(\d+)\]", r"_\1", name))
 
 
 def _sentence(text: str) -> str:

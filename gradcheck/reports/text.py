@@ -27,6 +27,7 @@ from gradcheck.reports.display import (
     also_seen_as_lines,
     array_text,
     check_notes,
+    check_title,
     comparison_title,
     detail_text,
     params_text,
@@ -191,7 +192,7 @@ def _failure_panel(
         _optional(failure.reproducer),
         Text(replay_command(report, result), style="cyan"),
     ))
-    title = f"{result.check} · {failure.category}"
+    title = f"{check_title(result.check)} · {failure.category}"
     if len(result.failures) > 1:
         title += f" ({number} of {len(result.failures)})"
     body = Group(Text(failure.message, style="bold"), Text(), _label_grid(rows))

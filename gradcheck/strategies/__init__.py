@@ -15,7 +15,7 @@ naming the bad one.
     ... def test_my_matmul(case): ...
 """
 
-from gradcheck.strategies._cases import PARAM_RULES, case_size, op_cases, smaller_cases
+from gradcheck.strategies._cases import PARAM_RULES, case_size, op_cases, simplest_case, smaller_cases
 from gradcheck.strategies._classes import CaseClass, case_class
 from gradcheck.strategies._params import (
     EXPONENTS,
@@ -57,6 +57,7 @@ __all__ = [
     "programs",
     "reduction_axes",
     "reshape_targets",
+    "simplest_case",
     "single_axes",
     "smaller_cases",
     "values",

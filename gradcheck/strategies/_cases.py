@@ -17,19 +17,23 @@ from gradcheck.strategies._indexing import conditions, flip_axes, index_keys, pa
 from gradcheck.strategies._geometry import conv_params, pool_params
 from gradcheck.strategies._params import (
     broadcast_targets,
+    class_labels,
+    concat_axes,
+    einsum_subscripts,
     exponents,
     permutations,
     reduction_axes,
     reshape_targets,
     scan_axes,
     single_axes,
+    stack_axes,
     variance_params,
 )
 from gradcheck.strategies._shapes import operand_shapes
 from gradcheck.strategies._validation import check_dtype, check_int, check_shape
 from gradcheck.strategies._values import COTANGENT_DOMAIN, RECIPES, SEEDS, STYLE_INDICES, STYLES, realize
 
-__all__ = ["PARAM_RULES", "case_size", "declared_params", "op_cases", "smaller_cases"]
+__all__ = ["PARAM_RULES", "case_size", "declared_params", "op_cases", "simplest_case", "smaller_cases"]
 
 _Shapes = tuple[tuple[int, ...], ...]
 
@@ -95,6 +99,10 @@ PARAM_RULES: dict[str, Callable[[_Shapes, int], st.SearchStrategy[dict[str, Any]
     "conv1d": lambda shapes, width: conv_params(shapes),
     "conv2d": lambda shapes, width: conv_params(shapes),
     "pool2d": lambda shapes, width: pool_params(shapes[0]),
+    "concat_axis": lambda shapes, width: st.fixed_dictionaries({"axis": concat_axes(shapes)}),
+    "stack_axis": lambda shapes, width: st.fixed_dictionaries({"axis": stack_axes(len(shapes[0]))}),
+    "einsum_subscripts": lambda shapes, width: st.fixed_dictionaries({"subscripts": einsum_subscripts(shapes)}),
+    "class_labels": lambda shapes, width: st.fixed_dictionaries({"labels": class_labels(shapes[0])}),
 }
 
 
@@ -288,6 +296,24 @@ def _check_fixed(spec: ops.OpSpec, shapes: Any, params: dict[str, Any] | None) -
             f"shapes={shapes!r} with params={full!r} do not fit {spec.name}: {exc}"
         ) from None
     return fixed_shapes, full
+
+
+def simplest_case(op: str, dtype: str = "float64", *, ones_cotangent: bool = False) -> Case:
+    """Return the simplest case of ``op``, an op without parameters: every operand of shape (2,), constant values.
+
+    What gradcheck first calls an engine's function with to see whether it
+    takes a form of the op at all (``pow`` with a tensor exponent).
+
+    .. code-block:: pycon
+
+        >>> simplest_case("pow_tensor").describe()  # doctest: +SKIP
+        'pow_tensor(x: (2,), y: (2,))'
+    """
+    spec = ops.OPS[op]
+    if spec.params:
+        raise InvalidArgument(f"op={op!r} has parameters, which a simplest case would have to draw.")
+    shapes = ((2,),) * (1 if spec.variadic else len(spec.operands))
+    return _value_sets(spec, check_dtype(dtype), shapes, {}, ones_cotangent, 0, STYLE_PAIRS[:1])[0]
 
 
 def smaller_cases(case: Case, *, sets: int = len(STYLE_PAIRS), ones_cotangent: bool = False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
@@ -13,12 +14,16 @@ from gradcheck.strategies._validation import check_int, check_shape
 __all__ = [
     "EXPONENTS",
     "broadcast_targets",
+    "class_labels",
+    "concat_axes",
+    "einsum_subscripts",
     "exponents",
     "permutations",
     "reduction_axes",
     "reshape_targets",
     "scan_axes",
     "single_axes",
+    "stack_axes",
     "variance_params",
 ]
 
@@ -193,4 +198,94 @@ def variance_params(shape: tuple[int, ...]) -> st.SearchStrategy[dict[str, Any]]
     axes = reduction_axes(len(shape)).filter(lambda axis: _reduced_count(shape, axis) >= 2)
     return st.fixed_dictionaries(
         {"axis": axes, "keepdims": st.booleans(), "correction": st.sampled_from((0.0, 1.0))}
+    )
+
+
+def concat_axes(shapes: tuple[tuple[int, ...], ...]) -> st.SearchStrategy[int]:
+    """Return a strategy for ``concat``'s ``axis``: one along which ``shapes`` may differ, negative spellings too.
+
+    Nothing is drawn when no axis fits (shapes that differ along two axes).
+
+    .. code-block:: pycon
+
+        >>> concat_axes(((2, 3), (2, 1))).example()  # doctest: +SKIP
+        -1
+    """
+    shapes = tuple(check_shape("shapes", shape) for shape in shapes)
+    rank = len(shapes[0])
+    fitting = [axis for axis in range(rank)
+               if all(len(shape) == rank and shape[:axis] + shape[axis + 1:] == shapes[0][:axis] + shapes[0][axis + 1:]
+                      for shape in shapes)]
+    if not fitting:
+        return st.nothing()
+    return st.sampled_from(fitting).flatmap(lambda axis: st.sampled_from((axis, axis - rank)))
+
+
+def stack_axes(ndim: int) -> st.SearchStrategy[int]:
+    """Return a strategy for ``stack``'s ``axis``: an axis of the output, which has ``ndim + 1`` axes, negative too.
+
+    .. code-block:: pycon
+
+        >>> stack_axes(2).example()  # doctest: +SKIP
+        -3
+    """
+    ndim = check_int("ndim", ndim, 0)
+    return st.integers(-(ndim + 1), ndim)
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+@st.composite
+def _subscripts(draw: st.DrawFn, shapes: tuple[tuple[int, ...], ...]) -> str:
+    sizes: dict[str, int] = {}
+    terms = []
+    for shape in shapes:
+        term = ""
+        for side in shape:
+            # A new letter, or one of the same size: another operand's (a batch
+            # axis or a contraction) or this operand's own (a trace).
+            fresh = _LETTERS[len(sizes)]
+            letter = draw(st.sampled_from([fresh, *(old for old, size in sizes.items() if size == side)]))
+            sizes.setdefault(letter, side)
+            term += letter
+        terms.append(term)
+    # The output: some of the letters, each once, in any order (a transposed output).
+    order = draw(st.permutations(list(sizes)))
+    kept = draw(st.integers(0, len(order)))
+    return ",".join(terms) + "->" + "".join(order[:kept])
+
+
+def einsum_subscripts(shapes: tuple[tuple[int, ...], ...]) -> st.SearchStrategy[str]:
+    """Return a strategy for explicit ``einsum`` subscripts that fit operands of ``shapes``.
+
+    Axes of one size may share a letter: across operands (a batch axis when the
+    output keeps it, a contraction when it drops it) or within one (a trace,
+    a diagonal); the output keeps any of the letters in any order.
+
+    .. code-block:: pycon
+
+        >>> einsum_subscripts(((2, 3), (3, 2))).example()  # doctest: +SKIP
+        'ab,ba->'
+    """
+    shapes = tuple(check_shape("shapes", shape) for shape in shapes)
+    if not shapes or sum(len(shape) for shape in shapes) > len(_LETTERS):
+        raise InvalidArgument(f"shapes={shapes!r} must be 1 or more shapes of at most {len(_LETTERS)} axes in all.")
+    return _subscripts(shapes)
+
+
+def class_labels(shape: tuple[int, ...]) -> st.SearchStrategy[np.ndarray]:
+    """Return a strategy for ``cross_entropy``'s labels given logits of ``shape`` (N, C): N int64 classes in [0, C).
+
+    .. code-block:: pycon
+
+        >>> class_labels((3, 4)).example()  # doctest: +SKIP
+        array([0, 3, 3])
+    """
+    shape = check_shape("shape", shape)
+    if len(shape) != 2:
+        raise InvalidArgument(f"shape={shape!r} must be logits' (N, C).")
+    rows, classes = shape
+    return st.lists(st.integers(0, classes - 1), min_size=rows, max_size=rows).map(
+        lambda labels: np.array(labels, dtype=np.int64).reshape(rows)
     )

@@ -280,12 +280,63 @@ def _plan_pool(builder: _Builder, spec: ops.OpSpec):
     return [builder.new_input(shape, domain)], params
 
 
+def _plan_joined(builder: _Builder, spec: ops.OpSpec):
+    """``concat``/``stack``: a value of the program and 0 to 2 more, the same shape but along one axis (concat)."""
+    concat = spec.shapes == "concat"
+    anchor = builder.operand(1 if concat else 0, ops.FREE)
+    shape = builder.values[anchor].shape
+    axis = builder.draw(st.integers(0, len(shape) - 1)) if concat else 0
+
+    def fits(value: np.ndarray) -> bool:
+        if not concat:
+            return value.shape == shape
+        return value.ndim == len(shape) and value.shape[:axis] + value.shape[axis + 1:] == shape[:axis] + shape[axis + 1:]
+
+    def other_shape() -> tuple[int, ...]:
+        if not concat:
+            return shape
+        return shape[:axis] + (builder.draw(st.integers(1, builder.max_side)),) + shape[axis + 1:]
+
+    args = [anchor]
+    for _ in range(builder.draw(st.integers(0, 2))):
+        args.append(builder.reuse_or_new(fits, other_shape, ops.FREE, anchor))
+    params = builder.params(spec, tuple(builder.values[arg].shape for arg in args))
+    return None if params is None else (args, params)
+
+
+def _plan_einsum(builder: _Builder, spec: ops.OpSpec):
+    """``einsum``: a value of the program (at most 3-D) and 0 to 2 new operands with sides it has, subscripts to fit."""
+    anchor = builder.pick(lambda value: value.ndim <= 3)
+    if anchor is None:
+        anchor = builder.new_input(builder.fresh_shape(0))
+    sides = sorted(set(builder.values[anchor].shape)) or [builder.draw(st.integers(1, builder.max_side))]
+    args = [anchor]
+    for _ in range(builder.draw(st.integers(0, 2))):
+        rank = builder.draw(st.integers(0, 3))
+        args.append(builder.new_input(tuple(builder.draw(st.sampled_from(sides)) for _ in range(rank))))
+    params = builder.params(spec, tuple(builder.values[arg].shape for arg in args))
+    return None if params is None else (args, params)
+
+
+def _plan_logits(builder: _Builder, spec: ops.OpSpec):
+    """``cross_entropy``: a matrix of the program as the logits (a loss ends a program), or a new one."""
+    logits = builder.pick(lambda value: value.ndim == 2)
+    if logits is None:
+        logits = builder.new_input(builder.fresh_shape(2)[:2])
+    params = builder.params(spec, (builder.values[logits].shape,))
+    return None if params is None else ([logits], params)
+
+
 _PLANNERS = {
     "broadcast": _plan_broadcast,
     "matmul": _plan_matmul,
     "conv1d": _plan_conv,
     "conv2d": _plan_conv,
     "pool2d": _plan_pool,
+    "concat": _plan_joined,
+    "stack": _plan_joined,
+    "einsum": _plan_einsum,
+    "logits": _plan_logits,
 }
 
 

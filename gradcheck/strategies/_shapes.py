@@ -95,7 +95,9 @@ def operand_shapes(
     ``rule`` is the ``shapes`` column of ``gradcheck.ops.OPS``: ``elementwise``,
     ``broadcast``, ``matmul``, ``matrix`` (at least 2-D), ``permutable`` and
     ``nonscalar`` (at least 1-D), ``reducible`` (any rank), ``spread`` (at least
-    1-D, sides of at least 2).
+    1-D, sides of at least 2), ``concat`` (1 to 4 shapes differing along one
+    axis), ``stack`` (1 to 4 equal shapes), ``einsum`` (1 to 3 shapes of rank
+    0 to 3), ``logits`` ((N, C)).
 
     .. code-block:: pycon
 
@@ -139,6 +141,34 @@ def _single(min_dims: int):
     return rule
 
 
+def _concat_shapes(max_dims: int, max_side: int, min_side: int = 1):
+    """1 to 4 shapes of one rank (at least 1) that differ along one axis only: concat's operands."""
+
+    @st.composite
+    def rule(draw: st.DrawFn) -> tuple[tuple[int, ...], ...]:
+        base = draw(hnp.array_shapes(min_dims=1, max_dims=max_dims, min_side=min_side, max_side=max_side))
+        axis = draw(st.integers(0, len(base) - 1))
+        sizes = draw(st.lists(st.integers(min_side, max_side), min_size=1, max_size=4))
+        return tuple(base[:axis] + (size,) + base[axis + 1:] for size in sizes)
+
+    return rule()
+
+
+def _stack_shapes(max_dims: int, max_side: int, min_side: int = 1):
+    """1 to 4 copies of one shape (any rank): stack's operands."""
+    return st.tuples(
+        hnp.array_shapes(min_dims=0, max_dims=max_dims, min_side=min_side, max_side=max_side), st.integers(1, 4)
+    ).map(lambda drawn: (drawn[0],) * drawn[1])
+
+
+def _einsum_shapes(max_dims: int, max_side: int, min_side: int = 1):
+    """1 to 3 shapes of rank 0 to 3: einsum's operands (the subscripts are drawn to fit them)."""
+    return st.lists(
+        hnp.array_shapes(min_dims=0, max_dims=min(max_dims, 3), min_side=min_side, max_side=max_side),
+        min_size=1, max_size=3,
+    ).map(tuple)
+
+
 _RULES = {
     "elementwise": _single(0),
     "reducible": _single(0),
@@ -153,6 +183,13 @@ _RULES = {
     "broadcast": lambda max_dims, max_side, min_side=1: broadcastable_shapes(
         2, max_dims=max_dims, min_side=min_side, max_side=max_side
     ),
+    "concat": _concat_shapes,
+    "stack": _stack_shapes,
+    "einsum": _einsum_shapes,
+    # cross_entropy's logits: (N, C).
+    "logits": lambda max_dims, max_side, min_side=1: hnp.array_shapes(
+        min_dims=2, max_dims=2, min_side=min_side, max_side=max_side
+    ).map(lambda shape: (shape,)),
     "matmul": lambda max_dims, max_side, min_side=1: matmul_shapes(
         max_batch_dims=max(0, max_dims - 1), min_side=min_side, max_side=max_side
     ),

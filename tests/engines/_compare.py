@@ -136,7 +136,7 @@ TF = types.SimpleNamespace(
     abs=tf.abs,
     sin=tf.sin,
     cos=tf.cos,
-    pow=lambda x, p: tf.pow(x, tf.constant(p, dtype=x.dtype)),
+    pow=lambda x, p: tf.pow(x, p if tf.is_tensor(p) else tf.constant(p, dtype=x.dtype)),
     matmul=_tf_matmul,
     matrix_transpose=tf.linalg.matrix_transpose,
     permute_dims=lambda x, axes: tf.transpose(x, perm=list(axes)),
@@ -173,17 +173,35 @@ TF = types.SimpleNamespace(
     conv2d=_tf_conv(2),
     max_pool2d=_tf_pool(tf.reduce_max),
     avg_pool2d=_tf_pool(tf.reduce_mean),
+    concat=lambda xs, axis=0: tf.concat(xs, axis=axis),
+    stack=lambda xs, axis=0: tf.stack(xs, axis=axis),
+    einsum=tf.einsum,
+    # Written from log_softmax and a gather, apart from gradcheck's sparse_softmax_cross_entropy_with_logits.
+    cross_entropy=lambda logits, labels: -tf.reduce_mean(
+        tf.gather(tf.nn.log_softmax(logits), tf.constant(labels), axis=1, batch_dims=1)
+    ),
 )
 
 #: Parameters the contract passes before the operands (docs/contract.md, section 1b).
 _BEFORE = {"where": ("condition",)}
 
 
+#: Ops of the contract (docs/contract.md, section 1b) not called as ``op(*operands, **params)``:
+#: the ones taking their operands as one list, and the checks of another form of an op's function.
+LISTED = frozenset({"concat", "stack"})
+FUNCTIONS = {"pow_tensor": "pow"}
+
+
 def op_program(op: str, params: dict[str, Any] | None = None) -> Program:
-    """Return the program applying one op, with static ``params`` by keyword."""
+    """Return the program applying one op, with static ``params`` by keyword (einsum's subscripts first)."""
     params = dict(params or {})
     before = [params.pop(name) for name in _BEFORE.get(op, ())]
     return lambda ops, *operands: getattr(ops, op)(*before, *operands, **params)
+    leading = (params.pop("subscripts"),) if op == "einsum" else ()
+    function = FUNCTIONS.get(op, op)
+    if op in LISTED:
+        return lambda ops, *operands: getattr(ops, function)(list(operands), **params)
+    return lambda ops, *operands: getattr(ops, function)(*leading, *operands, **params)
 
 
 def cotangent_like(shape: Sequence[int]) -> np.ndarray:
