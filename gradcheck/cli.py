@@ -126,7 +126,7 @@ def _grading(args: argparse.Namespace, checks: Sequence[str], private_paths: Seq
             f"--hidden names {', '.join(left_out)}, which this run does not check "
             f"(it checks {', '.join(checks)}); hide only checks of the run, or add them to --ops."
         )
-    return Grading(weights=weights, hidden=frozenset(hidden), private_paths=tuple(private_paths))
+    return Grading(weights=weights, hidden=frozenset(hidden), private_paths=tuple(private_paths), checks=tuple(checks))
 
 
 def _add_search_options(parser: argparse.ArgumentParser, *, help: dict[str, str]) -> None:
@@ -320,7 +320,7 @@ def _run_check(args: argparse.Namespace) -> int:
     from gradcheck.runner import run_checks
 
     engine: Engine | IsolatedEngine
-    with contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack, _unchecked_files(args, formats, grading, nonce):
         if args.in_process:
             engine = load_engine(args.target)
         else:
@@ -345,6 +345,22 @@ def _run_check(args: argparse.Namespace) -> int:
     else:
         _render(report, formats, args.report_dir, engine, grading)
     return _exit_status(report)
+
+
+@contextlib.contextmanager
+def _unchecked_files(args: argparse.Namespace, formats: list[Any], grading: Any, nonce: str | None) -> Any:
+    """On an engine that cannot be loaded, still write the LMS files (0 points, and why), then fail as before."""
+    from gradcheck.errors import TargetError
+
+    try:
+        yield
+    except TargetError as error:
+        if nonce is None and any(fmt.graded for fmt in formats):
+            from gradcheck.reports import render_unchecked
+
+            with contextlib.suppress(OSError):  # the error below is what matters
+                render_unchecked(str(error), [fmt.name for fmt in formats], args.report_dir, grading)
+        raise
 
 
 def _run_inspect(args: argparse.Namespace) -> int:

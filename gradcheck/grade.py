@@ -1075,11 +1075,14 @@ def _write_reports(report: Report, folder: Path, report_dir: Path, lms_formats: 
 
 def _write_lms_reason(reason: str, folder: Path, report_dir: Path, formats: Sequence[str], grading: Any) -> dict[str, str]:
     """Write the LMS files of a submission that could not be checked: every check 0 points, and why."""
-    from gradcheck.reports import FORMATS, write_format
-    from gradcheck.reports.lms import GradedReport
+    from rich.console import Console
 
-    graded = GradedReport(None, grading, grading.checks, reason)
-    return {name: write_format(FORMATS[name], graded, folder).relative_to(report_dir).as_posix() for name in formats}
+    from gradcheck.reports import render_unchecked
+
+    if not formats:
+        return {}
+    written = render_unchecked(reason, formats, folder, grading, console=Console(file=io.StringIO()))
+    return {name: path.relative_to(report_dir).as_posix() for name, path in zip(formats, written)}
 
 
 def _text_reason(reason: str, stream: TextIO) -> None:

@@ -396,3 +396,17 @@ def test_the_panel_of_a_failed_check_reaches_the_student(graded):
     assert negative.startswith("negative: failed: mismatch, 0 / 2 points.")
     assert "gradcheck check autodiff.py --ops negative --no-programs --seed 0" in negative
     assert "reproducer         repro_negative.py" in negative
+
+
+def test_an_engine_that_cannot_be_loaded_still_gets_results_json(tmp_path, monkeypatch, capsys):
+    # Inside a Gradescope autograder: the student reads why, instead of "the autograder failed".
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "engine.py").write_text("def grad(y, xs:\n    return xs\n")
+    status = main(["check", str(tmp_path / "engine.py"), "--in-process", "--ops", "negative,exp",
+                   "--format", "gradescope,classroom", "--report-dir", "results"])
+    assert status == 2 and "has a syntax error" in capsys.readouterr().err
+    data = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert_gradescope_results(data)
+    assert data["score"] == 0 and [test["name"] for test in data["tests"]] == ["negative", "exp", "programs"]
+    assert "engine.py:1 has a syntax error" in data["output"] and str(tmp_path) not in json.dumps(data)
+    assert json.loads((tmp_path / "results" / "classroom.json").read_text())["status"] == "error"

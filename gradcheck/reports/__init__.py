@@ -50,6 +50,7 @@ __all__ = [
     "Format",
     "parse_formats",
     "render_report",
+    "render_unchecked",
 ]
 
 
@@ -214,6 +215,37 @@ def render_report(
             first.add_note(f"gradcheck: other report files written: {done}")
         raise first
     return [path for _, path in written] + list(reproducers.values())
+
+
+def render_unchecked(
+    reason: str,
+    formats: str | Iterable[str],
+    report_dir: str | os.PathLike[str],
+    grading: "Grading",
+    *,
+    console: "Console | None" = None,
+) -> list[Path]:
+    """Write the LMS formats among ``formats`` for a run that could not check anything; return their paths.
+
+    An engine that cannot be loaded still gets its ``results.json`` (every
+    check of ``grading.checks`` scores 0, the output says ``reason``), so an
+    LMS shows the student why instead of an autograder failure. The other
+    formats have no report to render and are skipped.
+    """
+    from gradcheck.reports.lms import GradedReport
+
+    if console is None:
+        from rich.console import Console
+
+        console = Console()
+    graded = GradedReport(None, grading, grading.checks or (), reason)
+    written = []
+    for fmt in parse_formats(formats):
+        if fmt.graded:
+            path = write_format(fmt, graded, Path(report_dir))
+            console.print(f"Wrote {fmt.name} to {path}", markup=False, highlight=False, soft_wrap=True)
+            written.append(path)
+    return written
 
 
 def write_format(fmt: Format, report: Any, report_dir: Path) -> Path:
