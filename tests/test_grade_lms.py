@@ -34,6 +34,7 @@ from gradcheck.reports.lms import (
 )
 from gradcheck.results import CheckResult, Gradebook, Report, Row, Weights
 from tests.report_samples import passing_report, sample_report
+from tests.test_reports import assert_gold
 from tests.test_grade import CHECKS, EXPECTED, HIDDEN, NO_SANDBOX, STUDENT_IDS, graded  # noqa: F401 - the fixture
 
 # --- What each LMS documents ----------------------------------------------------------
@@ -113,6 +114,14 @@ def graded_sample(**grading) -> GradedReport:
 def test_results_json_follows_gradescopes_specification():
     assert_gradescope_results(gradescope_results(graded_sample()))
     assert_gradescope_results(gradescope_results(GradedReport.of(passing_report(), Grading())))
+
+
+@pytest.mark.parametrize("fmt", ["gradescope", "classroom"])
+def test_lms_output_matches_gold(fmt):
+    # Weighted, one check hidden: what a student reads, line by line, reviewed once.
+    render = {"gradescope": gradescope_results, "classroom": classroom_result}[fmt]
+    text = json.dumps(render(graded_sample(hidden=frozenset({"sum"}))), indent=2, ensure_ascii=False) + "\n"
+    assert_gold(f"report_failures.{fmt}.json", text)
 
 
 def test_points_are_the_gradebook_weights_of_the_passed_checks():

@@ -179,7 +179,8 @@ def _summary(graded: GradedReport) -> str:
     if report is None:
         return _scrub(f"{score}\n\nThis submission could not be checked.\n\n{graded.reason or ''}", graded.grading)
     lines = [score, f"gradcheck {_student_report(graded).target}: {summary_text(report)} (seed {report.seed})."]
-    notes = check_notes(report)
+    # A hidden check's notes would tell what its details do not.
+    notes = [(subject, text) for subject, text in check_notes(report) if subject not in graded.grading.hidden]
     if notes:
         lines += [""] + [f"{subject}: {text}" for subject, text in notes]
     failed = [result.check for result in report.results if result.status == "failed"]
