@@ -7,9 +7,12 @@ The names, options and exit codes are the contract's (docs/contract.md, section 
     gradcheck check TARGET [--ops OP,OP...] [--max-examples N] [--seed S] [--programs N | --no-programs]
                            [--report-dir DIR] [--format FMT,FMT...] [--timeout SECONDS]
                            [--in-process | --isolate [--memory-mb N] [--python PATH] [--no-sandbox]]
+                           [--weights weights.toml] [--hidden CHECK,CHECK...]
     gradcheck report reports/gradcheck.json [--format FMT,FMT...] [--report-dir DIR]
     gradcheck inspect TARGET
-    gradcheck grade SUBMISSION... [--workers N] [--weights weights.toml] [check options] [--report-dir DIR]
+    gradcheck grade SUBMISSION... [--workers N] [--weights weights.toml] [--hidden CHECK,...]
+                                  [--format gradescope,classroom,canvas] [--roster roster.csv]
+                                  [--assignment NAME] [check options] [--report-dir DIR]
     gradcheck check-function FN [--grad GRAD_FN] [--reference REF_FN] --shapes SPEC [--dtype D]
                              [--domain=LOW,HIGH ...] [--rtol R] [--max-examples N] [--seed S]
                              [--timeout SECONDS] [--format FMT,FMT...] [--report-dir DIR]

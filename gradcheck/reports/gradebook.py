@@ -9,6 +9,10 @@ A ``gradcheck.results.Gradebook`` is written three ways, to the report folder:
 * ``index.html``: the rows as a coloured table, each submission linking to
   its own report (HTML when there is one, else text).
 
+With a roster (``grade --roster``) the CSV and JSON name each row's student,
+and ``--format canvas`` adds ``canvas.csv``, Canvas's import
+(``gradcheck.reports.lms``).
+
 Next to them, each submission's folder gets ``gradcheck.txt``: its terminal
 report without colour, or, for a submission that could not be checked, the
 paragraph that says why.
