@@ -158,6 +158,8 @@ def test_hidden_checks_are_shown_once_grades_are_published(hidden):
     data = gradescope_results(graded_sample(hidden=hidden))
     visibility = {test["name"]: test["visibility"] for test in data["tests"]}
     assert visibility == {check: "after_published" if check in hidden else "visible" for check in visibility}
+    # The summary, always visible, neither replays a hidden check nor repeats its notes.
+    assert "--ops sum --no-programs" in data["output"] and "matmul" not in data["output"]
     # Classroom shows every message to the student: a hidden check says nothing of its case.
     tests = {test["name"]: test for test in classroom_result(graded_sample(hidden=hidden))["tests"]}
     for check in hidden:

@@ -41,7 +41,14 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, Sequence, TextIO
 
-from gradcheck.reports.display import check_notes, printable, replay_command, status_text, summary_text
+from gradcheck.reports.display import (
+    check_notes,
+    printable,
+    replay_command,
+    replay_ops_command,
+    status_text,
+    summary_text,
+)
 from gradcheck.reports.text import render_check_text
 from gradcheck.results import ERROR, Report, Weights
 
@@ -183,24 +190,19 @@ def _summary(graded: GradedReport) -> str:
     notes = [(subject, text) for subject, text in check_notes(report) if subject not in graded.grading.hidden]
     if notes:
         lines += [""] + [f"{subject}: {text}" for subject, text in notes]
-    failed = [result.check for result in report.results if result.status == "failed"]
+    failed = [result.check for result in report.results
+              if result.status == "failed" and result.check not in graded.grading.hidden]
     if failed:
-        # One command for every failed check: what the student runs to see them again.
-        lines += ["", "Replay the failed checks: " + _replay_failed(report, failed)]
+        # One command for every failed check shown: what the student runs to see them again.
+        lines += ["", "Replay the failed checks: " + _replay_failed(graded, failed)]
     return _scrub("\n".join(lines), graded.grading)
 
 
-def _replay_failed(report: Report, failed: Sequence[str]) -> str:
-    student = _student_report(GradedReport.of(report, Grading()))
-    ops = [check for check in failed if _is_op(report, check)]
-    if not ops:
-        result = _result(student, failed[0])
-        assert result is not None
-        return replay_command(student, result)
-    first = _result(student, ops[0])
-    assert first is not None
-    command = replay_command(student, first)
-    return command.replace(f"--ops {ops[0]}", "--ops " + ",".join(ops), 1)
+def _replay_failed(graded: GradedReport, failed: Sequence[str]) -> str:
+    """Return one command replaying every failed op (else the failed programs), as the student types it."""
+    student = _student_report(graded)
+    ops = [check for check in failed if _is_op(student, check)]
+    return replay_ops_command(student, ops or None)
 
 
 def _is_op(report: Report, check: str) -> bool:
