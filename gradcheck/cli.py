@@ -209,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("path", metavar="REPORT.json", help="a gradcheck.json file")
     _add_format_options(report)
+    _add_grading_options(report)
     report.set_defaults(run=_run_report)
 
     inspect = commands.add_parser(
@@ -407,7 +408,7 @@ def _run_report(args: argparse.Namespace) -> int:
 
     formats = _formats(args)
     report = load_report(args.path)
-    _render(report, formats, args.report_dir)
+    _render(report, formats, args.report_dir, grading=_grading(args, [result.check for result in report.results]))
     return _exit_status(report)
 
 

@@ -211,6 +211,12 @@ def test_a_stored_report_renders_as_results_json(tmp_path):
     assert_gradescope_results(data)
     assert data == gradescope_results(GradedReport.of(Report.from_dict(json.loads(stored.read_text())), Grading()))
     assert_classroom_result(json.loads((tmp_path / "out" / "classroom.json").read_text()))
+    # The TA's weights and hidden checks apply to a stored run too.
+    (tmp_path / "weights.toml").write_text("[weights]\nmatmul = 3\nprograms = 2\n")
+    assert main(["report", str(stored), "--format", "gradescope", "--weights", str(tmp_path / "weights.toml"),
+                 "--hidden", "sum", "--report-dir", str(tmp_path / "weighted")]) == 1
+    weighted = json.loads((tmp_path / "weighted" / "results.json").read_text())
+    assert weighted["tests"] == gradescope_results(graded_sample(hidden=frozenset({"sum"})))["tests"]
 
 
 # --- GitHub Classroom -----------------------------------------------------------------------
