@@ -7,9 +7,12 @@ The names, options and exit codes are the contract's (docs/contract.md, section 
     gradcheck check TARGET [--ops OP,OP...] [--max-examples N] [--seed S] [--programs N | --no-programs]
                            [--report-dir DIR] [--format FMT,FMT...] [--timeout SECONDS]
                            [--in-process | --isolate [--memory-mb N] [--python PATH] [--no-sandbox]]
+                           [--weights weights.toml] [--hidden CHECK,CHECK...]
     gradcheck report reports/gradcheck.json [--format FMT,FMT...] [--report-dir DIR]
     gradcheck inspect TARGET
-    gradcheck grade SUBMISSION... [--workers N] [--weights weights.toml] [check options] [--report-dir DIR]
+    gradcheck grade SUBMISSION... [--workers N] [--weights weights.toml] [--hidden CHECK,...]
+                                  [--format gradescope,classroom,canvas] [--roster roster.csv]
+                                  [--assignment NAME] [check options] [--report-dir DIR]
     gradcheck check-function FN [--grad GRAD_FN] [--reference REF_FN] --shapes SPEC [--dtype D]
                              [--domain=LOW,HIGH ...] [--rtol R] [--max-examples N] [--seed S]
                              [--timeout SECONDS] [--format FMT,FMT...] [--report-dir DIR]
@@ -77,12 +80,56 @@ def _add_format_options(parser: argparse.ArgumentParser) -> None:
     # Shared by `check` and `report`: both end by rendering a Report.
     parser.add_argument(
         "--format", action="append", metavar="FMT,FMT...",
-        help=f"report formats: text (terminal), json, html, junit, md (default: {','.join(DEFAULT_FORMATS)})",
+        help="report formats: text (terminal), json, html, junit, md, gradescope (results.json), "
+             f"classroom (classroom.json) (default: {','.join(DEFAULT_FORMATS)})",
     )
     parser.add_argument(
         "--report-dir", default=DEFAULT_REPORT_DIR, metavar="DIR",
         help=f"folder for report files (default: {DEFAULT_REPORT_DIR}/)",
     )
+
+
+def _add_grading_options(parser: argparse.ArgumentParser) -> Any:
+    # Shared by `check` and `grade`: how checks are scored and shown in an LMS (gradcheck.reports.lms).
+    group = parser.add_argument_group(
+        "grading for an LMS",
+        "Points and visibility of --format gradescope and classroom (and the gradebook's scores).",
+    )
+    group.add_argument("--weights", metavar="FILE",
+                       help="TOML file with a [weights] table: check = weight, and default = weight "
+                            "for the rest (default: every check weighs 1)")
+    group.add_argument("--hidden", action="append", metavar="CHECK,CHECK...",
+                       help="checks whose details students see only once grades are published "
+                            "(Gradescope visibility after_published; no details in the Classroom result)")
+    return group
+
+
+def _grading(args: argparse.Namespace, checks: Sequence[str], private_paths: Sequence[str] = ()) -> Any:
+    """Return the ``Grading`` of ``--weights`` and ``--hidden``, validated against the checks run."""
+    from gradcheck.grade import load_weights
+    from gradcheck.reports.lms import Grading
+    from gradcheck.results import Weights
+    from gradcheck.runner import PROGRAMS_CHECK, resolve_ops
+
+    weights = load_weights(args.weights, checks) if args.weights else Weights()
+    names = comma_list(args.hidden)
+    if args.hidden is not None and not names:
+        raise UsageError(
+            f"--hidden={','.join(args.hidden)!r} names no check; give ops (or programs) separated by "
+            "commas, e.g. --hidden matmul,programs, or leave --hidden out to show every check."
+        )
+    try:
+        hidden = set(resolve_ops([name for name in names if name != PROGRAMS_CHECK]))
+    except UsageError as error:
+        raise UsageError(f"--hidden: {error}") from None
+    hidden |= {PROGRAMS_CHECK} & set(names)
+    left_out = sorted(hidden - set(checks))
+    if left_out:
+        raise UsageError(
+            f"--hidden names {', '.join(left_out)}, which this run does not check "
+            f"(it checks {', '.join(checks)}); hide only checks of the run, or add them to --ops."
+        )
+    return Grading(weights=weights, hidden=frozenset(hidden), private_paths=tuple(private_paths), checks=tuple(checks))
 
 
 def _add_search_options(parser: argparse.ArgumentParser, *, help: dict[str, str]) -> None:
@@ -149,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "that otherwise confines it: only for engines you trust, or machines "
                                 "without bwrap")
     _add_format_options(check)
+    _add_grading_options(check)
     # `gradcheck grade` only: the report goes to this pipe, framed with a
     # nonce read from stdin, and no file is written (gradcheck.grade).
     check.add_argument("--report-fd", type=int, default=None, help=argparse.SUPPRESS)
@@ -161,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("path", metavar="REPORT.json", help="a gradcheck.json file")
     _add_format_options(report)
+    _add_grading_options(report)
     report.set_defaults(run=_run_report)
 
     inspect = commands.add_parser(
@@ -215,7 +264,7 @@ def _exit_status(report: Any) -> int:
     return EXIT_PASSED if report.ok else EXIT_FAILED
 
 
-def _render(report: Any, formats: list[Any], report_dir: str, engine: Any = None) -> None:
+def _render(report: Any, formats: list[Any], report_dir: str, engine: Any = None, grading: Any = None) -> None:
     """Render ``report`` on stdout and in ``report_dir``; end with the summary line either way.
 
     With the ``engine`` the report was made with (a check, not a stored
@@ -229,7 +278,8 @@ def _render(report: Any, formats: list[Any], report_dir: str, engine: Any = None
     console = Console()
     problem: OSError | None = None
     try:
-        render_report(report, [fmt.name for fmt in formats], report_dir, console=console, engine=engine)
+        render_report(report, [fmt.name for fmt in formats], report_dir, console=console, engine=engine,
+                      grading=grading)
     except OSError as error:
         problem = error  # every report that could be shown was
     if not any(fmt.on_terminal for fmt in formats):
@@ -258,6 +308,13 @@ def _run_check(args: argparse.Namespace) -> int:
         )
     formats = _formats(args)
     ops = resolve_ops(names)
+    from gradcheck.runner import PROGRAMS_CHECK
+
+    checks = [*ops, *([PROGRAMS_CHECK] if settings.programs else [])]
+    # The folders a student must not see in an LMS output: where grading runs, and the target's.
+    target_file = args.target.partition(":")[0] if args.target.partition(":")[0].endswith(".py") else None
+    private = [os.getcwd(), *([os.path.dirname(os.path.abspath(target_file))] if target_file else [])]
+    grading = _grading(args, checks, private)
     # Read before any engine runs: only this process ever sees the nonce.
     nonce = sys.stdin.readline().strip() if args.report_fd is not None else None
 
@@ -267,7 +324,7 @@ def _run_check(args: argparse.Namespace) -> int:
     from gradcheck.runner import run_checks
 
     engine: Engine | IsolatedEngine
-    with contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack, _unchecked_files(args, formats, grading, nonce):
         if args.in_process:
             engine = load_engine(args.target)
         else:
@@ -290,8 +347,24 @@ def _run_check(args: argparse.Namespace) -> int:
 
         send_report(report, args.report_fd, nonce)
     else:
-        _render(report, formats, args.report_dir, engine)
+        _render(report, formats, args.report_dir, engine, grading)
     return _exit_status(report)
+
+
+@contextlib.contextmanager
+def _unchecked_files(args: argparse.Namespace, formats: list[Any], grading: Any, nonce: str | None) -> Any:
+    """On an engine that cannot be loaded, still write the LMS files (0 points, and why), then fail as before."""
+    from gradcheck.errors import TargetError
+
+    try:
+        yield
+    except TargetError as error:
+        if nonce is None and any(fmt.graded for fmt in formats):
+            from gradcheck.reports import render_unchecked
+
+            with contextlib.suppress(OSError):  # the error below is what matters
+                render_unchecked(str(error), [fmt.name for fmt in formats], args.report_dir, grading)
+        raise
 
 
 def _run_inspect(args: argparse.Namespace) -> int:
@@ -335,7 +408,7 @@ def _run_report(args: argparse.Namespace) -> int:
 
     formats = _formats(args)
     report = load_report(args.path)
-    _render(report, formats, args.report_dir)
+    _render(report, formats, args.report_dir, grading=_grading(args, [result.check for result in report.results]))
     return _exit_status(report)
 
 
@@ -354,9 +427,16 @@ def _add_grade_command(commands: Any) -> None:
     grade.add_argument("submissions", nargs="+", metavar="SUBMISSION",
                        help="a .py file or a folder holding the engine (engine.py, a single .py file, or a package)")
     WORKERS.add_option(grade.add_argument)
-    grade.add_argument("--weights", metavar="FILE",
-                       help="TOML file with a [weights] table: check = weight, and default = weight "
-                            "for the rest (default: every check weighs 1)")
+    lms = _add_grading_options(grade)
+    lms.add_argument("--format", action="append", metavar="FMT,FMT...",
+                     help="LMS files besides the gradebook: gradescope (NAME/results.json per submission), "
+                          "classroom (NAME/classroom.json), canvas (canvas.csv, needs --roster)")
+    lms.add_argument("--roster", metavar="FILE",
+                     help="CSV file, one line per submission: folder,student_id[,name]; "
+                          "the gradebook and canvas.csv then name each submission's student")
+    lms.add_argument("--assignment", metavar="NAME", default=None,
+                     help="the assignment's column in canvas.csv (default: gradcheck; Canvas matches "
+                          "an existing assignment by 'Name (id)' as its export writes it)")
     _add_search_options(grade, help={
         "programs": "composite programs drawn per submission",
         "seed": "random seed, the same for every submission",
@@ -385,7 +465,7 @@ def _run_grade(args: argparse.Namespace) -> int:
     workers = WORKERS.parse(args.workers) if args.workers is not None else os.cpu_count() or 1
     names, settings = _check_options(args)
 
-    from gradcheck.grade import GradeOptions, Weights, find_submissions, grade, load_weights
+    from gradcheck.grade import GradeOptions, find_submissions, grade, load_roster
 
     # The command line has no spelling for "no limit" (None comes from Python only).
     assert settings.timeout is not None
@@ -409,13 +489,24 @@ def _run_grade(args: argparse.Namespace) -> int:
         if reason is not None:
             # Said once, before any submission runs, instead of as every row's error.
             raise UsageError(f"Cannot grade in a sandbox: {reason}")
-    weights = load_weights(args.weights, options.checks) if args.weights else Weights()
+    lms_formats = _grade_formats(args)
+    if "canvas" in lms_formats and not args.roster:
+        raise UsageError(
+            "--format canvas writes one line per student id, and without --roster gradcheck knows no "
+            "student id; give --roster ROSTER.csv (lines folder,student_id[,name])."
+        )
+    if args.assignment is not None and "canvas" not in lms_formats:
+        raise UsageError("--assignment names the column of canvas.csv; it goes with --format canvas.")
+    grading = _grading(args, options.checks)
+    weights = grading.weights
     if args.python and shutil.which(args.python) is None:
         raise UsageError(
             f"--python={args.python!r} is not an interpreter gradcheck can run (no such executable); "
             "give the path of a Python that has NumPy installed, e.g. --python ~/venv/bin/python."
         )
     submissions = find_submissions(args.submissions)
+    students = load_roster(args.roster, submissions) if args.roster else None
+    canvas_assignment = (args.assignment or "gradcheck") if "canvas" in lms_formats else None
     report_dir = Path(args.report_dir)
     try:
         report_dir.mkdir(parents=True, exist_ok=True)
@@ -446,7 +537,7 @@ def _run_grade(args: argparse.Namespace) -> int:
         # The gradebook so far, after every row: a grading that is stopped or
         # dies still leaves the rows it finished.
         try:
-            write_gradebook(book, report_dir, Console(file=io.StringIO()))
+            write_gradebook(book, report_dir, Console(file=io.StringIO()), canvas_assignment=canvas_assignment)
         except OSError as error:
             progress.print(f"gradcheck: cannot write the gradebook yet ({error}); grading goes on",
                            markup=False, soft_wrap=True)
@@ -466,12 +557,14 @@ def _run_grade(args: argparse.Namespace) -> int:
     with _signal_handler(signal.SIGTERM, on_terminate), _signal_handler(signal.SIGINT, on_terminate):
         try:
             gradebook = grade(submissions, options, report_dir, weights=weights, workers=workers,
-                              on_finish=on_finish, on_update=on_update)
+                              on_finish=on_finish, on_update=on_update,
+                              formats=[name for name in lms_formats if name != "canvas"],
+                              hidden=grading.hidden, students=students)
         except GradingStopped as stopped:
             gradebook = stopped.gradebook
             stopped_by.append(stopped_by[0] if stopped_by else signal.SIGINT)
     try:
-        write_gradebook(gradebook, report_dir, console)
+        write_gradebook(gradebook, report_dir, console, canvas_assignment=canvas_assignment)
     except OSError as error:
         print(f"gradcheck: error: cannot write the gradebook to {report_dir}: {error.strerror or error}. "
               "The gradebook written as rows finished, if any, is still there.", file=sys.stderr)
@@ -489,6 +582,25 @@ def _run_grade(args: argparse.Namespace) -> int:
         f"{total - len(graded)} could not be checked.", markup=False, highlight=False, soft_wrap=True,
     )
     return EXIT_PASSED
+
+
+#: What ``grade --format`` writes besides the gradebook (it always writes json, csv, html and text).
+GRADE_FORMATS = ("gradescope", "classroom", "canvas")
+
+
+def _grade_formats(args: argparse.Namespace) -> list[str]:
+    """Return the LMS formats of ``grade --format``, validated."""
+    names = comma_list(args.format)
+    if args.format is not None and not names:
+        raise UsageError(f"--format={','.join(args.format)!r} names no format; give one or more of "
+                         f"{', '.join(GRADE_FORMATS)} separated by commas.")
+    for name in names:
+        if name not in GRADE_FORMATS:
+            raise UsageError(
+                f"--format={name} is not a format of gradcheck grade; it writes the gradebook (json, csv, "
+                f"html) and each submission's reports always, and on request {', '.join(GRADE_FORMATS)}."
+            )
+    return list(dict.fromkeys(names))
 
 
 @contextlib.contextmanager

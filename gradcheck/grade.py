@@ -46,6 +46,8 @@ import ast
 import collections
 import concurrent.futures
 import contextlib
+import csv
+import dataclasses
 import difflib
 import io
 import json
@@ -71,7 +73,7 @@ from gradcheck.errors import UsageError
 from gradcheck.ops import ALIASES, OP_NAMES, canonical_op
 from gradcheck.reports.display import printable
 # Re-exported: the gradebook is part of the result model.
-from gradcheck.results import CATEGORIES, ERROR, STATUSES, Gradebook, Report, Row
+from gradcheck.results import CATEGORIES, ERROR, STATUSES, Gradebook, Report, Row, Weights
 from gradcheck.runner import PROGRAMS_CHECK
 from gradcheck.settings import (
     DEFAULT_MAX_EXAMPLES,
@@ -90,10 +92,12 @@ __all__ = [
     "Gradebook",
     "GradingStopped",
     "Row",
+    "Student",
     "Submission",
     "Weights",
     "find_submissions",
     "grade",
+    "load_roster",
     "load_weights",
     "send_report",
 ]
@@ -276,24 +280,6 @@ def _safe_name(text: str) -> str:
 # --- Weights -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Weights:
-    """How much each check counts towards a score; ``default`` for the checks not listed."""
-
-    by_check: Mapping[str, float] = field(default_factory=dict)
-    default: float = 1.0
-    source: str | None = None
-
-    def of(self, check: str) -> float:
-        """Return the weight of ``check`` (an op's canonical name or ``programs``)."""
-        return self.by_check.get(check, self.default)
-
-    def points(self, statuses: Mapping[str, str]) -> tuple[float, float]:
-        """Return ``(earned, possible)`` for a row's ``{check: status}``: the module's score rule."""
-        earned = sum(self.of(check) for check, status in statuses.items() if status == "passed")
-        return earned, sum(self.of(check) for check in statuses)
-
-
 def load_weights(path: str | os.PathLike[str], checks: Sequence[str] | None = None) -> Weights:
     """Return the weights in the TOML file at ``path`` (for the columns ``checks``, when given).
 
@@ -369,6 +355,100 @@ def load_weights(path: str | os.PathLike[str], checks: Sequence[str] | None = No
             f"computed; give at least one of them a positive weight, e.g. {DEFAULT_WEIGHT_KEY} = 1."
         )
     return loaded
+
+
+# --- Roster --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Student:
+    """Who handed a submission in, from the roster: an id for the LMS and an optional name."""
+
+    student_id: str
+    name: str | None = None
+
+
+_ROSTER_HEADER = ("folder", "student_id", "name")
+
+
+def load_roster(path: str | os.PathLike[str], submissions: Sequence[Submission]) -> dict[str, Student]:
+    """Return the student of each submission (by its name) from the CSV roster at ``path``.
+
+    Each line is ``folder,student_id[,name]`` (a first line ``folder,student_id,name``
+    is a header). ``folder`` is a submission as given on the command line, or
+    its last part (``alice`` for ``submissions/alice/``, ``bob.py`` or
+    ``bob`` for ``submissions/bob.py``). Raises ``UsageError`` naming the
+    problem: an unreadable file, a line without a student id, a folder or id
+    listed twice, a folder that is none of the submissions, or a submission
+    the roster misses; nothing is graded then.
+
+    .. code-block:: pycon
+
+        >>> load_roster("roster.csv", find_submissions(["subs/alice"]))  # doctest: +SKIP
+        {'alice': Student(student_id='s1001', name='Alice Liddell')}
+    """
+    shown = f"--roster={os.fspath(path)}"
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as stream:
+            lines = [(number, [cell.strip() for cell in line]) for number, line in enumerate(csv.reader(stream), 1)]
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        why = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise UsageError(
+            f"{shown} cannot be read: {why}. Give a CSV file with one line per submission, "
+            "folder,student_id[,name], e.g. alice,s1001,Alice Liddell."
+        ) from None
+    lines = [(number, cells) for number, cells in lines if any(cells)]
+    if lines and tuple(cell.lower() for cell in lines[0][1][:3]) in (_ROSTER_HEADER, _ROSTER_HEADER[:2]):
+        lines = lines[1:]
+    by_key: dict[str, Submission] = {}
+    for submission in submissions:
+        keys = {submission.name, submission.path.name, submission.path.stem if submission.path.is_file() else ""}
+        keys |= {os.path.normpath(os.path.relpath(submission.path)), str(submission.path.resolve())}
+        for key in keys - {""}:
+            by_key.setdefault(key, submission)
+    students: dict[str, Student] = {}
+    folders: dict[str, int] = {}
+    ids: dict[str, int] = {}
+    for number, cells in lines:
+        folder = cells[0].rstrip("/" + os.sep) if cells else ""
+        student_id = cells[1] if len(cells) > 1 else ""
+        if not folder or not student_id or len(cells) > 3:
+            raise UsageError(
+                f"{shown}, line {number}: {','.join(cells)!r} is not folder,student_id[,name]; "
+                "every line names a submission folder and the student's id, e.g. alice,s1001,Alice Liddell."
+            )
+        for seen, value, what in ((folders, folder, "folder"), (ids, student_id, "student id")):
+            if value in seen:
+                raise UsageError(
+                    f"{shown} lists the {what} {value!r} twice (lines {seen[value]} and {number}); "
+                    "each submission has one line, and each student one submission."
+                )
+            seen[value] = number
+        key = folder if folder in by_key else os.path.normpath(folder)
+        found = by_key.get(key) or by_key.get(str(Path(folder).resolve()))
+        if found is None:
+            raise UsageError(
+                f"{shown}, line {number}: the folder {folder!r} is none of the submissions being graded "
+                f"({_listed([s.name for s in submissions])}); fix the roster, or give that submission too."
+            )
+        if found.name in students:
+            raise UsageError(
+                f"{shown}, line {number}: {folder!r} is the submission {found.name!r} again; "
+                "give each submission one line."
+            )
+        students[found.name] = Student(student_id, (cells[2] if len(cells) > 2 else "") or None)
+    missing = [submission.name for submission in submissions if submission.name not in students]
+    if missing:
+        raise UsageError(
+            f"{shown} has no line for {_listed(missing)}, so their grades would belong to nobody; "
+            "add a line folder,student_id[,name] for each, or leave those submissions out."
+        )
+    return students
+
+
+def _listed(names: Sequence[str], limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 # --- Grading -------------------------------------------------------------------
@@ -448,6 +528,9 @@ def grade(
     workers: int = 1,
     on_finish: Callable[[Row], None] | None = None,
     on_update: Callable[[Gradebook], None] | None = None,
+    formats: Sequence[str] = (),
+    hidden: Iterable[str] = (),
+    students: Mapping[str, Student] | None = None,
 ) -> Gradebook:
     """Check every submission with ``options``, ``workers`` at a time; return the gradebook.
 
@@ -461,8 +544,15 @@ def grade(
     files cannot be written is an ``error`` row. On KeyboardInterrupt the
     running checks are stopped and ``GradingStopped`` carries the partial
     gradebook. Writing the gradebook files is ``gradcheck.reports.gradebook``'s job.
+
+    ``formats`` adds LMS files to each submission's folder (``gradescope``:
+    ``results.json``, ``classroom``: ``classroom.json``; ``gradcheck.reports.lms``),
+    scored with ``weights``, the checks in ``hidden`` hidden from students.
+    ``students`` (``load_roster``) gives each row its student, by submission name.
     """
     weights = weights or Weights()
+    lms = _LmsFiles(tuple(formats), frozenset(hidden), weights)
+    students = students or {}
     report_dir = Path(report_dir).absolute()
     started = time.perf_counter()
     workers = max(1, min(workers, len(submissions)))
@@ -483,7 +573,7 @@ def grade(
     with _Children(workdir) as children:
         try:
             futures = {
-                executor.submit(_grade_one, submission, options, weights, report_dir, children): submission
+                executor.submit(_grade_one, submission, options, lms, report_dir, children): submission
                 for submission in submissions
             }
             for future in concurrent.futures.as_completed(futures):
@@ -494,6 +584,7 @@ def grade(
                     row = _error_row(submission, options, weights, f"gradcheck failed while grading it: {error!r}")
                 if row is None:  # stopped by an interruption
                     continue
+                row = _with_student(row, students)
                 rows[row.name] = row
                 if on_finish:
                     on_finish(row)
@@ -508,7 +599,7 @@ def grade(
                 if future.done() and not future.cancelled() and future.exception() is None:
                     row = future.result()
                     if row is not None:
-                        rows[row.name] = row
+                        rows[row.name] = _with_student(row, students)
             raise GradingStopped(gradebook()) from None
         finally:
             children.stop_all()
@@ -710,8 +801,31 @@ def _child_environment(submission: Submission) -> dict[str, str]:
     return environment
 
 
+@dataclass(frozen=True)
+class _LmsFiles:
+    """The LMS files every submission's folder gets, and how they score and hide checks."""
+
+    formats: tuple[str, ...]
+    hidden: frozenset[str]
+    weights: Weights
+
+    def grading(self, submission: Submission, options: GradeOptions, report_dir: Path) -> Any:
+        from gradcheck.reports.lms import Grading
+
+        # What a student must not see: the grader's folders, the submission's own among them.
+        private = (os.getcwd(), str(report_dir), str(submission.path.resolve().parent), str(submission.path.absolute().parent))
+        return Grading(weights=self.weights, hidden=self.hidden, private_paths=private, checks=options.checks)
+
+
+def _with_student(row: Row, students: Mapping[str, Student]) -> Row:
+    student = students.get(row.name)
+    if student is None:
+        return row
+    return dataclasses.replace(row, student_id=student.student_id, student_name=student.name)
+
+
 def _grade_one(
-    submission: Submission, options: GradeOptions, weights: Weights, report_dir: Path, children: _Children,
+    submission: Submission, options: GradeOptions, lms: _LmsFiles, report_dir: Path, children: _Children,
 ) -> Row | None:
     """Check one submission and write its files; return its row, None if grading was interrupted.
 
@@ -728,15 +842,18 @@ def _grade_one(
         reason = outcome
     else:
         try:
-            reports = _write_reports(outcome, folder, report_dir)
+            reports = _write_reports(outcome, folder, report_dir, lms.formats, lms.grading(submission, options, report_dir))
         except Exception as error:  # noqa: BLE001 - one student's files, never the others'
             reason = f"the check ran, but its report files could not be written to {folder}: {error}"
+    weights = lms.weights
     if reason is not None:
         reason = printable(reason)
         try:
             reports = {"text": _write_text(_text_reason, reason, folder, report_dir)}
+            reports.update(_write_lms_reason(reason, folder, report_dir, lms.formats,
+                                             lms.grading(submission, options, report_dir)))
         except Exception:  # noqa: BLE001 - the row still says why
-            reports = {}
+            reports = reports or {}
         return _error_row(submission, options, weights, reason, reports, time.perf_counter() - started)
     assert not isinstance(outcome, str)
     statuses = {result.check: result.status for result in outcome.results}
@@ -936,7 +1053,8 @@ def _file_formats() -> dict[str, Any]:
     return {name: fmt for name, fmt in FORMATS.items() if not fmt.on_terminal}
 
 
-def _write_reports(report: Report, folder: Path, report_dir: Path) -> dict[str, str]:
+def _write_reports(report: Report, folder: Path, report_dir: Path, lms_formats: Sequence[str] = (),
+                   grading: Any = None) -> dict[str, str]:
     """Write the submission's report files from its validated report; return them by format."""
     from rich.console import Console
 
@@ -946,13 +1064,25 @@ def _write_reports(report: Report, folder: Path, report_dir: Path) -> dict[str, 
     # A report left by an earlier run must not stay beside this run's.
     for fmt in _file_formats().values():
         (folder / fmt.filename).unlink(missing_ok=True)
-    formats = [name for name in _REPORT_FORMATS if name in _file_formats()]
+    formats = [name for name in _REPORT_FORMATS if name in _file_formats()] + list(lms_formats)
     quiet = Console(file=io.StringIO())
     # The reproducers too, from the facts the validated report carries (the engine is the child's).
-    written = render_report(report, formats, folder, console=quiet, engine=report.engine_facts)
+    written = render_report(report, formats, folder, console=quiet, engine=report.engine_facts, grading=grading)
     reports = {name: path.relative_to(report_dir).as_posix() for name, path in zip(formats, written)}
     reports["text"] = _write_text(write_text_report, report, folder, report_dir)
     return reports
+
+
+def _write_lms_reason(reason: str, folder: Path, report_dir: Path, formats: Sequence[str], grading: Any) -> dict[str, str]:
+    """Write the LMS files of a submission that could not be checked: every check 0 points, and why."""
+    from rich.console import Console
+
+    from gradcheck.reports import render_unchecked
+
+    if not formats:
+        return {}
+    written = render_unchecked(reason, formats, folder, grading, console=Console(file=io.StringIO()))
+    return {name: path.relative_to(report_dir).as_posix() for name, path in zip(formats, written)}
 
 
 def _text_reason(reason: str, stream: TextIO) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Mapping, Protocol
 
 import numpy as np
 
@@ -36,6 +36,7 @@ __all__ = [
     "Report",
     "Row",
     "Weighting",
+    "Weights",
     "FORMAT_VERSION",
 ]
 
@@ -426,12 +427,35 @@ class GradeSettings(Protocol):
 
 
 class Weighting(Protocol):
-    """How a gradebook's checks were weighted (``gradcheck.grade.Weights``)."""
+    """How a gradebook's checks were weighted (``Weights``)."""
 
     @property
     def source(self) -> str | None: ...
 
     def of(self, check: str) -> float: ...
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How much each check counts towards a score; ``default`` for the checks not listed.
+
+    The one score rule of gradcheck (``points``): the gradebook, the
+    Gradescope, Classroom and Canvas outputs all read it from here.
+    ``gradcheck.grade.load_weights`` reads it from a TOML file.
+    """
+
+    by_check: Mapping[str, float] = field(default_factory=dict)
+    default: float = 1.0
+    source: str | None = None
+
+    def of(self, check: str) -> float:
+        """Return the weight of ``check`` (an op's canonical name or ``programs``)."""
+        return self.by_check.get(check, self.default)
+
+    def points(self, statuses: Mapping[str, str]) -> tuple[float, float]:
+        """Return ``(earned, possible)`` for ``{check: status}``: a passed check earns its weight, any other nothing."""
+        earned = sum(self.of(check) for check, status in statuses.items() if status == "passed")
+        return earned, sum(self.of(check) for check in statuses)
 
 
 @dataclass
@@ -454,6 +478,9 @@ class Row:
     reports: dict[str, str] = field(default_factory=dict)
     reason: str | None = None
     seconds: float = 0.0
+    # From the roster (``grade --roster``): who handed the submission in; None without one.
+    student_id: str | None = None
+    student_name: str | None = None
 
     @property
     def score(self) -> float:
@@ -488,6 +515,7 @@ class Row:
             "reports": dict(self.reports),
             "reason": self.reason,
             "seconds": round(self.seconds, 2),
+            **({} if self.student_id is None else {"student_id": self.student_id, "student_name": self.student_name}),
         }
 
 

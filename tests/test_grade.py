@@ -150,14 +150,31 @@ def _shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str, build) -
     return folder
 
 
+# The sample run's roster (folder,student_id[,name]): by file name, folder name, and path as given.
+ROSTER_CSV = """\
+folder,student_id,name
+correct.py,s01,"Lovelace, Ada"
+negbug,s02,Grace
+submissions/tanhbug,s03,
+hostile,s04,Mallory
+broken,s05,Bob
+empty/,s06,Eve
+"""
+STUDENT_IDS = {"correct": "s01", "negbug": "s02", "tanhbug": "s03", "hostile": "s04", "broken": "s05", "empty": "s06"}
+# Hidden from students until grades are published (Gradescope after_published).
+HIDDEN = "matmul"
+
+
 def _grade_sample(folder: Path) -> None:
     (folder / "submissions").mkdir()
     paths = write_submissions(folder / "submissions", SUBMISSIONS)
     (folder / "weights.toml").write_text(WEIGHTS_TOML, encoding="utf-8")
+    (folder / "roster.csv").write_text(ROSTER_CSV, encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-m", "gradcheck", "grade", *(str(p.relative_to(folder)) for p in paths),
          "--workers", "2", "--weights", "weights.toml", "--ops", ",".join(OPS),
          "--max-examples", "5", "--programs", "10", "--timeout", "5", "--memory-mb", "1024",
+         "--format", "gradescope,classroom,canvas", "--roster", "roster.csv", "--hidden", HIDDEN,
          "--report-dir", "grades", *NO_SANDBOX],
         cwd=folder, capture_output=True, text=True, timeout=600,
         env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -246,7 +263,7 @@ def test_index_links_every_report_and_colours_every_status(graded):
 
 
 def test_each_checked_submission_has_its_reports(graded):
-    expected = {"json", "text"} | ({"html"} if "html" in FORMATS else set())
+    expected = {"json", "text", "gradescope", "classroom"} | ({"html"} if "html" in FORMATS else set())
     for name, row in graded["rows"].items():
         if row["status"] == "graded":
             assert set(row["reports"]) == expected

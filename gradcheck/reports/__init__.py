@@ -35,6 +35,7 @@ from gradcheck.settings import DEFAULT_FORMATS, DEFAULT_REPORT_DIR  # re-exporte
 if TYPE_CHECKING:  # rich is imported only when something is rendered.
     from rich.console import Console
 
+    from gradcheck.reports.lms import Grading
     from gradcheck.reports.reproducer import EngineFacts
     from gradcheck.results import Report
 
@@ -44,10 +45,12 @@ __all__ = [
     "DEFAULT_FORMATS",
     "DEFAULT_REPORT_DIR",
     "FORMATS",
+    "GRADEBOOK_FORMATS",
     "PLANNED_FORMATS",
     "Format",
     "parse_formats",
     "render_report",
+    "render_unchecked",
 ]
 
 
@@ -65,6 +68,9 @@ class Format:
     name: str
     renderer: str
     filename: str | None = None
+    # An LMS format (``gradcheck.reports.lms``): its renderer takes a
+    # ``GradedReport`` (the report with its weights and hidden checks).
+    graded: bool = False
 
     @property
     def on_terminal(self) -> bool:
@@ -88,7 +94,15 @@ FORMATS: dict[str, Format] = {
         Format("html", "gradcheck.reports.html:render_html", "gradcheck.html"),
         Format("junit", "gradcheck.reports.junit:write_junit", "gradcheck.xml"),
         Format("md", "gradcheck.reports.markdown:render_markdown", "gradcheck.md"),
+        Format("gradescope", "gradcheck.reports.lms:write_gradescope", "results.json", graded=True),
+        Format("classroom", "gradcheck.reports.lms:write_classroom", "classroom.json", graded=True),
     )
+}
+
+#: Formats of a whole gradebook, written by ``gradcheck grade`` only, and why a single check has none.
+GRADEBOOK_FORMATS: dict[str, str] = {
+    "canvas": "Canvas's import holds one line per student, so it is written by "
+              "`gradcheck grade SUBMISSION... --roster ROSTER.csv --format canvas`",
 }
 
 #: Formats the contract (docs/contract.md, section 2) names that this version does not render yet: none left.
@@ -117,6 +131,11 @@ def parse_formats(formats: str | Iterable[str]) -> list[Format]:
     for name in names:
         if name in FORMATS:
             continue
+        if name in GRADEBOOK_FORMATS:
+            raise UsageError(
+                f"--format={name} is not a report of one check: {GRADEBOOK_FORMATS[name]}. "
+                f"The formats of one check are {_available()}."
+            )
         if name in PLANNED_FORMATS:
             raise UsageError(
                 f"--format={name} is not available in this version of gradcheck yet; "
@@ -140,6 +159,7 @@ def render_report(
     *,
     console: "Console | None" = None,
     engine: "EngineFacts | None" = None,
+    grading: "Grading | None" = None,
 ) -> list[Path]:
     """Render ``report`` in each of ``formats``; return the paths of the files written.
 
@@ -150,6 +170,8 @@ def render_report(
     check (``gradcheck.reports.reproducer``), and every format names it. A
     renderer that raises leaves no file behind and does not stop the other
     formats: they are all rendered, then the first error is raised again.
+    The LMS formats (``gradescope``, ``classroom``) score the report with
+    ``grading`` (default: every check weighs 1, none hidden).
     """
     chosen = parse_formats(formats)
     if console is None:
@@ -174,7 +196,12 @@ def render_report(
             if fmt.on_terminal:
                 fmt.load()(report, console)
             else:
-                written.append((fmt, write_format(fmt, report, Path(report_dir))))
+                content: Any = report
+                if fmt.graded:
+                    from gradcheck.reports.lms import GradedReport, Grading
+
+                    content = GradedReport.of(report, grading or Grading())
+                written.append((fmt, write_format(fmt, content, Path(report_dir))))
         except Exception as error:  # noqa: BLE001 - re-raised below, after the other formats
             errors.append(error)
     shown = [(fmt.name, path) for fmt, path in written] + [("reproducer", path) for path in reproducers.values()]
@@ -188,6 +215,37 @@ def render_report(
             first.add_note(f"gradcheck: other report files written: {done}")
         raise first
     return [path for _, path in written] + list(reproducers.values())
+
+
+def render_unchecked(
+    reason: str,
+    formats: str | Iterable[str],
+    report_dir: str | os.PathLike[str],
+    grading: "Grading",
+    *,
+    console: "Console | None" = None,
+) -> list[Path]:
+    """Write the LMS formats among ``formats`` for a run that could not check anything; return their paths.
+
+    An engine that cannot be loaded still gets its ``results.json`` (every
+    check of ``grading.checks`` scores 0, the output says ``reason``), so an
+    LMS shows the student why instead of an autograder failure. The other
+    formats have no report to render and are skipped.
+    """
+    from gradcheck.reports.lms import GradedReport
+
+    if console is None:
+        from rich.console import Console
+
+        console = Console()
+    graded = GradedReport(None, grading, grading.checks or (), reason)
+    written = []
+    for fmt in parse_formats(formats):
+        if fmt.graded:
+            path = write_format(fmt, graded, Path(report_dir))
+            console.print(f"Wrote {fmt.name} to {path}", markup=False, highlight=False, soft_wrap=True)
+            written.append(path)
+    return written
 
 
 def write_format(fmt: Format, report: Any, report_dir: Path) -> Path:

@@ -28,6 +28,7 @@ __all__ = [
     "params_text",
     "printable",
     "replay_command",
+    "replay_ops_command",
     "shape_text",
     "status_text",
     "summary_text",
@@ -142,9 +143,14 @@ def replay_command(report: Report, result: CheckResult) -> str:
     """Return the command that re-runs ``result``'s check with the same seed and budget."""
     if result.replay:
         return result.replay  # a check that is not an engine's (a user's function) says how itself
+    return replay_ops_command(report, [result.check] if result.kind == "op" else None)
+
+
+def replay_ops_command(report: Report, ops: Sequence[str] | None) -> str:
+    """Return the command that re-runs the checks of ``ops`` (None: the programs) with the same seed and budget."""
     words = ["gradcheck", "check", report.target]
-    if result.kind == "op":
-        words += ["--ops", result.check, "--no-programs"]
+    if ops is not None:
+        words += ["--ops", ",".join(ops), "--no-programs"]
     else:
         # Which ops failed alone decides which programs count: run them all
         # again, over the same ops the programs were drawn from.

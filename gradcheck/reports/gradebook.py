@@ -9,6 +9,10 @@ A ``gradcheck.results.Gradebook`` is written three ways, to the report folder:
 * ``index.html``: the rows as a coloured table, each submission linking to
   its own report (HTML when there is one, else text).
 
+With a roster (``grade --roster``) the CSV and JSON name each row's student,
+and ``--format canvas`` adds ``canvas.csv``, Canvas's import
+(``gradcheck.reports.lms``).
+
 Next to them, each submission's folder gets ``gradcheck.txt``: its terminal
 report without colour, or, for a submission that could not be checked, the
 paragraph that says why.
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
     from gradcheck.results import Gradebook, Report, Row
 
 __all__ = [
+    "CANVAS_FILE",
     "GRADEBOOK_FILES",
     "CellView",
     "IndexView",
@@ -66,15 +71,31 @@ TEXT_WIDTH = 100
 _LINK_ORDER = ("html", "text", "json")
 
 
-def write_gradebook(gradebook: "Gradebook", report_dir: str | Path, console: "Console | None" = None) -> list[Path]:
-    """Write ``GRADEBOOK_FILES`` to ``report_dir``; say where on ``console``; return their paths."""
+#: Canvas's gradebook import (``--format canvas``), written beside the gradebook.
+CANVAS_FILE = Format("canvas", "gradcheck.reports.lms:write_canvas", "canvas.csv")
+
+
+def write_gradebook(
+    gradebook: "Gradebook", report_dir: str | Path, console: "Console | None" = None, *,
+    canvas_assignment: str | None = None,
+) -> list[Path]:
+    """Write ``GRADEBOOK_FILES`` to ``report_dir``; say where on ``console``; return their paths.
+
+    With ``canvas_assignment``, also ``canvas.csv``: Canvas's import, the
+    points under a column of that name (``gradcheck.reports.lms``).
+    """
     if console is None:
         from rich.console import Console
 
         console = Console()
     written = []
-    for fmt in GRADEBOOK_FILES:
-        path = write_format(fmt, gradebook, Path(report_dir))
+    files: list[tuple[Format, object]] = [(fmt, gradebook) for fmt in GRADEBOOK_FILES]
+    if canvas_assignment is not None:
+        from gradcheck.reports.lms import CanvasExport
+
+        files.append((CANVAS_FILE, CanvasExport(gradebook, canvas_assignment)))
+    for fmt, content in files:
+        path = write_format(fmt, content, Path(report_dir))
         console.print(f"Wrote gradebook {fmt.name} to {path}", markup=False, highlight=False, soft_wrap=True)
         written.append(path)
     return written
@@ -86,12 +107,15 @@ def write_gradebook(gradebook: "Gradebook", report_dir: str | Path, console: "Co
 def write_csv(gradebook: "Gradebook", stream: TextIO) -> None:
     """Write one line per submission: name, path, status, score, points, one column per check, report, reason."""
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(["submission", "path", "status", "score", "points", "max_points",
-                     *gradebook.checks, "report", "reason"])
+    # The roster's columns only when grading had one.
+    roster = any(row.student_id is not None for row in gradebook.rows)
+    writer.writerow(["submission", *(["student_id", "student_name"] if roster else []), "path", "status", "score",
+                     "points", "max_points", *gradebook.checks, "report", "reason"])
     for row in gradebook.rows:
         data = row.to_dict()
+        student = [row.student_id or "", row.student_name or ""] if roster else []
         writer.writerow([
-            row.name, row.path, row.status, data["score"], data["points"], data["max_points"],
+            row.name, *student, row.path, row.status, data["score"], data["points"], data["max_points"],
             *(row.checks[check] for check in gradebook.checks), _main_report(row) or "", row.reason or "",
         ])
 
