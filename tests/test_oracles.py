@@ -134,7 +134,8 @@ def _doubled_gradient(spec):
                 y = spec.tensorflow(tf, *xs, **params)
 
             def backward(upstream):
-                return [2.0 * g for g in tape.gradient(y, xs, output_gradients=upstream)]
+                # convert_to_tensor: a gather's gradient is tf.IndexedSlices.
+                return [2.0 * tf.convert_to_tensor(g) for g in tape.gradient(y, xs, output_gradients=upstream)]
 
             return y, backward
 

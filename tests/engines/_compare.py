@@ -183,7 +183,7 @@ TF = types.SimpleNamespace(
 )
 
 #: Parameters the contract passes before the operands (docs/contract.md, section 1b).
-_BEFORE = {"where": ("condition",)}
+_BEFORE = {"where": ("condition",), "einsum": ("subscripts",)}
 
 
 #: Ops of the contract (docs/contract.md, section 1b) not called as ``op(*operands, **params)``:
@@ -195,9 +195,8 @@ FUNCTIONS = {"pow_tensor": "pow"}
 def op_program(op: str, params: dict[str, Any] | None = None) -> Program:
     """Return the program applying one op, with static ``params`` by keyword (einsum's subscripts first)."""
     params = dict(params or {})
-    before = [params.pop(name) for name in _BEFORE.get(op, ())]
-    return lambda ops, *operands: getattr(ops, op)(*before, *operands, **params)
-    leading = (params.pop("subscripts"),) if op == "einsum" else ()
+    # Parameters passed ahead of the operands (where's condition, einsum's subscripts).
+    leading = [params.pop(name) for name in _BEFORE.get(op, ())]
     function = FUNCTIONS.get(op, op)
     if op in LISTED:
         return lambda ops, *operands: getattr(ops, function)(list(operands), **params)
