@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck._opspec import FREE, OpSpec, Param, Shapes, Slip, Stacked
+from gradcheck._opspec import FREE, OpSpec, Param, Shapes, Slip, Stacked, shifted_axis, stack_axis_param
 
 __all__ = ["ROWS", "advanced_first", "key_entries", "pad_pairs", "repeated_positions"]
 
@@ -235,15 +235,11 @@ def _tf_pad(tf: Any, x: Any, pad_width: Any) -> Any:
 # --- Batching rules: a new leading axis for k cases -------------------------------
 
 
-def _shifted(axis: int, rank: int) -> int:
-    return axis % rank + 1
-
-
 def _stack_take(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
     # axis=None indexes the flattened operand: each case is one row of the stack.
     if params["axis"] is None:
         return ((int(np.prod(shapes[0])),),), {**params, "axis": 1}
-    return shapes, {**params, "axis": _shifted(params["axis"], len(shapes[0]))}
+    return shapes, {**params, "axis": shifted_axis(params["axis"], len(shapes[0]))}
 
 
 def _stack_getitem(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
@@ -261,17 +257,6 @@ def _stack_where(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
     condition = np.asarray(params["condition"])
     rank = max(condition.ndim, *(len(shape) for shape in shapes))
     return tuple((1,) * (rank - len(shape)) + tuple(shape) for shape in shapes), params
-
-
-def _stack_flip(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
-    rank, axis = len(shapes[0]), params["axis"]
-    if axis is None:
-        moved: Any = tuple(range(1, rank + 1))
-    elif isinstance(axis, tuple):
-        moved = tuple(_shifted(a, rank) for a in axis)
-    else:
-        moved = _shifted(axis, rank)
-    return shapes, {**params, "axis": moved}
 
 
 def _stack_pad(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
@@ -367,7 +352,7 @@ ROWS: tuple[OpSpec, ...] = (
         shapes="nonscalar",
         params=(Param("axis", None),),
         param_rule="flip_axes",
-        stacked=_stack_flip,
+        stacked=stack_axis_param,
         vjp_rules=("flip(g, axis)",),
         slips=(
             Slip("g (not flipped)", "flip(g, axis)",

@@ -13,16 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck._opspec import POSITIVE, Domain, Factors, OpSpec, Param, Shapes, Slip, Stacked
+from gradcheck._opspec import POSITIVE, Domain, Factors, OpSpec, Param, Shapes, Slip, Stacked, shifted_axis
 
 __all__ = ["EXPONENT", "ROWS"]
 
 #: A tensor exponent's values: x ** y stays within 4 ** 2 = 16 on x's domain.
 EXPONENT = Domain(((-2.0, 2.0),))
-
-
-def _shifted(axis: int, rank: int) -> int:
-    return axis % rank + 1
 
 
 def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -45,11 +41,11 @@ def _stack(*xs: np.ndarray, axis: int = 0) -> np.ndarray:
 
 
 def _stack_concat(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
-    return shapes, {**params, "axis": _shifted(params["axis"], len(shapes[0]))}
+    return shapes, {**params, "axis": shifted_axis(params["axis"], len(shapes[0]))}
 
 
 def _stack_stack(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
-    return shapes, {**params, "axis": _shifted(params["axis"], len(shapes[0]) + 1)}
+    return shapes, {**params, "axis": shifted_axis(params["axis"], len(shapes[0]) + 1)}
 
 
 def _split_along(axis: int) -> Any:

@@ -18,6 +18,7 @@ from gradcheck._literals import source
 __all__ = [
     "ABOVE_MINUS_ONE", "DISTINCT", "DIVISOR", "FREE", "LATTICE_A", "LATTICE_B", "NONZERO", "POSITIVE",
     "REQUIRED", "SPREAD_OUT", "TIE_GAP", "Domain", "Factors", "OpSpec", "Param", "Shapes", "Slip", "Stacked",
+    "shifted_axis", "stack_axis_param",
 ]
 
 class _Required:
@@ -319,4 +320,24 @@ class OpSpec:
             elif not param.at_default(value):
                 kwargs[param.name] = value
         return tuple(args), kwargs
+
+
+# --- Batching helpers the rows share (``OpSpec.stacked``) ---
+
+
+def shifted_axis(axis: int, rank: int) -> int:
+    """Return ``axis`` of a rank-``rank`` operand once a stacking axis is put in front."""
+    return axis % rank + 1
+
+
+def stack_axis_param(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
+    """Batching rule of ops whose ``axis`` is None (every axis), an int or a tuple: the axes move one right."""
+    rank, axis = len(shapes[0]), params["axis"]
+    if axis is None:
+        moved: Any = tuple(range(1, rank + 1))
+    elif isinstance(axis, tuple):
+        moved = tuple(shifted_axis(a, rank) for a in axis)
+    else:
+        moved = shifted_axis(axis, rank)
+    return shapes, {**params, "axis": moved}
 

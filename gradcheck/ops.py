@@ -41,6 +41,8 @@ from gradcheck._opspec import (
     Factors,
     Shapes,
     Stacked,
+    shifted_axis,
+    stack_axis_param,
 )
 
 # The table's vocabulary (gradcheck._opspec) is re-exported: ``ops.Domain``, ``ops.FREE``...
@@ -165,28 +167,13 @@ def _stack_matmul(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
     return (_padded(a, rank), _padded(b, rank)), params
 
 
-def _shifted(axis: int, rank: int) -> int:
-    return axis % rank + 1
-
-
-def _stack_reduction(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
-    rank, axis = len(shapes[0]), params["axis"]
-    if axis is None:
-        moved: Any = tuple(range(1, rank + 1))
-    elif isinstance(axis, tuple):
-        moved = tuple(_shifted(a, rank) for a in axis)
-    else:
-        moved = _shifted(axis, rank)
-    return shapes, {**params, "axis": moved}
-
-
 def _stack_single_axis(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
-    return shapes, {**params, "axis": _shifted(params["axis"], len(shapes[0]))}
+    return shapes, {**params, "axis": shifted_axis(params["axis"], len(shapes[0]))}
 
 
 def _stack_permutation(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
     rank = len(shapes[0])
-    return shapes, {**params, "axes": (0, *(_shifted(a, rank) for a in params["axes"]))}
+    return shapes, {**params, "axes": (0, *(shifted_axis(a, rank) for a in params["axes"]))}
 
 
 def _stack_reshape(shapes: Shapes, params: dict[str, Any], k: int) -> Stacked:
@@ -358,7 +345,7 @@ def _reduction(name: str, numpy_fn: Callable[..., np.ndarray], tf_name: str, rul
         params=(Param("axis", None), Param("keepdims", False)),
         param_rule="reduction",
         domains=(DISTINCT,) if name == "max" else (FREE,),
-        stacked=_stack_reduction,
+        stacked=stack_axis_param,
         vjp_rules=(rule,),
         slips=slips,
         factors=factors,
@@ -556,7 +543,7 @@ _TABLE: tuple[OpSpec, ...] = (
         shapes="reducible",
         params=(Param("axis", None), Param("keepdims", False)),
         param_rule="reduction",
-        stacked=_stack_reduction,
+        stacked=stack_axis_param,
         vjp_rules=("g spread back over the reduced axes, times softmax(x) over them",),
         slips=(
             Slip("sum's backward (g copied to every entry)", "g * softmax(x) over the reduced axes",
@@ -671,7 +658,7 @@ _TABLE: tuple[OpSpec, ...] = (
         params=(Param("axis", None), Param("keepdims", False), Param("correction", 0.0)),
         param_rule="variance",
         contraction=lambda shapes, params: _reduced_count(shapes[0], params.get("axis")),
-        stacked=_stack_reduction,
+        stacked=stack_axis_param,
         vjp_rules=("2 * g * (x - mean(x)) / (N - correction), g spread back over the reduced axes, "
                    "N the number of entries reduced",),
         slips=(
@@ -692,7 +679,7 @@ _TABLE: tuple[OpSpec, ...] = (
         # Distinct values: no reduced row is constant, where std has no derivative.
         domains=(DISTINCT,),
         contraction=lambda shapes, params: _reduced_count(shapes[0], params.get("axis")),
-        stacked=_stack_reduction,
+        stacked=stack_axis_param,
         vjp_rules=("g * (x - mean(x)) / ((N - correction) * std(x)), g spread back over the reduced "
                    "axes, N the number of entries reduced",),
         slips=(
