@@ -179,7 +179,7 @@ def render(data: dict[str, Any]) -> str:
         "# Adapter campaign",
         "",
         "gradcheck on every adapter of `gradcheck.adapters` (the framework's own gradients), every op,",
-        f"float32 and float64: {meta['examples']} examples per op (`max_examples`; a failing op also counts",
+        f"float32 and float64: {_budgets(rows, meta)} (`max_examples`; a failing op also counts",
         "the cases run while shrinking; each example checks its own value sets, 8 since they were",
         "introduced, one before), seed",
         f"{meta['seed']}, {meta['workers']} worker processes: {sum(r['seconds'] for r in rows) / 60:.0f} minutes of",
@@ -220,6 +220,19 @@ def render(data: dict[str, Any]) -> str:
         *table,
         "",
     ])
+
+
+def _budgets(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    """Return "2000 examples per op", or each budget and its ops when an --update ran some ops with another."""
+    ops_by_budget: dict[int, set[str]] = {}
+    for row in rows:
+        ops_by_budget.setdefault(row.get("max_examples", meta["examples"]), set()).add(row["op"])
+    if len(ops_by_budget) == 1:
+        return f"{next(iter(ops_by_budget))} examples per op"
+    ordered = sorted(ops_by_budget.items(), key=lambda item: -len(item[1]))
+    (common, _), rest = ordered[0], ordered[1:]
+    named = "; ".join(f"{budget} for {', '.join(sorted(ops, key=OP_NAMES.index))}" for budget, ops in rest)
+    return f"{common} examples per op ({named})"
 
 
 def _write(path: Path, text: str, quiet: bool = False) -> None:
@@ -268,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     stored = (json.loads(json_path.read_text(encoding="utf-8"))
               if (args.update or args.resume) and json_path.exists() else None)
     rows = {_key(row): row for row in (stored["rows"] if stored else [])}
+    for row in rows.values():
+        # Rows stored before each row kept its own budget ran with the stored one.
+        row.setdefault("max_examples", stored["meta"]["examples"] if stored else args.examples)
     earlier_seconds = stored["meta"]["wall_seconds"] if stored else 0.0
     if args.resume:
         jobs = [job for job in jobs if job not in rows]
@@ -276,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def save(row: dict[str, Any]) -> None:
         # After every job: a stopped campaign keeps what it finished (--resume goes on).
-        rows[_key(row)] = row
+        rows[_key(row)] = {**row, "max_examples": args.examples}
         kept = _ordered(list(rows.values()))
         data = {
             "format_version": 1,

@@ -205,7 +205,8 @@ class ProgramCase:
             operands = tuple(_rounded(values[arg].numpy(), self.dtype) for arg in step.args)
             cases.append((step, Case(
                 step.op, OPS[step.op].names_for(len(operands)), operands, dict(step.params),
-                _rounded(adjoint.numpy(), self.dtype), self.dtype,
+                # convert_to_tensor: a gather's (take, getitem) adjoint is tf.IndexedSlices.
+                _rounded(tf.convert_to_tensor(adjoint).numpy(), self.dtype), self.dtype,
             )))
         return cases
 

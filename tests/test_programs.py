@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
 from hypothesis.errors import InvalidArgument
 
 from gradcheck._tf import tensorflow
 from gradcheck.engine import load_engine
-from gradcheck.ops import OP_NAMES
+from gradcheck.ops import OP_NAMES, OPS
 from gradcheck.program import ProgramCase, Step
 from gradcheck.runner import check_programs, run_checks
 from gradcheck.strategies import programs
@@ -212,3 +212,72 @@ def test_long_matmul_chains_do_not_trip_the_finite_difference_oracle():
     )
     assert result.status == "failed"
     assert result.oracle_disagreements == 0, result.oracle_note
+
+
+CNN_OPS = ["conv2d", "relu", "max_pool2d", "reshape", "matmul", "cross_entropy"]
+
+
+def test_a_course_cnn_comes_out_of_the_search():
+    # conv → relu → pool → flatten → dense → loss; max pooling and a ReLU
+    # commute, so the activation may also come after the pooling.
+    wanted = {
+        ("conv2d", "relu", "max_pool2d", "reshape", "matmul", "cross_entropy"),
+        ("conv2d", "max_pool2d", "relu", "reshape", "matmul", "cross_entropy"),
+    }
+    seen = set()
+
+    class Found(Exception):
+        pass
+
+    # Generate only: Found ends the search (it is not a failure to shrink).
+    @settings(max_examples=3000, database=None, deadline=None, derandomize=True, phases=[Phase.generate])
+    @given(programs(CNN_OPS))
+    def collect(program):
+        seen.add(tuple(step.op for step in program.steps))
+        if wanted <= seen:
+            raise Found
+
+    with pytest.raises(Found):
+        collect()
+
+
+def test_cnn_programs_flatten_each_example_and_pool_without_ties():
+    from gradcheck.strategies._programs import _pool_untied
+
+    @settings(max_examples=150, database=None, deadline=None, derandomize=True)
+    @given(programs(CNN_OPS))
+    def check(program):
+        ops_used = tuple(step.op for step in program.steps)
+        if ops_used[:1] != ("conv2d",) or ops_used[-3:] != ("reshape", "matmul", "cross_entropy"):
+            return
+        values = dict(zip(program.names, program.inputs))
+        for step in program.steps:
+            args = [values[arg] for arg in step.args]
+            if step.op == "reshape" and args[0].ndim == 4:
+                assert step.params["shape"] in ((args[0].shape[0], -1), (args[0].shape[0], args[0][0].size))
+            if step.op == "max_pool2d":
+                assert _pool_untied(args[0], **step.params)
+            values[step.out] = OPS[step.op].reference(*args, **step.params)
+
+    check()
+
+
+@pytest.mark.parametrize("target", ["engine32", "engine64"])
+def test_correct_engine_passes_cnn_programs(target):
+    engine = load_engine(f"gradcheck.examples.numpy_engine:{target}")
+    result = check_programs(engine, ops=CNN_OPS + ["avg_pool2d", "tanh", "gelu", "add"], max_examples=100, seed=1)
+    assert result.status == "passed", [failure.to_dict() for failure in result.failures]
+    assert result.oracle_disagreements == 0, result.oracle_note
+
+
+def test_blaming_steps_reads_a_gathered_adjoint_as_dense():
+    # The adjoint of a value that a take reads is tf.IndexedSlices; blaming a
+    # program's steps crashed on it (found by a campaign over all ops).
+    program = ProgramCase(
+        ("x0",), (np.array([0.5, 1.0, 1.5]),),
+        (Step("t0", "sin", ("x0",), {}), Step("t1", "take", ("t0",), {"indices": np.array([0, 0, 2]), "axis": 0})),
+        np.array([1.0, 2.0, 3.0]),
+    )
+    (_, sin_case), (_, take_case) = program.step_cases()
+    assert np.allclose(sin_case.cotangent, [3.0, 0.0, 3.0])
+    assert np.allclose(take_case.cotangent, [1.0, 2.0, 3.0])
