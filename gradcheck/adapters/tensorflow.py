@@ -63,15 +63,12 @@ def _as_called(spec: OpSpec) -> Callable[..., Any]:
 
     The row takes ``(tf, *operands, **params)``; the engine's op takes the
     ``before`` parameters first (einsum's subscripts) and the operands as one
-    list where the op is ``listed`` (concat).
+    list where the op is ``listed`` (concat): ``OpSpec.parse_args`` reads them back.
     """
-    before = [param.name for param in spec.params if param.before]
 
     def op(*args: Any, **kwargs: Any) -> Any:
-        leading, rest = args[:len(before)], args[len(before):]
-        if spec.listed:
-            rest = (*rest[0], *rest[1:])
-        return spec.tensorflow(tf, *rest, **dict(zip(before, leading)), **kwargs)
+        operands, params = spec.parse_args(args, kwargs)
+        return spec.tensorflow(tf, *operands, **params)
 
     return op
 
