@@ -94,16 +94,17 @@ def scheduler_address(url: str) -> str:
 
 
 @contextlib.contextmanager
-def open_executor(url: str, options: GradeOptions, connect_timeout: float = CONNECT_TIMEOUT) -> Iterator[DaskChecks]:
+def open_executor(url: str, options: GradeOptions, connect_timeout: float | None = None) -> Iterator[DaskChecks]:
     """Connect to the scheduler of ``url`` (``dask://HOST:PORT``); yield the check that runs on its workers.
 
     Refuses, with ``UsageError``, before anything is graded: a bad URL, Dask
     not installed, a scheduler that does not answer within
-    ``connect_timeout`` seconds or has no worker, workers without this
+    ``connect_timeout`` seconds (default ``CONNECT_TIMEOUT``) or has no worker, workers without this
     version of gradcheck, and (unless ``options.sandbox`` is off) workers that
     cannot make the sandbox. The connection is closed on leaving.
     """
     address = scheduler_address(url)
+    connect_timeout = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
     try:
         import distributed
     except ImportError as error:
@@ -238,7 +239,7 @@ def pack_submission(path: Path, limit: int = MAX_SUBMISSION_BYTES) -> bytes:
         size += file.stat().st_size
         if size > limit:
             raise ValueError(
-                f"this submission's files are more than {limit // (1024 * 1024)} MiB, the most gradcheck sends "
+                f"this submission's files are more than {_size(limit)}, the most gradcheck sends "
                 f"to a Dask worker ({file.name} is {file.stat().st_size} bytes); take data and build files out "
                 "of the submission folder, or grade it on this machine without --executor."
             )
@@ -247,6 +248,10 @@ def pack_submission(path: Path, limit: int = MAX_SUBMISSION_BYTES) -> bytes:
         for file, name in files:
             archive.write(file, name)
     return buffer.getvalue()
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**20:g} MiB" if count >= 2**20 else f"{count} bytes"
 
 
 def unpack_submission(payload: bytes, root: Path, name: str, limit: int = MAX_SUBMISSION_BYTES) -> Path:
