@@ -508,7 +508,8 @@ def _run_grade(args: argparse.Namespace) -> int:
         raise UsageError("--assignment names the column of canvas.csv; it goes with --format canvas.")
     grading = _grading(args, options.checks)
     weights = grading.weights
-    if args.python and shutil.which(args.python) is None:
+    # With --executor the interpreter is looked for on the workers, when connecting.
+    if args.python and args.executor is None and shutil.which(args.python) is None:
         raise UsageError(
             f"--python={args.python!r} is not an interpreter gradcheck can run (no such executable); "
             "give the path of a Python that has NumPy installed, e.g. --python ~/venv/bin/python."

@@ -100,8 +100,8 @@ def open_executor(url: str, options: GradeOptions, connect_timeout: float | None
     Refuses, with ``UsageError``, before anything is graded: a bad URL, Dask
     not installed, a scheduler that does not answer within
     ``connect_timeout`` seconds (default ``CONNECT_TIMEOUT``) or has no worker, workers without this
-    version of gradcheck, and (unless ``options.sandbox`` is off) workers that
-    cannot make the sandbox. The connection is closed on leaving.
+    version of gradcheck, workers without ``options.python``, and (unless
+    ``options.sandbox`` is off) workers that cannot make the sandbox. The connection is closed on leaving.
     """
     address = scheduler_address(url)
     connect_timeout = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
@@ -150,7 +150,7 @@ class DaskChecks:
                 f"`dask worker {self._address}`."
             ) from None
         try:
-            found = self._client.run(_worker_facts, options.sandbox)
+            found = self._client.run(_worker_facts, options.sandbox, options.python)
         except Exception as error:  # noqa: BLE001 - whatever a worker raised, said as one paragraph
             raise UsageError(
                 f"--executor={self._url}: the Dask workers cannot run gradcheck's check ({type(error).__name__}: "
@@ -165,12 +165,12 @@ class DaskChecks:
                 f"(the same checks and report format), but {listed}. Install gradcheck "
                 f"{gradcheck.__version__} on them and restart them."
             )
-        unsandboxed = {worker: reason for worker, (_, reason) in found.items() if reason is not None}
-        if unsandboxed:
-            worker, reason = sorted(unsandboxed.items())[0]
+        unable = {worker: reason for worker, (_, reason) in found.items() if reason is not None}
+        if unable:
+            worker, reason = sorted(unable.items())[0]
             raise UsageError(
-                f"--executor={self._url}: cannot grade in a sandbox on {len(unsandboxed)} of the workers; "
-                f"{worker} says: {reason}"
+                f"--executor={self._url}: {len(unable)} of the {len(found)} workers cannot check submissions "
+                f"as asked; {worker} says: {reason}"
             )
         self.slots = max(1, sum(self._client.nthreads().values()))
 
@@ -291,11 +291,14 @@ def _renamed(text: str, old: str, new: str, *, json_text: bool) -> str:
 # --- On the worker ----------------------------------------------------------------
 
 
-def _worker_facts(sandbox: bool) -> tuple[str, str | None]:
-    """Return this worker's gradcheck version, and why it cannot make the sandbox (None when it can, or need not)."""
+def _worker_facts(sandbox: bool, python: str | None) -> tuple[str, str | None]:
+    """Return this worker's gradcheck version, and why it cannot check as asked (None when it can)."""
     import gradcheck as here
     from gradcheck.sandbox import available
 
+    if python is not None and shutil.which(python) is None:
+        return here.__version__, (f"--python={python!r} is not an interpreter on this worker; give the path "
+                                  "of a Python with NumPy that every worker has.")
     return here.__version__, available() if sandbox else None
 
 

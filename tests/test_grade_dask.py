@@ -120,6 +120,14 @@ def test_workers_with_another_gradcheck_are_refused(cluster, monkeypatch):
     assert "\n" not in str(caught.value)
 
 
+def test_workers_without_the_python_asked_for_are_refused(cluster):
+    address = cluster.scheduler_address.replace("tcp://", "dask://")
+    with pytest.raises(UsageError, match=r"1 of the 1 workers cannot check submissions as asked; tcp://.* says: "
+                                         r"--python='/no/such/python' is not an interpreter on this worker"):
+        with open_executor(address, GradeOptions(sandbox=False, python="/no/such/python")):
+            pass
+
+
 @pytest.mark.parametrize("url", ["dask://", "dask://host", "dask://host:0", "dask://host:99999",
                                  "tcp://host:8786", "dask://host:8786/path", "local"])
 def test_a_bad_executor_url_exits_2_before_grading(url, tmp_path, capsys):
