@@ -184,6 +184,8 @@ class DaskChecks:
             payload = pack_submission(submission.path)
         except ValueError as error:
             return str(error)
+        except OSError as error:
+            return f"the submission's files could not be read to send them to a Dask worker: {error}"
         future = self._client.submit(
             _remote_check, payload, submission.path.name, submission.name, options, gradcheck.__version__,
             pure=False, retries=0,
