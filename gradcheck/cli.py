@@ -542,7 +542,8 @@ def _run_grade(args: argparse.Namespace) -> int:
     total, done = len(submissions), 0
     progress.print(
         f"Grading {total} submission{'s' if total != 1 else ''} with seed {options.seed}, "
-        f"{min(workers, total)} at a time; reports in {report_dir}/", markup=False, soft_wrap=True,
+        f"{min(workers, total)} at a time{f' on the workers of {args.executor}' if args.executor else ''}; "
+        f"reports in {report_dir}/", markup=False, soft_wrap=True,
     )
 
     def on_finish(row: Any) -> None:

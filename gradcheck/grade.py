@@ -43,6 +43,7 @@ be loaded scores 0, every check ``error``.
 from __future__ import annotations
 
 import ast
+import atexit
 import collections
 import concurrent.futures
 import contextlib
@@ -977,7 +978,9 @@ def _shared_children() -> _Children:
     # Entered once and kept for the life of the process (a remote worker's).
     with _SHARED_LOCK:
         if not _SHARED:
-            _SHARED.append(_Children(Path(tempfile.mkdtemp(prefix="gradcheck-check-"))).__enter__())
+            workdir = tempfile.mkdtemp(prefix="gradcheck-check-")
+            atexit.register(shutil.rmtree, workdir, True)
+            _SHARED.append(_Children(Path(workdir)).__enter__())
         return _SHARED[0]
 
 

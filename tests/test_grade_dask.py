@@ -99,7 +99,7 @@ def test_the_cluster_grades_the_rows_a_local_grading_does(both):
     assert rows["correct"]["status"] == rows["negbug"]["status"] == "graded"
     assert set(rows["correct"]["checks"].values()) == {"passed"}
     assert rows["negbug"]["checks"] == {"negative": "failed", "exp": "passed", "programs": "passed"}
-    assert "2 at a time" in remote_errors  # the cluster's two worker threads
+    assert "2 at a time on the workers of dask://127.0.0.1:" in remote_errors  # the cluster's two threads
 
 
 @pytest.mark.parametrize("report", ["correct/gradcheck.json", "negbug/gradcheck.json", "negbug/results.json"])
