@@ -451,6 +451,10 @@ def _add_grade_command(commands: Any) -> None:
                             "each submission: only for submissions you trust")
     grade.add_argument("--report-dir", default=DEFAULT_REPORT_DIR, metavar="DIR",
                        help=f"folder for the gradebook and the per-submission reports (default: {DEFAULT_REPORT_DIR}/)")
+    grade.add_argument("--executor", metavar="dask://HOST:PORT", default=None,
+                       help="check the submissions on the workers of this Dask scheduler (they need the same "
+                            "gradcheck; pip install 'gradcheck[dask]'); --workers then defaults to, and is "
+                            "capped at, the cluster's worker threads (default: this machine)")
     grade.set_defaults(run=_run_grade)
 
 
@@ -482,7 +486,12 @@ def _run_grade(args: argparse.Namespace) -> int:
         sandbox=not args.no_sandbox,
         supported_params=_supported_params_text(settings.supported_params),
     )
-    if options.sandbox:
+    if args.executor is not None:
+        from gradcheck.executors import scheduler_address
+
+        scheduler_address(args.executor)  # a bad URL is refused before anything else
+    # With --executor the sandbox is made on the workers, and checked there when connecting.
+    if options.sandbox and args.executor is None:
         from gradcheck.sandbox import available
 
         reason = available()
@@ -499,7 +508,8 @@ def _run_grade(args: argparse.Namespace) -> int:
         raise UsageError("--assignment names the column of canvas.csv; it goes with --format canvas.")
     grading = _grading(args, options.checks)
     weights = grading.weights
-    if args.python and shutil.which(args.python) is None:
+    # With --executor the interpreter is looked for on the workers, when connecting.
+    if args.python and args.executor is None and shutil.which(args.python) is None:
         raise UsageError(
             f"--python={args.python!r} is not an interpreter gradcheck can run (no such executable); "
             "give the path of a Python that has NumPy installed, e.g. --python ~/venv/bin/python."
@@ -517,6 +527,13 @@ def _run_grade(args: argparse.Namespace) -> int:
         ) from None
 
     # Only now, with every argument known to be good, pay for the grading.
+    remote = contextlib.ExitStack()
+    check = None
+    if args.executor is not None:
+        from gradcheck.executors import open_executor
+
+        check = remote.enter_context(open_executor(args.executor, options))
+        workers = min(workers if args.workers is not None else check.slots, check.slots)
     from rich.console import Console
 
     from gradcheck.reports.gradebook import write_gradebook
@@ -525,7 +542,8 @@ def _run_grade(args: argparse.Namespace) -> int:
     total, done = len(submissions), 0
     progress.print(
         f"Grading {total} submission{'s' if total != 1 else ''} with seed {options.seed}, "
-        f"{min(workers, total)} at a time; reports in {report_dir}/", markup=False, soft_wrap=True,
+        f"{min(workers, total)} at a time{f' on the workers of {args.executor}' if args.executor else ''}; "
+        f"reports in {report_dir}/", markup=False, soft_wrap=True,
     )
 
     def on_finish(row: Any) -> None:
@@ -554,12 +572,12 @@ def _run_grade(args: argparse.Namespace) -> int:
     # SIGINT too, explicitly: a grader started with SIGINT ignored (by a parent
     # that ignores it, as pytest-xdist's workers and background jobs of some
     # shells do) must still stop on it with a partial gradebook.
-    with _signal_handler(signal.SIGTERM, on_terminate), _signal_handler(signal.SIGINT, on_terminate):
+    with remote, _signal_handler(signal.SIGTERM, on_terminate), _signal_handler(signal.SIGINT, on_terminate):
         try:
             gradebook = grade(submissions, options, report_dir, weights=weights, workers=workers,
                               on_finish=on_finish, on_update=on_update,
                               formats=[name for name in lms_formats if name != "canvas"],
-                              hidden=grading.hidden, students=students)
+                              hidden=grading.hidden, students=students, check=check)
         except GradingStopped as stopped:
             gradebook = stopped.gradebook
             stopped_by.append(stopped_by[0] if stopped_by else signal.SIGINT)

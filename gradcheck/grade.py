@@ -43,6 +43,7 @@ be loaded scores 0, every check ``error``.
 from __future__ import annotations
 
 import ast
+import atexit
 import collections
 import concurrent.futures
 import contextlib
@@ -95,11 +96,13 @@ __all__ = [
     "Student",
     "Submission",
     "Weights",
+    "check_submission",
     "find_submissions",
     "grade",
     "load_roster",
     "load_weights",
     "send_report",
+    "validated_report",
 ]
 
 #: The key of the weight every check without its own weight gets.
@@ -531,6 +534,7 @@ def grade(
     formats: Sequence[str] = (),
     hidden: Iterable[str] = (),
     students: Mapping[str, Student] | None = None,
+    check: Callable[[Submission, GradeOptions, threading.Event], Report | str | None] | None = None,
 ) -> Gradebook:
     """Check every submission with ``options``, ``workers`` at a time; return the gradebook.
 
@@ -549,6 +553,10 @@ def grade(
     ``results.json``, ``classroom``: ``classroom.json``; ``gradcheck.reports.lms``),
     scored with ``weights``, the checks in ``hidden`` hidden from students.
     ``students`` (``load_roster``) gives each row its student, by submission name.
+    ``check`` checks one submission elsewhere (``gradcheck.executors``) instead
+    of in a child here: it returns the validated report, why there is none, or
+    None once the event it is given is set (grading stopped); the rows and
+    files are then written here exactly as for a local check.
     """
     weights = weights or Weights()
     lms = _LmsFiles(tuple(formats), frozenset(hidden), weights)
@@ -573,7 +581,7 @@ def grade(
     with _Children(workdir) as children:
         try:
             futures = {
-                executor.submit(_grade_one, submission, options, lms, report_dir, children): submission
+                executor.submit(_grade_one, submission, options, lms, report_dir, children, check): submission
                 for submission in submissions
             }
             for future in concurrent.futures.as_completed(futures):
@@ -826,13 +834,17 @@ def _with_student(row: Row, students: Mapping[str, Student]) -> Row:
 
 def _grade_one(
     submission: Submission, options: GradeOptions, lms: _LmsFiles, report_dir: Path, children: _Children,
+    check: Callable[[Submission, GradeOptions, threading.Event], Report | str | None] | None = None,
 ) -> Row | None:
     """Check one submission and write its files; return its row, None if grading was interrupted.
 
     Never raises for the submission's sake: whatever goes wrong is this row's reason.
     """
     started = time.perf_counter()
-    outcome = _run_check(submission, options, children)
+    if check is not None:
+        outcome = check(submission, options, children.stopping)
+    else:
+        outcome = _run_check(submission, options, children)
     if outcome is None:
         return None
     folder = report_dir / submission.name
@@ -945,6 +957,36 @@ def _run_check(submission: Submission, options: GradeOptions, children: _Childre
     how = f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with status {code}"
     tail = printed.strip()[-_OUTPUT_TAIL:]
     return f"the check of this submission {how} without sending a complete report. What it printed: {tail or 'nothing'}"
+
+
+def check_submission(submission: Submission, options: GradeOptions) -> Report | str:
+    """Return the validated report of ``submission`` checked exactly as ``grade`` checks it, or why there is none.
+
+    The one check both paths share: ``gradcheck.executors`` calls it on a
+    remote worker. Calls in one process share one set of children (and the
+    child subreaper), so that concurrent calls never sweep each other's.
+    """
+    outcome = _run_check(submission, options, _shared_children())
+    return _INTERRUPTED if outcome is None else outcome
+
+
+_SHARED: list[_Children] = []
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared_children() -> _Children:
+    # Entered once and kept for the life of the process (a remote worker's).
+    with _SHARED_LOCK:
+        if not _SHARED:
+            workdir = tempfile.mkdtemp(prefix="gradcheck-check-")
+            atexit.register(shutil.rmtree, workdir, True)
+            _SHARED.append(_Children(Path(workdir)).__enter__())
+        return _SHARED[0]
+
+
+def validated_report(text: str, options: GradeOptions) -> Report | str:
+    """Return the report in the JSON ``text`` if it is one of the checks ``options`` asked for, else why it is not."""
+    return _validated_report(text, options)
 
 
 def _pump(
