@@ -34,7 +34,7 @@ from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any
 
-from gradcheck._notebooks import NotebookError, NotebookSource, is_notebook, read_notebook, register
+from gradcheck._notebooks import NotebookError, NotebookSource, is_notebook, loaded_notebook, read_notebook, register
 from gradcheck._tracebacks import describe_exception, display_path, file_line, format_frame, user_frame
 from gradcheck.errors import GradcheckError, TargetError
 
@@ -130,7 +130,8 @@ def _binding_line(file: str, name: str) -> int | None:
 def _module_text(file: str) -> str:
     """Return the Python source of the module loaded from ``file`` (a notebook's: its code cells)."""
     if is_notebook(file):
-        return read_notebook(file).text
+        notebook = loaded_notebook(file) or read_notebook(file)
+        return notebook.text
     return Path(file).read_text(encoding="utf-8")
 
 
