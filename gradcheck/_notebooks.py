@@ -8,9 +8,10 @@ runs taken out, as a student's notebook would run from top to bottom:
   left out, except ``%%time`` and ``%%capture``, whose body is Python that
   runs in the notebook's namespace (their magic line alone is taken out);
 * a statement that is a line magic (``%matplotlib inline``), a shell escape
-  (``!pip install ...``, ``files = !ls``), a help request (``np.sum?``) or a
-  call of ``get_ipython()`` is taken out; ``%time STATEMENT`` keeps its
-  statement.
+  (``!pip install ...``, ``files = !ls``), a help request (``np.sum?``) or
+  calls ``get_ipython()`` is taken out (a block header that calls it, such
+  as ``if get_ipython():``, stays, and fails as plain Python would);
+  ``%time STATEMENT`` keeps its statement.
 
 Only statements are looked at, found with ``tokenize``, so a line of a
 bracketed expression or of a string that starts with ``%`` stays. A line
@@ -207,7 +208,8 @@ def _kept_statement(statement: str) -> str | None:
         return rest.strip() if name in _STATEMENT_LINE_MAGICS else ""
     if statement.startswith("!") or _ASSIGNED_ESCAPE.match(statement) or _HELP.fullmatch(statement.strip()):
         return ""
-    if "get_ipython(" in statement:
+    # A block's header stays (its body would be left without it): a NameError there names the line.
+    if "get_ipython(" in statement and not statement.split("#")[0].rstrip().endswith(":"):
         return ""
     return None
 

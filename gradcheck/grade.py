@@ -155,9 +155,8 @@ def find_submissions(paths: Iterable[str | os.PathLike[str]]) -> list[Submission
 
     A folder's engine is its ``engine.py`` (or ``engine.ipynb``); else its one
     Python file or notebook that may define an engine (judged from the source,
-    never run); else the folder
-    itself as a package. In a package folder, that file is imported as a
-    module of the package. A folder where none of these applies is still a
+    never run); else the folder itself as a package. In a package folder, a
+    Python file is imported as a module of the package. A folder where none of these applies is still a
     submission, with ``problem`` saying what is missing. The same path given
     twice is graded once. Raises ``UsageError`` for a path that does not exist.
 

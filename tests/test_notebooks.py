@@ -83,6 +83,7 @@ BUGGY_STATUSES = {"cos": "failed", "exp": "failed", "sin": "passed"}
     ("!pip install numpy\nfiles = !ls\nx = 1", ["", "", "x = 1"]),
     ("np.sum?\n??np\nx = 1", ["", "", "x = 1"]),
     ("get_ipython().system('ls')\nx = 1", ["", "x = 1"]),
+    ("ip = get_ipython()\nif get_ipython():\n    x = 1", ["", "if get_ipython():", "    x = 1"]),
     ("%time x = f()", ["x = f()"]),
     # An escape inside a block is a statement too: it becomes pass, so the block stays a block.
     ("if x:\n    %time y = 1\n    !ls", ["if x:", "    y = 1", "    pass"]),
@@ -95,7 +96,7 @@ BUGGY_STATUSES = {"cos": "failed", "exp": "failed", "sin": "passed"}
     ("%%capture out\nx = 1", ["", "x = 1"]),
     # A cell tokenize cannot finish is kept as it is: Python says what is wrong.
     ("x = (1,\n", ["x = (1,"]),
-], ids=["line-magic", "shell", "help", "get_ipython", "time-statement", "in-a-block", "bracketed-modulo",
+], ids=["line-magic", "shell", "help", "get_ipython", "get_ipython-block", "time-statement", "in-a-block", "bracketed-modulo",
         "in-a-string", "bash-cell", "writefile-cell", "time-cell", "capture-cell", "unfinished"])
 def test_code_cell_becomes_python(tmp_path, cell, code):
     source = read_notebook(write_notebook(tmp_path / "nb.ipynb", ["first = 0", cell]))
