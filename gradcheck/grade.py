@@ -212,7 +212,7 @@ def _engine_file(folder: Path) -> tuple[Path | None, str | None]:
     listed = ", ".join(p.name for p in (candidates or files)[:12])
     if len(candidates) > 1:
         return None, (
-            f"{shown} has several files that may define the engine ({listed}) and no "
+            f"{shown} has several Python files or notebooks that may define the engine ({listed}) and no "
             "engine.py, so gradcheck cannot tell which one to grade. Name the engine's file "
             "engine.py (a notebook engine.ipynb), or give that file itself as the submission."
         )

@@ -187,7 +187,7 @@ def test_submission_folders_find_their_notebook(tmp_path, monkeypatch):
     assert found["single"].target == os.path.join("single", "hw3.ipynb")
     # A notebook is a file target even in a package folder: it cannot be imported by module name.
     assert (found["package"].target, found["package"].import_path) == (os.path.join("package", "hw3.ipynb"), None)
-    assert found["two"].target is None and "several files that may define the engine (a.ipynb, b.ipynb)" in found["two"].problem
+    assert found["two"].target is None and "several Python files or notebooks that may define the engine (a.ipynb, b.ipynb)" in found["two"].problem
     assert found["none"].target is None and "(notes.ipynb) but none of them defines an engine" in found["none"].problem
     assert found["scratch"].target == os.path.join("named", "scratch.ipynb")
 
