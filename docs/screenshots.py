@@ -57,7 +57,7 @@ CHROMIUM_FLAGS = (
 
 def notebook_from_module(text: str, title: str) -> str:
     """Return a notebook (nbformat 4 JSON) of a module: a markdown cell with its docstring, a code cell per block."""
-    docstring = re.match(r'\s*"""(.*?)"""\s*', text, re.S)
+    docstring = re.match(r'\s*"""(.*?)"""\s*', text, re.DOTALL)
     body = text[docstring.end():] if docstring else text
     blocks = [block.strip("\n") for block in re.split(r"\n\s*\n\s*\n", body) if block.strip()]
     cells = [{"cell_type": "markdown", "metadata": {},
@@ -94,7 +94,7 @@ def grade(folder: Path, extra: list[str]) -> Path:
     ]
     print("$", " ".join(command[1:]), flush=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run(command, cwd=folder, env=env)
+    done = subprocess.run(command, cwd=folder, env=env, check=False)
     if done.returncode != 0:
         sys.exit(f"gradcheck grade exited {done.returncode}; no screenshots taken.")
     return folder / "grades"
@@ -115,7 +115,7 @@ def screenshot(chromium: str, page: Path, out: Path, window: tuple[int, int], pr
     done = subprocess.run(
         [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={window[0]},{window[1]}",
          f"--screenshot={out}", page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, check=False,
     )
     if done.returncode != 0 or not out.is_file():
         sys.exit(f"Chromium could not draw {page} (exit {done.returncode}):\n{done.stderr[-2000:]}")
