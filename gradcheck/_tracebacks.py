@@ -21,11 +21,14 @@ import sysconfig
 import traceback
 from pathlib import Path
 
+from gradcheck._notebooks import loaded_notebook, position
+
 __all__ = [
     "LIBRARY_PACKAGES",
     "MAX_MESSAGE_CHARS",
     "describe_exception",
     "display_path",
+    "file_line",
     "format_frame",
     "is_user_file",
     "user_frame",
@@ -134,10 +137,30 @@ def display_path(filename: str | os.PathLike[str]) -> str:
     return str(filename) if relative.startswith(os.pardir) else relative
 
 
+def file_line(filename: str, lineno: int | None) -> str:
+    """Return where line ``lineno`` of ``filename`` is, as the user finds it: ``engine.py:42``.
+
+    A line of a notebook loaded as an engine is in one of its cells:
+    ``engine.ipynb, cell 3, line 2`` (``gradcheck._notebooks``).
+    """
+    if lineno is None:
+        return display_path(filename)
+    cell = position(filename, lineno)
+    if cell is not None:
+        return f"{display_path(filename)}, cell {cell[0]}, line {cell[1]}"
+    return f"{display_path(filename)}:{lineno}"
+
+
 def format_frame(frame: traceback.FrameSummary) -> str:
     """Return ``file:line: source`` for a frame (``file:line`` when the source is unavailable)."""
-    where = f"{display_path(frame.filename)}:{frame.lineno}"
-    return f"{where}: {frame.line}" if frame.line else where
+    where = file_line(frame.filename, frame.lineno)
+    line = frame.line
+    notebook = loaded_notebook(frame.filename)
+    if notebook is not None and frame.lineno:
+        # The file on disk is the notebook's JSON: the line is the extracted code's.
+        code = notebook.text.splitlines()
+        line = code[frame.lineno - 1].strip() if frame.lineno <= len(code) else None
+    return f"{where}: {line}" if line else where
 
 
 def _one_line(text: str) -> str:
@@ -161,7 +184,7 @@ def describe_exception(exc: BaseException) -> str:
         message = _one_line(exc.msg or "")
         location = None
         if exc.filename and exc.lineno:
-            location = f"{display_path(exc.filename)}:{exc.lineno}"
+            location = file_line(exc.filename, exc.lineno)
             if exc.text and exc.text.strip():
                 location += f": {exc.text.strip()}"
     else:

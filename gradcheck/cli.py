@@ -312,7 +312,7 @@ def _run_check(args: argparse.Namespace) -> int:
 
     checks = [*ops, *([PROGRAMS_CHECK] if settings.programs else [])]
     # The folders a student must not see in an LMS output: where grading runs, and the target's.
-    target_file = args.target.partition(":")[0] if args.target.partition(":")[0].endswith(".py") else None
+    target_file = args.target.partition(":")[0] if args.target.partition(":")[0].endswith((".py", ".ipynb")) else None
     private = [os.getcwd(), *([os.path.dirname(os.path.abspath(target_file))] if target_file else [])]
     grading = _grading(args, checks, private)
     # Read before any engine runs: only this process ever sees the nonce.

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # annotations only: execution imports the engine's users, not
     from gradcheck.case import Computation
     from gradcheck.execution import EngineOutcome
 
+from gradcheck._notebooks import is_notebook
 from gradcheck._tracebacks import describe_exception
 from gradcheck.arrays import as_array
 from gradcheck.loading import (
@@ -465,6 +466,11 @@ def _check_required(where: Where, obj: object) -> None:
         sentences.append(
             f"{subject}{f' ({place})' if place else ''} is {short_repr(getattr(obj, attr))}, "
             f"not a function; make it one: {REQUIRED[attr]}."
+        )
+    if missing and isinstance(obj, ModuleType) and is_notebook(getattr(obj, "__file__", None) or ""):
+        sentences.append(
+            "gradcheck ran the notebook's code cells in order (IPython magics and shell commands left out) "
+            "and looked for them among the names the cells define at the top level."
         )
     if missing and isinstance(obj, ModuleType) and len(missing) == len(REQUIRED):
         sentences.append(f"If the engine is an object inside the module, name it: {where.pick_hint('NAME')}.")

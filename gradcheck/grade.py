@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence, TextIO
 
 import gradcheck
+from gradcheck._notebooks import is_notebook, read_notebook
 from gradcheck._tracebacks import display_path
 from gradcheck.errors import UsageError
 from gradcheck.ops import ALIASES, OP_NAMES, canonical_op
@@ -153,12 +154,12 @@ _ENGINE_NAMES = frozenset({"grad", "engine"})
 
 
 def find_submissions(paths: Iterable[str | os.PathLike[str]]) -> list[Submission]:
-    """Return the ``Submission`` of each path (a ``.py`` file or a folder), with unique names.
+    """Return the ``Submission`` of each path (a ``.py`` or ``.ipynb`` file or a folder), with unique names.
 
-    A folder's engine is its ``engine.py``; else its one Python file that may
-    define an engine (judged from the source, never run); else the folder
-    itself as a package. In a package folder, that file is imported as a
-    module of the package. A folder where none of these applies is still a
+    A folder's engine is its ``engine.py`` (or ``engine.ipynb``); else its one
+    Python file or notebook that may define an engine (judged from the source,
+    never run); else the folder itself as a package. In a package folder, a
+    Python file is imported as a module of the package. A folder where none of these applies is still a
     submission, with ``problem`` saying what is missing. The same path given
     twice is graded once. Raises ``UsageError`` for a path that does not exist.
 
@@ -173,7 +174,7 @@ def find_submissions(paths: Iterable[str | os.PathLike[str]]) -> list[Submission
         if not path.exists():
             raise UsageError(
                 f"SUBMISSION={os.fspath(given)!r} does not exist (looked in {os.getcwd()}); "
-                "give the path of each submission, a .py file or a folder, e.g. submissions/*."
+                "give the path of each submission, a .py or .ipynb file or a folder, e.g. submissions/*."
             )
         resolved.setdefault(path.resolve(), os.fspath(given))
     names = _unique_names(list(resolved))
@@ -188,7 +189,7 @@ def _locate_engine(name: str, path: Path) -> Submission:
     found, problem = _engine_file(path)
     if found is None:
         return Submission(name, path, problem=problem)
-    if (path / "__init__.py").is_file() and path.name.isidentifier() and found.stem.isidentifier():
+    if found.suffix == ".py" and (path / "__init__.py").is_file() and path.name.isidentifier() and found.stem.isidentifier():
         # A package: its modules are imported by name, from the folder above,
         # so that their relative imports (from .rules import ...) work.
         module = path.name if found.name == "__init__.py" else f"{path.name}.{found.stem}"
@@ -198,10 +199,14 @@ def _locate_engine(name: str, path: Path) -> Submission:
 
 def _engine_file(folder: Path) -> tuple[Path | None, str | None]:
     """Return the file of ``folder`` that holds the engine, or None and why there is none."""
-    if (folder / "engine.py").is_file():
-        return folder / "engine.py", None
+    for name in ("engine.py", "engine.ipynb"):
+        if (folder / name).is_file():
+            return folder / name, None
     files = sorted(p for p in folder.glob("*.py") if p.is_file())
     candidates = [p for p in files if not _NOT_ENGINE_FILES.fullmatch(p.name) and _may_define_engine(p)]
+    notebooks = sorted(p for p in folder.glob("*.ipynb") if p.is_file() and not p.name.startswith(("_", ".")))
+    candidates += [p for p in notebooks if _may_define_engine(p)]
+    files += notebooks
     if len(candidates) == 1:
         return candidates[0], None
     if (folder / "__init__.py") in files and _may_define_engine(folder / "__init__.py"):
@@ -210,26 +215,26 @@ def _engine_file(folder: Path) -> tuple[Path | None, str | None]:
     listed = ", ".join(p.name for p in (candidates or files)[:12])
     if len(candidates) > 1:
         return None, (
-            f"{shown} has several Python files that may define the engine ({listed}) and no "
+            f"{shown} has several Python files or notebooks that may define the engine ({listed}) and no "
             "engine.py, so gradcheck cannot tell which one to grade. Name the engine's file "
-            "engine.py, or give that file itself as the submission."
+            "engine.py (a notebook engine.ipynb), or give that file itself as the submission."
         )
     if files:
         return None, (
-            f"{shown} has Python files ({listed}) but none of them defines an engine (nothing "
+            f"{shown} has Python files or notebooks ({listed}) but none of them defines an engine (nothing "
             f"there is named grad or engine). Put the engine in {display_path(folder / 'engine.py')}."
         )
     return None, (
-        f"{shown} is a folder with no Python file in it, so there is no engine to grade. "
-        "A submission is a .py file that defines the engine, or a folder holding engine.py."
+        f"{shown} is a folder with no Python file in it (nor a notebook), so there is no engine to grade. "
+        "A submission is a .py file (or .ipynb notebook) that defines the engine, or a folder holding engine.py."
     )
 
 
 def _may_define_engine(path: Path) -> bool:
     """Return whether the source of ``path`` may define an engine, without running it."""
     try:
-        tree = ast.parse(path.read_bytes())
-    except (SyntaxError, ValueError):
+        tree = ast.parse(read_notebook(path).text if is_notebook(path) else path.read_bytes())
+    except (SyntaxError, ValueError):  # NotebookError is a ValueError
         # Grade it anyway: "line 3 has a syntax error" helps the student more
         # than "no engine found".
         return True

@@ -1,7 +1,9 @@
 """Import what a target string names: a file, a module, an attribute of either.
 
 A target is ``path/to/file.py``, ``path/to/file.py:NAME``, ``package.module``
-or ``package.module:NAME`` (the contract, docs/contract.md). This module
+or ``package.module:NAME`` (the contract, docs/contract.md); a notebook
+``path/to/file.ipynb`` is a file too, its code cells run as one module
+(``gradcheck._notebooks``). This module
 imports the module part the way ``import`` would (a file gets a module name
 of its own, so two ``engine.py`` never collide; the target's folder comes
 first on ``sys.path``) and turns every way that can fail into one
@@ -17,6 +19,8 @@ import ast
 import contextlib
 import difflib
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import inspect
 import itertools
@@ -27,10 +31,11 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 from typing import Any
 
-from gradcheck._tracebacks import describe_exception, display_path, format_frame, user_frame
+from gradcheck._notebooks import NotebookError, NotebookSource, is_notebook, loaded_notebook, read_notebook, register
+from gradcheck._tracebacks import describe_exception, display_path, file_line, format_frame, user_frame
 from gradcheck.errors import GradcheckError, TargetError
 
 __all__ = [
@@ -95,8 +100,8 @@ def object_label(obj: object) -> str:
 def _binding_line(file: str, name: str) -> int | None:
     """Return the line of the last top-level statement binding ``name`` in ``file``."""
     try:
-        tree = ast.parse(Path(file).read_text(encoding="utf-8"))
-    except (OSError, ValueError, SyntaxError):
+        tree = ast.parse(_module_text(file))
+    except (OSError, ValueError, SyntaxError):  # NotebookError is a ValueError
         return None
     found = None
     # Top-level statements, including those under if/try/with/for, but not
@@ -122,14 +127,21 @@ def _binding_line(file: str, name: str) -> int | None:
     return found
 
 
+def _module_text(file: str) -> str:
+    """Return the Python source of the module loaded from ``file`` (a notebook's: its code cells)."""
+    if is_notebook(file):
+        notebook = loaded_notebook(file) or read_notebook(file)
+        return notebook.text
+    return Path(file).read_text(encoding="utf-8")
+
+
 def locate(where: Where, obj: object, attr: str | None = None) -> str | None:
     """Return ``file:line`` (or ``file``) where the user should look for ``obj.attr``."""
     if isinstance(obj, ModuleType):
         file = getattr(obj, "__file__", None)
         if not file:
             return None
-        line = _binding_line(file, attr) if attr else None
-        return f"{display_path(file)}:{line}" if line else display_path(file)
+        return file_line(file, _binding_line(file, attr) if attr else None)
     cls = obj if inspect.isclass(obj) else type(obj)
     if cls.__module__ not in ("builtins", "types"):
         try:
@@ -138,13 +150,12 @@ def locate(where: Where, obj: object, attr: str | None = None) -> str | None:
         except (OSError, TypeError):
             file = None
         if file:
-            return f"{display_path(file)}:{line}"
+            return file_line(file, line)
     # A SimpleNamespace (or other built-in object) has no source of its own:
     # point at the line that assigns it in the target module.
     module_file = getattr(where.module, "__file__", None)
     if module_file and where.attribute:
-        line = _binding_line(module_file, where.attribute.split(".")[0])
-        return f"{display_path(module_file)}:{line}" if line else display_path(module_file)
+        return file_line(module_file, _binding_line(module_file, where.attribute.split(".")[0]))
     return None
 
 
@@ -160,7 +171,7 @@ def import_source(where: Where, source: str) -> ModuleType:
 
 def names_file(source: str) -> bool:
     """Return whether the module part of a target names a file (else a dotted module name)."""
-    is_file = source.endswith(".py") or any(sep and sep in source for sep in (os.sep, os.altsep, "/"))
+    is_file = source.endswith(".py") or is_notebook(source) or any(sep and sep in source for sep in (os.sep, os.altsep, "/"))
     # Neither a dotted module name nor path-like: the user most likely
     # meant a file in the current folder.
     return is_file or not ATTRIBUTE_PATH.fullmatch(source)
@@ -193,7 +204,10 @@ def _import_file(where: Where, source: str) -> ModuleType:
         raise where.error(_missing_file_problem(path))
     stem = re.sub(r"\W", "_", path.stem)
     module_name = f"{FILE_MODULE_PREFIX}{next(_file_counter)}_{stem}"
-    spec = importlib.util.spec_from_file_location(module_name, path.resolve())
+    spec = (
+        _notebook_spec(where, module_name, path) if is_notebook(path)
+        else importlib.util.spec_from_file_location(module_name, path.resolve())
+    )
     if spec is None or spec.loader is None:
         raise where.error(f"{display_path(path)} is not a Python file gradcheck can import; give a .py file.")
     module = importlib.util.module_from_spec(spec)
@@ -208,6 +222,40 @@ def _import_file(where: Where, source: str) -> ModuleType:
         del sys.modules[module_name]
         raise _import_failure(where, exc, main_file=str(path.resolve())) from exc
     return module
+
+
+class _NotebookLoader(importlib.abc.InspectLoader):
+    """Load a notebook's code cells, extracted by ``read_notebook``, as the module's code."""
+
+    def __init__(self, source: NotebookSource) -> None:
+        self.source = source
+
+    def get_source(self, fullname: str) -> str:
+        return self.source.text
+
+    def get_code(self, fullname: str) -> CodeType:
+        # Compiled under the notebook's own path: tracebacks name the notebook,
+        # and file_line turns their line numbers into cells.
+        try:
+            code: CodeType = compile(self.source.text, self.source.path, "exec", dont_inherit=True)
+        except SyntaxError as error:
+            # Python may take the line to show from the file on disk, which is JSON.
+            lines = self.source.text.splitlines()
+            if error.lineno and 0 < error.lineno <= len(lines):
+                error.text = lines[error.lineno - 1] + "\n"
+            raise
+        return code
+
+
+def _notebook_spec(where: Where, module_name: str, path: Path) -> importlib.machinery.ModuleSpec | None:
+    try:
+        source = read_notebook(path)
+    except NotebookError as error:
+        raise where.error(str(error)) from None
+    except OSError as error:
+        raise where.error(f"{display_path(path)} cannot be read ({error.strerror or error}).") from None
+    register(source)
+    return importlib.util.spec_from_file_location(module_name, source.path, loader=_NotebookLoader(source))
 
 
 def _import_module(where: Where, dotted: str) -> ModuleType:
@@ -258,7 +306,7 @@ def _missing_file_problem(path: Path) -> str:
     if path.suffix != ".py" and path.with_name(path.name + ".py").is_file():
         suggestions.append(display_path(path.with_name(path.name + ".py")))
     elif path.parent.is_dir():
-        nearby = [p.name for p in path.parent.glob("*.py")]
+        nearby = [p.name for pattern in ("*.py", "*.ipynb") for p in path.parent.glob(pattern)]
         suggestions += [display_path(path.parent / n) for n in difflib.get_close_matches(path.name, nearby, n=3)]
     if suggestions:
         return f"{problem} Check the path; did you mean {' or '.join(suggestions)}?"
@@ -325,7 +373,7 @@ def _import_failure(where: Where, exc: BaseException, main_file: str | None) -> 
     if isinstance(exc, ModuleNotFoundError) and exc.name:
         if deepest is not None:
             source = f" ({deepest.line})" if deepest.line else ""
-            importer = f"{display_path(deepest.filename)}:{deepest.lineno}{source}{via}"
+            importer = f"{file_line(deepest.filename, deepest.lineno)}{source}{via}"
             beside = Path(deepest.filename).name
         else:
             importer, beside = "it", Path(main_file).name if main_file else "the target"
@@ -341,7 +389,7 @@ def _import_failure(where: Where, exc: BaseException, main_file: str | None) -> 
 
 
 def _syntax_problem(exc: SyntaxError, main_file: str | None) -> str:
-    where = display_path(exc.filename or "<unknown>") + (f":{exc.lineno}" if exc.lineno else "")
+    where = file_line(exc.filename or "<unknown>", exc.lineno)
     text = f"{where} has a syntax error: {exc.msg}"
     if main_file and exc.filename and not _same_file(exc.filename, main_file):
         entry = user_frame(exc, in_file=main_file)
@@ -387,7 +435,7 @@ def function_location(function: Callable[..., Any]) -> str | None:
         _, line = inspect.getsourcelines(function)
     except (OSError, TypeError):
         return None
-    return f"{display_path(file)}:{line}" if file else None
+    return file_line(file, line) if file else None
 
 
 # --- Functions and other objects by target ---------------------------------------------

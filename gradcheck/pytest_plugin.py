@@ -341,7 +341,7 @@ def _check_options(config: pytest.Config) -> tuple[list[str] | None, CheckSettin
 def _node_label(target: str, rootpath: Path) -> str:
     """Return what the gradcheck items' node ids start with: the target, a file relative to the rootdir."""
     path = Path(target)
-    if path.suffix == ".py" and path.is_file():
+    if path.suffix in (".py", ".ipynb") and path.is_file():
         with contextlib.suppress(ValueError):
             return path.resolve().relative_to(rootpath).as_posix()
     return target

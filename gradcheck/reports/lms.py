@@ -134,7 +134,7 @@ def _student_report(graded: GradedReport) -> Report:
     assert report is not None
     target = report.target
     path, colon, name = target.partition(":") if not _is_windows_drive(target) else (target, "", "")
-    if path.endswith(".py"):
+    if path.endswith((".py", ".ipynb")):
         target = PurePath(path).name + colon + name
     reproducers = {
         result.check: PurePath(result.failures[0].reproducer).name
