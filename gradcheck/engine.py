@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Protocol, Sequence, cast
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, cast
 
 import numpy as np
 
@@ -377,17 +377,23 @@ def _wrap(where: Where, obj: object, name: str, target: str) -> Engine:
         ops=ops,
         aliases=aliases,
         supported_params=_supported_params(where, obj, ops),
-        **_class_facts(obj),
+        **_class_facts(obj, ops),
     )
 
 
-def _class_facts(obj: object) -> dict[str, Any]:
-    """Return ``unsupported_reasons`` and ``notes`` of an engine built from a class (none for other engines)."""
+def _class_facts(obj: object, ops: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``unsupported_reasons`` and ``notes`` of an engine built from a class (none for other engines).
+
+    An op the engine has is not unsupported: another form of an op
+    (``pow_tensor``) has no spelling of its own when the class spells the op
+    itself, and is checked on that op's function.
+    """
     from gradcheck.classes import ClassEngine
 
     if not isinstance(obj, ClassEngine):
         return {}
-    return {"unsupported_reasons": dict(obj.unsupported), "notes": (obj.summary(),)}
+    reasons = {op: reason for op, reason in obj.unsupported.items() if op not in ops}
+    return {"unsupported_reasons": reasons, "notes": (obj.summary(),)}
 
 
 def _class_engine(where: Where, cls: type) -> object:

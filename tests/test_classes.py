@@ -195,6 +195,17 @@ def test_a_class_target_works_in_the_isolated_worker():
     assert report.results[2].reason == "probing the class: the class has no method, operator or module function for it"
 
 
+
+def test_a_scalar_class_with_pow_loads_in_the_isolated_worker():
+    # Its pow is found, its tensor-exponent form has no spelling of its own:
+    # the ready message listed pow_tensor as an op and as unsupported, and the
+    # worker was refused as malformed (every class with ** failed by default).
+    with IsolatedEngine("tests/targets/classes/micrograd_value.py:Value") as engine:
+        assert "pow_tensor" in engine.ops and "pow_tensor" not in engine.unsupported_reasons
+        report = run_checks(engine, ops=["exp", "pow"], max_examples=5, programs=0)
+    assert {r.check: r.status for r in report.results}["exp"] == "passed"
+
+
 # --- messages and configuration -------------------------------------------------------------
 
 
