@@ -58,6 +58,7 @@ import secrets
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -620,17 +621,21 @@ _DRAIN = 0.5
 _OUTPUT_LIMIT = 64 * 1024
 # The largest report a check may send back; a bigger one is an error row.
 _REPORT_LIMIT = 32 * 1024 * 1024
+# The grading worker's answer to one check: "done STATUS".
+_ANSWER_LIMIT = 64
 # How much of what a dead child printed goes into its row's reason.
 _OUTPUT_TAIL = 1500
 _FRAME = "gradcheck-report"
 _INTERRUPTED = "grading was interrupted before this submission was checked"
 
-# The child runs isolated (-I: no PYTHONPATH, no current folder, no user
-# site) and imports this very gradcheck from the folder put first here.
-_CHILD_BOOT = (
+# The grading worker runs isolated (-I: no PYTHONPATH, no current folder, no
+# user site) and imports this very gradcheck from the folder put first here.
+_WORKER_BOOT = (
     "import sys; sys.path.insert(0, sys.argv.pop(1)); "
-    "from gradcheck.cli import main; raise SystemExit(main(sys.argv[1:]))"
+    "from gradcheck._grading_worker import main; raise SystemExit(main(sys.argv[1:]))"
 )
+# How long an idle grading worker has to exit once its control socket is closed.
+_WORKER_EXIT_GRACE = 2.0
 _PACKAGE_ROOT = str(Path(gradcheck.__file__).resolve().parent.parent)
 
 
@@ -694,10 +699,26 @@ class _Capture:
                 + bytes(self.tail).decode("utf-8", "replace"))
 
 
-class _Children:
-    """The child checks running now, and every process they leave behind.
+@dataclass(eq=False)
+class _GradingWorker:
+    """One grading worker process (``gradcheck._grading_worker``) and the grader's end of its control socket."""
 
-    Each child gets a session of its own, so that its process group can be
+    process: subprocess.Popen[bytes]
+    control: socket.socket
+
+    def send(self, request: dict[str, Any], fds: Sequence[int]) -> bool:
+        """Hand the worker one submission's check, with the write ends ``fds`` of its pipes; return whether it took it."""
+        try:
+            socket.send_fds(self.control, [json.dumps(request).encode("utf-8")], list(fds))
+        except OSError:  # the worker is gone
+            return False
+        return True
+
+
+class _Children:
+    """The grading workers running now, one per grading thread, and every process they leave behind.
+
+    Each worker gets a session of its own, so that its process group can be
     killed whole. Where Linux allows it, the grader is moreover a "child
     subreaper": a daemon a submission starts (double fork, setsid) is
     re-parented to the grader instead of init, and ``sweep`` kills it, so
@@ -707,7 +728,8 @@ class _Children:
     def __init__(self, workdir: Path) -> None:
         self._workdir = workdir
         self._lock = threading.Lock()
-        self._running: set[subprocess.Popen[bytes]] = set()
+        self._running: set[_GradingWorker] = set()
+        self._mine = threading.local()
         self.stopping = threading.Event()
         self._reaping = False
         self._before: set[int] = set()
@@ -718,29 +740,59 @@ class _Children:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            workers = list(self._running)
+        for worker in workers:
+            worker.control.close()  # an idle worker exits on its own
+        for worker in workers:
+            self.retire(worker, grace=_WORKER_EXIT_GRACE)
         self.sweep()
         if self._reaping:
             _set_subreaper(False)
 
-    def start(self, command: list[str], env: dict[str, str], report_fd: int) -> subprocess.Popen[bytes] | None:
-        """Start ``command``; return None once ``stop_all`` was called."""
+    def worker(self) -> _GradingWorker | None:
+        """Return this thread's grading worker, started if it has none alive; None once ``stop_all`` was called."""
+        worker: _GradingWorker | None = getattr(self._mine, "worker", None)
+        if worker is not None and not _has_exited(worker.process):
+            return worker
+        if worker is not None:
+            self.retire(worker)
         with self._lock:
             if self.stopping.is_set():
                 return None
-            process = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                cwd=self._workdir, env=env, pass_fds=(report_fd,), start_new_session=True,
-            )
-            self._running.add(process)
-            return process
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            try:
+                process = subprocess.Popen(
+                    [sys.executable, "-I", "-c", _WORKER_BOOT, _PACKAGE_ROOT, str(theirs.fileno())],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    cwd=self._workdir, env=_worker_environment(), pass_fds=(theirs.fileno(),),
+                    start_new_session=True,
+                )
+            except BaseException:
+                ours.close()
+                raise
+            finally:
+                theirs.close()  # the worker holds the only other end
+            worker = _GradingWorker(process, ours)
+            self._running.add(worker)
+        self._mine.worker = worker
+        return worker
 
-    def done(self, process: subprocess.Popen[bytes]) -> None:
+    def retire(self, worker: _GradingWorker, grace: float = 0.0) -> None:
+        """Stop ``worker`` for good: wait up to ``grace`` seconds for it to exit, then kill its process group."""
+        deadline = time.monotonic() + grace
+        while not _has_exited(worker.process) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _signal_group(worker.process, signal.SIGKILL)  # the worker, and whatever of its group is left
+        worker.process.wait()
+        worker.control.close()
         with self._lock:
-            self._running.discard(process)
-        self.sweep()
+            self._running.discard(worker)
+        if getattr(self._mine, "worker", None) is worker:
+            self._mine.worker = None
 
     def stop_all(self) -> None:
-        """Start no child any more; each running one is stopped by the thread waiting on it."""
+        """Start no worker any more; each running check is stopped by the thread waiting on it."""
         self.stopping.set()
 
     def sweep(self) -> None:
@@ -749,7 +801,7 @@ class _Children:
             return
         for _ in range(100):
             with self._lock:
-                live = {process.pid for process in self._running}
+                live = {worker.process.pid for worker in self._running}
                 found = [pid for pid in _children_of(os.getpid()) if pid not in live and pid not in self._before]
                 for pid in found:
                     with contextlib.suppress(ProcessLookupError):
@@ -790,15 +842,20 @@ def _children_of(parent: int) -> list[int]:
     return pids
 
 
-def _child_environment(submission: Submission) -> dict[str, str]:
+def _worker_environment() -> dict[str, str]:
     environment = dict(os.environ)
-    # The engine worker imports gradcheck first from this very gradcheck, and
-    # a package submission from the folder above it, given explicitly.
-    path = [_PACKAGE_ROOT, str(submission.import_path or ""), environment.get("PYTHONPATH", "")]
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, path))
+    environment["PYTHONPATH"] = _engine_python_path(None)
     for name in _ONE_THREAD_ENV:
         environment.setdefault(name, "1")
     return environment
+
+
+def _engine_python_path(submission: Submission | None) -> str:
+    """Return the ``PYTHONPATH`` a submission's engine worker gets."""
+    # The engine worker imports gradcheck first from this very gradcheck, and
+    # a package submission from the folder above it, given explicitly.
+    import_path = "" if submission is None else str(submission.import_path or "")
+    return os.pathsep.join(filter(None, [_PACKAGE_ROOT, import_path, os.environ.get("PYTHONPATH", "")]))
 
 
 @dataclass(frozen=True)
@@ -886,44 +943,47 @@ def _shown_target(submission: Submission) -> str | None:
 
 
 def _run_check(submission: Submission, options: GradeOptions, children: _Children) -> Report | str | None:
-    """Run ``gradcheck check`` on the submission; return its validated report, why there is none, or None if interrupted."""
+    """Run ``gradcheck check`` on the submission in this thread's grading worker; return its validated report, why there is none, or None if interrupted."""
     if submission.target is None:
         return submission.problem or "no engine found"
     # A file is given by its absolute path: the check runs in another folder.
     target = submission.target if submission.import_path else os.path.abspath(submission.target)
-    nonce = secrets.token_hex(16)
-    report_read, report_write = os.pipe()
-    command = [
-        sys.executable, "-I", "-c", _CHILD_BOOT, _PACKAGE_ROOT, "check", target,
-        *options.check_arguments(), "--report-fd", str(report_write),
-    ]
-    try:
-        process = children.start(command, _child_environment(submission), report_write)
-    finally:
-        os.close(report_write)  # the child holds the only write end
-    if process is None:
-        os.close(report_read)
+    worker = children.worker()
+    if worker is None:
         return None
-    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    nonce = secrets.token_hex(16)
+    request = {
+        "argv": ["check", target, *options.check_arguments()],
+        "nonce": nonce,
+        "pythonpath": _engine_python_path(submission),
+    }
+    # This submission's stdout, stderr and report pipe: the worker holds the only write ends.
+    pipes = [os.pipe() for _ in range(3)]
+    try:
+        taken = worker.send(request, [write for _, write in pipes])
+    finally:
+        for _, write in pipes:
+            os.close(write)
     output, errors, report = (_Capture(_OUTPUT_LIMIT // 2, _OUTPUT_LIMIT // 2),
                               _Capture(_OUTPUT_LIMIT // 2, _OUTPUT_LIMIT // 2), _Capture(_REPORT_LIMIT, 0))
-    captures = {process.stdout.fileno(): output, process.stderr.fileno(): errors, report_read: report}
+    answer = _Capture(_ANSWER_LIMIT, 0)
+    captures = {read: capture for (read, _), capture in zip(pipes, (output, errors, report))}
+    captures[worker.control.fileno()] = answer
     try:
-        with contextlib.suppress(OSError):
-            process.stdin.write(f"{nonce}\n".encode("ascii"))
-            process.stdin.close()
-        ended = _pump(process, captures, time.monotonic() + options.submission_timeout, children.stopping)
+        ended = _pump(worker.process, captures, time.monotonic() + options.submission_timeout, children.stopping,
+                      answer=worker.control.fileno())
         if not ended:
-            _signal_group(process, signal.SIGINT)  # the check then stops its engine worker
-            _pump(process, captures, time.monotonic() + _STOP_GRACE, None)
-        _signal_group(process, signal.SIGKILL)  # whatever of its group is left
-        process.wait()
+            _signal_group(worker.process, signal.SIGINT)  # the check then stops its engine worker
+            _pump(worker.process, captures, time.monotonic() + _STOP_GRACE, None, answer=worker.control.fileno())
     finally:
-        for stream in (process.stdin, process.stdout, process.stderr):
-            with contextlib.suppress(OSError):
-                stream.close()
-        os.close(report_read)
-        children.done(process)
+        for read, _ in pipes:
+            os.close(read)
+    code = _answered(answer)
+    if not ended or not taken or code is None:
+        # Stopped, or dead: the next submission of this thread gets a fresh worker.
+        children.retire(worker)
+        code = worker.process.returncode
+    children.sweep()
     if not ended:
         if children.stopping.is_set():
             return None
@@ -932,7 +992,6 @@ def _run_check(submission: Submission, options: GradeOptions, children: _Childre
             "seconds and was stopped; its engine is probably very slow or stuck outside an op call. "
             "Grade it alone with a longer limit."
         )
-    code = process.returncode
     # 0: every check passed, 1: some check failed; but a crash of gradcheck
     # itself also exits with 1, so only a complete report tells that the check ran.
     text = None if report.dropped else _unframe(bytes(report.head), nonce)
@@ -947,14 +1006,22 @@ def _run_check(submission: Submission, options: GradeOptions, children: _Childre
     return f"the check of this submission {how} without sending a complete report. What it printed: {tail or 'nothing'}"
 
 
+def _answered(answer: _Capture) -> int | None:
+    """Return the status in the grading worker's ``done STATUS`` answer, None without a complete one."""
+    match = re.fullmatch(rb"done (-?\d+)\n", bytes(answer.head))
+    return int(match.group(1)) if match else None
+
+
 def _pump(
     process: subprocess.Popen[bytes], captures: dict[int, _Capture], deadline: float,
-    stopping: threading.Event | None,
+    stopping: threading.Event | None, answer: int | None = None,
 ) -> bool:
-    """Read the child's pipes until it has exited and they are drained; return False at the deadline or a stop.
+    """Read the pipes in ``captures`` until the check is over and they are drained; return False at the deadline or a stop.
 
-    Pipes still open ``_DRAIN`` seconds after the child exited are held by
-    something it left behind, and are not waited for.
+    The check is over when the grading worker answered on the socket
+    ``answer`` (one line), or when the worker exited. Pipes still open
+    ``_DRAIN`` seconds after that are held by something the check left
+    behind, and are not waited for.
     """
     selector = selectors.DefaultSelector()
     for fd in captures:
@@ -964,13 +1031,18 @@ def _pump(
     try:
         while True:
             now = time.monotonic()
-            if exited_at is None and _has_exited(process):
+            answered = answer is not None and b"\n" in captures[answer].head
+            if exited_at is None and (answered or _has_exited(process)):
                 exited_at = now
+            if answered and answer is not None and answer in selector.get_map():
+                selector.unregister(answer)  # the worker's socket stays open for its next check
             if exited_at is not None and (not selector.get_map() or now - exited_at > _DRAIN):
                 return True
             if now >= deadline or (stopping is not None and stopping.is_set()):
                 return False
             wait = min(0.1, deadline - now)
+            if exited_at is not None:
+                wait = min(wait, max(0.0, exited_at + _DRAIN - now))
             if not selector.get_map():
                 time.sleep(wait)
                 continue
