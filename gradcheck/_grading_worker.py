@@ -2,8 +2,8 @@
 
 Started by ``gradcheck.grade`` as ``python -I -c BOOT PACKAGE_ROOT CONTROL_FD``
 with stdin, stdout and stderr on ``/dev/null``. It imports TensorFlow and the
-oracles once, then serves requests on ``CONTROL_FD``, a Unix ``SOCK_SEQPACKET``
-socket only the grader holds the other end of. Each request is one message:
+oracles once, says ``ready``, then serves requests on ``CONTROL_FD``, a Unix
+``SOCK_SEQPACKET`` socket only the grader holds the other end of. Each request is one message:
 JSON ``{"argv": [...], "nonce": ..., "pythonpath": ...}`` and, attached
 (``SCM_RIGHTS``), the write ends of three pipes the grader made for that
 submission: its stdout, its stderr and its report pipe. The worker points file
@@ -93,7 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     control = socket.socket(fileno=int(arguments[0]))
     quiet = os.open(os.devnull, os.O_WRONLY)
-    _warm_up()
+    try:
+        _warm_up()
+    except Exception:  # noqa: BLE001 - each check imports again, and its stderr says what fails
+        pass
+    # The grader starts the clock of a submission (--submission-timeout) only now.
+    control.send(b"ready\n")
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(control, REQUEST_BYTES, _PIPES)

@@ -6,30 +6,44 @@ options (``grade``), scores each with per-check weights (``load_weights``) and
 returns a ``Gradebook``: plain data that ``gradcheck.reports.gradebook``
 writes as ``gradebook.csv``, ``gradebook.json`` and ``index.html``.
 
-How a submission is run, and why: each one is a child process running
-``python -I -c ... check TARGET --isolate --report-fd FD ...`` in an empty
-folder of the grader's, and the child hands its JSON report back on a pipe
-only it holds, framed with a nonce it read from stdin (``send_report``). That
-child is the whole check of one student, so nothing a submission does (a
-crash, a hang, a monkeypatched NumPy, an import that kills the interpreter)
-can reach the grader or another submission; ``--isolate`` moreover puts the
-engine in a worker of its own, so one op that crashes costs that op, not the
-student's other checks. A fresh interpreter per submission also means no
-fork of a process that has TensorFlow loaded, and the row of a submission is
-exactly what ``gradcheck check`` would tell that student. The grader itself
-only waits, so a thread pool of ``workers`` threads, each waiting on one
-child, is all the parallelism needed.
+How a submission is run, and why: by a *grading worker*, one per
+``--workers``: a long-lived ``python -I -c ... gradcheck._grading_worker``
+process, started in an empty folder of the grader's, that imports TensorFlow
+and the oracles once and then checks submission after submission, each
+exactly as ``gradcheck check TARGET --isolate --report-fd FD`` would (it runs
+that command's code). It runs trusted gradcheck code only: the engine is
+loaded, probed and run in a sandboxed, NumPy-only engine worker of that
+check (``gradcheck.isolation.IsolatedEngine``), so one op that crashes costs
+that op, not the student's other checks, and no fork of a process that has
+TensorFlow loaded is ever needed. The grader hands a worker one submission at
+a time on a Unix socket only the two of them hold, with three pipes of that
+submission's own (stdout, stderr, the report), and the worker answers
+``done STATUS``; the JSON report comes back on the report pipe, framed with
+a nonce sent along (``send_report``). So the row of a submission is exactly
+what ``gradcheck check`` would tell that student, with the same seed and
+cases for all. A submission that outlasts ``--submission-timeout``, or whose
+check kills the worker, costs that submission and that worker: its process
+group is killed and the thread's next submission gets a fresh worker, whose
+start (TensorFlow's import) counts against no submission's time limit. The
+grader itself only waits, so a thread pool of ``workers`` threads, each
+owning one worker, is all the parallelism needed; ``_run_check`` checks one
+submission on its own.
 
 What a submission may attempt, and what stops it: the grader never reads a
 file a submission could write (the report arrives on the pipe, is size
 capped, parsed and validated, and the grader writes the report files from
-it); every wait ends at ``--submission-timeout``, after which the child's
-process group is killed and pipes a leftover daemon holds are let go; what
-the child prints is kept to its head and tail; processes it leaves behind
-are re-parented to the grader (a Linux child subreaper) and killed; a
-failure to write one submission's files is that submission's ``error`` row;
-nothing in a submission folder is on the child's import path; and every
-string from a submission goes through ``reports.display.printable``.
+it); every wait ends at ``--submission-timeout``, after which the grading
+worker's process group is killed (a sandboxed engine worker dies with it)
+and pipes a leftover daemon holds are let go; what a check prints is kept to
+its head and tail, per submission; processes it leaves behind are
+re-parented to the grader (a Linux child subreaper) and killed before the
+worker takes its next submission; a failure to write one submission's files
+is that submission's ``error`` row; nothing in a submission folder is on the
+grading worker's import path; and every string from a submission goes
+through ``reports.display.printable``. Without the sandbox (``--no-sandbox``,
+trusted code) an engine runs as the grader's user and could reach the
+grading worker, which outlives its submission: keep the sandbox on for
+untrusted submissions.
 
 Scores::
 
@@ -55,6 +69,7 @@ import math
 import os
 import re
 import secrets
+import select
 import selectors
 import shutil
 import signal
@@ -634,6 +649,8 @@ _WORKER_BOOT = (
     "import sys; sys.path.insert(0, sys.argv.pop(1)); "
     "from gradcheck._grading_worker import main; raise SystemExit(main(sys.argv[1:]))"
 )
+# How long a new grading worker may take to import TensorFlow and say it is ready.
+_WORKER_START_TIMEOUT = 120.0
 # How long an idle grading worker has to exit once its control socket is closed.
 _WORKER_EXIT_GRACE = 2.0
 _PACKAGE_ROOT = str(Path(gradcheck.__file__).resolve().parent.parent)
@@ -750,13 +767,35 @@ class _Children:
         if self._reaping:
             _set_subreaper(False)
 
-    def worker(self) -> _GradingWorker | None:
-        """Return this thread's grading worker, started if it has none alive; None once ``stop_all`` was called."""
+    def worker(self) -> _GradingWorker | str | None:
+        """Return this thread's grading worker, started if it has none alive; why it cannot start; None once ``stop_all`` was called."""
         worker: _GradingWorker | None = getattr(self._mine, "worker", None)
         if worker is not None and not _has_exited(worker.process):
             return worker
         if worker is not None:
             self.retire(worker)
+        worker = self._start()
+        if worker is None:
+            return None
+        # TensorFlow loads before the first check, outside any submission's time limit.
+        deadline = time.monotonic() + _WORKER_START_TIMEOUT
+        answer = b""
+        while not answer and time.monotonic() < deadline and not self.stopping.is_set():
+            if select.select([worker.control], [], [], 0.1)[0]:
+                answer = worker.control.recv(_ANSWER_LIMIT) or b"-"
+        if answer == b"ready\n":
+            self._mine.worker = worker
+            return worker
+        self.retire(worker)
+        if self.stopping.is_set():
+            return None
+        how = (f"did not get ready within {_WORKER_START_TIMEOUT:g} seconds" if not answer
+               else f"was killed by {_signal_name(-worker.process.returncode)}" if worker.process.returncode < 0
+               else f"exited with status {worker.process.returncode}")
+        return (f"gradcheck's grading worker (python -I, importing TensorFlow) {how} before checking this "
+                "submission; check that `gradcheck check` runs on this machine, then grade again.")
+
+    def _start(self) -> _GradingWorker | None:
         with self._lock:
             if self.stopping.is_set():
                 return None
@@ -775,7 +814,6 @@ class _Children:
                 theirs.close()  # the worker holds the only other end
             worker = _GradingWorker(process, ours)
             self._running.add(worker)
-        self._mine.worker = worker
         return worker
 
     def retire(self, worker: _GradingWorker, grace: float = 0.0) -> None:
@@ -949,8 +987,8 @@ def _run_check(submission: Submission, options: GradeOptions, children: _Childre
     # A file is given by its absolute path: the check runs in another folder.
     target = submission.target if submission.import_path else os.path.abspath(submission.target)
     worker = children.worker()
-    if worker is None:
-        return None
+    if worker is None or isinstance(worker, str):
+        return worker
     nonce = secrets.token_hex(16)
     request = {
         "argv": ["check", target, *options.check_arguments()],
