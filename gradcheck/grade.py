@@ -6,30 +6,44 @@ options (``grade``), scores each with per-check weights (``load_weights``) and
 returns a ``Gradebook``: plain data that ``gradcheck.reports.gradebook``
 writes as ``gradebook.csv``, ``gradebook.json`` and ``index.html``.
 
-How a submission is run, and why: each one is a child process running
-``python -I -c ... check TARGET --isolate --report-fd FD ...`` in an empty
-folder of the grader's, and the child hands its JSON report back on a pipe
-only it holds, framed with a nonce it read from stdin (``send_report``). That
-child is the whole check of one student, so nothing a submission does (a
-crash, a hang, a monkeypatched NumPy, an import that kills the interpreter)
-can reach the grader or another submission; ``--isolate`` moreover puts the
-engine in a worker of its own, so one op that crashes costs that op, not the
-student's other checks. A fresh interpreter per submission also means no
-fork of a process that has TensorFlow loaded, and the row of a submission is
-exactly what ``gradcheck check`` would tell that student. The grader itself
-only waits, so a thread pool of ``workers`` threads, each waiting on one
-child, is all the parallelism needed.
+How a submission is run, and why: by a *grading worker*, one per
+``--workers``: a long-lived ``python -I -c ... gradcheck._grading_worker``
+process, started in an empty folder of the grader's, that imports TensorFlow
+and the oracles once and then checks submission after submission, each
+exactly as ``gradcheck check TARGET --isolate --report-fd FD`` would (it runs
+that command's code). It runs trusted gradcheck code only: the engine is
+loaded, probed and run in a sandboxed, NumPy-only engine worker of that
+check (``gradcheck.isolation.IsolatedEngine``), so one op that crashes costs
+that op, not the student's other checks, and no fork of a process that has
+TensorFlow loaded is ever needed. The grader hands a worker one submission at
+a time on a Unix socket only the two of them hold, with three pipes of that
+submission's own (stdout, stderr, the report), and the worker answers
+``done STATUS``; the JSON report comes back on the report pipe, framed with
+a nonce sent along (``send_report``). So the row of a submission is exactly
+what ``gradcheck check`` would tell that student, with the same seed and
+cases for all. A submission that outlasts ``--submission-timeout``, or whose
+check kills the worker, costs that submission and that worker: its process
+group is killed and the thread's next submission gets a fresh worker, whose
+start (TensorFlow's import) counts against no submission's time limit. The
+grader itself only waits, so a thread pool of ``workers`` threads, each
+owning one worker, is all the parallelism needed; ``_run_check`` checks one
+submission on its own.
 
 What a submission may attempt, and what stops it: the grader never reads a
 file a submission could write (the report arrives on the pipe, is size
 capped, parsed and validated, and the grader writes the report files from
-it); every wait ends at ``--submission-timeout``, after which the child's
-process group is killed and pipes a leftover daemon holds are let go; what
-the child prints is kept to its head and tail; processes it leaves behind
-are re-parented to the grader (a Linux child subreaper) and killed; a
-failure to write one submission's files is that submission's ``error`` row;
-nothing in a submission folder is on the child's import path; and every
-string from a submission goes through ``reports.display.printable``.
+it); every wait ends at ``--submission-timeout``, after which the grading
+worker's process group is killed (a sandboxed engine worker dies with it)
+and pipes a leftover daemon holds are let go; what a check prints is kept to
+its head and tail, per submission; processes it leaves behind are
+re-parented to the grader (a Linux child subreaper) and killed before the
+worker takes its next submission; a failure to write one submission's files
+is that submission's ``error`` row; nothing in a submission folder is on the
+grading worker's import path; and every string from a submission goes
+through ``reports.display.printable``. Without the sandbox (``--no-sandbox``,
+trusted code) an engine runs as the grader's user and could reach the
+grading worker, which outlives its submission: keep the sandbox on for
+untrusted submissions.
 
 Scores::
 
@@ -56,9 +70,11 @@ import math
 import os
 import re
 import secrets
+import select
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -633,17 +649,23 @@ _DRAIN = 0.5
 _OUTPUT_LIMIT = 64 * 1024
 # The largest report a check may send back; a bigger one is an error row.
 _REPORT_LIMIT = 32 * 1024 * 1024
+# The grading worker's answer to one check: "done STATUS".
+_ANSWER_LIMIT = 64
 # How much of what a dead child printed goes into its row's reason.
 _OUTPUT_TAIL = 1500
 _FRAME = "gradcheck-report"
 _INTERRUPTED = "grading was interrupted before this submission was checked"
 
-# The child runs isolated (-I: no PYTHONPATH, no current folder, no user
-# site) and imports this very gradcheck from the folder put first here.
-_CHILD_BOOT = (
+# The grading worker runs isolated (-I: no PYTHONPATH, no current folder, no
+# user site) and imports this very gradcheck from the folder put first here.
+_WORKER_BOOT = (
     "import sys; sys.path.insert(0, sys.argv.pop(1)); "
-    "from gradcheck.cli import main; raise SystemExit(main(sys.argv[1:]))"
+    "from gradcheck._grading_worker import main; raise SystemExit(main(sys.argv[1:]))"
 )
+# How long a new grading worker may take to import TensorFlow and say it is ready.
+_WORKER_START_TIMEOUT = 120.0
+# How long an idle grading worker has to exit once its control socket is closed.
+_WORKER_EXIT_GRACE = 2.0
 _PACKAGE_ROOT = str(Path(gradcheck.__file__).resolve().parent.parent)
 
 
@@ -707,10 +729,26 @@ class _Capture:
                 + bytes(self.tail).decode("utf-8", "replace"))
 
 
-class _Children:
-    """The child checks running now, and every process they leave behind.
+@dataclass(eq=False)
+class _GradingWorker:
+    """One grading worker process (``gradcheck._grading_worker``) and the grader's end of its control socket."""
 
-    Each child gets a session of its own, so that its process group can be
+    process: subprocess.Popen[bytes]
+    control: socket.socket
+
+    def send(self, request: dict[str, Any], fds: Sequence[int]) -> bool:
+        """Hand the worker one submission's check, with the write ends ``fds`` of its pipes; return whether it took it."""
+        try:
+            socket.send_fds(self.control, [json.dumps(request).encode("utf-8")], list(fds))
+        except OSError:  # the worker is gone
+            return False
+        return True
+
+
+class _Children:
+    """The grading workers running now, one per grading thread, and every process they leave behind.
+
+    Each worker gets a session of its own, so that its process group can be
     killed whole. Where Linux allows it, the grader is moreover a "child
     subreaper": a daemon a submission starts (double fork, setsid) is
     re-parented to the grader instead of init, and ``sweep`` kills it, so
@@ -720,7 +758,8 @@ class _Children:
     def __init__(self, workdir: Path) -> None:
         self._workdir = workdir
         self._lock = threading.Lock()
-        self._running: set[subprocess.Popen[bytes]] = set()
+        self._running: set[_GradingWorker] = set()
+        self._mine = threading.local()
         self.stopping = threading.Event()
         self._reaping = False
         self._before: set[int] = set()
@@ -731,29 +770,80 @@ class _Children:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            workers = list(self._running)
+        for worker in workers:
+            worker.control.close()  # an idle worker exits on its own
+        for worker in workers:
+            self.retire(worker, grace=_WORKER_EXIT_GRACE)
         self.sweep()
         if self._reaping:
             _set_subreaper(False)
 
-    def start(self, command: list[str], env: dict[str, str], report_fd: int) -> subprocess.Popen[bytes] | None:
-        """Start ``command``; return None once ``stop_all`` was called."""
+    def worker(self) -> _GradingWorker | str | None:
+        """Return this thread's grading worker, started if it has none alive; why it cannot start; None once ``stop_all`` was called."""
+        worker: _GradingWorker | None = getattr(self._mine, "worker", None)
+        if worker is not None and not _has_exited(worker.process):
+            return worker
+        if worker is not None:
+            self.retire(worker)
+        worker = self._start()
+        if worker is None:
+            return None
+        # TensorFlow loads before the first check, outside any submission's time limit.
+        deadline = time.monotonic() + _WORKER_START_TIMEOUT
+        answer = b""
+        while not answer and time.monotonic() < deadline and not self.stopping.is_set():
+            if select.select([worker.control], [], [], 0.1)[0]:
+                answer = worker.control.recv(_ANSWER_LIMIT) or b"-"
+        if answer == b"ready\n":
+            self._mine.worker = worker
+            return worker
+        self.retire(worker)
+        if self.stopping.is_set():
+            return None
+        how = (f"did not get ready within {_WORKER_START_TIMEOUT:g} seconds" if not answer
+               else f"was killed by {_signal_name(-worker.process.returncode)}" if worker.process.returncode < 0
+               else f"exited with status {worker.process.returncode}")
+        return (f"gradcheck's grading worker (python -I, importing TensorFlow) {how} before checking this "
+                "submission; check that `gradcheck check` runs on this machine, then grade again.")
+
+    def _start(self) -> _GradingWorker | None:
         with self._lock:
             if self.stopping.is_set():
                 return None
-            process = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                cwd=self._workdir, env=env, pass_fds=(report_fd,), start_new_session=True,
-            )
-            self._running.add(process)
-            return process
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            try:
+                process = subprocess.Popen(
+                    [sys.executable, "-I", "-c", _WORKER_BOOT, _PACKAGE_ROOT, str(theirs.fileno())],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    cwd=self._workdir, env=_worker_environment(), pass_fds=(theirs.fileno(),),
+                    start_new_session=True,
+                )
+            except BaseException:
+                ours.close()
+                raise
+            finally:
+                theirs.close()  # the worker holds the only other end
+            worker = _GradingWorker(process, ours)
+            self._running.add(worker)
+        return worker
 
-    def done(self, process: subprocess.Popen[bytes]) -> None:
+    def retire(self, worker: _GradingWorker, grace: float = 0.0) -> None:
+        """Stop ``worker`` for good: wait up to ``grace`` seconds for it to exit, then kill its process group."""
+        deadline = time.monotonic() + grace
+        while not _has_exited(worker.process) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _signal_group(worker.process, signal.SIGKILL)  # the worker, and whatever of its group is left
+        worker.process.wait()
+        worker.control.close()
         with self._lock:
-            self._running.discard(process)
-        self.sweep()
+            self._running.discard(worker)
+        if getattr(self._mine, "worker", None) is worker:
+            self._mine.worker = None
 
     def stop_all(self) -> None:
-        """Start no child any more; each running one is stopped by the thread waiting on it."""
+        """Start no worker any more; each running check is stopped by the thread waiting on it."""
         self.stopping.set()
 
     def sweep(self) -> None:
@@ -762,7 +852,7 @@ class _Children:
             return
         for _ in range(100):
             with self._lock:
-                live = {process.pid for process in self._running}
+                live = {worker.process.pid for worker in self._running}
                 found = [pid for pid in _children_of(os.getpid()) if pid not in live and pid not in self._before]
                 for pid in found:
                     with contextlib.suppress(ProcessLookupError):
@@ -803,15 +893,20 @@ def _children_of(parent: int) -> list[int]:
     return pids
 
 
-def _child_environment(submission: Submission) -> dict[str, str]:
+def _worker_environment() -> dict[str, str]:
     environment = dict(os.environ)
-    # The engine worker imports gradcheck first from this very gradcheck, and
-    # a package submission from the folder above it, given explicitly.
-    path = [_PACKAGE_ROOT, str(submission.import_path or ""), environment.get("PYTHONPATH", "")]
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, path))
+    environment["PYTHONPATH"] = _engine_python_path(None)
     for name in _ONE_THREAD_ENV:
         environment.setdefault(name, "1")
     return environment
+
+
+def _engine_python_path(submission: Submission | None) -> str:
+    """Return the ``PYTHONPATH`` a submission's engine worker gets."""
+    # The engine worker imports gradcheck first from this very gradcheck, and
+    # a package submission from the folder above it, given explicitly.
+    import_path = "" if submission is None else str(submission.import_path or "")
+    return os.pathsep.join(filter(None, [_PACKAGE_ROOT, import_path, os.environ.get("PYTHONPATH", "")]))
 
 
 @dataclass(frozen=True)
@@ -903,44 +998,47 @@ def _shown_target(submission: Submission) -> str | None:
 
 
 def _run_check(submission: Submission, options: GradeOptions, children: _Children) -> Report | str | None:
-    """Run ``gradcheck check`` on the submission; return its validated report, why there is none, or None if interrupted."""
+    """Run ``gradcheck check`` on the submission in this thread's grading worker; return its validated report, why there is none, or None if interrupted."""
     if submission.target is None:
         return submission.problem or "no engine found"
     # A file is given by its absolute path: the check runs in another folder.
     target = submission.target if submission.import_path else os.path.abspath(submission.target)
+    worker = children.worker()
+    if worker is None or isinstance(worker, str):
+        return worker
     nonce = secrets.token_hex(16)
-    report_read, report_write = os.pipe()
-    command = [
-        sys.executable, "-I", "-c", _CHILD_BOOT, _PACKAGE_ROOT, "check", target,
-        *options.check_arguments(), "--report-fd", str(report_write),
-    ]
+    request = {
+        "argv": ["check", target, *options.check_arguments()],
+        "nonce": nonce,
+        "pythonpath": _engine_python_path(submission),
+    }
+    # This submission's stdout, stderr and report pipe: the worker holds the only write ends.
+    pipes = [os.pipe() for _ in range(3)]
     try:
-        process = children.start(command, _child_environment(submission), report_write)
+        taken = worker.send(request, [write for _, write in pipes])
     finally:
-        os.close(report_write)  # the child holds the only write end
-    if process is None:
-        os.close(report_read)
-        return None
-    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+        for _, write in pipes:
+            os.close(write)
     output, errors, report = (_Capture(_OUTPUT_LIMIT // 2, _OUTPUT_LIMIT // 2),
                               _Capture(_OUTPUT_LIMIT // 2, _OUTPUT_LIMIT // 2), _Capture(_REPORT_LIMIT, 0))
-    captures = {process.stdout.fileno(): output, process.stderr.fileno(): errors, report_read: report}
+    answer = _Capture(_ANSWER_LIMIT, 0)
+    captures = {read: capture for (read, _), capture in zip(pipes, (output, errors, report))}
+    captures[worker.control.fileno()] = answer
     try:
-        with contextlib.suppress(OSError):
-            process.stdin.write(f"{nonce}\n".encode("ascii"))
-            process.stdin.close()
-        ended = _pump(process, captures, time.monotonic() + options.submission_timeout, children.stopping)
+        ended = _pump(worker.process, captures, time.monotonic() + options.submission_timeout, children.stopping,
+                      answer=worker.control.fileno())
         if not ended:
-            _signal_group(process, signal.SIGINT)  # the check then stops its engine worker
-            _pump(process, captures, time.monotonic() + _STOP_GRACE, None)
-        _signal_group(process, signal.SIGKILL)  # whatever of its group is left
-        process.wait()
+            _signal_group(worker.process, signal.SIGINT)  # the check then stops its engine worker
+            _pump(worker.process, captures, time.monotonic() + _STOP_GRACE, None, answer=worker.control.fileno())
     finally:
-        for stream in (process.stdin, process.stdout, process.stderr):
-            with contextlib.suppress(OSError):
-                stream.close()
-        os.close(report_read)
-        children.done(process)
+        for read, _ in pipes:
+            os.close(read)
+    code = _answered(answer)
+    if not ended or not taken or code is None:
+        # Stopped, or dead: the next submission of this thread gets a fresh worker.
+        children.retire(worker)
+        code = worker.process.returncode
+    children.sweep()
     if not ended:
         if children.stopping.is_set():
             return None
@@ -949,7 +1047,6 @@ def _run_check(submission: Submission, options: GradeOptions, children: _Childre
             "seconds and was stopped; its engine is probably very slow or stuck outside an op call. "
             "Grade it alone with a longer limit."
         )
-    code = process.returncode
     # 0: every check passed, 1: some check failed; but a crash of gradcheck
     # itself also exits with 1, so only a complete report tells that the check ran.
     text = None if report.dropped else _unframe(bytes(report.head), nonce)
@@ -992,16 +1089,22 @@ def _shared_children() -> _Children:
 def validated_report(text: str, options: GradeOptions) -> Report | str:
     """Return the report in the JSON ``text`` if it is one of the checks ``options`` asked for, else why it is not."""
     return _validated_report(text, options)
+def _answered(answer: _Capture) -> int | None:
+    """Return the status in the grading worker's ``done STATUS`` answer, None without a complete one."""
+    match = re.fullmatch(rb"done (-?\d+)\n", bytes(answer.head))
+    return int(match.group(1)) if match else None
 
 
 def _pump(
     process: subprocess.Popen[bytes], captures: dict[int, _Capture], deadline: float,
-    stopping: threading.Event | None,
+    stopping: threading.Event | None, answer: int | None = None,
 ) -> bool:
-    """Read the child's pipes until it has exited and they are drained; return False at the deadline or a stop.
+    """Read the pipes in ``captures`` until the check is over and they are drained; return False at the deadline or a stop.
 
-    Pipes still open ``_DRAIN`` seconds after the child exited are held by
-    something it left behind, and are not waited for.
+    The check is over when the grading worker answered on the socket
+    ``answer`` (one line), or when the worker exited. Pipes still open
+    ``_DRAIN`` seconds after that are held by something the check left
+    behind, and are not waited for.
     """
     selector = selectors.DefaultSelector()
     for fd in captures:
@@ -1011,13 +1114,18 @@ def _pump(
     try:
         while True:
             now = time.monotonic()
-            if exited_at is None and _has_exited(process):
+            answered = answer is not None and b"\n" in captures[answer].head
+            if exited_at is None and (answered or _has_exited(process)):
                 exited_at = now
+            if answered and answer is not None and answer in selector.get_map():
+                selector.unregister(answer)  # the worker's socket stays open for its next check
             if exited_at is not None and (not selector.get_map() or now - exited_at > _DRAIN):
                 return True
             if now >= deadline or (stopping is not None and stopping.is_set()):
                 return False
             wait = min(0.1, deadline - now)
+            if exited_at is not None:
+                wait = min(wait, max(0.0, exited_at + _DRAIN - now))
             if not selector.get_map():
                 time.sleep(wait)
                 continue
