@@ -33,6 +33,10 @@ import traceback
 
 # The largest request the grader sends (argv with --supported-params is the big part).
 REQUEST_BYTES = 1 << 20
+#: How many examples' references a grading worker keeps (a few submissions'
+#: worth at the defaults; tens of megabytes at most).
+KEPT_REFERENCES = 20_000
+
 # stdout, stderr, report: the pipes of one submission, in this order.
 _PIPES = 3
 
@@ -42,9 +46,13 @@ def _warm_up() -> None:
     from gradcheck._tf import tensorflow
 
     tensorflow()
-    import gradcheck.oracles  # noqa: F401
+    import gradcheck.oracles
     import gradcheck.reports.json  # noqa: F401
     import gradcheck.runner  # noqa: F401
+
+    # Every student gets the same seed, so the same cases: TensorFlow's and
+    # finite differences' answers to one are the next student's too.
+    gradcheck.oracles.keep_references(KEPT_REFERENCES)
 
 
 def _same_pipe(fd: int, other: int) -> bool:

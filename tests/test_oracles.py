@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gradcheck import ops
+from gradcheck import oracles, ops
 from gradcheck.case import Case
 from gradcheck.oracles import reference_for, references_for
 from gradcheck.oracles._finite_differences import directional_check
@@ -261,3 +261,47 @@ def test_the_verdict_does_not_depend_on_the_directions_drawn(seed):
     transposed = directional_check(np.matmul, [SQUARE, W], C33, [(C33 @ W.T).T, SQUARE.T @ C33], rng)
     assert right.agrees and right.worst_error < 0.1 * right.bound
     assert not transposed.agrees and transposed.worst_error > 10 * transposed.bound
+
+
+# --- references kept between engines (a grading worker's) ------------------------------------
+
+
+@pytest.fixture
+def kept_references():
+    from gradcheck.oracles import _reference
+
+    oracles.keep_references(1000)
+    yield _reference
+    oracles.keep_references(None)
+
+
+def test_kept_references_answer_a_case_seen_before_and_only_that_case(kept_references):
+    def case(a, b):
+        return Case("add", ("a", "b"), (np.asarray(a), np.asarray(b)), {}, np.ones(np.broadcast_shapes(np.shape(a), np.shape(b))))
+
+    first = oracles.references_for([case(1.0, [2.0])])
+    again = oracles.references_for([case(1.0, [2.0])])
+    assert kept_references._KEPT.hits == 1
+    assert again[0].forward.shape == first[0].forward.shape == (1,)
+    # Same numbers, other shapes: () is not (1,) (a 0-d array made contiguous is 1-d).
+    scalar = oracles.references_for([case(1.0, 2.0)])
+    assert scalar[0].forward.shape == ()
+    other = oracles.references_for([case(1.0, [3.0])])
+    assert other[0].forward.tolist() == [4.0]
+    assert kept_references._KEPT.hits == 1
+
+
+def test_a_second_engine_checked_with_kept_references_gets_the_same_results(kept_references):
+    from gradcheck.engine import load_engine
+    from gradcheck.runner import run_checks
+
+    def statuses(target):
+        report = run_checks(load_engine(target), ops=["add", "matmul", "sum", "take"], max_examples=15, seed=0, programs=10)
+        return [(r.check, r.status, r.examples, [f.to_dict()["inputs"] for f in r.failures]) for r in report.results]
+
+    correct = "gradcheck.examples.numpy_engine:engine64"
+    planted = "tests/engines/matmul_transpose_all_axes.py:engine"
+    kept = [statuses(correct), statuses(planted), statuses(correct)]
+    assert kept_references._KEPT.hits > 0
+    oracles.keep_references(None)
+    assert kept == [statuses(correct), statuses(planted), statuses(correct)]

@@ -10,13 +10,14 @@ itself.
 """
 
 from gradcheck.oracles._function import function_reference
-from gradcheck.oracles._reference import Reference, case_seed, reference_for, references_for
+from gradcheck.oracles._reference import Reference, case_seed, keep_references, reference_for, references_for
 from gradcheck.oracles._tensorflow import tensorflow_vjp, vjp
 
 __all__ = [
     "Reference",
     "case_seed",
     "function_reference",
+    "keep_references",
     "reference_for",
     "references_for",
     "tensorflow_vjp",
