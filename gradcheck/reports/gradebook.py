@@ -29,7 +29,7 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Sequence, TextIO
 
 import gradcheck
 from gradcheck.reports import Format, write_format
@@ -37,6 +37,7 @@ from gradcheck.reports import Format, write_format
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from gradcheck.reports.lms import Grading
     from gradcheck.results import Gradebook, Report, Row
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "write_csv",
     "write_gradebook",
     "write_gradebook_json",
+    "write_student_reports",
     "write_text_reason",
     "write_text_report",
 ]
@@ -141,6 +143,42 @@ def write_text_report(report: "Report", stream: TextIO) -> None:
 def write_text_reason(reason: str, stream: TextIO) -> None:
     """Write why a submission could not be checked, in place of its report."""
     stream.write(f"This submission could not be checked.\n\n{reason}\n")
+
+
+def write_student_reports(
+    report: Report, folder: Path, grading: "Grading", lms_formats: Sequence[str] = (), *,
+    text_name: str = "gradcheck.txt", text_width: int = TEXT_WIDTH,
+) -> dict[str, Path]:
+    """Write one graded submission's files to ``folder``; return them by format (``json``, ``html``, ``text``, LMS).
+
+    The reproducers first (from the facts the report carries), then the JSON
+    record as the check sent it (with the reproducers' paths) and the LMS
+    files, then the pages the student reads, from ``student_report``: scored
+    with ``grading``, relative names only, one short replay command.
+    """
+    import io
+
+    from rich.console import Console
+
+    from gradcheck.reports import FORMATS, render_report, write_atomically
+    from gradcheck.reports.html import render_html
+    from gradcheck.reports.reproducer import write_reproducers
+    from gradcheck.reports.student import student_report
+    from gradcheck.reports.text import render_text
+
+    folder.mkdir(parents=True, exist_ok=True)
+    reproducers = write_reproducers(report, folder, report.engine_facts) if report.engine_facts else {}
+    report = report.with_reproducers({check: str(path) for check, path in reproducers.items()})
+    machine = ["json", *lms_formats]
+    render_report(report, machine, folder, console=Console(file=io.StringIO()), grading=grading)
+    written = {name: folder / str(FORMATS[name].filename) for name in machine}
+    student = student_report(report, grading.private_paths)
+    written["html"] = folder / str(FORMATS["html"].filename)
+    write_atomically(written["html"], lambda stream: render_html(student, stream, grading))
+    written["text"] = folder / text_name
+    write_atomically(written["text"], lambda stream: render_text(
+        student, Console(file=stream, width=text_width, color_system=None, force_terminal=False), grading))
+    return written
 
 
 # --- The HTML index -------------------------------------------------------------
