@@ -863,6 +863,8 @@ def _grade_one(
         name=submission.name, path=printable(display_path(submission.path), multiline=False),
         target=_shown_target(submission), status="graded", checks=checks, points=points,
         max_points=max_points, reports=reports, seconds=time.perf_counter() - started,
+        failures={result.check: list(dict.fromkeys(failure.category for failure in result.failures))
+                  for result in outcome.results if result.status == "failed"},
     )
 
 

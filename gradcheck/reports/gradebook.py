@@ -44,6 +44,7 @@ __all__ = [
     "CANVAS_FILE",
     "GRADEBOOK_FILES",
     "CellView",
+    "IndexPage",
     "IndexView",
     "LinkView",
     "RowView",
@@ -79,19 +80,23 @@ CANVAS_FILE = Format("canvas", "gradcheck.reports.lms:write_canvas", "canvas.csv
 
 def write_gradebook(
     gradebook: "Gradebook", report_dir: str | Path, console: "Console | None" = None, *,
-    canvas_assignment: str | None = None,
+    canvas_assignment: str | None = None, show_unweighted: bool = False,
 ) -> list[Path]:
     """Write ``GRADEBOOK_FILES`` to ``report_dir``; say where on ``console``; return their paths.
 
     With ``canvas_assignment``, also ``canvas.csv``: Canvas's import, the
-    points under a column of that name (``gradcheck.reports.lms``).
+    points under a column of that name (``gradcheck.reports.lms``). The page
+    leaves checks of weight 0 out unless ``show_unweighted``; the CSV and JSON
+    have every check.
     """
     if console is None:
         from rich.console import Console
 
         console = Console()
     written = []
-    files: list[tuple[Format, object]] = [(fmt, gradebook) for fmt in GRADEBOOK_FILES]
+    files: list[tuple[Format, object]] = [
+        (fmt, IndexPage(gradebook, show_unweighted) if fmt.name == "html" else gradebook) for fmt in GRADEBOOK_FILES
+    ]
     if canvas_assignment is not None:
         from gradcheck.reports.lms import CanvasExport
 
@@ -194,10 +199,16 @@ class LinkView:
 
 @dataclass(frozen=True)
 class CellView:
-    """One check of one submission: its status (also the CSS class) and a tooltip."""
+    """One check of one submission: its status (also the CSS class), what the cell says, a tooltip, a link.
+
+    A failed cell says the categories of its failures and links to that
+    check's panel in the submission's report.
+    """
 
     status: str
     tooltip: str
+    text: str = ""
+    href: str | None = None
 
 
 @dataclass(frozen=True)
@@ -223,22 +234,56 @@ class IndexView:
     facts: list[tuple[str, str]]
     columns: list[tuple[str, str]]  # (check, its weight)
     rows: list[RowView]
+    # How scores are counted: what an unweighted op is worth, what an unsupported one earns.
+    scoring: str = ""
+    # Which zero-weight checks the page leaves out, and how to show them.
+    left_out: str | None = None
 
 
-def index_view(gradebook: "Gradebook") -> IndexView:
-    """Return the view model of the HTML index of ``gradebook``."""
+@dataclass(frozen=True)
+class IndexPage:
+    """What ``index.html`` is written from: the gradebook, and whether it shows checks of weight 0."""
+
+    gradebook: "Gradebook"
+    show_unweighted: bool = False
+
+
+# What a cell of each status says; a failed cell says its categories instead.
+_CELL_TEXT = {"passed": "✓", "unsupported": "–", "error": "error", "failed": "failed"}
+
+
+def index_view(gradebook: "Gradebook", show_unweighted: bool = False) -> IndexView:
+    """Return the view model of the HTML index of ``gradebook``.
+
+    Checks of weight 0 count for nothing, so they are left out of the table
+    unless ``show_unweighted`` (``grade --show-unweighted``); the page says which.
+    """
+    from gradcheck.reports.html import failure_anchor
+
     options = gradebook.options
+    weights = gradebook.weights
     facts = [
         ("submissions", str(len(gradebook.rows))),
         ("seed", str(options.seed)),
         ("examples per op", str(options.max_examples)),
         ("programs", str(options.programs)),
         ("time limit per call", f"{options.timeout:g} s"),
-        ("weights", gradebook.weights.source or "every check weighs 1"),
+        ("weights", weights.source or "every check weighs 1"),
         ("workers", str(gradebook.workers)),
         ("gradcheck", gradcheck.__version__),
     ]
-    columns = [(check, _number(gradebook.weights.of(check))) for check in gradebook.checks]
+    unweighted = [check for check in gradebook.checks if not weights.of(check)]
+    shown = [check for check in gradebook.checks if show_unweighted or weights.of(check)]
+    scoring = (
+        f"Score = points of the passed checks / points of all {len(gradebook.checks)} checks. "
+        f"A check not listed in the weights weighs {_number(weights.default)}; "
+        "a failed, unsupported or error check earns 0 of its weight."
+    )
+    left_out = None
+    if unweighted and not show_unweighted:
+        left_out = (f"Not shown: {len(unweighted)} check(s) of weight 0 ({', '.join(unweighted)}); "
+                    "they count for nothing (gradcheck grade --show-unweighted shows them).")
+    columns = [(check, _number(weights.of(check))) for check in shown]
     rows = [
         RowView(
             name=row.name,
@@ -248,25 +293,40 @@ def index_view(gradebook: "Gradebook") -> IndexView:
             score=f"{row.score:.0%}",
             points=f"{_number(row.points)} / {_number(row.max_points)}",
             status=row.status,
-            cells=[CellView(row.checks[check], f"{row.name}: {check} {row.checks[check]}") for check in gradebook.checks],
+            cells=[_cell(row, check, failure_anchor(check)) for check in shown],
             reason=row.reason,
         )
         for row in gradebook.rows
     ]
-    return IndexView(title=f"gradcheck gradebook ({len(rows)} submissions)", facts=facts, columns=columns, rows=rows)
+    return IndexView(title=f"gradcheck gradebook ({len(rows)} submissions)", facts=facts, columns=columns,
+                     rows=rows, scoring=scoring, left_out=left_out)
 
 
-def render_index(gradebook: "Gradebook", stream: TextIO) -> None:
-    """Write the HTML index of ``gradebook`` to ``stream``."""
+def _cell(row: "Row", check: str, anchor: str) -> CellView:
+    status = row.checks[check]
+    categories = row.failures.get(check, [])
+    text = ", ".join(categories) if status == "failed" and categories else _CELL_TEXT.get(status, status)
+    tooltip = f"{row.name}: {check} {status}" + (f" ({', '.join(categories)})" if categories else "")
+    href = None
+    if status == "failed":
+        # The check's panel in the student's page; the text report has no anchors.
+        href = f"{row.reports['html']}#{anchor}" if "html" in row.reports else _main_report(row)
+    return CellView(status, tooltip, text, href)
+
+
+def render_index(content: "Gradebook | IndexPage", stream: TextIO) -> None:
+    """Write the HTML index of a gradebook (an ``IndexPage``, or a gradebook with its defaults) to ``stream``."""
     import jinja2
 
+    page = content if isinstance(content, IndexPage) else IndexPage(content)
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("gradcheck.reports", "templates"),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    stream.write(environment.get_template("gradebook.html.j2").render(view=index_view(gradebook)))
+    stream.write(environment.get_template("gradebook.html.j2").render(
+        view=index_view(page.gradebook, page.show_unweighted)))
 
 
 def _main_report(row: "Row") -> str | None:
