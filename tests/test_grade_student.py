@@ -55,7 +55,7 @@ def test_student_report_shows_nothing_of_the_grading_machine(graded, name):  # n
     private = {"report folder": str(grades), "submission folder": str(grades.parent / "submissions"),
                "home": os.path.expanduser("~"), "python": sys.prefix}
     folder = graded["dir"] / name
-    for file in ("gradcheck.html", "gradcheck.txt"):
+    for file in ("gradcheck.html", "gradcheck.txt", *(path.name for path in folder.glob("repro_*.py"))):
         if not (folder / file).exists():
             assert file == "gradcheck.html" and graded["rows"][name]["status"] == "error"
             continue
@@ -87,6 +87,12 @@ def test_student_report_has_score_points_and_short_replay(graded, name, failed):
     assert text_row.rstrip().endswith(f"0 / {graded['book']['weights'][failed]}")
 
 
+def test_reproducer_runs_beside_the_students_engine(graded):  # noqa: F811
+    source = (graded["dir"] / "negbug" / "repro_negative.py").read_text(encoding="utf-8")
+    assert 'TARGET = "autodiff.py"' in source and "pytest repro_negative.py" in source
+    assert 'TARGET = "tanhbug.engine"' in (graded["dir"] / "tanhbug" / "repro_tanh.py").read_text(encoding="utf-8")
+
+
 def test_student_report_of_a_package_names_the_module(graded):  # noqa: F811
     # A package's target is a module name, relative already: it stays as the check was given it.
     assert "gradcheck tanhbug.engine" in _student_files(graded, "tanhbug")["gradcheck.txt"]
@@ -96,7 +102,7 @@ def test_gradebook_cells_name_the_category_and_link_to_the_panel(graded):  # noq
     index = (graded["dir"] / "index.html").read_text(encoding="utf-8")
     for name, check in PLANTED:
         href = f"{name}/gradcheck.html#{failure_anchor(check)}"
-        assert f'<a href="{href}">{graded["rows"][name]["failures"][check][0]}</a>' in index
+        assert f'<a href="{href}"><span>{graded["rows"][name]["failures"][check][0]}</span></a>' in index
         assert f'id="{failure_anchor(check)}"' in (graded["dir"] / name / "gradcheck.html").read_text(encoding="utf-8")
     assert graded["rows"]["negbug"]["failures"] == {"negative": ["mismatch"]}
     # The hostile engine's exp ends its worker (os._exit): a crash, told apart from a mismatch.
@@ -134,6 +140,16 @@ def test_failed_replay_lists_the_failed_ops_only():
     assert failed_replay(report, hidden={"matmul", "sum"}) == failed_replay(
         dataclasses.replace(report, results=tuple(r for r in report.results if r.check not in {"matmul", "sum"})))
     assert failed_replay(dataclasses.replace(report, results=report.results[:2])) is None
+
+
+def test_failed_replay_of_programs_names_the_supported_ops_only():
+    # Programs are drawn from the supported ops only, in order: the same programs, a short command.
+    report = sample_report()
+    by_check = {result.check: result for result in report.results}
+    only_programs = dataclasses.replace(report, ops=["add", "negative"],
+                                        results=(by_check["add"], by_check["negative"], by_check["programs"]))
+    command = failed_replay(only_programs)
+    assert command is not None and " --ops add " in command and "negative" not in command
 
 
 def test_scored_views_add_up_to_the_weights():
@@ -177,7 +193,7 @@ def test_index_failed_cell_shows_categories_and_links_to_the_panel():
     stream = io.StringIO()
     render_index(IndexPage(_gradebook(Weights())), stream)
     page = stream.getvalue()
-    assert f'<a href="ann/gradcheck.html#{failure_anchor("matmul")}">mismatch, shape</a>' in page
+    assert f'<a href="ann/gradcheck.html#{failure_anchor("matmul")}"><span>mismatch, shape</span></a>' in page
     assert "A check not listed in the weights weighs 1" in page
     # An unsupported op costs its weight: 2 of 4 points.
     assert "2 / 4" in page

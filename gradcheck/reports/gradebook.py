@@ -167,12 +167,11 @@ def write_student_reports(
 
     from gradcheck.reports import FORMATS, render_report, write_atomically
     from gradcheck.reports.html import render_html
-    from gradcheck.reports.reproducer import write_reproducers
     from gradcheck.reports.student import student_report
     from gradcheck.reports.text import render_text
 
     folder.mkdir(parents=True, exist_ok=True)
-    reproducers = write_reproducers(report, folder, report.engine_facts) if report.engine_facts else {}
+    reproducers = _write_student_reproducers(report, folder, grading)
     report = report.with_reproducers({check: str(path) for check, path in reproducers.items()})
     machine = ["json", *lms_formats]
     render_report(report, machine, folder, console=Console(file=io.StringIO()), grading=grading)
@@ -183,6 +182,38 @@ def write_student_reports(
     written["text"] = folder / text_name
     write_atomically(written["text"], lambda stream: render_text(
         student, Console(file=stream, width=text_width, color_system=None, force_terminal=False), grading))
+    return written
+
+
+def _write_student_reproducers(report: "Report", folder: Path, grading: "Grading") -> dict[str, Path]:
+    """Write a reproducer per failed check, as the student runs it: ``pytest repro_matmul.py`` beside ``engine.py``.
+
+    The engine is named as the student has it (its file name, or its module
+    name, looked up from the current folder), and no folder of the grading
+    machine is left in the file.
+    """
+    import os
+
+    from gradcheck.reports import write_atomically
+    from gradcheck.reports.reproducer import reproducer_path, reproducer_source
+    from gradcheck.reports.student import scrub, student_report
+
+    facts = report.engine_facts
+    if facts is None:
+        return {}
+    target = report.target.partition(":")[0]
+    # Where the student's engine file is: the relative name is found there.
+    engine_folder = os.path.dirname(target) if target.endswith(".py") and os.path.isabs(target) else "."
+    student = student_report(report)
+    written = {}
+    for result in student.results:
+        if result.status != "failed" or not result.failures or result.kind not in ("op", "program"):
+            continue
+        path = reproducer_path(folder, result.check)
+        source = reproducer_source(student, result, facts, path=Path(path.name), checked_from=engine_folder)
+        shown = scrub(source, (*grading.private_paths, engine_folder if engine_folder != "." else ""))
+        write_atomically(path, lambda stream: stream.write(shown))
+        written[result.check] = path
     return written
 
 

@@ -114,6 +114,12 @@ def failed_replay(report: Report, hidden: Iterable[str] = ()) -> str | None:
     ops = [result.check for result in failed if result.kind == "op"]
     if not ops and any(result.replay for result in failed):
         return None  # a user's function says how to replay it itself, in its panel
+    if not ops and report.ops is not None:
+        # Programs are drawn from the ops the engine supports only: replaying
+        # over those (in the same order) draws the same programs, and the
+        # command names a student's handful of ops, not every op of the run.
+        unsupported = {result.check for result in report.results if result.status == "unsupported"}
+        report = dataclasses.replace(report, ops=[op for op in report.ops if op not in unsupported])
     return replay_ops_command(report, ops or None)
 
 
