@@ -13,9 +13,13 @@ With a roster (``grade --roster``) the CSV and JSON name each row's student,
 and ``--format canvas`` adds ``canvas.csv``, Canvas's import
 (``gradcheck.reports.lms``).
 
-Next to them, each submission's folder gets ``gradcheck.txt``: its terminal
-report without colour, or, for a submission that could not be checked, the
-paragraph that says why.
+Next to them, each submission's folder gets the files its student reads
+(``write_student_reports``): ``gradcheck.html`` and ``gradcheck.txt``, scored
+with the weights, with relative names only and one replay command of the
+failed ops (``gradcheck.reports.student``), and a reproducer per failed check
+that runs beside the student's engine; or, for a submission that could not be
+checked, the paragraph that says why. ``index.html`` leaves the checks of
+weight 0 out unless asked (``IndexPage.show_unweighted``).
 
 As in ``gradcheck.reports.html``, ``index_view`` first reduces the gradebook
 to display strings (the view model) and ``templates/gradebook.html.j2`` only
