@@ -175,12 +175,14 @@ def write_student_reports(
     from gradcheck.reports.text import render_text
 
     folder.mkdir(parents=True, exist_ok=True)
-    reproducers = _write_student_reproducers(report, folder, grading)
+    # The student's own folder too: a traceback then says engine.py:12, as the student has it.
+    private = (*grading.private_paths, *([] if _engine_folder(report) == "." else [_engine_folder(report)]))
+    reproducers = _write_student_reproducers(report, folder, private)
     report = report.with_reproducers({check: str(path) for check, path in reproducers.items()})
     machine = ["json", *lms_formats]
     render_report(report, machine, folder, console=Console(file=io.StringIO()), grading=grading)
     written = {name: folder / str(FORMATS[name].filename) for name in machine}
-    student = student_report(report, grading.private_paths)
+    student = student_report(report, private)
     written["html"] = folder / str(FORMATS["html"].filename)
     write_atomically(written["html"], lambda stream: render_html(student, stream, grading))
     written["text"] = folder / text_name
@@ -189,15 +191,21 @@ def write_student_reports(
     return written
 
 
-def _write_student_reproducers(report: "Report", folder: Path, grading: "Grading") -> dict[str, Path]:
+def _engine_folder(report: "Report") -> str:
+    """Return the folder of the engine file the check was given (absolute), or ``.`` for a module."""
+    import os
+
+    target = report.target.partition(":")[0]
+    return os.path.dirname(target) if target.endswith(".py") and os.path.isabs(target) else "."
+
+
+def _write_student_reproducers(report: "Report", folder: Path, private: Sequence[str]) -> dict[str, Path]:
     """Write a reproducer per failed check, as the student runs it: ``pytest repro_matmul.py`` beside ``engine.py``.
 
     The engine is named as the student has it (its file name, or its module
     name, looked up from the current folder), and no folder of the grading
     machine is left in the file.
     """
-    import os
-
     from gradcheck.reports import write_atomically
     from gradcheck.reports.reproducer import reproducer_path, reproducer_source
     from gradcheck.reports.student import scrub, student_report
@@ -205,9 +213,8 @@ def _write_student_reproducers(report: "Report", folder: Path, grading: "Grading
     facts = report.engine_facts
     if facts is None:
         return {}
-    target = report.target.partition(":")[0]
     # Where the student's engine file is: the relative name is found there.
-    engine_folder = os.path.dirname(target) if target.endswith(".py") and os.path.isabs(target) else "."
+    engine_folder = _engine_folder(report)
     student = student_report(report)
     written = {}
     for result in student.results:
@@ -215,7 +222,7 @@ def _write_student_reproducers(report: "Report", folder: Path, grading: "Grading
             continue
         path = reproducer_path(folder, result.check)
         source = reproducer_source(student, result, facts, path=Path(path.name), checked_from=engine_folder)
-        shown = scrub(source, (*grading.private_paths, engine_folder if engine_folder != "." else ""))
+        shown = scrub(source, private)
         write_atomically(path, lambda stream: stream.write(shown))
         written[result.check] = path
     return written
