@@ -34,7 +34,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from gradcheck.errors import UsageError
-from gradcheck.grade import GradeOptions, Gradebook, Row, Student, Submission, Weights, find_submissions
+from gradcheck.grade import (
+    Gradebook,
+    GradeOptions,
+    Row,
+    Student,
+    Submission,
+    Weights,
+    find_submissions,
+)
 
 __all__ = [
     "COMPARED_OPTIONS",

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from gradcheck.cli import main
-from gradcheck.grade import GradeOptions, Gradebook, Row, Weights, load_weights
+from gradcheck.grade import Gradebook, GradeOptions, Row, Weights, load_weights
 from gradcheck.reports.gradebook import IndexPage, index_view, render_index
 from gradcheck.reports.html import check_anchor, failure_anchor, report_view
 from gradcheck.reports.lms import Grading
