@@ -12,7 +12,8 @@ The names, options and exit codes are the contract's (docs/contract.md, section 
     gradcheck inspect TARGET
     gradcheck grade SUBMISSION... [--workers N] [--weights weights.toml] [--hidden CHECK,...]
                                   [--format gradescope,classroom,canvas] [--roster roster.csv]
-                                  [--assignment NAME] [check options] [--report-dir DIR]
+                                  [--assignment NAME] [check options] [--report-dir DIR] [--show-unweighted]
+    gradcheck grade [SUBMISSION...] --regrade NAME [--regrade NAME...] [--force] [same options]
     gradcheck check-function FN [--grad GRAD_FN] [--reference REF_FN] --shapes SPEC [--dtype D]
                              [--domain=LOW,HIGH ...] [--rtol R] [--max-examples N] [--seed S]
                              [--timeout SECONDS] [--format FMT,FMT...] [--report-dir DIR]
@@ -424,7 +425,7 @@ def _add_grade_command(commands: Any) -> None:
                "all checks; an unsupported op is not passed. Exit status: 0 the grading ran "
                "(whatever the results), 2 the arguments are wrong.",
     )
-    grade.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+    grade.add_argument("submissions", nargs="*", metavar="SUBMISSION",
                        help="a .py file or a folder holding the engine (engine.py, a single .py file, or a package)")
     WORKERS.add_option(grade.add_argument)
     lms = _add_grading_options(grade)
@@ -455,6 +456,14 @@ def _add_grade_command(commands: Any) -> None:
                        help="check the submissions on the workers of this Dask scheduler (they need the same "
                             "gradcheck; pip install 'gradcheck[dask]'); --workers then defaults to, and is "
                             "capped at, the cluster's worker threads (default: this machine)")
+    grade.add_argument("--show-unweighted", action="store_true",
+                       help="show the checks of weight 0 in index.html too (the CSV and JSON always have them)")
+    grade.add_argument("--regrade", action="append", metavar="NAME",
+                       help="check again only this submission of the gradebook in --report-dir (repeat for "
+                            "several) and update its row; the other rows are kept. The options must be the "
+                            "gradebook's")
+    grade.add_argument("--force", action="store_true",
+                       help="with --regrade: regrade even with options or weights other than the gradebook's")
     grade.set_defaults(run=_run_grade)
 
 
@@ -499,23 +508,31 @@ def _run_grade(args: argparse.Namespace) -> int:
             # Said once, before any submission runs, instead of as every row's error.
             raise UsageError(f"Cannot grade in a sandbox: {reason}")
     lms_formats = _grade_formats(args)
-    if "canvas" in lms_formats and not args.roster:
+    grading = _grading(args, options.checks)
+    weights = grading.weights
+    regrading = _regrading(args, options, weights)
+    if "canvas" in lms_formats and not args.roster and not (regrading and regrading[0].rows
+                                                            and all(row.student_id for row in regrading[0].rows)):
         raise UsageError(
             "--format canvas writes one line per student id, and without --roster gradcheck knows no "
             "student id; give --roster ROSTER.csv (lines folder,student_id[,name])."
         )
     if args.assignment is not None and "canvas" not in lms_formats:
         raise UsageError("--assignment names the column of canvas.csv; it goes with --format canvas.")
-    grading = _grading(args, options.checks)
-    weights = grading.weights
     # With --executor the interpreter is looked for on the workers, when connecting.
     if args.python and args.executor is None and shutil.which(args.python) is None:
         raise UsageError(
             f"--python={args.python!r} is not an interpreter gradcheck can run (no such executable); "
             "give the path of a Python that has NumPy installed, e.g. --python ~/venv/bin/python."
         )
-    submissions = find_submissions(args.submissions)
-    students = load_roster(args.roster, submissions) if args.roster else None
+    if regrading:
+        from gradcheck.regrade import regrade_submissions, students_of
+
+        submissions = regrade_submissions(args.regrade, args.submissions, regrading[0])
+        students: dict[str, Any] | None = students_of(regrading[0])
+    else:
+        submissions = find_submissions(args.submissions)
+        students = load_roster(args.roster, submissions) if args.roster else None
     canvas_assignment = (args.assignment or "gradcheck") if "canvas" in lms_formats else None
     report_dir = Path(args.report_dir)
     try:
@@ -555,12 +572,21 @@ def _run_grade(args: argparse.Namespace) -> int:
         # The gradebook so far, after every row: a grading that is stopped or
         # dies still leaves the rows it finished.
         try:
-            write_gradebook(book, report_dir, Console(file=io.StringIO()), canvas_assignment=canvas_assignment)
+            write_gradebook(merged(book), report_dir, Console(file=io.StringIO()), canvas_assignment=canvas_assignment,
+                            show_unweighted=args.show_unweighted)
         except OSError as error:
             progress.print(f"gradcheck: cannot write the gradebook yet ({error}); grading goes on",
                            markup=False, soft_wrap=True)
 
     from gradcheck.grade import GradingStopped
+
+    def merged(book: Any) -> Any:
+        # A regrade writes the whole gradebook: the stored rows, the regraded ones in their place.
+        if not regrading:
+            return book
+        from gradcheck.regrade import merge
+
+        return merge(regrading[0], book, options, weights, regrading[1])
 
     started = time.perf_counter()
     stopped_by: list[int] = []
@@ -581,8 +607,10 @@ def _run_grade(args: argparse.Namespace) -> int:
         except GradingStopped as stopped:
             gradebook = stopped.gradebook
             stopped_by.append(stopped_by[0] if stopped_by else signal.SIGINT)
+    gradebook = merged(gradebook)
     try:
-        write_gradebook(gradebook, report_dir, console, canvas_assignment=canvas_assignment)
+        write_gradebook(gradebook, report_dir, console, canvas_assignment=canvas_assignment,
+                        show_unweighted=args.show_unweighted)
     except OSError as error:
         print(f"gradcheck: error: cannot write the gradebook to {report_dir}: {error.strerror or error}. "
               "The gradebook written as rows finished, if any, is still there.", file=sys.stderr)
@@ -592,6 +620,12 @@ def _run_grade(args: argparse.Namespace) -> int:
               f"{len(gradebook.not_graded)} submission(s) not graded: {', '.join(gradebook.not_graded)}",
               file=sys.stderr)
         return 128 + stopped_by[0]
+    if regrading:
+        rows = {row.name: row for row in gradebook.rows}
+        for submission in submissions:
+            console.print(f"Regraded {submission.name}: {rows[submission.name].summary()}",
+                          markup=False, highlight=False, soft_wrap=True)
+        return EXIT_PASSED
     graded = [row for row in gradebook.rows if row.status == "graded"]
     mean = sum(row.score for row in graded) / len(graded) if graded else 0.0
     console.print(
@@ -600,6 +634,26 @@ def _run_grade(args: argparse.Namespace) -> int:
         f"{total - len(graded)} could not be checked.", markup=False, highlight=False, soft_wrap=True,
     )
     return EXIT_PASSED
+
+
+def _regrading(args: argparse.Namespace, options: Any, weights: Any) -> Any:
+    """Return ``(stored gradebook, differences)`` for ``grade --regrade``, None without it; validated."""
+    if not args.regrade:
+        if args.force:
+            raise UsageError("--force lets --regrade use other options than the gradebook's; it goes with --regrade.")
+        if not args.submissions:
+            raise UsageError("gradcheck grade needs the submissions to grade: give SUBMISSION... "
+                             "(a .py file or a folder each), e.g. gradcheck grade submissions/*.")
+        return None
+    if args.roster:
+        raise UsageError(
+            "--regrade keeps each row's student from the gradebook, so it takes no --roster; leave it out "
+            "(to change the roster, grade everyone again)."
+        )
+    from gradcheck.regrade import checked_differences, stored_gradebook
+
+    stored = stored_gradebook(args.report_dir)
+    return stored, checked_differences(stored, options, weights, args.force)
 
 
 #: What ``grade --format`` writes besides the gradebook (it always writes json, csv, html and text).

@@ -80,7 +80,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence, TextIO
 
@@ -90,6 +90,7 @@ from gradcheck._tracebacks import display_path
 from gradcheck.errors import UsageError
 from gradcheck.ops import ALIASES, OP_NAMES, canonical_op
 from gradcheck.reports.display import printable
+from gradcheck.reports.student import scrub
 # Re-exported: the gradebook is part of the result model.
 from gradcheck.results import CATEGORIES, ERROR, STATUSES, Gradebook, Report, Row, Weights
 from gradcheck.runner import PROGRAMS_CHECK
@@ -125,10 +126,6 @@ __all__ = [
 #: The key of the weight every check without its own weight gets.
 DEFAULT_WEIGHT_KEY = "default"
 
-# The per-submission files grade writes from the report a check sends back:
-# the machine record first, the page a student reads when this gradecheck has
-# the HTML renderer.
-_REPORT_FORMATS = ("json", "html")
 TEXT_REPORT = "gradcheck.txt"
 
 # Many small checks run side by side: a thread pool per process would only
@@ -961,7 +958,8 @@ def _grade_one(
     if reason is not None:
         reason = printable(reason)
         try:
-            reports = {"text": _write_text(_text_reason, reason, folder, report_dir)}
+            shown = scrub(reason, lms.grading(submission, options, report_dir).private_paths)  # the student reads it
+            reports = {"text": _write_text(_text_reason, shown, folder, report_dir)}
             reports.update(_write_lms_reason(reason, folder, report_dir, lms.formats,
                                              lms.grading(submission, options, report_dir)))
         except Exception:  # noqa: BLE001 - the row still says why
@@ -977,6 +975,8 @@ def _grade_one(
         name=submission.name, path=printable(display_path(submission.path), multiline=False),
         target=_shown_target(submission), status="graded", checks=checks, points=points,
         max_points=max_points, reports=reports, seconds=time.perf_counter() - started,
+        failures={result.check: list(dict.fromkeys(failure.category for failure in result.failures))
+                  for result in outcome.results if result.status == "failed"},
     )
 
 
@@ -1211,21 +1211,14 @@ def _file_formats() -> dict[str, Any]:
 def _write_reports(report: Report, folder: Path, report_dir: Path, lms_formats: Sequence[str] = (),
                    grading: Any = None) -> dict[str, str]:
     """Write the submission's report files from its validated report; return them by format."""
-    from rich.console import Console
-
-    from gradcheck.reports import render_report
-    from gradcheck.reports.gradebook import write_text_report
+    from gradcheck.reports.gradebook import write_student_reports
+    from gradcheck.reports.lms import Grading
 
     # A report left by an earlier run must not stay beside this run's.
     for fmt in _file_formats().values():
         (folder / fmt.filename).unlink(missing_ok=True)
-    formats = [name for name in _REPORT_FORMATS if name in _file_formats()] + list(lms_formats)
-    quiet = Console(file=io.StringIO())
-    # The reproducers too, from the facts the validated report carries (the engine is the child's).
-    written = render_report(report, formats, folder, console=quiet, engine=report.engine_facts, grading=grading)
-    reports = {name: path.relative_to(report_dir).as_posix() for name, path in zip(formats, written)}
-    reports["text"] = _write_text(write_text_report, report, folder, report_dir)
-    return reports
+    written = write_student_reports(report, folder, grading or Grading(), lms_formats, text_name=TEXT_REPORT)
+    return {name: path.relative_to(report_dir).as_posix() for name, path in written.items()}
 
 
 def _write_lms_reason(reason: str, folder: Path, report_dir: Path, formats: Sequence[str], grading: Any) -> dict[str, str]:

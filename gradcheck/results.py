@@ -432,6 +432,9 @@ class Weighting(Protocol):
     @property
     def source(self) -> str | None: ...
 
+    @property
+    def default(self) -> float: ...
+
     def of(self, check: str) -> float: ...
 
 
@@ -463,9 +466,10 @@ class Row:
     """One submission's line of the gradebook.
 
     ``checks`` maps every column to ``passed``, ``failed``, ``unsupported`` or
-    ``error``; ``reports`` maps a format (``json``, ``html``, ``text``) to its
-    file, relative to the report folder. ``reason`` says why a submission is
-    an ``error`` row.
+    ``error``; ``failures`` maps each failed column to the categories of its
+    failures (``mismatch``, ``crash``, ...); ``reports`` maps a format
+    (``json``, ``html``, ``text``) to its file, relative to the report folder.
+    ``reason`` says why a submission is an ``error`` row.
     """
 
     name: str
@@ -481,6 +485,10 @@ class Row:
     # From the roster (``grade --roster``): who handed the submission in; None without one.
     student_id: str | None = None
     student_name: str | None = None
+    failures: dict[str, list[str]] = field(default_factory=dict)
+    # The options of a forced regrade (``grade --regrade NAME --force``) that
+    # differ from the gradebook's; None when graded with the gradebook's own.
+    options: dict[str, Any] | None = None
 
     @property
     def score(self) -> float:
@@ -512,11 +520,26 @@ class Row:
             "points": _plain(self.points),
             "max_points": _plain(self.max_points),
             "checks": dict(self.checks),
+            "failures": {check: list(categories) for check, categories in self.failures.items()},
             "reports": dict(self.reports),
             "reason": self.reason,
             "seconds": round(self.seconds, 2),
             **({} if self.student_id is None else {"student_id": self.student_id, "student_name": self.student_name}),
+            **({} if self.options is None else {"options": dict(self.options)}),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Row":
+        """Return the row ``to_dict`` wrote (a stored ``gradebook.json``'s submission)."""
+        return cls(
+            name=data["name"], path=data["path"], target=data.get("target"), status=data["status"],
+            checks=dict(data["checks"]), points=float(data["points"]), max_points=float(data["max_points"]),
+            reports=dict(data.get("reports") or {}), reason=data.get("reason"),
+            seconds=float(data.get("seconds") or 0.0), student_id=data.get("student_id"),
+            student_name=data.get("student_name"),
+            failures={check: list(categories) for check, categories in (data.get("failures") or {}).items()},
+            options=data.get("options"),
+        )
 
 
 @dataclass
@@ -544,7 +567,9 @@ class Gradebook:
             # format_version history:
             #   1: first release.
             #   2: "partial" and "not_graded" (written as rows finish, and when stopped).
-            "format_version": 2,
+            #   3: "default_weight"; per submission "failures" (the categories of each
+            #      failed check) and, after a forced regrade, its "options".
+            "format_version": 3,
             "partial": self.partial,
             "not_graded": list(self.not_graded),
             "gradcheck": gradcheck.__version__,
@@ -554,6 +579,7 @@ class Gradebook:
             "options": self.options.to_dict(),
             "checks": list(self.checks),
             "weights": {check: _plain(self.weights.of(check)) for check in self.checks},
+            "default_weight": _plain(self.weights.default),
             "weights_file": self.weights.source,
             "submissions": [row.to_dict() for row in self.rows],
         }

@@ -18,7 +18,6 @@ plus the framework's spelling of each op.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import sys
 import types

@@ -13,9 +13,13 @@ With a roster (``grade --roster``) the CSV and JSON name each row's student,
 and ``--format canvas`` adds ``canvas.csv``, Canvas's import
 (``gradcheck.reports.lms``).
 
-Next to them, each submission's folder gets ``gradcheck.txt``: its terminal
-report without colour, or, for a submission that could not be checked, the
-paragraph that says why.
+Next to them, each submission's folder gets the files its student reads
+(``write_student_reports``): ``gradcheck.html`` and ``gradcheck.txt``, scored
+with the weights, with relative names only and one replay command of the
+failed ops (``gradcheck.reports.student``), and a reproducer per failed check
+that runs beside the student's engine; or, for a submission that could not be
+checked, the paragraph that says why. ``index.html`` leaves the checks of
+weight 0 out unless asked (``IndexPage.show_unweighted``).
 
 As in ``gradcheck.reports.html``, ``index_view`` first reduces the gradebook
 to display strings (the view model) and ``templates/gradebook.html.j2`` only
@@ -29,7 +33,7 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Sequence, TextIO
 
 import gradcheck
 from gradcheck.reports import Format, write_format
@@ -37,12 +41,14 @@ from gradcheck.reports import Format, write_format
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from gradcheck.reports.lms import Grading
     from gradcheck.results import Gradebook, Report, Row
 
 __all__ = [
     "CANVAS_FILE",
     "GRADEBOOK_FILES",
     "CellView",
+    "IndexPage",
     "IndexView",
     "LinkView",
     "RowView",
@@ -51,6 +57,7 @@ __all__ = [
     "write_csv",
     "write_gradebook",
     "write_gradebook_json",
+    "write_student_reports",
     "write_text_reason",
     "write_text_report",
 ]
@@ -77,19 +84,23 @@ CANVAS_FILE = Format("canvas", "gradcheck.reports.lms:write_canvas", "canvas.csv
 
 def write_gradebook(
     gradebook: "Gradebook", report_dir: str | Path, console: "Console | None" = None, *,
-    canvas_assignment: str | None = None,
+    canvas_assignment: str | None = None, show_unweighted: bool = False,
 ) -> list[Path]:
     """Write ``GRADEBOOK_FILES`` to ``report_dir``; say where on ``console``; return their paths.
 
     With ``canvas_assignment``, also ``canvas.csv``: Canvas's import, the
-    points under a column of that name (``gradcheck.reports.lms``).
+    points under a column of that name (``gradcheck.reports.lms``). The page
+    leaves checks of weight 0 out unless ``show_unweighted``; the CSV and JSON
+    have every check.
     """
     if console is None:
         from rich.console import Console
 
         console = Console()
     written = []
-    files: list[tuple[Format, object]] = [(fmt, gradebook) for fmt in GRADEBOOK_FILES]
+    files: list[tuple[Format, object]] = [
+        (fmt, IndexPage(gradebook, show_unweighted) if fmt.name == "html" else gradebook) for fmt in GRADEBOOK_FILES
+    ]
     if canvas_assignment is not None:
         from gradcheck.reports.lms import CanvasExport
 
@@ -143,6 +154,80 @@ def write_text_reason(reason: str, stream: TextIO) -> None:
     stream.write(f"This submission could not be checked.\n\n{reason}\n")
 
 
+def write_student_reports(
+    report: Report, folder: Path, grading: "Grading", lms_formats: Sequence[str] = (), *,
+    text_name: str = "gradcheck.txt", text_width: int = TEXT_WIDTH,
+) -> dict[str, Path]:
+    """Write one graded submission's files to ``folder``; return them by format (``json``, ``html``, ``text``, LMS).
+
+    The reproducers first (from the facts the report carries), then the JSON
+    record as the check sent it (with the reproducers' paths) and the LMS
+    files, then the pages the student reads, from ``student_report``: scored
+    with ``grading``, relative names only, one short replay command.
+    """
+    import io
+
+    from rich.console import Console
+
+    from gradcheck.reports import FORMATS, render_report, write_atomically
+    from gradcheck.reports.html import render_html
+    from gradcheck.reports.student import student_report
+    from gradcheck.reports.text import render_text
+
+    folder.mkdir(parents=True, exist_ok=True)
+    # The student's own folder too: a traceback then says engine.py:12, as the student has it.
+    private = (*grading.private_paths, *([] if _engine_folder(report) == "." else [_engine_folder(report)]))
+    reproducers = _write_student_reproducers(report, folder, private)
+    report = report.with_reproducers({check: str(path) for check, path in reproducers.items()})
+    machine = ["json", *lms_formats]
+    render_report(report, machine, folder, console=Console(file=io.StringIO()), grading=grading)
+    written = {name: folder / str(FORMATS[name].filename) for name in machine}
+    student = student_report(report, private)
+    written["html"] = folder / str(FORMATS["html"].filename)
+    write_atomically(written["html"], lambda stream: render_html(student, stream, grading))
+    written["text"] = folder / text_name
+    write_atomically(written["text"], lambda stream: render_text(
+        student, Console(file=stream, width=text_width, color_system=None, force_terminal=False), grading))
+    return written
+
+
+def _engine_folder(report: "Report") -> str:
+    """Return the folder of the engine file the check was given (absolute), or ``.`` for a module."""
+    import os
+
+    target = report.target.partition(":")[0]
+    return os.path.dirname(target) if target.endswith(".py") and os.path.isabs(target) else "."
+
+
+def _write_student_reproducers(report: "Report", folder: Path, private: Sequence[str]) -> dict[str, Path]:
+    """Write a reproducer per failed check, as the student runs it: ``pytest repro_matmul.py`` beside ``engine.py``.
+
+    The engine is named as the student has it (its file name, or its module
+    name, looked up from the current folder), and no folder of the grading
+    machine is left in the file.
+    """
+    from gradcheck.reports import write_atomically
+    from gradcheck.reports.reproducer import reproducer_path, reproducer_source
+    from gradcheck.reports.student import scrub, student_report
+
+    facts = report.engine_facts
+    if facts is None:
+        return {}
+    # Where the student's engine file is: the relative name is found there.
+    engine_folder = _engine_folder(report)
+    student = student_report(report)
+    written = {}
+    for result in student.results:
+        if result.status != "failed" or not result.failures or result.kind not in ("op", "program"):
+            continue
+        path = reproducer_path(folder, result.check)
+        source = reproducer_source(student, result, facts, path=Path(path.name), checked_from=engine_folder)
+        shown = scrub(source, private)
+        write_atomically(path, lambda stream: stream.write(shown))
+        written[result.check] = path
+    return written
+
+
 # --- The HTML index -------------------------------------------------------------
 
 
@@ -156,10 +241,16 @@ class LinkView:
 
 @dataclass(frozen=True)
 class CellView:
-    """One check of one submission: its status (also the CSS class) and a tooltip."""
+    """One check of one submission: its status (also the CSS class), what the cell says, a tooltip, a link.
+
+    A failed cell says the categories of its failures and links to that
+    check's panel in the submission's report.
+    """
 
     status: str
     tooltip: str
+    text: str = ""
+    href: str | None = None
 
 
 @dataclass(frozen=True)
@@ -185,22 +276,56 @@ class IndexView:
     facts: list[tuple[str, str]]
     columns: list[tuple[str, str]]  # (check, its weight)
     rows: list[RowView]
+    # How scores are counted: what an unweighted op is worth, what an unsupported one earns.
+    scoring: str = ""
+    # Which zero-weight checks the page leaves out, and how to show them.
+    left_out: str | None = None
 
 
-def index_view(gradebook: "Gradebook") -> IndexView:
-    """Return the view model of the HTML index of ``gradebook``."""
+@dataclass(frozen=True)
+class IndexPage:
+    """What ``index.html`` is written from: the gradebook, and whether it shows checks of weight 0."""
+
+    gradebook: "Gradebook"
+    show_unweighted: bool = False
+
+
+# What a cell of each status says; a failed cell says its categories instead.
+_CELL_TEXT = {"passed": "✓", "unsupported": "–", "error": "error", "failed": "failed"}
+
+
+def index_view(gradebook: "Gradebook", show_unweighted: bool = False) -> IndexView:
+    """Return the view model of the HTML index of ``gradebook``.
+
+    Checks of weight 0 count for nothing, so they are left out of the table
+    unless ``show_unweighted`` (``grade --show-unweighted``); the page says which.
+    """
+    from gradcheck.reports.html import failure_anchor
+
     options = gradebook.options
+    weights = gradebook.weights
     facts = [
         ("submissions", str(len(gradebook.rows))),
         ("seed", str(options.seed)),
         ("examples per op", str(options.max_examples)),
         ("programs", str(options.programs)),
         ("time limit per call", f"{options.timeout:g} s"),
-        ("weights", gradebook.weights.source or "every check weighs 1"),
+        ("weights", weights.source or "every check weighs 1"),
         ("workers", str(gradebook.workers)),
         ("gradcheck", gradcheck.__version__),
     ]
-    columns = [(check, _number(gradebook.weights.of(check))) for check in gradebook.checks]
+    unweighted = [check for check in gradebook.checks if not weights.of(check)]
+    shown = [check for check in gradebook.checks if show_unweighted or weights.of(check)]
+    scoring = (
+        f"Score = points of the passed checks / points of all {len(gradebook.checks)} checks. "
+        f"A check not listed in the weights weighs {_number(weights.default)}; "
+        "a failed, unsupported or error check earns 0 of its weight."
+    )
+    left_out = None
+    if unweighted and not show_unweighted:
+        left_out = (f"Not shown: {len(unweighted)} check(s) of weight 0 ({', '.join(unweighted)}); "
+                    "they count for nothing (gradcheck grade --show-unweighted shows them).")
+    columns = [(check, _number(weights.of(check))) for check in shown]
     rows = [
         RowView(
             name=row.name,
@@ -210,25 +335,40 @@ def index_view(gradebook: "Gradebook") -> IndexView:
             score=f"{row.score:.0%}",
             points=f"{_number(row.points)} / {_number(row.max_points)}",
             status=row.status,
-            cells=[CellView(row.checks[check], f"{row.name}: {check} {row.checks[check]}") for check in gradebook.checks],
+            cells=[_cell(row, check, failure_anchor(check)) for check in shown],
             reason=row.reason,
         )
         for row in gradebook.rows
     ]
-    return IndexView(title=f"gradcheck gradebook ({len(rows)} submissions)", facts=facts, columns=columns, rows=rows)
+    return IndexView(title=f"gradcheck gradebook ({len(rows)} submissions)", facts=facts, columns=columns,
+                     rows=rows, scoring=scoring, left_out=left_out)
 
 
-def render_index(gradebook: "Gradebook", stream: TextIO) -> None:
-    """Write the HTML index of ``gradebook`` to ``stream``."""
+def _cell(row: "Row", check: str, anchor: str) -> CellView:
+    status = row.checks[check]
+    categories = row.failures.get(check, [])
+    text = ", ".join(categories) if status == "failed" and categories else _CELL_TEXT.get(status, status)
+    tooltip = f"{row.name}: {check} {status}" + (f" ({', '.join(categories)})" if categories else "")
+    href = None
+    if status == "failed":
+        # The check's panel in the student's page; the text report has no anchors.
+        href = f"{row.reports['html']}#{anchor}" if "html" in row.reports else _main_report(row)
+    return CellView(status, tooltip, text, href)
+
+
+def render_index(content: "Gradebook | IndexPage", stream: TextIO) -> None:
+    """Write the HTML index of a gradebook (an ``IndexPage``, or a gradebook with its defaults) to ``stream``."""
     import jinja2
 
+    page = content if isinstance(content, IndexPage) else IndexPage(content)
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("gradcheck.reports", "templates"),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    stream.write(environment.get_template("gradebook.html.j2").render(view=index_view(gradebook)))
+    stream.write(environment.get_template("gradebook.html.j2").render(
+        view=index_view(page.gradebook, page.show_unweighted)))
 
 
 def _main_report(row: "Row") -> str | None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Sequence, TextIO
 
 import jinja2
 import numpy as np
@@ -47,7 +47,11 @@ from gradcheck.reports.display import (
     summary_text,
     worst_entry_text,
 )
+from gradcheck.reports.student import check_points, failed_replay, score_text, statuses
 from gradcheck.results import ArrayRecord, CheckResult, Failure, Report
+
+if TYPE_CHECKING:
+    from gradcheck.reports.lms import Grading
 
 __all__ = [
     "ArrayView",
@@ -57,6 +61,8 @@ __all__ = [
     "FailureView",
     "ReportView",
     "SliceView",
+    "check_anchor",
+    "failure_anchor",
     "render_html",
     "report_view",
 ]
@@ -175,6 +181,9 @@ class CheckRowView:
     examples: str
     seconds: str
     anchor: str | None
+    # The row's own id (``check_anchor``), and, in a graded report, "earned / worth" points.
+    id: str = ""
+    points: str | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +198,10 @@ class ReportView:
     rows: list[CheckRowView]
     notes: list[tuple[str, str]]
     failures: list[FailureView]
+    # A graded report (``grade``): "Score 7.5 / 10 (75%)", and the rows carry points.
+    score: str | None = None
+    # One command replaying every failed op (only those), when something failed.
+    replay_failed: str | None = None
     # CSS gradients of the two colour scales, for the legends.
     value_ramp: str = field(default_factory=lambda: _css_gradient(SEQUENTIAL))
     difference_ramp: str = field(default_factory=lambda: _css_gradient(DIVERGING))
@@ -198,16 +211,26 @@ class ReportView:
 # --- building the view model ----------------------------------------------------
 
 
-def report_view(report: Report) -> ReportView:
-    """Return the view model of ``report``: plain strings, colours and tables, nothing to compute."""
+def report_view(report: Report, grading: "Grading | None" = None) -> ReportView:
+    """Return the view model of ``report``: plain strings, colours and tables, nothing to compute.
+
+    With ``grading`` (``gradcheck grade``'s student reports), the page says
+    the score and what each check was worth and earned.
+    """
     failures: list[FailureView] = []
     rows = []
+    points = None if grading is None else check_points(grading.weights, statuses(report, grading.checks))
     for result in report.results:
         views = [_failure_view(report, result, failure, number)
                  for number, failure in enumerate(result.failures, start=1)]
         failures += views
-        rows.append(_row_view(result, views[0].anchor if views else None))
+        earned_worth = None if points is None else points.get(result.check)
+        rows.append(_row_view(result, views[0].anchor if views else None,
+                              None if earned_worth is None else f"{earned_worth[0]:g} / {earned_worth[1]:g}"))
     summary = summary_text(report)
+    score = None
+    if points is not None:
+        score = score_text(sum(earned for earned, _ in points.values()), sum(worth for _, worth in points.values()))
     return ReportView(
         title=f"gradcheck {report.target}: {summary}",
         target=report.target,
@@ -217,6 +240,8 @@ def report_view(report: Report) -> ReportView:
         rows=rows,
         notes=check_notes(report),
         failures=failures,
+        score=score,
+        replay_failed=failed_replay(report),
     )
 
 
@@ -229,7 +254,7 @@ def _facts(report: Report) -> list[tuple[str, str]]:
     return [(label, value) for label, value in facts if value]
 
 
-def _row_view(result: CheckResult, anchor: str | None) -> CheckRowView:
+def _row_view(result: CheckResult, anchor: str | None, points: str | None = None) -> CheckRowView:
     ran = result.status != "unsupported"
     return CheckRowView(
         check=result.check,
@@ -240,12 +265,24 @@ def _row_view(result: CheckResult, anchor: str | None) -> CheckRowView:
         examples=str(result.examples) if ran else "-",
         seconds=f"{result.seconds:.2f}" if ran else "-",
         anchor=anchor,
+        id=check_anchor(result.check),
+        points=points,
     )
 
 
-def _anchor(check: str, number: int) -> str:
+def check_anchor(check: str) -> str:
+    """Return the id of ``check``'s row in the page (``check-matmul``): a gradebook links to it."""
+    return f"check-{_id_part(check)}"
+
+
+def failure_anchor(check: str, number: int = 1) -> str:
+    """Return the id of ``check``'s ``number``-th failure panel (``failure-matmul-1``)."""
+    return f"failure-{_id_part(check)}-{number}"
+
+
+def _id_part(check: str) -> str:
     # Check names are op names today, but an id must stay valid whatever they become.
-    return f"failure-{re.sub(r'[^A-Za-z0-9_-]+', '-', check)}-{number}"
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", check)
 
 
 def _failure_view(report: Report, result: CheckResult, failure: Failure, number: int) -> FailureView:
@@ -254,7 +291,7 @@ def _failure_view(report: Report, result: CheckResult, failure: Failure, number:
     if failure.cotangent is not None:
         cotangent = _array_view("cotangent", failure.cotangent, None, _value_scale(failure.cotangent))
     return FailureView(
-        anchor=_anchor(result.check, number),
+        anchor=failure_anchor(result.check, number),
         check=result.check,
         category=failure.category,
         position=position,
@@ -502,6 +539,6 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render_html(report: Report, stream: TextIO) -> None:
-    """Write ``report`` to ``stream`` as one self-contained HTML page."""
-    stream.write(_environment().get_template(_TEMPLATE).render(view=report_view(report)))
+def render_html(report: Report, stream: TextIO, grading: "Grading | None" = None) -> None:
+    """Write ``report`` to ``stream`` as one self-contained HTML page (scored with ``grading`` when given)."""
+    stream.write(_environment().get_template(_TEMPLATE).render(view=report_view(report, grading)))

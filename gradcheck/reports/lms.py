@@ -34,21 +34,17 @@ result, no details at all (Classroom shows everything to the student).
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
-import os
 from dataclasses import dataclass, field
-from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, Sequence, TextIO
 
 from gradcheck.reports.display import (
     check_notes,
-    printable,
     replay_command,
-    replay_ops_command,
     status_text,
     summary_text,
 )
+from gradcheck.reports.student import failed_replay, relative_names, scrub
 from gradcheck.reports.text import render_check_text
 from gradcheck.results import ERROR, Report, Weights
 
@@ -130,29 +126,13 @@ class GradedReport:
 
 def _student_report(graded: GradedReport) -> Report:
     """Return the report as a student may see it: the target and reproducers by their file names."""
-    report = graded.report
-    assert report is not None
-    target = report.target
-    path, colon, name = target.partition(":") if not _is_windows_drive(target) else (target, "", "")
-    if path.endswith((".py", ".ipynb")):
-        target = PurePath(path).name + colon + name
-    reproducers = {
-        result.check: PurePath(result.failures[0].reproducer).name
-        for result in report.results
-        if result.failures and result.failures[0].reproducer
-    }
-    return dataclasses.replace(report.with_reproducers(reproducers), target=target)
-
-
-def _is_windows_drive(target: str) -> bool:
-    return len(target) > 2 and target[1] == ":" and target[0].isalpha() and target[2] in "\\/"
+    assert graded.report is not None
+    return relative_names(graded.report)
 
 
 def _scrub(text: str, grading: Grading) -> str:
-    """Return ``text`` without the grader's absolute folders (longest first, so none is cut half way)."""
-    for folder in sorted({p.rstrip(os.sep) for p in grading.private_paths if p.strip(os.sep)}, key=len, reverse=True):
-        text = text.replace(folder + os.sep, "").replace(folder, ".")
-    return printable(text)
+    """Return ``text`` without the grader's absolute folders."""
+    return scrub(text, grading.private_paths)
 
 
 def check_output(graded: GradedReport, check: str) -> str:
@@ -200,14 +180,8 @@ def _summary(graded: GradedReport) -> str:
 
 def _replay_failed(graded: GradedReport, failed: Sequence[str]) -> str:
     """Return one command replaying every failed op (else the failed programs), as the student types it."""
-    student = _student_report(graded)
-    ops = [check for check in failed if _is_op(student, check)]
-    return replay_ops_command(student, ops or None)
-
-
-def _is_op(report: Report, check: str) -> bool:
-    result = _result(report, check)
-    return result is not None and result.kind == "op"
+    hidden = [result.check for result in _student_report(graded).results if result.check not in failed]
+    return failed_replay(_student_report(graded), hidden) or ""
 
 
 def _result(report: Report, check: str) -> "CheckResult | None":

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import textwrap
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 from rich import box
@@ -37,7 +37,11 @@ from gradcheck.reports.display import (
     summary_text,
     worst_entry_text,
 )
+from gradcheck.reports.student import check_points, failed_replay, score_text, statuses
 from gradcheck.results import ArrayRecord, CheckResult, Failure, Report
+
+if TYPE_CHECKING:
+    from gradcheck.reports.lms import Grading
 
 __all__ = ["render_check_text", "render_text", "summary_line"]
 
@@ -56,12 +60,20 @@ _LABEL_GAP = 2
 _SIDE_BY_SIDE_GAP = 4
 
 
-def render_text(report: Report, console: Console) -> None:
-    """Print ``report`` on ``console``: header, summary table, notes, failures, summary line."""
+def render_text(report: Report, console: Console, grading: "Grading | None" = None) -> None:
+    """Print ``report`` on ``console``: header, summary table, notes, failures, summary line.
+
+    With ``grading`` (``gradcheck grade``'s student reports), the score comes
+    first and the table says what each check was worth and earned.
+    """
     width = console.width
     console.print(_header(report, width))
+    points = None if grading is None else check_points(grading.weights, statuses(report, grading.checks))
+    if points is not None:
+        earned, possible = (sum(pair[i] for pair in points.values()) for i in (0, 1))
+        console.print(Text(score_text(earned, possible), style="bold"))
     console.print()
-    console.print(_summary_table(report))
+    console.print(_summary_table(report, points))
     collapsed = _collapsed_unsupported(report)
     if collapsed:
         console.print(_hanging([("unsupported", ", ".join(collapsed))], width, style="dim"))
@@ -73,6 +85,11 @@ def render_text(report: Report, console: Console) -> None:
         for number, failure in enumerate(result.failures, start=1):
             console.print()
             console.print(_failure_panel(report, result, failure, number, width))
+    replay = failed_replay(report)
+    if replay is not None:
+        console.print()
+        # soft_wrap: a command broken over two lines cannot be copied.
+        console.print(Text(f"replay the failed checks:\n  {replay}", style="cyan"), soft_wrap=True)
     console.print()
     console.print(summary_line(report))
 
@@ -118,13 +135,15 @@ def _collapsed_unsupported(report: Report) -> list[str]:
     return unsupported if len(unsupported) > COLLAPSE_UNSUPPORTED_AFTER else []
 
 
-def _summary_table(report: Report) -> Table:
+def _summary_table(report: Report, points: dict[str, tuple[float, float]] | None = None) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("check")
     table.add_column("kind")
     table.add_column("status")
     table.add_column("examples", justify="right")
     table.add_column("seconds", justify="right")
+    if points is not None:
+        table.add_column("points", justify="right")
     collapsed = set(_collapsed_unsupported(report))
     for result in report.results:
         if result.check in collapsed:
@@ -136,9 +155,14 @@ def _summary_table(report: Report) -> Table:
             Text(status_text(result), style=STATUS_STYLES[result.status]),
             str(result.examples) if ran else "-",
             f"{result.seconds:.2f}" if ran else "-",
+            *([] if points is None else [_points_text(points.get(result.check))]),
             style=None if ran else "dim",
         )
     return table
+
+
+def _points_text(pair: tuple[float, float] | None) -> str:
+    return "" if pair is None else f"{pair[0]:g} / {pair[1]:g}"
 
 
 def _hanging(rows: list[tuple[str, str]], width: int, style: str = "") -> Text:
