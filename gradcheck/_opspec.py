@@ -189,6 +189,10 @@ class OpSpec:
     # softmax axis), beyond what the operand/output size ratio already says;
     # ``contraction(shapes, params)`` scales tolerances.
     contraction: Callable[[tuple[tuple[int, ...], ...], dict[str, Any]], int] | None = None
+    # How much the op amplifies its inputs' rounding beyond what the sizes of
+    # its entries show (layer_norm's centering of a row far from 0):
+    # ``conditioning(inputs, cotangent, params)`` >= 1 multiplies the tolerance.
+    conditioning: Callable[[tuple[np.ndarray, ...], np.ndarray, dict[str, Any]], float] | None = None
     # How ``k`` cases of the same shapes and parameters run as one call, each
     # operand stacked on a new leading axis: ``stacked(shapes, params, k)``
     # gives the shape each stacked operand is viewed as after that axis, and

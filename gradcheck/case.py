@@ -69,6 +69,18 @@ class Computation(Protocol):
 
     def magnitude(self) -> float: ...
 
+    def conditioning(self) -> float: ...
+
+
+def op_conditioning(op: str, inputs: tuple[np.ndarray, ...], cotangent: np.ndarray, params: dict[str, Any]) -> float:
+    """Return ``OpSpec.conditioning`` of ``op`` on these arrays, at least 1 (1 where the op has none)."""
+    rule = OPS[op].conditioning
+    if rule is None:
+        return 1.0
+    with np.errstate(all="ignore"):
+        value = float(rule(inputs, cotangent, params))
+    return value if np.isfinite(value) and value > 1.0 else 1.0
+
 
 def largest_magnitude(arrays: Any) -> float:
     """Return the largest finite ``|value|`` in ``arrays`` (0 if there is none)."""
@@ -131,6 +143,10 @@ class Case:
     def magnitude(self) -> float:
         """Return the largest ``|value|`` of the inputs: one op computes with nothing else."""
         return largest_magnitude(self.inputs)
+
+    def conditioning(self) -> float:
+        """Return how many times its tolerance's absolute floor rounding may reach here (``OpSpec.conditioning``; 1 for most ops)."""
+        return op_conditioning(self.op, self.inputs, self.cotangent, self.params)
 
 
 class CaseBatch(tuple):

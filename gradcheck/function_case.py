@@ -162,6 +162,10 @@ class FunctionCase:
         """Return the largest ``|value|`` of the inputs and of ``fn``'s value (its inside is not seen)."""
         return largest_magnitude([*self.inputs, *([] if self.forward is None else [self.forward])])
 
+    def conditioning(self) -> float:
+        """Return 1: a user's function has no op row saying how it amplifies rounding."""
+        return 1.0
+
 
 class Taped:
     """``fn`` called on TensorFlow constants under a ``GradientTape``: its output, then one VJP."""

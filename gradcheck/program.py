@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from gradcheck._literals import source
-from gradcheck.case import Case, EngineCall, largest_magnitude
+from gradcheck.case import Case, EngineCall, largest_magnitude, op_conditioning
 from gradcheck.ops import OPS
 
 __all__ = ["OUTPUT", "ProgramCase", "Step"]
@@ -152,6 +152,17 @@ class ProgramCase:
     def magnitude(self) -> float:
         """Return the largest ``|value|`` among the inputs and every value the program computes."""
         return self._magnitude
+
+    def conditioning(self) -> float:
+        """Return the largest conditioning of a step on the values it gets (``Case.conditioning``)."""
+        return self._conditioning
+
+    @cached_property
+    def _conditioning(self) -> float:
+        with np.errstate(all="ignore"):
+            values = self.reference_values(*self.inputs)
+        return max((op_conditioning(step.op, tuple(values[a] for a in step.args), np.ones(()), step.params)
+                    for step in self.steps), default=1.0)
 
     @cached_property
     def _magnitude(self) -> float:

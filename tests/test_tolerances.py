@@ -133,3 +133,42 @@ def test_an_error_of_rounding_size_passes_and_a_wrong_factor_does_not():
     bound = allowed_error(expected, F32)
     assert np.all(np.abs(rounded - expected) <= 0.01 * bound)
     assert np.any(np.abs(1.01 * expected - expected) > bound)
+
+
+# --- conditioning: layer_norm of rows far from 0 -------------------------------------------------
+
+
+#: jax.nn.standardize's float32 answer (JAX 0.10.2, CPU) on the case below: its
+#: variance is mean(x**2) - mean(x)**2, which cancels on rows far from 0.
+_JAX_Y = np.float32(0.9999200105667114) * np.tile([-1.0, 1.0], (2, 4, 1))
+_JAX_GRAD = np.array([
+    [[0.000316619873046875, -0.0003204345703125], [-0.00127410888671875, 0.00128173828125],
+     [0.0, 0.0], [0.0003197193145751953, -0.00032019615173339844]],
+    [[0.0009603500366210938, -0.0009584426879882812], [0.0003199577331542969, -0.00031948089599609375],
+     [0.0, 0.0], [0.0003204345703125, -0.0003204345703125]],
+], dtype=np.float32)
+
+
+def test_a_correct_float32_layer_norm_of_rows_far_from_zero_passes(monkeypatch):
+    # The adapter campaign's case (JAX, float32): rows 0.5 apart around 3.5;
+    # the float32 gradient was off by 5.6e-6 over a bound of 5.0e-6.
+    from gradcheck.case import Case
+    from gradcheck.execution import EngineOutcome
+    from gradcheck.oracles import references_for
+    from gradcheck.verdict import judge
+
+    x = np.arange(-3.75, 4.0, 0.5).reshape(2, 4, 2)
+    g = np.array([[[-1, -2], [-2, 2], [2, 2], [2, 1]], [[2, -1], [-1, -2], [-1, -1], [-1, -2]]], dtype=float)
+    case = Case("layer_norm", ("x",), (x,), {"axis": -1, "eps": 1e-5}, g, "float32")
+    (reference,) = references_for([case])
+    y, grad = _JAX_Y.astype(np.float32), _JAX_GRAD
+    assert case.conditioning() > 100  # max|x| / std = 15, max|g| / std = 8
+    assert judge(case, EngineOutcome(y, [grad]), reference, DEFAULT_TOLERANCES["float32"]) is None
+    # The missing term (g - mean(g)) / std is still far outside the raised floor.
+    wrong = (g - g.mean(axis=-1, keepdims=True)) / np.sqrt(x.var(axis=-1, keepdims=True) + 1e-5)
+    failure = judge(case, EngineOutcome(y, [wrong.astype(np.float32)]), reference, DEFAULT_TOLERANCES["float32"])
+    assert failure is not None and failure.category == "mismatch"
+    # With the usual floor, JAX's right answer was a mismatch (the campaign's false alarm).
+    monkeypatch.setattr(Case, "conditioning", lambda self: 1.0)
+    usual = judge(case, EngineOutcome(y, [grad]), reference, DEFAULT_TOLERANCES["float32"])
+    assert usual is not None and usual.category == "mismatch"
