@@ -150,7 +150,24 @@ def _summary(rows: list[dict[str, Any]]) -> list[str]:
             f"{sum(_cases(r) for r in group)} | {sum(r['failures'] for r in group)} | {sum(r['oracle_disagreements'] for r in group)} | "
             f"{sum(r['seconds'] for r in group):.0f} |"
         )
+    missing = _not_run(rows)
+    if missing:
+        lines += ["", "Not run yet (a stopped or partial campaign; `--resume` goes on): "
+                  + "; ".join(f"{framework} {dtype}: {', '.join(ops)}" for (framework, dtype), ops in missing.items()) + "."]
     return lines
+
+
+def _not_run(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[str]]:
+    """Return the ops of OP_NAMES without a row, per framework and dtype that has rows (none for a whole campaign)."""
+    done: dict[tuple[str, str], set[str]] = {}
+    for row in rows:
+        done.setdefault((row["framework"], row["dtype"]), set()).add(row["op"])
+    frameworks = list(dict.fromkeys(framework for framework, _ in done))
+    return {
+        (framework, dtype): [op for op in OP_NAMES if op not in done.get((framework, dtype), set())]
+        for framework in frameworks for dtype in DTYPES
+        if any(op not in done.get((framework, dtype), set()) for op in OP_NAMES)
+    }
 
 
 def _failure_lines(rows: list[dict[str, Any]]) -> list[str]:
