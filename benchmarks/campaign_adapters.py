@@ -50,6 +50,8 @@ BUGS_PAGE = "framework-bugs.md"
 KNOWN_BUGS: dict[tuple[str, str], str] = {
     ("autograd", "broadcast_to"): "autograd-broadcast_to-new-leading-axes",
     ("autograd", "logsumexp"): "scipy-logsumexp-0-d-keepdims",
+    ("autograd", "where"): "autograd-where-0-d-operand",
+    ("autograd", "einsum"): "autograd-einsum-repeated-subscripts",
 }
 
 #: Import name of each framework, to see what is installed without importing it.

@@ -35,6 +35,8 @@ QUICK_EXAMPLES = {"tensorflow": 25, "jax": 10, "torch": 20, "autograd": 20}
 FRAMEWORK_BUGS = {
     ("autograd", "broadcast_to"): "autograd's broadcast_to VJP asserts on new leading axes",
     ("autograd", "logsumexp"): "scipy.special.logsumexp(0-d, keepdims=True) has shape (1,)",
+    ("autograd", "where"): "autograd's where VJP does not sum a 0-d operand's gradient over the condition's axes",
+    ("autograd", "einsum"): "autograd's einsum VJP raises on repeated subscripts (a trace, aa->)",
 }
 
 
