@@ -312,7 +312,7 @@ def _layer_norm_conditioning(inputs: tuple[np.ndarray, ...], cotangent: np.ndarr
     (x,) = inputs
     axis = params["axis"]
     scale = _layer_norm_scale(x, params)
-    g = np.broadcast_to(np.abs(cotangent), x.shape) if np.ndim(cotangent) else np.full(x.shape, abs(float(cotangent)))
+    g = np.broadcast_to(np.abs(cotangent), x.shape)  # a program step's cotangent is 0-d
     largest_x = np.max(np.abs(x), axis=axis, keepdims=True)
     largest_g = np.max(g, axis=axis, keepdims=True)
     return float(np.max(largest_x * scale * np.maximum(largest_g, 1.0) * scale, initial=1.0))
