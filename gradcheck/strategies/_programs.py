@@ -188,11 +188,12 @@ class _Builder:
         return {param.name: drawn[param.name] for param in spec.params}
 
 
-def _plan_single(builder: _Builder, spec: ops.OpSpec):
-    """One operand: elementwise functions, reductions, shape ops."""
-    min_rank = _MIN_RANK[spec.shapes]
-    probe = builder.pick(lambda value: value.ndim >= min_rank)
-    shape = builder.values[probe].shape if probe is not None else builder.fresh_shape(min_rank)
+def _plan_one(builder: _Builder, spec: ops.OpSpec, fits: Callable[[np.ndarray], bool],
+              fresh_shape: Callable[[], tuple[int, ...]]):
+    """One operand: a value of the program that ``fits`` (a new input of its shape if outside the
+    op's domain), or a new input of ``fresh_shape()`` if none fits."""
+    probe = builder.pick(fits)
+    shape = builder.values[probe].shape if probe is not None else fresh_shape()
     params = builder.params(spec, (shape,))
     if params is None:
         return None
@@ -200,6 +201,12 @@ def _plan_single(builder: _Builder, spec: ops.OpSpec):
     if probe is not None and domain.admits(builder.values[probe]):
         return [probe], params
     return [builder.new_input(shape, domain)], params
+
+
+def _plan_single(builder: _Builder, spec: ops.OpSpec):
+    """One operand: elementwise functions, reductions, shape ops."""
+    min_rank = _MIN_RANK[spec.shapes]
+    return _plan_one(builder, spec, lambda value: value.ndim >= min_rank, lambda: builder.fresh_shape(min_rank))
 
 
 def _plan_broadcast(builder: _Builder, spec: ops.OpSpec):
@@ -277,15 +284,8 @@ def _plan_conv(builder: _Builder, spec: ops.OpSpec):
 
 def _plan_pool(builder: _Builder, spec: ops.OpSpec):
     """2-D pooling of a (N, C, H, W) value of the program (a fresh one if none, or if it has ties)."""
-    x = builder.pick(lambda value: value.ndim == 4)
-    shape = builder.values[x].shape if x is not None else builder.draw(pool_shapes(max_side=builder.max_side))[0]
-    params = builder.params(spec, (shape,))
-    if params is None:
-        return None
-    (domain,) = spec.domains_for(params)
-    if x is not None and domain.admits(builder.values[x]):
-        return [x], params
-    return [builder.new_input(shape, domain)], params
+    return _plan_one(builder, spec, lambda value: value.ndim == 4,
+                     lambda: builder.draw(pool_shapes(max_side=builder.max_side))[0])
 
 
 def _plan_joined(builder: _Builder, spec: ops.OpSpec):
