@@ -1211,13 +1211,16 @@ def _file_formats() -> dict[str, Any]:
 def _write_reports(report: Report, folder: Path, report_dir: Path, lms_formats: Sequence[str] = (),
                    grading: Any = None) -> dict[str, str]:
     """Write the submission's report files from its validated report; return them by format."""
-    from gradcheck.reports.gradebook import write_student_reports
+    from gradcheck.reports.gradebook import TA_FOLDER, write_student_reports
     from gradcheck.reports.lms import Grading
 
+    record = report_dir / TA_FOLDER / folder.name
     # A report left by an earlier run must not stay beside this run's.
     for fmt in _file_formats().values():
         (folder / fmt.filename).unlink(missing_ok=True)
-    written = write_student_reports(report, folder, grading or Grading(), lms_formats, text_name=TEXT_REPORT)
+        (record / fmt.filename).unlink(missing_ok=True)
+    written = write_student_reports(report, folder, grading or Grading(), lms_formats, text_name=TEXT_REPORT,
+                                    record_folder=record)
     return {name: path.relative_to(report_dir).as_posix() for name, path in written.items()}
 
 

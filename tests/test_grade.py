@@ -264,13 +264,19 @@ def test_index_links_every_report_and_colours_every_status(graded):
 
 
 def test_each_checked_submission_has_its_reports(graded):
-    expected = {"json", "text", "gradescope", "classroom"} | ({"html"} if "html" in FORMATS else set())
+    expected = {"json", "text", "gradescope", "classroom", "html", "full"}
     for name, row in graded["rows"].items():
         if row["status"] == "graded":
             assert set(row["reports"]) == expected
+            # The student's files in their folder, the TA's full record apart from them.
+            assert row["reports"].pop("full") == f"_ta/{name}/gradcheck.html"
             assert all(path.startswith(f"{name}/") for path in row["reports"].values())
             report = json.loads((graded["dir"] / row["reports"]["json"]).read_text())
-            assert report["seed"] == graded["book"]["seed"] == 0
+            record = json.loads((graded["dir"] / "_ta" / name / "gradcheck.json").read_text())
+            assert report["seed"] == record["seed"] == graded["book"]["seed"] == 0
+            assert [r["status"] for r in report["results"]] == [r["status"] for r in record["results"]]
+            assert record["target"].endswith(report["target"])  # the student's: relative names only
+            assert str(graded["dir"]) not in json.dumps(report)
 
 
 @pytest.mark.parametrize("name", [name for name, expected in EXPECTED.items() if expected and expected[0]], ids=str)

@@ -55,9 +55,9 @@ def test_student_report_shows_nothing_of_the_grading_machine(graded, name):  # n
     private = {"report folder": str(grades), "submission folder": str(grades.parent / "submissions"),
                "home": os.path.expanduser("~"), "python": sys.prefix}
     folder = graded["dir"] / name
-    for file in ("gradcheck.html", "gradcheck.txt", *(path.name for path in folder.glob("repro_*.py"))):
+    for file in ("gradcheck.html", "gradcheck.txt", "gradcheck.json", *(path.name for path in folder.glob("repro_*.py"))):
         if not (folder / file).exists():
-            assert file == "gradcheck.html" and graded["rows"][name]["status"] == "error"
+            assert file in ("gradcheck.html", "gradcheck.json") and graded["rows"][name]["status"] == "error"
             continue
         text = (folder / file).read_text(encoding="utf-8")
         for what, path in private.items():
@@ -101,9 +101,11 @@ def test_student_report_of_a_package_names_the_module(graded):  # noqa: F811
 def test_gradebook_cells_name_the_category_and_link_to_the_panel(graded):  # noqa: F811
     index = (graded["dir"] / "index.html").read_text(encoding="utf-8")
     for name, check in PLANTED:
-        href = f"{name}/gradcheck.html#{failure_anchor(check)}"
+        # The TA's full page: a hidden check's panel is only there.
+        href = f"_ta/{name}/gradcheck.html#{failure_anchor(check)}"
         assert f'<a href="{href}"><span>{graded["rows"][name]["failures"][check][0]}</span></a>' in index
-        assert f'id="{failure_anchor(check)}"' in (graded["dir"] / name / "gradcheck.html").read_text(encoding="utf-8")
+        for page in (graded["dir"] / "_ta" / name / "gradcheck.html", graded["dir"] / name / "gradcheck.html"):
+            assert f'id="{failure_anchor(check)}"' in page.read_text(encoding="utf-8")
     assert graded["rows"]["negbug"]["failures"] == {"negative": ["mismatch"]}
     # The hostile engine's exp ends its worker (os._exit): a crash, told apart from a mismatch.
     assert graded["rows"]["hostile"]["failures"]["exp"] == ["crash"]
@@ -140,6 +142,35 @@ def test_failed_replay_lists_the_failed_ops_only():
     assert failed_replay(report, hidden={"matmul", "sum"}) == failed_replay(
         dataclasses.replace(report, results=tuple(r for r in report.results if r.check not in {"matmul", "sum"})))
     assert failed_replay(dataclasses.replace(report, results=report.results[:2])) is None
+
+
+def test_hidden_checks_keep_their_points_but_not_their_cases(tmp_path):
+    from gradcheck.reports.gradebook import write_student_reports
+    from gradcheck.reports.student import HIDDEN_MESSAGE
+
+    report = sample_report()  # matmul failed with two failures ("all axes of b reversed", a crash)
+    matmul = next(result for result in report.results if result.check == "matmul")
+    assert matmul.failures and "all axes" in json.dumps(matmul.to_dict())
+    grading = Grading(weights=Weights({"matmul": 3}, default=1), hidden=frozenset({"matmul"}),
+                      checks=tuple(r.check for r in report.results))
+    written = write_student_reports(report, tmp_path / "ann", grading, ["gradescope"], record_folder=tmp_path / "ta")
+    for name in ("html", "text", "json"):
+        text = written[name].read_text(encoding="utf-8")
+        assert HIDDEN_MESSAGE in text, name
+        assert "all axes" not in text and "repro_matmul" not in text, f"{name} shows the hidden check's case"
+        assert "grad() raised IndexError" in text, f"{name} lost a visible check's case"
+    stored = json.loads(written["json"].read_text(encoding="utf-8"))
+    hidden = next(result for result in stored["results"] if result["check"] == "matmul")
+    assert hidden["status"] == "failed" and "failures" not in hidden  # it still costs its points
+    assert "Score 1 / 7 (14%)" in written["text"].read_text(encoding="utf-8")
+    assert "--ops sum " in written["text"].read_text(encoding="utf-8")  # the replay leaves matmul out
+    # Gradescope shows the hidden check's panel once the grades are published, as before.
+    tests = {test["name"]: test for test in json.loads(written["gradescope"].read_text(encoding="utf-8"))["tests"]}
+    assert tests["matmul"]["visibility"] == "after_published" and "all axes" in tests["matmul"]["output"]
+    # The TA's record keeps everything: the same report as the check sent it, and its page.
+    record = json.loads((tmp_path / "ta" / "gradcheck.json").read_text(encoding="utf-8"))
+    assert "all axes" in json.dumps(record) and record["target"] == report.target
+    assert "all axes" in written["full"].read_text(encoding="utf-8")
 
 
 def test_failed_replay_of_programs_names_the_supported_ops_only():

@@ -14,11 +14,13 @@ and ``--format canvas`` adds ``canvas.csv``, Canvas's import
 (``gradcheck.reports.lms``).
 
 Next to them, each submission's folder gets the files its student reads
-(``write_student_reports``): ``gradcheck.html`` and ``gradcheck.txt``, scored
-with the weights, with relative names only and one replay command of the
-failed ops (``gradcheck.reports.student``), and a reproducer per failed check
-that runs beside the student's engine; or, for a submission that could not be
-checked, the paragraph that says why. ``index.html`` leaves the checks of
+(``write_student_reports``): ``gradcheck.html``, ``gradcheck.txt`` and
+``gradcheck.json``, scored with the weights, with relative names only, one
+replay command of the failed ops and the hidden checks' details left out
+(``gradcheck.reports.student``), and a reproducer per failed check that runs
+beside the student's engine; or, for a submission that could not be checked,
+the paragraph that says why. The TA's full record of each checked submission
+goes to ``_ta/NAME/`` (``TA_FOLDER``), where the index's failed cells link. ``index.html`` leaves the checks of
 weight 0 out unless asked (``IndexPage.show_unweighted``).
 
 As in ``gradcheck.reports.html``, ``index_view`` first reduces the gradebook
@@ -33,7 +35,7 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence, TextIO
+from typing import TYPE_CHECKING, Iterable, Sequence, TextIO
 
 import gradcheck
 from gradcheck.reports import Format, write_format
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CANVAS_FILE",
     "GRADEBOOK_FILES",
+    "TA_FOLDER",
     "CellView",
     "IndexPage",
     "IndexView",
@@ -76,6 +79,12 @@ TEXT_WIDTH = 100
 
 # Which report a submission's name links to, best first.
 _LINK_ORDER = ("html", "text", "json")
+
+#: The folder of the report folder that holds the TA's full record of each
+#: submission (``_ta/NAME/gradcheck.json`` and ``.html``): hidden checks'
+#: cases and the grading machine's paths, never handed to students. No
+#: submission's folder name starts with ``_``.
+TA_FOLDER = "_ta"
 
 
 #: Canvas's gradebook import (``--format canvas``), written beside the gradebook.
@@ -156,14 +165,17 @@ def write_text_reason(reason: str, stream: TextIO) -> None:
 
 def write_student_reports(
     report: Report, folder: Path, grading: "Grading", lms_formats: Sequence[str] = (), *,
-    text_name: str = "gradcheck.txt", text_width: int = TEXT_WIDTH,
+    text_name: str = "gradcheck.txt", text_width: int = TEXT_WIDTH, record_folder: Path | None = None,
 ) -> dict[str, Path]:
     """Write one graded submission's files to ``folder``; return them by format (``json``, ``html``, ``text``, LMS).
 
-    The reproducers first (from the facts the report carries), then the JSON
-    record as the check sent it (with the reproducers' paths) and the LMS
-    files, then the pages the student reads, from ``student_report``: scored
-    with ``grading``, relative names only, one short replay command.
+    The reproducers first (from the facts the report carries), then the LMS
+    files, then what the student reads, from ``student_report``: the pages,
+    scored with ``grading``, and the JSON record, with relative names only,
+    one short replay command and the checks in ``grading.hidden`` reduced to
+    their status. ``record_folder`` gets the TA's full record
+    (``gradcheck.json`` as the check sent it, and its page, ``full``):
+    hidden checks' cases and the grading machine's paths included.
     """
     import io
 
@@ -171,23 +183,34 @@ def write_student_reports(
 
     from gradcheck.reports import FORMATS, render_report, write_atomically
     from gradcheck.reports.html import render_html
+    from gradcheck.reports.json import write_json
     from gradcheck.reports.student import student_report
     from gradcheck.reports.text import render_text
 
     folder.mkdir(parents=True, exist_ok=True)
     # The student's own folder too: a traceback then says engine.py:12, as the student has it.
     private = (*grading.private_paths, *([] if _engine_folder(report) == "." else [_engine_folder(report)]))
-    reproducers = _write_student_reproducers(report, folder, private)
+    reproducers = _write_student_reproducers(report, folder, private, grading.hidden)
     report = report.with_reproducers({check: str(path) for check, path in reproducers.items()})
-    machine = ["json", *lms_formats]
-    render_report(report, machine, folder, console=Console(file=io.StringIO()), grading=grading)
-    written = {name: folder / str(FORMATS[name].filename) for name in machine}
-    student = student_report(report, private)
+    written: dict[str, Path] = {}
+    # The records first: a failing renderer cannot cost them.
+    if record_folder is not None:
+        record_folder.mkdir(parents=True, exist_ok=True)
+        write_atomically(record_folder / str(FORMATS["json"].filename), lambda stream: write_json(report, stream))
+    student = student_report(report, private, grading.hidden)
+    written["json"] = folder / str(FORMATS["json"].filename)
+    write_atomically(written["json"], lambda stream: write_json(student, stream))
+    if lms_formats:
+        render_report(report, list(lms_formats), folder, console=Console(file=io.StringIO()), grading=grading)
+        written.update({name: folder / str(FORMATS[name].filename) for name in lms_formats})
     written["html"] = folder / str(FORMATS["html"].filename)
     write_atomically(written["html"], lambda stream: render_html(student, stream, grading))
     written["text"] = folder / text_name
     write_atomically(written["text"], lambda stream: render_text(
         student, Console(file=stream, width=text_width, color_system=None, force_terminal=False), grading))
+    if record_folder is not None:
+        written["full"] = record_folder / str(FORMATS["html"].filename)
+        write_atomically(written["full"], lambda stream: render_html(report, stream, grading))
     return written
 
 
@@ -199,12 +222,14 @@ def _engine_folder(report: "Report") -> str:
     return os.path.dirname(target) if target.endswith(".py") and os.path.isabs(target) else "."
 
 
-def _write_student_reproducers(report: "Report", folder: Path, private: Sequence[str]) -> dict[str, Path]:
+def _write_student_reproducers(
+    report: "Report", folder: Path, private: Sequence[str], hidden: Iterable[str] = (),
+) -> dict[str, Path]:
     """Write a reproducer per failed check, as the student runs it: ``pytest repro_matmul.py`` beside ``engine.py``.
 
     The engine is named as the student has it (its file name, or its module
     name, looked up from the current folder), and no folder of the grading
-    machine is left in the file.
+    machine is left in the file. A check in ``hidden`` gets none.
     """
     from gradcheck.reports import write_atomically
     from gradcheck.reports.reproducer import reproducer_path, reproducer_source
@@ -215,7 +240,7 @@ def _write_student_reproducers(report: "Report", folder: Path, private: Sequence
         return {}
     # Where the student's engine file is: the relative name is found there.
     engine_folder = _engine_folder(report)
-    student = student_report(report)
+    student = student_report(report, hidden=hidden)
     written = {}
     for result in student.results:
         if result.status != "failed" or not result.failures or result.kind not in ("op", "program"):
@@ -351,8 +376,10 @@ def _cell(row: "Row", check: str, anchor: str) -> CellView:
     tooltip = f"{row.name}: {check} {status}" + (f" ({', '.join(categories)})" if categories else "")
     href = None
     if status == "failed":
-        # The check's panel in the student's page; the text report has no anchors.
-        href = f"{row.reports['html']}#{anchor}" if "html" in row.reports else _main_report(row)
+        # The check's panel in the TA's full page (a hidden check's is only
+        # there), else in the student's; the text report has no anchors.
+        page = row.reports.get("full", row.reports.get("html"))
+        href = f"{page}#{anchor}" if page else _main_report(row)
     return CellView(status, tooltip, text, href)
 
 

@@ -44,7 +44,7 @@ from gradcheck.reports.display import (
     status_text,
     summary_text,
 )
-from gradcheck.reports.student import failed_replay, relative_names, scrub
+from gradcheck.reports.student import HIDDEN_MESSAGE, failed_replay, relative_names, scrub
 from gradcheck.reports.text import render_check_text
 from gradcheck.results import ERROR, Report, Weights
 
@@ -77,8 +77,6 @@ DEFAULT_ASSIGNMENT = "gradcheck"
 
 #: Columns of the panels in a check's ``output``.
 PANEL_WIDTH = 100
-
-_HIDDEN_MESSAGE = "Details of this check are hidden until the grades are published."
 
 
 @dataclass(frozen=True)
@@ -242,7 +240,7 @@ def classroom_result(graded: GradedReport) -> dict[str, Any]:
             "name": check,
             "status": outcome,
             "score": _number_value(grading.weights.of(check) if status == "passed" else 0),
-            "message": f"{check}: {_HIDDEN_MESSAGE}" if hidden else check_output(graded, check),
+            "message": f"{check}: {HIDDEN_MESSAGE}" if hidden else check_output(graded, check),
             "test_code": "" if hidden or report is None or result is None or result.status != "failed"
             else replay_command(_student_report(graded), _result(_student_report(graded), check) or result),
             "filename": "",

@@ -12,6 +12,8 @@ the report through ``student_report`` first:
   folders, the submission's own folder, the Python installation and the home
   folder (``~``);
 
+checks the TA hides (``--hidden``) keep their status and points but lose
+their details (cases, messages, notes, reproducers: ``hide_checks``);
 and they score it with ``Grading.weights`` (``gradcheck.results.Weights``,
 the one score rule). ``failed_replay`` is the one command that replays every
 failed op (only those: not the 28 ops of a full run), or the programs when
@@ -40,6 +42,7 @@ from gradcheck.results import Report, Weights
 __all__ = [
     "check_points",
     "failed_replay",
+    "hide_checks",
     "machine_folders",
     "relative_names",
     "score_text",
@@ -89,10 +92,39 @@ def scrub(text: str, private_paths: Iterable[str]) -> str:
     return printable(text)
 
 
-def student_report(report: Report, private_paths: Iterable[str] = ()) -> Report:
-    """Return ``report`` as its student may see it: relative names, no folder of the grading machine in any text."""
+#: What a hidden check says in place of its details, in every student-facing file.
+HIDDEN_MESSAGE = "Details of this check are hidden until the grades are published."
+
+
+def hide_checks(report: Report, hidden: Iterable[str]) -> Report:
+    """Return ``report`` with the checks in ``hidden`` reduced to their status (and ``HIDDEN_MESSAGE``).
+
+    Their failures (cases, messages, tracebacks, reproducers), notes and
+    oracle notes go: a student learns that a hidden check failed and what it
+    cost, not on which case. A passed or unsupported check is left as it is
+    (what the student's own engine lacks tells nothing of the cases).
+    """
+    hidden = set(hidden)
+    if not hidden:
+        return report
+    results = tuple(
+        result if result.check not in hidden or result.status in ("passed", "unsupported")
+        else dataclasses.replace(
+            result, failures=(), oracle_disagreements=0, oracle_note=None, replay=None,
+            checked_on=None, not_checked=None, reason=HIDDEN_MESSAGE,
+        )
+        for result in report.results
+    )
+    return dataclasses.replace(report, results=results)
+
+
+def student_report(report: Report, private_paths: Iterable[str] = (), hidden: Iterable[str] = ()) -> Report:
+    """Return ``report`` as its student may see it: relative names, no folder of the grading machine in any text.
+
+    The checks in ``hidden`` keep only their status (``hide_checks``).
+    """
     folders = (*private_paths, *machine_folders())
-    return Report.from_dict(_scrubbed(relative_names(report).to_dict(), folders))
+    return Report.from_dict(_scrubbed(relative_names(hide_checks(report, hidden)).to_dict(), folders))
 
 
 def _scrubbed(data: Any, folders: tuple[str, ...]) -> Any:
