@@ -36,6 +36,8 @@ REQUEST_BYTES = 1 << 20
 #: How many examples' references a grading worker keeps (a few submissions'
 #: worth at the defaults; tens of megabytes at most).
 KEPT_REFERENCES = 20_000
+#: How many passing checks' examples it keeps (a few courses' worth of checks).
+KEPT_PLANS = 500
 
 # stdout, stderr, report: the pipes of one submission, in this order.
 _PIPES = 3
@@ -46,6 +48,7 @@ def _warm_up() -> None:
     from gradcheck._tf import tensorflow
 
     tensorflow()
+    import gradcheck._plans
     import gradcheck.oracles
     import gradcheck.reports.json  # noqa: F401
     import gradcheck.runner  # noqa: F401
@@ -53,6 +56,9 @@ def _warm_up() -> None:
     # Every student gets the same seed, so the same cases: TensorFlow's and
     # finite differences' answers to one are the next student's too.
     gradcheck.oracles.keep_references(KEPT_REFERENCES)
+    # ... and a check that passed for one draws the same examples for the
+    # next: they are run again without Hypothesis drawing them (gradcheck._plans).
+    gradcheck._plans.keep_plans(KEPT_PLANS)
 
 
 def _same_pipe(fd: int, other: int) -> bool:

@@ -18,6 +18,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from gradcheck._budget import COSTLY, CostBudget
+from gradcheck._plans import plan_key
 from gradcheck._timing import StageClock
 from gradcheck.errors import UsageError
 from gradcheck.ops import ALIASES, OP_NAMES, OPS, canonical_op, forms
@@ -142,6 +143,9 @@ def check_op(
             smaller_cases, sets=VALUE_SETS, ones_cotangent=not engine.grad_takes_cotangent, resize=shapes is None,
         ),
         diagnose=named,
+        # Everything op_cases is built from, and the search's own settings.
+        plan=plan_key("op", op, engine.dtype.name, max_dims, max_side, not engine.grad_takes_cotangent, shapes,
+                      params, declared, VALUE_SETS, max_examples, seed),
     )
     result = check_result(
         op, "op", state, started,
@@ -209,7 +213,11 @@ def check_programs(
         culprits_of[id(program)] = culprits
         return failure
 
-    state = search(strategy, evaluate, max_examples=max_examples, seed=seed, budget=budget)
+    # Everything programs() is built from, and the search's own settings: a
+    # program blamed on an op that failed its own check passes, and draws go on as for any pass.
+    plan = plan_key("programs", usable, engine.dtype.name, max_steps, not engine.grad_takes_cotangent,
+                    engine.supported_params if supported is None else supported, max_examples, seed)
+    state = search(strategy, evaluate, max_examples=max_examples, seed=seed, budget=budget, plan=plan)
     return check_result(
         PROGRAMS_CHECK, "program", state, started,
         diagnose=lambda program, failure: diagnose(program, failure, tolerance, culprits=culprits_of[id(program)]),

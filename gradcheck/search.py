@@ -26,9 +26,10 @@ import functools
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Hashable, Iterable, Sequence
 
 from gradcheck._budget import COSTLY, CostBudget
+from gradcheck._plans import plan_for, store_plan
 from gradcheck._timing import StageClock
 from gradcheck.results import CATEGORIES, CheckResult, Failure
 
@@ -153,6 +154,7 @@ def search(
     classify: Callable[[Any], Any] | None = None,
     smaller: Callable[[Any], Iterable[Any]] | None = None,
     diagnose: Callable[[Any, Failure], str | None] | None = None,
+    plan: Hashable | None = None,
 ) -> SearchState:
     """Search ``strategy`` for cases ``evaluate`` fails; shrink each distinct failure.
 
@@ -177,7 +179,10 @@ def search(
     yields examples smaller than ``case``; each minimal failure moves to the
     first of them that fails the same way (same signature, message and raise
     site, and the same ``diagnose(case, failure)`` when given), for as long
-    as one does.
+    as one does. ``plan`` (``gradcheck._plans.plan_key``) names the strategy
+    for a grading worker: the examples of a passing search are kept under it
+    and run first on the next engine, without drawing them again
+    (``gradcheck._plans``; the result is the same).
     """
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as hypothesis_seed
@@ -208,19 +213,7 @@ def search(
             raise _FAILURE_TYPES[failure.category](failure, case)
         return failure is not None and failure.category in COSTLY
 
-    @settings(
-        max_examples=max_examples,
-        deadline=None,
-        database=None,
-        derandomize=False,
-        verbosity=Verbosity.quiet,
-        print_blob=False,
-        report_multiple_bugs=True,
-        phases=(Phase.explicit, Phase.generate, Phase.shrink),
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy)
-    def check_example(example: Any) -> None:
+    def run_example(example: Any) -> None:
         cases = example if isinstance(example, CaseBatch) else (example,)
         if budget.exhausted:
             # Timeouts and crashes spent this check's budget: no case is run,
@@ -258,6 +251,25 @@ def search(
             if verdict(failure, case):
                 return  # found in an earlier round, and the next set would likely cost as much again
 
+    # The examples Hypothesis draws in the first round: the plan of a passing search.
+    drawn: list[Any] = []
+
+    @settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        derandomize=False,
+        verbosity=Verbosity.quiet,
+        print_blob=False,
+        report_multiple_bugs=True,
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def check_example(example: Any) -> None:
+        drawn.append(example)
+        run_example(example)
+
     def confirm(case: Any, reference: Any) -> Failure | None:
         clock.reset()
         if prepare is not None:
@@ -270,8 +282,18 @@ def search(
             return found
         return _smallest(found, smaller, signature, references, prepare, evaluate, clock, diagnose)
 
+    kept = plan_for(plan)
+    if kept is not None:
+        if _replayed(kept, run_example):
+            return state
+        # A kept example failed: search as always, from the first example.
+        state.examples = state.cases = state.disagreements = 0
+        state.oracle_note = None
     for round_number in range(len(CATEGORIES) * MAX_PER_CATEGORY):
+        drawn.clear()
         found = _search_round(hypothesis_seed(seed + round_number)(check_example), Flaky)
+        if round_number == 0 and not found:
+            store_plan(plan, drawn)
         new = [(failure, case) for failure, case in found if not state.explains(signature(failure, case))]
         new = [settled for failure, case in new if (settled := budget.settle(failure, case, confirm)) is not None]
         state.found.extend(minimal(failure, case) for failure, case in new)
@@ -285,6 +307,16 @@ def search(
         for other in state.found
     )]
     return state
+
+
+def _replayed(examples: Sequence[Any], run_example: Callable[[Any], None]) -> bool:
+    """Run ``examples`` in order; return whether they all passed (False at the first failure)."""
+    try:
+        for example in examples:
+            run_example(example)
+    except _CaseFailed:
+        return False
+    return True
 
 
 def _confirmed(first: Failure, again: Failure | None) -> Failure:

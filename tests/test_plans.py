@@ -1,0 +1,76 @@
+"""Kept plans (gradcheck._plans): a grading worker runs a passing check's examples again, with the same results."""
+
+from __future__ import annotations
+
+import pytest
+
+from gradcheck import _plans, search
+from gradcheck.engine import load_engine
+from gradcheck.runner import run_checks
+
+CORRECT = "gradcheck.examples.numpy_engine:engine64"
+OPS = ["matmul", "take"]
+
+
+@pytest.fixture
+def kept_plans():
+    _plans.keep_plans(100)
+    yield _plans
+    _plans.keep_plans(None)
+
+
+@pytest.fixture
+def searches(monkeypatch):
+    """Count the Hypothesis searches run (each round of each check is one)."""
+    counted = {"rounds": 0}
+    original = search._search_round
+
+    def counting(run, flaky):
+        counted["rounds"] += 1
+        return original(run, flaky)
+
+    monkeypatch.setattr(search, "_search_round", counting)
+    return counted
+
+
+def outcome(target, **options):
+    report = run_checks(load_engine(target), ops=OPS, max_examples=12, seed=0, programs=8, **options)
+    # Everything but the time taken and where the reproducers went.
+    return [{key: value for key, value in result.to_dict().items() if key not in ("seconds", "stages")}
+            for result in report.results]
+
+
+def test_checks_with_kept_plans_report_what_checks_without_them_report(kept_plans, searches):
+    planted = "tests/engines/take_overwrites_repeats.py"
+    with_plans = [outcome(CORRECT), outcome(planted), outcome(CORRECT)]
+    assert len(kept_plans._KEPT) == len(OPS) + 1  # every passing check of the first engine, programs too
+    kept_plans.keep_plans(None)
+    assert with_plans == [outcome(CORRECT), outcome(planted), outcome(CORRECT)]
+    # The planted take failed on a kept example, searched from the start and shrank as always.
+    take = next(result for result in with_plans[1] if result["check"] == "take")
+    assert take["status"] == "failed" and take["failures"][0]["inputs"][0]["shape"] == [1]
+
+
+def test_a_kept_plan_replaces_the_search_only_for_the_same_strategy(kept_plans, searches):
+    outcome(CORRECT)
+    first = searches["rounds"]
+    assert first == len(OPS) + 1
+    outcome(CORRECT)
+    assert searches["rounds"] == first  # every check ran its kept examples, no search
+    # Another seed, example count or dtype draws other examples: searched again.
+    # (--max-examples is the ops' count: the programs keep theirs, and their plan.)
+    for options, searched in (({"seed": 1}, len(OPS) + 1), ({"max_examples": 13}, len(OPS)), ({"programs": 9}, 1)):
+        before = searches["rounds"]
+        report = run_checks(load_engine(CORRECT), ops=OPS, **{"max_examples": 12, "seed": 0, "programs": 8, **options})
+        assert searches["rounds"] == before + searched, options
+        assert all(result.status == "passed" for result in report.results)
+    before = searches["rounds"]
+    run_checks(load_engine("gradcheck.examples.numpy_engine:engine32"), ops=OPS, max_examples=12, seed=0, programs=8)
+    assert searches["rounds"] == before + len(OPS) + 1
+
+
+def test_plans_are_off_unless_kept(searches):
+    outcome(CORRECT)
+    outcome(CORRECT)
+    assert searches["rounds"] == 2 * (len(OPS) + 1)
+    assert _plans.plan_key("op", "add") is None
