@@ -117,11 +117,28 @@ class ReadTimeout(Exception):
     """No complete message arrived before the deadline."""
 
 
+#: Most ``.npy`` headers kept by each side (by dtype and shape to write, by
+#: their exact bytes to read): the cases of a check have a few dozen shapes,
+#: and NumPy's own writer and parser cost more than the data.
+_HEADER_CACHE = 4096
+_WRITTEN_HEADERS: dict[tuple[str, tuple[int, ...]], bytes] = {}
+_READ_HEADERS: dict[bytes, tuple[tuple[int, ...], bool, np.dtype]] = {}
+_NPY_MAGIC = b"\x93NUMPY"
+
+
 def _array_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
     # np.ascontiguousarray would make a 0-d array 1-d.
-    np.lib.format.write_array(buffer, np.require(array, requirements="C"), allow_pickle=False)
-    return buffer.getvalue()
+    array = np.require(array, requirements="C")
+    header = _WRITTEN_HEADERS.get((array.dtype.str, array.shape))
+    if header is not None:
+        return header + array.tobytes()
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=False)
+    blob = buffer.getvalue()
+    if len(_WRITTEN_HEADERS) < _HEADER_CACHE:
+        # C order, so the data is tobytes(): the header is all that comes before it.
+        _WRITTEN_HEADERS[(array.dtype.str, array.shape)] = blob[:len(blob) - array.nbytes]
+    return blob
 
 
 def encode_message(header: dict[str, Any], arrays: Sequence[np.ndarray] = ()) -> bytes:
@@ -256,17 +273,7 @@ def parse_array(blob: bytes, limits: FrameLimits) -> np.ndarray:
     NumPy's ``read_array`` is not used: the header is checked before any
     array is made, and no code path can reach pickle.
     """
-    stream = io.BytesIO(blob)
-    try:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(stream, _NPY_HEADER_BYTES)
-        elif version in ((2, 0), (3, 0)):
-            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(stream, _NPY_HEADER_BYTES)
-        else:
-            raise ValueError(f"format version {version}")
-    except Exception as exc:  # noqa: BLE001 - whatever NumPy's parser makes of hostile bytes, they are not .npy
-        raise ProtocolError(f"an array in a message is not in .npy format ({printable(str(exc))[:200]})") from None
+    shape, fortran_order, dtype, offset = _npy_header(blob)
     if dtype.kind not in _ARRAY_KINDS or dtype.hasobject or dtype.fields is not None:
         raise ProtocolError(f"an array in a message has dtype {dtype}, not plain numbers")
     if len(shape) > limits.ndim:
@@ -280,13 +287,40 @@ def parse_array(blob: bytes, limits: FrameLimits) -> np.ndarray:
             f"(limit {limits.elements} elements, zero-length axes counted as one)"
         )
     count = math.prod(shape)
-    offset = stream.tell()
     if len(blob) - offset != count * dtype.itemsize:
         raise ProtocolError(
             f"an array in a message has {len(blob) - offset} bytes of data, its header says {count * dtype.itemsize}"
         )
     flat = np.frombuffer(blob, dtype=dtype, count=count, offset=offset)
     return flat.reshape(shape, order="F" if fortran_order else "C").copy()
+
+
+def _npy_header(blob: bytes) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """Return the shape, Fortran order, dtype and data offset an ``.npy`` blob's header says; ProtocolError if none.
+
+    Headers already parsed are looked up by their exact bytes (the same bytes
+    parse the same); what they say is validated by the caller every time.
+    """
+    size = {1: 2, 2: 4, 3: 4}.get(blob[6], 0) if len(blob) > 8 and blob.startswith(_NPY_MAGIC) else 0
+    end = 8 + size + int.from_bytes(blob[8:8 + size], "little") if size else 0
+    known = _READ_HEADERS.get(blob[:end]) if size and end <= len(blob) else None
+    if known is not None:
+        return (*known, end)
+    stream = io.BytesIO(blob)
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(stream, _NPY_HEADER_BYTES)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(stream, _NPY_HEADER_BYTES)
+        else:
+            raise ValueError(f"format version {version}")
+    except Exception as exc:  # noqa: BLE001 - whatever NumPy's parser makes of hostile bytes, they are not .npy
+        raise ProtocolError(f"an array in a message is not in .npy format ({printable(str(exc))[:200]})") from None
+    offset = stream.tell()
+    if offset == end and len(_READ_HEADERS) < _HEADER_CACHE:
+        _READ_HEADERS[blob[:end]] = (shape, fortran_order, dtype)
+    return shape, fortran_order, dtype, offset
 
 
 def answer_limits(case: Any) -> FrameLimits:

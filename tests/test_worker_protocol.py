@@ -194,6 +194,34 @@ def test_parse_array(blob, words):
             parse_array(blob, LIMITS)
 
 
+@pytest.mark.parametrize("blob, words", [row[1:] for row in ARRAYS], ids=[row[0] for row in ARRAYS])
+def test_a_header_parsed_before_is_validated_again(blob, words):
+    # Headers are kept by their bytes once parsed: the second parse must say the same.
+    for _ in range(2):
+        test_parse_array(blob, words)
+
+
+def test_a_kept_header_does_not_vouch_for_the_data_after_it():
+    whole = _npy(np.arange(6.0))
+    assert parse_array(whole, LIMITS).tolist() == list(range(6))
+    for broken, words in ((whole[:-8], "bytes of data"), (whole + b"\x00", "bytes of data")):
+        with pytest.raises(ProtocolError, match=words):
+            parse_array(broken, LIMITS)
+
+
+def test_arrays_of_one_shape_round_trip_with_the_kept_header():
+    from gradcheck._transport import _array_bytes
+
+    for array in (np.arange(6.0).reshape(2, 3), np.arange(6.0).reshape(2, 3).T, -np.ones((2, 3)), np.float32(2.5),
+                  np.asarray(7.0), np.zeros((0, 3)), np.arange(6.0).reshape(2, 3)[:, ::2]):
+        for _ in range(2):
+            blob = _array_bytes(array)
+            assert blob == _npy(np.require(array, requirements="C"))
+            decoded = parse_array(blob, LIMITS)
+            assert decoded.shape == np.shape(array) and decoded.dtype == np.asarray(array).dtype
+            np.testing.assert_array_equal(decoded, array)
+
+
 def test_answer_limits_fit_an_honest_answer_and_refuse_a_giant():
     case = Case("matmul", ("a", "b"), (np.ones((3, 4)), np.ones((4, 2))), {}, np.ones((3, 2)))
     limits = answer_limits(case)
