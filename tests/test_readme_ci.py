@@ -11,13 +11,13 @@ gradcheck, and pytest-xdist exactly when a command runs with ``-n``).
 
 Engines: one op, ``negative``, the course's correct rule (from
 ``gradcheck.examples.numpy_engine``) or ``tests/engines/negative_sign.py``'s,
-whose backward passes the cotangent on without its minus sign (one op keeps
-a check at the defaults of the commands, 100 examples and 200 programs, short). The GitHub Actions job runs in ``bash
--e`` as the runner does, on the planted engine (the failure path, with every
-report); on the correct engine its words go to ``gradcheck.cli.main``, which
-spares a second TensorFlow import. The pytest commands run in this process
-(``pytester``), with ``PYTEST_ADDOPTS`` lowering the examples per op, the
-only setting changed.
+whose backward passes the cotangent on without its minus sign; one op keeps
+a check at the commands' defaults (100 examples, 200 programs) short. The
+GitHub Actions job runs in ``bash -e`` as the runner does, on the planted
+engine (the failure path, with every report); on the correct engine its
+words go to ``gradcheck.cli.main``, which spares a second TensorFlow import.
+The pytest commands run in this process (``pytester``), with
+``PYTEST_ADDOPTS`` lowering the examples per op, the only setting changed.
 """
 
 from __future__ import annotations
