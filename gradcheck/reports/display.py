@@ -180,6 +180,11 @@ def status_text(result: CheckResult) -> str:
     )
 
 
+def summary_text(report: Report) -> str:
+    """Return ``N passed, M failed, K unsupported``."""
+    return ", ".join(f"{count} {status}" for status, count in report.summary.items())
+
+
 def examples_text(report: Report) -> str | None:
     """Return what the examples column counts up to, or None when the report does not say.
 
@@ -193,11 +198,6 @@ def examples_text(report: Report) -> str | None:
     failed = any(result.status == "failed" for result in report.results)
     return f"{report.max_examples} examples per check{programs}" + (
         ", more where one failed: shrinking counts too" if failed else "")
-
-
-def summary_text(report: Report) -> str:
-    """Return ``N passed, M failed, K unsupported``."""
-    return ", ".join(f"{count} {status}" for status, count in report.summary.items())
 
 
 def support_text(result: CheckResult) -> str | None:
