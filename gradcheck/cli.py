@@ -40,6 +40,7 @@ import sys
 from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 from gradcheck import __version__
+from gradcheck._glossary import EPILOG, HelpFormatter
 from gradcheck.errors import GradcheckError, UsageError
 from gradcheck.settings import (
     DEFAULT_FORMATS,
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="check the gradients of an engine",
         description="Search for inputs on which the engine's gradients are wrong, "
                     "and report the smallest one found for each op.",
+        epilog=EPILOG, formatter_class=HelpFormatter,
     )
     check.add_argument(
         "target", metavar="TARGET",
@@ -423,7 +425,8 @@ def _add_grade_command(commands: Any) -> None:
                     "with status 'error'; the others are graded anyway.",
         epilog="Score: the sum of the weights of the passed checks over the sum of the weights of "
                "all checks; an unsupported op is not passed. Exit status: 0 the grading ran "
-               "(whatever the results), 2 the arguments are wrong.",
+               "(whatever the results), 2 the arguments are wrong.\n\n" + EPILOG,
+        formatter_class=HelpFormatter,
     )
     grade.add_argument("submissions", nargs="*", metavar="SUBMISSION",
                        help="a .py file or a folder holding the engine (engine.py, a single .py file, or a package)")

@@ -464,7 +464,7 @@ def _check_required(where: Where, obj: object) -> None:
         sentences.append(
             f"the engine{at} does not define {', '.join(missing)}."
             f" Add {'it' if len(missing) == 1 else 'them'} with the contract "
-            f"signature{'s' if len(missing) > 1 else ''}: {signatures}."
+            f"signature{'s' if len(missing) > 1 else ''} (docs/contract.md, section 1): {signatures}."
         )
     for attr in not_callable:
         place = locate(where, obj, attr)
@@ -511,7 +511,7 @@ def _grad_takes_cotangent(where: Where, obj: object) -> bool:
     raise where.error(
         f"its grad{signature}{f' ({at})' if at else ''} {problem}, but gradcheck calls",
         "grad(y, xs, cotangent), or grad(y, xs) for an all-ones cotangent.",
-        f"Change it to the contract signature: {REQUIRED['grad']}.",
+        f"Change it to the contract signature (docs/contract.md, section 1): {REQUIRED['grad']}.",
     )
 
 

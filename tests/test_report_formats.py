@@ -293,7 +293,7 @@ def test_html_is_self_contained():
 def test_html_shows_every_part_of_a_failure():
     html = html_text(sample_report())
     for part in (
-        "student/engine.py", "student tape", "float64", "up to 100 per check",  # header
+        "student/engine.py", "student tape", "float64", "100 examples per check, more where one failed",  # header
         "failed: mismatch, exception", "unsupported",  # summary table
         "grad() takes no cotangent", "near-singular case",  # notes
         "the gradient w.r.t. b differs from the reference", "gradient w.r.t. b",

@@ -171,6 +171,36 @@ def test_reproducer_fails_on_the_bug_and_passes_on_the_fix(student, project, tmp
     assert f"{len(failed[student.check].failures)} passed" in after.stdout
 
 
+def run_python(path: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``python path`` in a fresh interpreter, as a student would who never heard of pytest."""
+    return subprocess.run(
+        [sys.executable, str(path)], cwd=cwd, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTEST_ADDOPTS": "-p no:cacheprovider"},
+    )
+
+
+def test_python_runs_the_reproducer_with_pytest_and_exits_with_its_status(project):
+    """``python repro_negative.py``: 1 with the failure shown on the bug, 0 on the fix (not 0 silently)."""
+    from gradcheck.engine import load_engine
+    from gradcheck.runner import run_checks
+
+    engine_file = project / "student" / "engine.py"
+    engine_file.write_text((ENGINES / "negative_sign.py").read_text(encoding="utf-8"), encoding="utf-8")
+    engine = load_engine("student/engine.py")
+    report = run_checks(engine, ops=["negative"], max_examples=20, seed=0, programs=0)
+    path = write_reproducers(report, "reports", engine)["negative"]
+
+    before = run_python(path, cwd=project)
+    assert before.returncode == 1, before.stdout + before.stderr
+    assert "FAILED" in before.stdout and "test_negative_mismatch" in before.stdout, before.stdout
+    assert "differs from the reference" in before.stdout, before.stdout
+
+    engine_file.write_text(FIXED, encoding="utf-8")
+    after = run_python(path, cwd=project)
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert "1 passed" in after.stdout, after.stdout
+
+
 def test_the_file_calls_the_engines_own_names_and_its_grad_signature(project):
     """An alias engine is called as it spells the op; a two-argument grad gets no cotangent."""
     report = _report_for("multiply", params={})
@@ -249,11 +279,15 @@ def test_generated_code_compiles_with_one_test_per_category(check):
     compile(source, f"repro_{check}.py", "exec")
     tests = [node.name for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")]
     assert tests == [f"test_{check}_{failure.category}" for failure in result.failures]
-    # Only NumPy and gradcheck's engine loader (plus os or sys to find the target).
-    imported = {alias.name for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
-                for alias in node.names}
-    modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    # Imported with the file: only NumPy and gradcheck's engine loader (plus os or sys to find the target).
+    *definitions, script = tree.body
+    imported = {alias.name for node in definitions for node in ast.walk(node)
+                if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
+    modules = {node.module for node in definitions for node in ast.walk(node) if isinstance(node, ast.ImportFrom)}
     assert imported <= {"numpy", "os", "sys", "load_engine"} and modules == {"gradcheck.engine"}
+    # Run as a script, and only then, it imports pytest and runs itself.
+    assert isinstance(script, ast.If) and ast.unparse(script.test) == "__name__ == '__main__'"
+    assert "sys.exit(pytest.main([__file__, *sys.argv[1:]]))" in ast.unparse(script)
 
 
 def test_docstring_says_what_failed_how_to_run_it_and_how_to_replay():
@@ -263,6 +297,7 @@ def test_docstring_says_what_failed_how_to_run_it_and_how_to_replay():
     assert "Reproduce gradcheck's failures of matmul on student/engine.py." in docstring
     assert "test_matmul_mismatch   The gradient w.r.t. b differs from the reference." in docstring
     assert "    pytest reports/repro_matmul.py" in docstring
+    assert "`python reports/repro_matmul.py` does the same" in docstring
     assert "pytest --trace reports/repro_matmul.py" in docstring
     assert "gradcheck check student/engine.py --ops matmul --no-programs --seed 7 --max-examples 100" in docstring
 

@@ -24,6 +24,7 @@ __all__ = [
     "check_title",
     "comparison_title",
     "detail_text",
+    "examples_text",
     "number_text",
     "params_text",
     "printable",
@@ -182,6 +183,21 @@ def status_text(result: CheckResult) -> str:
 def summary_text(report: Report) -> str:
     """Return ``N passed, M failed, K unsupported``."""
     return ", ".join(f"{count} {status}" for status, count in report.summary.items())
+
+
+def examples_text(report: Report) -> str | None:
+    """Return what the examples column counts up to, or None when the report does not say.
+
+    ``100 examples per check (200 for programs), more where one failed: shrinking counts too``;
+    the second half when a check failed, whose count goes over the maximum (which the header
+    would otherwise seem to contradict).
+    """
+    if report.max_examples is None:
+        return None
+    programs = f" ({report.programs} for programs)" if report.programs else ""
+    failed = any(result.status == "failed" for result in report.results)
+    return f"{report.max_examples} examples per check{programs}" + (
+        ", more where one failed: shrinking counts too" if failed else "")
 
 
 def support_text(result: CheckResult) -> str | None:

@@ -39,6 +39,7 @@ from gradcheck.reports.display import (
     check_notes,
     comparison_title,
     detail_text,
+    examples_text,
     number_text,
     params_text,
     replay_command,
@@ -247,8 +248,9 @@ def report_view(report: Report, grading: "Grading | None" = None) -> ReportView:
 
 def _facts(report: Report) -> list[tuple[str, str]]:
     facts = [("engine", report.engine_name), ("dtype", report.dtype), ("seed", str(report.seed))]
-    if report.max_examples is not None:
-        facts.append(("examples", f"up to {report.max_examples} per check"))
+    examples = examples_text(report)
+    if examples is not None:
+        facts.append(("examples", examples))
     if report.programs is not None:
         facts.append(("programs", str(report.programs)))
     return [(label, value) for label, value in facts if value]

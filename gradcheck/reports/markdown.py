@@ -26,6 +26,7 @@ from gradcheck.reports.display import (
     array_text,
     check_notes,
     detail_text,
+    examples_text,
     params_text,
     replay_command,
     shape_text,
@@ -81,8 +82,9 @@ def _title(report: Report) -> str:
     if report.dtype:
         facts.append(report.dtype)
     facts.append(f"seed {report.seed}")
-    if report.max_examples is not None:
-        facts.append(f"up to {report.max_examples} examples per check")
+    examples = examples_text(report)
+    if examples is not None:
+        facts.append(examples)
     return (f"## {mark} gradcheck {_code_span(report.target)}: {summary_text(report)}\n\n"
             + " · ".join(facts))
 

@@ -10,7 +10,9 @@ cotangent)``), so a debugger steps straight into the user's code. It fails on
 the buggy engine and passes once the bug is fixed.
 
 A generated file imports NumPy and ``gradcheck.engine.load_engine`` only: no
-TensorFlow, no Hypothesis, nothing of gradcheck's checking machinery. What it
+TensorFlow, no Hypothesis, nothing of gradcheck's checking machinery. Run as
+a script (``python repro_matmul.py``), it runs pytest on itself and exits
+with pytest's status, so the failure shows either way. What it
 asserts was computed here, at generation time: the forward value with the
 op's NumPy reference (``gradcheck.ops``), the gradient from the failure the
 oracles produced; the tolerance is gradcheck's (``gradcheck.tolerances``),
@@ -139,8 +141,21 @@ def reproducer_source(
 def _module(header: Sequence[str], definitions: Sequence[str]) -> str:
     # PEP 8: one blank line between the header's blocks, two around functions.
     return "\n\n".join(part.strip("\n") for part in header) + "\n\n\n" + "\n\n\n".join(
-        part.strip("\n") for part in definitions
+        part.strip("\n") for part in [*definitions, _RUN_AS_SCRIPT]
     ) + "\n"
+
+
+# Ends every reproducer: ``python repro_x.py`` runs its tests with pytest (extra
+# arguments, such as --trace, passed on) and exits with pytest's status, where
+# without it the file would define its tests and exit 0 having checked nothing.
+_RUN_AS_SCRIPT = '''
+if __name__ == "__main__":
+    import sys
+
+    import pytest
+
+    sys.exit(pytest.main([__file__, *sys.argv[1:]]))
+'''
 
 
 # --- the module around the tests ---------------------------------------------
@@ -167,6 +182,8 @@ def _module_docstring(
         "Run it: it fails until the bug is fixed, then passes.",
         "",
         f"{_INDENT}{pytest_command}",
+        "",
+        _fill(f"(`python {shlex.quote(str(path))}` does the same: it runs pytest on this file.)"),
         "",
         _fill(
             f"Each test calls {calls} line by line, so a debugger steps "

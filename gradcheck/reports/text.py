@@ -30,6 +30,7 @@ from gradcheck.reports.display import (
     check_title,
     comparison_title,
     detail_text,
+    examples_text,
     params_text,
     replay_command,
     shape_text,
@@ -121,8 +122,9 @@ def _header(report: Report, width: int) -> Text:
     facts = [f"engine {report.engine_name}"] if report.engine_name else []
     if report.dtype:
         facts.append(report.dtype)
-    if report.max_examples is not None:
-        facts.append(f"up to {report.max_examples} examples per check")
+    examples = examples_text(report)
+    if examples is not None:
+        facts.append(examples)
     facts.append(f"seed {report.seed}")
     return Text.assemble(
         ("gradcheck ", "bold"), (report.target, "bold cyan"), "\n",
