@@ -53,25 +53,32 @@ from typing import TYPE_CHECKING, Any, Generator, Iterator, Sequence
 import pytest
 
 from gradcheck.settings import (
+    DEFAULT_DATABASE,
     DEFAULT_PLUGIN_FORMATS,
     DEFAULT_REPORT_DIR,
     MAX_EXAMPLES,
     PROGRAMS,
+    RANDOM,
     SEED,
     TIMEOUT,
     CheckSettings,
     add_check_options,
+    add_database_options,
     comma_list,
+    draw_seed,
     read_check_options,
+    read_database_options,
 )
 
 if TYPE_CHECKING:  # imported inside the hooks at run time: they cost NumPy.
     from gradcheck.results import CheckResult, Report
 
 __all__ = [
+    "DATABASE_OPTION",
     "FORMAT_OPTION",
     "MARKER",
     "MAX_EXAMPLES_OPTION",
+    "NO_DATABASE_OPTION",
     "OPS_OPTION",
     "OPTION_PREFIX",
     "PROGRAMS_OPTION",
@@ -94,6 +101,8 @@ MAX_EXAMPLES_OPTION = MAX_EXAMPLES.option(OPTION_PREFIX)
 PROGRAMS_OPTION = PROGRAMS.option(OPTION_PREFIX)
 SEED_OPTION = SEED.option(OPTION_PREFIX)
 TIMEOUT_OPTION = TIMEOUT.option(OPTION_PREFIX)
+DATABASE_OPTION = f"{OPTION_PREFIX}database"
+NO_DATABASE_OPTION = f"{OPTION_PREFIX}no-database"
 REPORT_DIR_OPTION = "--gradcheck-report-dir"
 FORMAT_OPTION = "--gradcheck-format"
 #: The ini setting (``[tool.pytest.ini_options]``) naming the target when ``--gradcheck`` is not given.
@@ -128,6 +137,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_check_options(group.addoption, OPTION_PREFIX, help={
         "programs": "composite programs drawn by gradcheck[programs]; 0 leaves that test out",
     })
+    add_database_options(group.addoption, OPTION_PREFIX, default=f"{DEFAULT_DATABASE}/ under the rootdir")
     group.addoption(
         REPORT_DIR_OPTION, metavar="DIR",
         help=f"write the run's gradcheck reports to DIR (default {DEFAULT_REPORT_DIR}/ when "
@@ -141,7 +151,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(TARGET_INI, f"engine target checked when {TARGET_OPTION} is not given", default="")
 
 
+@pytest.hookimpl(trylast=True)  # after Hypothesis's plugin has loaded the --hypothesis-profile
 def pytest_configure(config: pytest.Config) -> None:
+    _draw_random_seed(config)
     config.addinivalue_line(
         "markers",
         f"{MARKER}(ops=None, *, engine=None, max_examples=..., programs=..., seed=...): once the "
@@ -154,6 +166,27 @@ def pytest_configure(config: pytest.Config) -> None:
         session = GradcheckSession.from_config(config, target)
         config.stash[_SESSION] = session
         config.pluginmanager.register(session, _SESSION_PLUGIN)
+
+
+def _draw_random_seed(config: pytest.Config) -> None:
+    """Draw the seed of ``--gradcheck-seed random`` once, and put it in the option, for the header to print.
+
+    pytest-xdist hands the controller's options to its workers (as
+    pytest-randomly relies on), and marked tests read the option again: all
+    of them get this one number, not one draw each.
+    """
+    text = config.getoption(SEED_OPTION)
+    if text is not None and text.strip() == RANDOM:
+        seed = draw_seed()
+        setattr(config.option, SEED_OPTION.lstrip("-").replace("-", "_"), str(seed))
+        config.stash[_DRAWN_SEED] = seed
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    seed = config.stash.get(_DRAWN_SEED, None)
+    if seed is None:
+        return None
+    return f"gradcheck: {SEED_OPTION} {RANDOM} drew seed {seed}; replay this run with {SEED_OPTION} {seed}"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -188,6 +221,9 @@ class GradcheckSession:
     results: dict[str, CheckResult] = field(default_factory=dict)
     report: Report | None = None
     summary_lines: list[str] = field(default_factory=list)
+    # What the settings took from Hypothesis's options, and why no failing example is kept (None: they are).
+    hypothesis_notes: list[str] = field(default_factory=list)
+    no_database: str | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config, target: str) -> GradcheckSession:
@@ -195,12 +231,26 @@ class GradcheckSession:
         from gradcheck.errors import UsageError
         from gradcheck.runner import resolve_ops
 
+        from gradcheck._hypothesis_options import HYPOTHESIS_SEED_OPTION, hypothesis_terms
+
         try:
-            names, settings = _check_options(config)
+            given = read_check_options(config.getoption, OPTION_PREFIX)
+            names = given.pop("ops", None)
+            terms = hypothesis_terms(
+                given, config.getoption(HYPOTHESIS_SEED_OPTION, None), seed_option=SEED_OPTION,
+                max_examples_option=MAX_EXAMPLES_OPTION, seed_text=config.getoption(SEED_OPTION),
+            )
+            database = read_database_options(
+                config.getoption, OPTION_PREFIX,
+                default=None if terms.no_database else str(config.rootpath / DEFAULT_DATABASE),
+            )
+            settings = CheckSettings(**{**terms.settings, **given}, database=database)
             ops = resolve_ops(names)
             formats = _report_formats(config)
         except UsageError as error:
             raise pytest.UsageError(str(error)) from None
+        for warning in terms.warnings:
+            config.issue_config_time_warning(pytest.PytestConfigWarning(f"gradcheck: {warning}"), stacklevel=2)
         return cls(
             target=target,
             ops=ops,
@@ -208,6 +258,8 @@ class GradcheckSession:
             settings=settings,
             formats=formats,
             report_dir=config.getoption(REPORT_DIR_OPTION) or DEFAULT_REPORT_DIR,
+            hypothesis_notes=terms.notes,
+            no_database=terms.no_database if database is None else None,
         )
 
     @property
@@ -273,9 +325,14 @@ class GradcheckSession:
         engine = self.engine
         ops = ", ".join(self.ops) if self.ops_given else "every op"
         settings = self.settings
+        if settings.database is not None:
+            kept = f"failing examples kept in {_shown_path(settings.database, config.rootpath)}"
+        else:
+            kept = f"no failing example kept ({self.no_database or NO_DATABASE_OPTION})"
         return (
             f"gradcheck: {self.target} (engine {engine.name}, {engine.dtype.name}), seed {settings.seed}, "
-            f"{settings.max_examples} examples per op, {settings.programs} programs, ops: {ops}"
+            f"{settings.max_examples} examples per op, {settings.programs} programs, ops: {ops}; "
+            + "; ".join([*self.hypothesis_notes, kept])
         )
 
     @pytest.hookimpl(wrapper=True)
@@ -329,6 +386,8 @@ class GradcheckSession:
 
 
 _SESSION = pytest.StashKey[GradcheckSession]()
+# The seed --gradcheck-seed random drew in this process (the controller's, under xdist).
+_DRAWN_SEED = pytest.StashKey[int]()
 
 
 def _check_options(config: pytest.Config) -> tuple[list[str] | None, CheckSettings]:
@@ -336,6 +395,13 @@ def _check_options(config: pytest.Config) -> tuple[list[str] | None, CheckSettin
     given = read_check_options(config.getoption, OPTION_PREFIX)
     ops = given.pop("ops", None)
     return ops, CheckSettings(**given)
+
+
+def _shown_path(path: str, rootpath: Path) -> str:
+    """Return ``path`` as the header shows it: relative to the rootdir when it lies under it."""
+    with contextlib.suppress(ValueError):
+        return Path(path).resolve().relative_to(rootpath).as_posix()
+    return path
 
 
 def _node_label(target: str, rootpath: Path) -> str:

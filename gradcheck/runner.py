@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from gradcheck._budget import COSTLY, CostBudget
+from gradcheck._database import FailureStore, open_store
 from gradcheck._timing import StageClock
 from gradcheck.errors import UsageError
 from gradcheck.ops import ALIASES, OP_NAMES, OPS, canonical_op, forms
@@ -88,12 +90,14 @@ def check_op(
     shapes: Sequence[Sequence[int]] | None = None,
     params: Mapping[str, Any] | None = None,
     supported: SupportedParams | None = None,
+    database: FailureStore | None = None,
 ) -> CheckResult:
     """Return the result of searching for a failing case of ``op`` on ``engine``.
 
     ``shapes`` (one per operand) and ``params`` fix what is otherwise drawn
     (see ``gradcheck.strategies.op_cases``). ``supported`` is the declared
-    partial support to draw within (default: the engine's own).
+    partial support to draw within (default: the engine's own). ``database``
+    keeps the failing examples of the engine's checks (``run_checks``).
     """
     from gradcheck.diagnosis import diagnose, explain
     from gradcheck.strategies import case_class, op_cases, smaller_cases
@@ -135,9 +139,14 @@ def check_op(
     def named(case: Any, failure: Failure) -> str | None:
         return diagnose(case, failure, tolerance)
 
+    # Stored examples are this op's, drawn by this very strategy: nothing else decides what they replay.
+    stored = None if database is None else database.within(
+        op, max_dims, max_side, not engine.grad_takes_cotangent,
+        None if shapes is None else [list(shape) for shape in shapes], params, declared,
+    )
     state = search(
         strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare, budget=budget,
-        classify=case_class,
+        database=stored, classify=case_class,
         smaller=functools.partial(
             smaller_cases, sets=VALUE_SETS, ones_cotangent=not engine.grad_takes_cotangent, resize=shapes is None,
         ),
@@ -164,6 +173,7 @@ def check_programs(
     tolerance: Tolerance | None = None,
     max_steps: int = 6,
     supported: SupportedParams | None = None,
+    database: FailureStore | None = None,
 ) -> CheckResult:
     """Return the result of searching for a failing program over the engine's ops.
 
@@ -180,10 +190,10 @@ def check_programs(
     known_bad = set(failed_ops)
     started = time.perf_counter()
     usable = [op for op in (ops or OP_NAMES) if engine.supports(op)]
+    declared = engine.supported_params if supported is None else supported
     strategy = programs(
         usable, dtype=engine.dtype.name, max_steps=max_steps,
-        ones_cotangent=not engine.grad_takes_cotangent,
-        supported=engine.supported_params if supported is None else supported,
+        ones_cotangent=not engine.grad_takes_cotangent, supported=declared,
     )
 
     # The culprits of each failing program, for the diagnosis of the minimal
@@ -209,7 +219,11 @@ def check_programs(
         culprits_of[id(program)] = culprits
         return failure
 
-    state = search(strategy, evaluate, max_examples=max_examples, seed=seed, budget=budget)
+    stored = None if database is None else database.within(
+        PROGRAMS_CHECK, usable, max_steps, not engine.grad_takes_cotangent,
+        {op: values for op, values in declared.items() if op in usable},
+    )
+    state = search(strategy, evaluate, max_examples=max_examples, seed=seed, budget=budget, database=stored)
     return check_result(
         PROGRAMS_CHECK, "program", state, started,
         diagnose=lambda program, failure: diagnose(program, failure, tolerance, culprits=culprits_of[id(program)]),
@@ -230,6 +244,7 @@ def run_checks(
     program_ops: Sequence[str] | None = None,
     failed_ops: Iterable[str] = (),
     supported_params: Mapping[str, Any] | None = None,
+    database: str | None = None,
 ) -> Report:
     """Return the report of checking every op in ``ops`` (default: all) on ``engine``.
 
@@ -243,6 +258,8 @@ def run_checks(
     ``supported_params`` declares partial support as an engine's
     ``supported_params`` does (docs/contract.md, section 1), for engines that
     cannot be edited; for the ops it names it replaces the engine's own.
+    ``database`` is a folder where each check stores its failing examples and
+    replays them first the next time (``gradcheck._database``; None: none).
     """
     from gradcheck.engine import Engine, load_engine
     from gradcheck.isolation import IsolatedEngine
@@ -258,6 +275,8 @@ def run_checks(
     given = _given_support(engine, supported_params)
     supported = engine.supported_params if given is None else {**engine.supported_params, **given}
     results: list[CheckResult] = []
+    # The engine's checks never read another engine's failures, nor another dtype's.
+    store = open_store(database, _engine_identity(engine), engine.name, engine.dtype.name)
 
     def record(check: str, run: Callable[[], CheckResult]) -> None:
         if on_start:
@@ -274,7 +293,7 @@ def run_checks(
         elif engine.supports(op):
             record(op, functools.partial(
                 check_op, engine, op, max_examples=max_examples, seed=seed, timeout=timeout, tolerance=tolerance,
-                supported=supported,
+                supported=supported, database=store,
             ))
         else:
             record(op, functools.partial(
@@ -291,7 +310,7 @@ def run_checks(
         failed = {*failed_ops, *(result.check for result in results if result.status == "failed")}
         record(PROGRAMS_CHECK, lambda: check_programs(
             engine, ops=usable, failed_ops=failed, max_examples=programs, seed=seed,
-            timeout=timeout, tolerance=tolerance, supported=supported,
+            timeout=timeout, tolerance=tolerance, supported=supported, database=store,
         ))
     elif programs and program_ops is not None:
         results.append(CheckResult(
@@ -313,6 +332,14 @@ def run_checks(
         engine_facts=EngineRecord(dict(engine.aliases), engine.grad_takes_cotangent),
         supported_params=None if given is None else supported_params_data(given),
     )
+
+
+def _engine_identity(engine: CheckedEngine) -> str:
+    """Return what tells the engine apart in the failure store: its file, made absolute, or its target."""
+    path, colon, name = str(engine.target).partition(":")
+    if path.endswith((".py", ".ipynb")) and os.path.isfile(path):
+        return os.path.abspath(path) + colon + name
+    return str(engine.target)
 
 
 def _form_refused(engine: CheckedEngine, op: str, timeout: float | None) -> str | None:

@@ -17,6 +17,11 @@ next round, while a derivative wrong everywhere is told once. Given
 ``smaller``, each minimal failure is then tried on smaller cases of its own
 signature (sides lowered toward 1, simpler values), past where Hypothesis's
 shrinking stopped.
+
+Given a ``database`` (``gradcheck._database.FailureStore``), each round
+stores the examples of its failures under its own scope and replays them
+first on the next run; without one, or with nothing stored, the seed alone
+decides the search.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from gradcheck._budget import COSTLY, CostBudget
+from gradcheck._database import FailureStore
 from gradcheck._timing import StageClock
 from gradcheck.results import CATEGORIES, CheckResult, Failure
 
@@ -153,6 +159,7 @@ def search(
     classify: Callable[[Any], Any] | None = None,
     smaller: Callable[[Any], Iterable[Any]] | None = None,
     diagnose: Callable[[Any, Failure], str | None] | None = None,
+    database: FailureStore | None = None,
 ) -> SearchState:
     """Search ``strategy`` for cases ``evaluate`` fails; shrink each distinct failure.
 
@@ -177,7 +184,8 @@ def search(
     yields examples smaller than ``case``; each minimal failure moves to the
     first of them that fails the same way (same signature, message and raise
     site, and the same ``diagnose(case, failure)`` when given), for as long
-    as one does.
+    as one does. ``database``, if given, keeps each round's failing examples
+    and replays them before the round draws a new one (``gradcheck._database``).
     """
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as hypothesis_seed
@@ -208,18 +216,21 @@ def search(
             raise _FAILURE_TYPES[failure.category](failure, case)
         return failure is not None and failure.category in COSTLY
 
-    @settings(
-        max_examples=max_examples,
-        deadline=None,
-        database=None,
-        derandomize=False,
-        verbosity=Verbosity.quiet,
-        print_blob=False,
-        report_multiple_bugs=True,
-        phases=(Phase.explicit, Phase.generate, Phase.shrink),
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy)
+    def round_settings(round_number: int) -> Any:
+        # Every setting is gradcheck's own: a Hypothesis profile loaded around it changes none.
+        stored = None if database is None else database.within(f"round {round_number}").hypothesis_database()
+        return settings(
+            max_examples=max_examples,
+            deadline=None,
+            database=stored,
+            derandomize=False,
+            verbosity=Verbosity.quiet,
+            print_blob=False,
+            report_multiple_bugs=True,
+            phases=(Phase.explicit, *([Phase.reuse] if stored is not None else []), Phase.generate, Phase.shrink),
+            suppress_health_check=list(HealthCheck),
+        )
+
     def check_example(example: Any) -> None:
         cases = example if isinstance(example, CaseBatch) else (example,)
         if budget.exhausted:
@@ -271,7 +282,8 @@ def search(
         return _smallest(found, smaller, signature, references, prepare, evaluate, clock, diagnose)
 
     for round_number in range(len(CATEGORIES) * MAX_PER_CATEGORY):
-        found = _search_round(hypothesis_seed(seed + round_number)(check_example), Flaky)
+        run = round_settings(round_number)(given(strategy)(check_example))
+        found = _search_round(_seeded(run, seed + round_number, hypothesis_seed), Flaky)
         new = [(failure, case) for failure, case in found if not state.explains(signature(failure, case))]
         new = [settled for failure, case in new if (settled := budget.settle(failure, case, confirm)) is not None]
         state.found.extend(minimal(failure, case) for failure, case in new)
@@ -285,6 +297,21 @@ def search(
         for other in state.found
     )]
     return state
+
+
+def _seeded(run: Any, seed: int, hypothesis_seed: Callable[[int], Callable[[Any], Any]]) -> Any:
+    """Return the Hypothesis test ``run`` drawing from ``seed``, keeping its database if it has one.
+
+    ``hypothesis.seed`` also turns the database off: a seeded test is meant to
+    replay as it is. Here the stored examples are replayed first and the seed
+    decides every example drawn after them, so a test with a database gets
+    its seed as ``hypothesis.seed`` gives it (tests/test_hypothesis_integration.py
+    checks that the seed still decides the search).
+    """
+    if run._hypothesis_internal_use_settings.database is None:
+        return hypothesis_seed(seed)(run)
+    run._hypothesis_internal_use_seed = seed
+    return run
 
 
 def _confirmed(first: Failure, again: Failure | None) -> Failure:
