@@ -14,8 +14,10 @@ and whatever decides the cases drawn (declared support, the cotangent, the
 ops of programs), and the search round. So a stored example is replayed only
 by the very search that stored it: another engine, op or option never reads
 it, and a round that lets earlier failures pass never forgets what the first
-round stored. A search with no stored example for its scope runs exactly as
-with no database: the same seed, the same report.
+round stored. Only the minimal examples are kept (not those they shrank
+from): a replay that passes forgets its example, and a search with no
+stored example for its scope runs exactly as with no database: the same
+seed, the same report.
 
 Hypothesis is imported when a search opens the database, not before.
 """
@@ -79,20 +81,35 @@ def _scoped_database(folder: Path, prefix: bytes) -> Any:
             return f"ScopedDatabase({str(folder)!r}, {prefix.decode()!r})"
 
         def save(self, key: bytes, value: bytes) -> None:
-            _mark_folder(folder)
-            self.inner.save(prefix + key, value)
+            if _kept(key):
+                _mark_folder(folder)
+                self.inner.save(prefix + key, value)
 
         def fetch(self, key: bytes) -> Iterable[bytes]:
-            return self.inner.fetch(prefix + key)
+            return self.inner.fetch(prefix + key) if _kept(key) else ()
 
         def delete(self, key: bytes, value: bytes) -> None:
             self.inner.delete(prefix + key, value)
 
         def move(self, src: bytes, dest: bytes, value: bytes) -> None:
-            _mark_folder(folder)
-            self.inner.move(prefix + src, prefix + dest, value)
+            if _kept(dest):
+                _mark_folder(folder)
+                self.inner.move(prefix + src, prefix + dest, value)
+            else:
+                self.inner.delete(prefix + src, value)
 
     return ScopedDatabase()
+
+
+def _kept(key: bytes) -> bool:
+    """Return whether Hypothesis's ``key`` holds minimal failing examples, the only ones kept.
+
+    Its other corpora (``KEY.secondary``: the examples a failure shrank
+    from; ``KEY.pareto``: targets) would be sampled with the seeded random
+    generator on replay, so a run after a fix would draw differently from a
+    run without a database, and they would outlive the fix.
+    """
+    return not key.endswith((b".secondary", b".pareto"))
 
 
 def _mark_folder(folder: Path) -> None:
