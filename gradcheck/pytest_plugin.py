@@ -36,6 +36,15 @@ attribute, a JSON-ready dict), which pytest-xdist carries to the controller;
 there ``--gradcheck-report-dir``/``--gradcheck-format`` write the run's
 report files, and the terminal summary ends with one gradcheck line.
 
+The items take Hypothesis's own options by one rule per setting
+(``gradcheck._hypothesis_options``): ``--hypothesis-seed`` and a profile's
+``max_examples`` when the ``--gradcheck-*`` option is not given, a profile's
+``database=None``; a ``--gradcheck-*`` option that overrides a differing
+Hypothesis value gives a warning naming both. Failing examples are kept
+under ``.gradcheck/examples`` in the rootdir and replayed first
+(``gradcheck._database``); ``--gradcheck-seed random`` is drawn once, on the
+controller, and printed in the header.
+
 For tests people write themselves: the ``gradcheck_engine`` fixture is the
 loaded engine (skipping the test when none is configured), and a test marked
 ``@pytest.mark.gradcheck(ops, engine=..., max_examples=...)`` runs
@@ -171,15 +180,24 @@ def pytest_configure(config: pytest.Config) -> None:
 def _draw_random_seed(config: pytest.Config) -> None:
     """Draw the seed of ``--gradcheck-seed random`` once, and put it in the option, for the header to print.
 
-    pytest-xdist hands the controller's options to its workers (as
-    pytest-randomly relies on), and marked tests read the option again: all
-    of them get this one number, not one draw each.
+    Marked tests read the option again, and pytest-xdist's workers take the
+    controller's draw from their ``workerinput`` (``pytest_configure_node``,
+    as pytest-randomly does): all of them get this one number, not one draw each.
     """
     text = config.getoption(SEED_OPTION)
-    if text is not None and text.strip() == RANDOM:
-        seed = draw_seed()
-        setattr(config.option, SEED_OPTION.lstrip("-").replace("-", "_"), str(seed))
-        config.stash[_DRAWN_SEED] = seed
+    if text is None or text.strip() != RANDOM:
+        return
+    drawn = getattr(config, "workerinput", {}).get(_WORKER_SEED)
+    if drawn is None:
+        drawn = config.stash[_DRAWN_SEED] = draw_seed()
+    setattr(config.option, SEED_OPTION.lstrip("-").replace("-", "_"), str(drawn))
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown without it
+def pytest_configure_node(node: Any) -> None:
+    seed = node.config.stash.get(_DRAWN_SEED, None)
+    if seed is not None:
+        node.workerinput[_WORKER_SEED] = seed
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -388,6 +406,8 @@ class GradcheckSession:
 _SESSION = pytest.StashKey[GradcheckSession]()
 # The seed --gradcheck-seed random drew in this process (the controller's, under xdist).
 _DRAWN_SEED = pytest.StashKey[int]()
+# Where an xdist worker finds the controller's drawn seed.
+_WORKER_SEED = "gradcheck_seed"
 
 
 def _check_options(config: pytest.Config) -> tuple[list[str] | None, CheckSettings]:

@@ -113,7 +113,8 @@ def test_assert_gradients_names_a_drawn_seed_in_its_failure(drawn, planted):
     with pytest.raises(GradientAssertionError) as raised:
         assert_gradients(str(planted), "mean", max_examples=5, seed="random")
     assert raised.value.report.seed == drawn
-    assert f"--seed {drawn}" in " ".join(str(raised.value).split())
+    # The replay line, however the panel wraps it.
+    assert f"--seed {drawn} --max-examples 5" in " ".join(str(raised.value).replace("│", " ").split())
 
 
 # --- failing examples replayed first ------------------------------------------------------
@@ -268,10 +269,30 @@ def test_plugin_random_seed_printed_and_reported(drawn, pytester):
     assert json.loads((pytester.path / "out" / "gradcheck.json").read_text(encoding="utf-8"))["seed"] == drawn
 
 
-def test_plugin_random_seed_is_drawn_once_for_the_workers(drawn, pytester):
-    # pytest-xdist hands the controller's options to each worker: the option holds the number.
+def test_plugin_hands_the_drawn_seed_to_xdist_workers(drawn, pytester):
+    from types import SimpleNamespace
+
+    from gradcheck.pytest_plugin import pytest_configure_node
+
     config = pytester.parseconfigure("--gradcheck-seed", "random")
-    assert config.getoption("--gradcheck-seed") == str(drawn)
+    assert config.getoption("--gradcheck-seed") == str(drawn)  # marked tests read the option again
+    node = SimpleNamespace(config=config, workerinput={})
+    pytest_configure_node(node)
+    assert node.workerinput == {"gradcheck_seed": drawn}
+
+
+@pytest.mark.slow  # each xdist worker imports TensorFlow: about 40 s on a busy machine
+def test_plugin_random_seed_is_one_for_all_xdist_workers(pytester):
+    pytester.makepyfile(engine=PLANTED_SOURCE.read_text(encoding="utf-8"))
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--gradcheck=engine.py", "--gradcheck-ops", "mean,sum", "--gradcheck-max-examples",
+        "3", "--gradcheck-programs", "0", "--gradcheck-seed", "random", "-n", "2", "--gradcheck-report-dir", "out",
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    seed = json.loads((pytester.path / "out" / "gradcheck.json").read_text(encoding="utf-8"))["seed"]
+    text = " ".join(result.stdout.str().replace("│", " ").split())
+    assert f"drew seed {seed};" in text
+    assert f"--seed {seed} --max-examples 3" in text  # the replay line the worker wrote
 
 
 def test_plugin_replays_stored_failures_first(pytester):
