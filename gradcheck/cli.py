@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="run the worker of --isolate, --memory-mb or --python without the sandbox "
                                 "that otherwise confines it: only for engines you trust, or machines "
                                 "without bwrap")
-    add_database_options(isolation.add_argument, default=f"{DEFAULT_DATABASE}/, none with --isolate")
+    add_database_options(check.add_argument, default=f"{DEFAULT_DATABASE}/, none with --isolate")
     _add_format_options(check)
     _add_grading_options(check)
     # `gradcheck grade` only: the report goes to this pipe, framed with a

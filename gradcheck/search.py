@@ -216,9 +216,8 @@ def search(
             raise _FAILURE_TYPES[failure.category](failure, case)
         return failure is not None and failure.category in COSTLY
 
-    def round_settings(round_number: int) -> Any:
+    def round_settings(stored: Any) -> Any:
         # Every setting is gradcheck's own: a Hypothesis profile loaded around it changes none.
-        stored = None if database is None else database.within(f"round {round_number}").hypothesis_database()
         return settings(
             max_examples=max_examples,
             deadline=None,
@@ -282,8 +281,9 @@ def search(
         return _smallest(found, smaller, signature, references, prepare, evaluate, clock, diagnose)
 
     for round_number in range(len(CATEGORIES) * MAX_PER_CATEGORY):
-        run = round_settings(round_number)(given(strategy)(check_example))
-        found = _search_round(_seeded(run, seed + round_number, hypothesis_seed), Flaky)
+        stored = None if database is None else database.within(f"round {round_number}").hypothesis_database()
+        run = round_settings(stored)(given(strategy)(check_example))
+        found = _search_round(_seeded(run, seed + round_number, hypothesis_seed, stored is not None), Flaky)
         new = [(failure, case) for failure, case in found if not state.explains(signature(failure, case))]
         new = [settled for failure, case in new if (settled := budget.settle(failure, case, confirm)) is not None]
         state.found.extend(minimal(failure, case) for failure, case in new)
@@ -299,16 +299,17 @@ def search(
     return state
 
 
-def _seeded(run: Any, seed: int, hypothesis_seed: Callable[[int], Callable[[Any], Any]]) -> Any:
+def _seeded(run: Any, seed: int, hypothesis_seed: Callable[[int], Callable[[Any], Any]], stored: bool) -> Any:
     """Return the Hypothesis test ``run`` drawing from ``seed``, keeping its database if it has one.
 
     ``hypothesis.seed`` also turns the database off: a seeded test is meant to
     replay as it is. Here the stored examples are replayed first and the seed
     decides every example drawn after them, so a test with a database gets
-    its seed as ``hypothesis.seed`` gives it (tests/test_hypothesis_integration.py
-    checks that the seed still decides the search).
+    its seed as ``hypothesis.seed`` sets it, the one private name used here
+    (tests/test_hypothesis_integration.py checks that the seed still decides
+    the search).
     """
-    if run._hypothesis_internal_use_settings.database is None:
+    if not stored:
         return hypothesis_seed(seed)(run)
     run._hypothesis_internal_use_seed = seed
     return run
