@@ -246,10 +246,9 @@ class GradcheckSession:
     @classmethod
     def from_config(cls, config: pytest.Config, target: str) -> GradcheckSession:
         """Return the session's checks from the options; raise ``pytest.UsageError`` for a bad one."""
+        from gradcheck._hypothesis_options import HYPOTHESIS_SEED_OPTION, hypothesis_terms
         from gradcheck.errors import UsageError
         from gradcheck.runner import resolve_ops
-
-        from gradcheck._hypothesis_options import HYPOTHESIS_SEED_OPTION, hypothesis_terms
 
         try:
             given = read_check_options(config.getoption, OPTION_PREFIX)
