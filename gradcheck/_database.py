@@ -49,7 +49,10 @@ class FailureStore:
         return replace(self, scope=(*self.scope, *(json.dumps(part, sort_keys=True, default=repr) for part in parts)))
 
     def hypothesis_database(self) -> Any:
-        """Return the ``hypothesis.database.ExampleDatabase`` of this scope, for ``settings(database=...)``."""
+        """Return the ``hypothesis.database.ExampleDatabase`` of this scope, for ``settings(database=...)``.
+
+        Its ``replayed`` counts the stored examples it gave Hypothesis to replay.
+        """
         return _scoped_database(Path(self.folder), _prefix(self.scope))
 
 
@@ -76,6 +79,8 @@ def _scoped_database(folder: Path, prefix: bytes) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.inner = DirectoryBasedExampleDatabase(folder)
+            # Stored failing examples handed to Hypothesis, which replays each before drawing.
+            self.replayed = 0
 
         def __repr__(self) -> str:
             return f"ScopedDatabase({str(folder)!r}, {prefix.decode()!r})"
@@ -86,7 +91,11 @@ def _scoped_database(folder: Path, prefix: bytes) -> Any:
                 self.inner.save(prefix + key, value)
 
         def fetch(self, key: bytes) -> Iterable[bytes]:
-            return self.inner.fetch(prefix + key) if _kept(key) else ()
+            if not _kept(key):
+                return
+            for value in self.inner.fetch(prefix + key):
+                self.replayed += 1
+                yield value
 
         def delete(self, key: bytes, value: bytes) -> None:
             self.inner.delete(prefix + key, value)

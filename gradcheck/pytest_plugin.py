@@ -537,6 +537,8 @@ def pytest_runtest_makereport(
         line = f"{result.check}: {result.status}"
         if ran:
             line += f", {result.examples} examples in {result.seconds:.2f} s"
+        if result.stored_replayed:
+            line += f" ({result.stored_replayed} of them failing examples stored by an earlier run, replayed first)"
         report.sections.append((SECTION, "\n".join([line, *notes])))
     return report
 

@@ -105,6 +105,8 @@ class SearchState:
 
     examples: int = 0
     cases: int = 0
+    # Failing examples stored by an earlier run, replayed before any was drawn.
+    replayed: int = 0
     disagreements: int = 0
     oracle_note: str | None = None
     # Every distinct failure, in the order found (a category may repeat).
@@ -284,6 +286,7 @@ def search(
         stored = None if database is None else database.within(f"round {round_number}").hypothesis_database()
         run = round_settings(stored)(given(strategy)(check_example))
         found = _search_round(_seeded(run, seed + round_number, hypothesis_seed, stored is not None), Flaky)
+        state.replayed += 0 if stored is None else stored.replayed
         new = [(failure, case) for failure, case in found if not state.explains(signature(failure, case))]
         new = [settled for failure, case in new if (settled := budget.settle(failure, case, confirm)) is not None]
         state.found.extend(minimal(failure, case) for failure, case in new)
@@ -445,6 +448,7 @@ def check_result(
         failures=tuple(failures),
         oracle_disagreements=state.disagreements,
         oracle_note=state.oracle_note,
+        stored_replayed=state.replayed,
         **fields,
     )
 

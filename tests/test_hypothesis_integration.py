@@ -154,6 +154,8 @@ def test_a_failure_is_stored_and_replayed_first(planted, tmp_path):
     # The same minimal case, found without searching for it: fewer examples drawn.
     assert [result["failures"] for result in outcome(again)] == [result["failures"] for result in outcome(first)]
     assert again.results[0].examples < first.results[0].examples
+    assert (first.results[0].stored_replayed, again.results[0].stored_replayed) == (0, 1)
+    assert outcome(again)[0]["stored_replayed"] == 1
 
 
 def test_a_fixed_engine_passes_and_forgets_the_failure(planted, tmp_path):
@@ -164,6 +166,7 @@ def test_a_fixed_engine_passes_and_forgets_the_failure(planted, tmp_path):
     fix(planted)
     fixed = run_checks(str(planted), ops=["mean"], max_examples=5, programs=0, database=str(database))
     assert fixed.results[0].status == "passed"
+    assert fixed.results[0].stored_replayed == 1
     assert not stored_values(database)
     # Forgotten: from now on the seed alone decides, as without a database.
     again = run_checks(str(planted), ops=["mean"], max_examples=5, programs=0, database=str(database))
@@ -314,6 +317,8 @@ def test_plugin_replays_stored_failures_first(pytester):
     (panel, examples), (panel_again, examples_again) = panel_and_examples(first), panel_and_examples(again)
     assert panel_again == panel
     assert examples_again < examples
+    again.stdout.fnmatch_lines(["mean: failed, * examples in * s (1 of them failing examples stored by an earlier "
+                                "run, replayed first)"])
 
 
 def test_plugin_no_database(pytester):
