@@ -27,7 +27,7 @@ from gradcheck.errors import UsageError
 from gradcheck.ops import OP_NAMES
 from gradcheck.results import CheckResult, Report
 from gradcheck.runner import PROGRAMS_CHECK
-from gradcheck.settings import DEFAULT_MAX_EXAMPLES, DEFAULT_PROGRAMS, DEFAULT_SEED, DEFAULT_TIMEOUT, CheckSettings
+from gradcheck.settings import DEFAULT_MAX_EXAMPLES, DEFAULT_PROGRAMS, DEFAULT_SEED, DEFAULT_TIMEOUT, SEED, CheckSettings
 
 if TYPE_CHECKING:
     from gradcheck.engine import CheckedEngine
@@ -121,7 +121,7 @@ def check_report(
         timeout=settings.timeout, tolerances=settings.tolerances,
         programs=settings.programs if with_programs else 0,
         program_ops=program_ops if with_programs else None, failed_ops=failed_ops,
-        supported_params=settings.supported_params,
+        supported_params=settings.supported_params, database=settings.database,
     )
 
 
@@ -131,10 +131,11 @@ def assert_gradients(
     *,
     max_examples: int = DEFAULT_MAX_EXAMPLES,
     programs: int = DEFAULT_PROGRAMS,
-    seed: int = DEFAULT_SEED,
+    seed: int | str = DEFAULT_SEED,
     timeout: float | None = DEFAULT_TIMEOUT,
     tolerances: Mapping[str, Any] | None = None,
     supported_params: Mapping[str, Any] | None = None,
+    database: str | None = None,
 ) -> CheckResult | list[CheckResult]:
     """Check the gradients of ``ops`` on ``engine``; raise with the minimal case when one is wrong.
 
@@ -150,6 +151,9 @@ def assert_gradients(
     dtype to a relative tolerance, as in ``run_checks``. ``supported_params``
     declares partial support for an engine you cannot edit, in the format of
     an engine's own ``supported_params`` (docs/contract.md, section 1).
+    ``seed="random"`` draws a fresh seed, which a failure's replay line
+    names. ``database``: a folder (``".gradcheck/examples"``) where failing
+    examples are stored and replayed first the next time (default: none).
 
     Return the ``CheckResult`` when ``ops`` is one name, else the list of
     them in check order. Raise :class:`GradientAssertionError` (an
@@ -166,8 +170,8 @@ def assert_gradients(
     """
     __tracebackhide__ = True  # pytest shows the caller's line, not this function's
     settings = CheckSettings(
-        max_examples=max_examples, programs=programs, seed=seed, timeout=timeout, tolerances=tolerances,
-        supported_params=supported_params,
+        max_examples=max_examples, programs=programs, seed=SEED.check(seed), timeout=timeout, tolerances=tolerances,
+        supported_params=supported_params, database=database,
     )
     engine = _loaded(engine)
     report = check_report(engine, _requested_checks(engine, ops, settings), settings)

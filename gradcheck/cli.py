@@ -43,11 +43,13 @@ from gradcheck import __version__
 from gradcheck._glossary import EPILOG, HelpFormatter
 from gradcheck.errors import GradcheckError, UsageError
 from gradcheck.settings import (
+    DEFAULT_DATABASE,
     DEFAULT_FORMATS,
     DEFAULT_REPORT_DIR,
     DTYPES,
     MAX_EXAMPLES,
     MEMORY_MB,
+    RANDOM,
     SEED,
     SUBMISSION_TIMEOUT,
     TIMEOUT,
@@ -55,8 +57,10 @@ from gradcheck.settings import (
     WORKERS,
     CheckSettings,
     add_check_options,
+    add_database_options,
     comma_list,
     read_check_options,
+    read_database_options,
 )
 
 if TYPE_CHECKING:  # the engine modules are imported by the command that loads one
@@ -146,11 +150,28 @@ def _add_search_options(parser: argparse.ArgumentParser, *, help: dict[str, str]
                           help="check single ops only")
 
 
+def _option_value(args: argparse.Namespace) -> Any:
+    """Return a function giving an option's value (``--seed`` -> ``args.seed``)."""
+    return lambda option: getattr(args, option.lstrip("-").replace("-", "_"))
+
+
 def _check_options(args: argparse.Namespace) -> tuple[list[str] | None, CheckSettings]:
-    """Return the ops (None: every op) and the settings of ``_add_search_options``'s options, validated."""
-    given = read_check_options(lambda option: getattr(args, option.lstrip("-").replace("-", "_")))
+    """Return the ops (None: every op) and the settings of ``_add_search_options``'s options, validated.
+
+    A seed drawn for ``--seed random`` is said on stderr at once, before the
+    search: a run stopped early can still be replayed with it.
+    """
+    given = read_check_options(_option_value(args))
     ops = given.pop("ops", None)
-    return ops, CheckSettings(**given)
+    settings = CheckSettings(**given)
+    _say_drawn_seed(args.seed, settings.seed)
+    return ops, settings
+
+
+def _say_drawn_seed(option: str | None, seed: int) -> None:
+    """Print the seed ``--seed random`` drew (``option`` is ``--seed``'s text), to replay the run with."""
+    if option is not None and option.strip() == RANDOM:
+        print(f"gradcheck: --seed random drew seed {seed}; replay this search with --seed {seed}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="run the worker of --isolate, --memory-mb or --python without the sandbox "
                                 "that otherwise confines it: only for engines you trust, or machines "
                                 "without bwrap")
+    add_database_options(check.add_argument, default=f"{DEFAULT_DATABASE}/, none with --isolate")
     _add_format_options(check)
     _add_grading_options(check)
     # `gradcheck grade` only: the report goes to this pipe, framed with a
@@ -309,6 +331,9 @@ def _run_check(args: argparse.Namespace) -> int:
             f"--in-process runs the engine in gradcheck's own process, so it cannot go with "
             f"{', '.join(given)}, which are about its worker process; drop one or the other."
         )
+    # Grading (--report-fd) and --isolate keep no failing example: they must not write in a student's folder.
+    database = read_database_options(_option_value(args), default=None if confined or args.report_fd is not None
+                                     else DEFAULT_DATABASE)
     formats = _formats(args)
     ops = resolve_ops(names)
     from gradcheck.runner import PROGRAMS_CHECK
@@ -343,7 +368,7 @@ def _run_check(args: argparse.Namespace) -> int:
             report = run_checks(
                 engine, ops=ops, max_examples=settings.max_examples, seed=settings.seed,
                 timeout=settings.timeout, on_start=on_start, on_finish=on_finish, programs=settings.programs,
-                supported_params=settings.supported_params,
+                supported_params=settings.supported_params, database=database,
             )
     if nonce is not None:
         from gradcheck.grade import send_report
@@ -731,6 +756,7 @@ def _run_check_function(args: argparse.Namespace) -> int:
 
     max_examples = MAX_EXAMPLES.read(args.max_examples)
     seed = SEED.read(args.seed)
+    _say_drawn_seed(args.seed, seed)
     timeout = TIMEOUT.read(args.timeout)
     rtol = TOLERANCE.read(args.rtol)
     formats = _formats(args)

@@ -36,6 +36,15 @@ attribute, a JSON-ready dict), which pytest-xdist carries to the controller;
 there ``--gradcheck-report-dir``/``--gradcheck-format`` write the run's
 report files, and the terminal summary ends with one gradcheck line.
 
+The items take Hypothesis's own options by one rule per setting
+(``gradcheck._hypothesis_options``): ``--hypothesis-seed`` and a profile's
+``max_examples`` when the ``--gradcheck-*`` option is not given, a profile's
+``database=None``; a ``--gradcheck-*`` option that overrides a differing
+Hypothesis value gives a warning naming both. Failing examples are kept
+under ``.gradcheck/examples`` in the rootdir and replayed first
+(``gradcheck._database``); ``--gradcheck-seed random`` is drawn once, on the
+controller, and printed in the header.
+
 For tests people write themselves: the ``gradcheck_engine`` fixture is the
 loaded engine (skipping the test when none is configured), and a test marked
 ``@pytest.mark.gradcheck(ops, engine=..., max_examples=...)`` runs
@@ -53,25 +62,32 @@ from typing import TYPE_CHECKING, Any, Generator, Iterator, Sequence
 import pytest
 
 from gradcheck.settings import (
+    DEFAULT_DATABASE,
     DEFAULT_PLUGIN_FORMATS,
     DEFAULT_REPORT_DIR,
     MAX_EXAMPLES,
     PROGRAMS,
+    RANDOM,
     SEED,
     TIMEOUT,
     CheckSettings,
     add_check_options,
+    add_database_options,
     comma_list,
+    draw_seed,
     read_check_options,
+    read_database_options,
 )
 
 if TYPE_CHECKING:  # imported inside the hooks at run time: they cost NumPy.
     from gradcheck.results import CheckResult, Report
 
 __all__ = [
+    "DATABASE_OPTION",
     "FORMAT_OPTION",
     "MARKER",
     "MAX_EXAMPLES_OPTION",
+    "NO_DATABASE_OPTION",
     "OPS_OPTION",
     "OPTION_PREFIX",
     "PROGRAMS_OPTION",
@@ -94,6 +110,8 @@ MAX_EXAMPLES_OPTION = MAX_EXAMPLES.option(OPTION_PREFIX)
 PROGRAMS_OPTION = PROGRAMS.option(OPTION_PREFIX)
 SEED_OPTION = SEED.option(OPTION_PREFIX)
 TIMEOUT_OPTION = TIMEOUT.option(OPTION_PREFIX)
+DATABASE_OPTION = f"{OPTION_PREFIX}database"
+NO_DATABASE_OPTION = f"{OPTION_PREFIX}no-database"
 REPORT_DIR_OPTION = "--gradcheck-report-dir"
 FORMAT_OPTION = "--gradcheck-format"
 #: The ini setting (``[tool.pytest.ini_options]``) naming the target when ``--gradcheck`` is not given.
@@ -128,6 +146,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_check_options(group.addoption, OPTION_PREFIX, help={
         "programs": "composite programs drawn by gradcheck[programs]; 0 leaves that test out",
     })
+    add_database_options(group.addoption, OPTION_PREFIX, default=f"{DEFAULT_DATABASE}/ under the rootdir")
     group.addoption(
         REPORT_DIR_OPTION, metavar="DIR",
         help=f"write the run's gradcheck reports to DIR (default {DEFAULT_REPORT_DIR}/ when "
@@ -141,7 +160,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(TARGET_INI, f"engine target checked when {TARGET_OPTION} is not given", default="")
 
 
+@pytest.hookimpl(trylast=True)  # after Hypothesis's plugin has loaded the --hypothesis-profile
 def pytest_configure(config: pytest.Config) -> None:
+    _draw_random_seed(config)
     config.addinivalue_line(
         "markers",
         f"{MARKER}(ops=None, *, engine=None, max_examples=..., programs=..., seed=...): once the "
@@ -154,6 +175,36 @@ def pytest_configure(config: pytest.Config) -> None:
         session = GradcheckSession.from_config(config, target)
         config.stash[_SESSION] = session
         config.pluginmanager.register(session, _SESSION_PLUGIN)
+
+
+def _draw_random_seed(config: pytest.Config) -> None:
+    """Draw the seed of ``--gradcheck-seed random`` once, and put it in the option, for the header to print.
+
+    Marked tests read the option again, and pytest-xdist's workers take the
+    controller's draw from their ``workerinput`` (``pytest_configure_node``,
+    as pytest-randomly does): all of them get this one number, not one draw each.
+    """
+    text = config.getoption(SEED_OPTION)
+    if text is None or text.strip() != RANDOM:
+        return
+    drawn = getattr(config, "workerinput", {}).get(_WORKER_SEED)
+    if drawn is None:
+        drawn = config.stash[_DRAWN_SEED] = draw_seed()
+    setattr(config.option, SEED_OPTION.lstrip("-").replace("-", "_"), str(drawn))
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown without it
+def pytest_configure_node(node: Any) -> None:
+    seed = node.config.stash.get(_DRAWN_SEED, None)
+    if seed is not None:
+        node.workerinput[_WORKER_SEED] = seed
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    seed = config.stash.get(_DRAWN_SEED, None)
+    if seed is None:
+        return None
+    return f"gradcheck: {SEED_OPTION} {RANDOM} drew seed {seed}; replay this run with {SEED_OPTION} {seed}"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -188,19 +239,35 @@ class GradcheckSession:
     results: dict[str, CheckResult] = field(default_factory=dict)
     report: Report | None = None
     summary_lines: list[str] = field(default_factory=list)
+    # What the settings took from Hypothesis's options, and why no failing example is kept (None: they are).
+    hypothesis_notes: list[str] = field(default_factory=list)
+    no_database: str | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config, target: str) -> GradcheckSession:
         """Return the session's checks from the options; raise ``pytest.UsageError`` for a bad one."""
+        from gradcheck._hypothesis_options import HYPOTHESIS_SEED_OPTION, hypothesis_terms
         from gradcheck.errors import UsageError
         from gradcheck.runner import resolve_ops
 
         try:
-            names, settings = _check_options(config)
+            given = read_check_options(config.getoption, OPTION_PREFIX)
+            names = given.pop("ops", None)
+            terms = hypothesis_terms(
+                given, config.getoption(HYPOTHESIS_SEED_OPTION, None), seed_option=SEED_OPTION,
+                max_examples_option=MAX_EXAMPLES_OPTION, seed_text=config.getoption(SEED_OPTION),
+            )
+            database = read_database_options(
+                config.getoption, OPTION_PREFIX,
+                default=None if terms.no_database else str(config.rootpath / DEFAULT_DATABASE),
+            )
+            settings = CheckSettings(**{**terms.settings, **given}, database=database)
             ops = resolve_ops(names)
             formats = _report_formats(config)
         except UsageError as error:
             raise pytest.UsageError(str(error)) from None
+        for warning in terms.warnings:
+            config.issue_config_time_warning(pytest.PytestConfigWarning(f"gradcheck: {warning}"), stacklevel=2)
         return cls(
             target=target,
             ops=ops,
@@ -208,6 +275,8 @@ class GradcheckSession:
             settings=settings,
             formats=formats,
             report_dir=config.getoption(REPORT_DIR_OPTION) or DEFAULT_REPORT_DIR,
+            hypothesis_notes=terms.notes,
+            no_database=terms.no_database if database is None else None,
         )
 
     @property
@@ -273,9 +342,14 @@ class GradcheckSession:
         engine = self.engine
         ops = ", ".join(self.ops) if self.ops_given else "every op"
         settings = self.settings
+        if settings.database is not None:
+            kept = f"failing examples kept in {_shown_path(settings.database, config.rootpath)}"
+        else:
+            kept = f"no failing example kept ({self.no_database or NO_DATABASE_OPTION})"
         return (
             f"gradcheck: {self.target} (engine {engine.name}, {engine.dtype.name}), seed {settings.seed}, "
-            f"{settings.max_examples} examples per op, {settings.programs} programs, ops: {ops}"
+            f"{settings.max_examples} examples per op, {settings.programs} programs, ops: {ops}; "
+            + "; ".join([*self.hypothesis_notes, kept])
         )
 
     @pytest.hookimpl(wrapper=True)
@@ -329,6 +403,10 @@ class GradcheckSession:
 
 
 _SESSION = pytest.StashKey[GradcheckSession]()
+# The seed --gradcheck-seed random drew in this process (the controller's, under xdist).
+_DRAWN_SEED = pytest.StashKey[int]()
+# Where an xdist worker finds the controller's drawn seed.
+_WORKER_SEED = "gradcheck_seed"
 
 
 def _check_options(config: pytest.Config) -> tuple[list[str] | None, CheckSettings]:
@@ -336,6 +414,13 @@ def _check_options(config: pytest.Config) -> tuple[list[str] | None, CheckSettin
     given = read_check_options(config.getoption, OPTION_PREFIX)
     ops = given.pop("ops", None)
     return ops, CheckSettings(**given)
+
+
+def _shown_path(path: str, rootpath: Path) -> str:
+    """Return ``path`` as the header shows it: relative to the rootdir when it lies under it."""
+    with contextlib.suppress(ValueError):
+        return Path(path).resolve().relative_to(rootpath).as_posix()
+    return path
 
 
 def _node_label(target: str, rootpath: Path) -> str:
@@ -452,6 +537,8 @@ def pytest_runtest_makereport(
         line = f"{result.check}: {result.status}"
         if ran:
             line += f", {result.examples} examples in {result.seconds:.2f} s"
+        if result.stored_replayed:
+            line += f" ({result.stored_replayed} of them failing examples stored by an earlier run, replayed first)"
         report.sections.append((SECTION, "\n".join([line, *notes])))
     return report
 

@@ -209,6 +209,9 @@ class CheckResult:
     # parameter values this check drew, and those it left out, as phrases; None: every value.
     checked_on: str | None = None
     not_checked: str | None = None
+    # Failing examples an earlier run stored, replayed first (gradcheck._database); the
+    # examples count them.
+    stored_replayed: int = 0
     # Seconds per stage (generation, tensorflow, finite differences, engine,
     # comparison, blame); measured, not part of the JSON report.
     stages: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
@@ -242,6 +245,8 @@ class CheckResult:
         if self.checked_on is not None:
             data["checked_on"] = self.checked_on
             data["not_checked"] = self.not_checked
+        if self.stored_replayed:
+            data["stored_replayed"] = self.stored_replayed
         return data
 
     @classmethod
@@ -263,6 +268,7 @@ class CheckResult:
             cases=data.get("cases", data.get("examples", 0)),
             checked_on=_optional_text(data, "checked_on"),
             not_checked=_optional_text(data, "not_checked"),
+            stored_replayed=data.get("stored_replayed", 0),
         )
 
 

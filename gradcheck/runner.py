@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from gradcheck._budget import COSTLY, CostBudget
+from gradcheck._database import FailureStore, open_store
 from gradcheck._plans import plan_key
 from gradcheck._timing import StageClock
 from gradcheck.errors import UsageError
@@ -89,12 +91,14 @@ def check_op(
     shapes: Sequence[Sequence[int]] | None = None,
     params: Mapping[str, Any] | None = None,
     supported: SupportedParams | None = None,
+    database: FailureStore | None = None,
 ) -> CheckResult:
     """Return the result of searching for a failing case of ``op`` on ``engine``.
 
     ``shapes`` (one per operand) and ``params`` fix what is otherwise drawn
     (see ``gradcheck.strategies.op_cases``). ``supported`` is the declared
-    partial support to draw within (default: the engine's own).
+    partial support to draw within (default: the engine's own). ``database``
+    keeps the failing examples of the engine's checks (``run_checks``).
     """
     from gradcheck.diagnosis import diagnose, explain
     from gradcheck.strategies import case_class, op_cases, smaller_cases
@@ -136,9 +140,14 @@ def check_op(
     def named(case: Any, failure: Failure) -> str | None:
         return diagnose(case, failure, tolerance)
 
+    # Stored examples are this op's, drawn by this very strategy: nothing else decides what they replay.
+    stored = None if database is None else database.within(
+        op, max_dims, max_side, not engine.grad_takes_cotangent,
+        None if shapes is None else [list(shape) for shape in shapes], params, declared,
+    )
     state = search(
         strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare, budget=budget,
-        classify=case_class,
+        database=stored, classify=case_class,
         smaller=functools.partial(
             smaller_cases, sets=VALUE_SETS, ones_cotangent=not engine.grad_takes_cotangent, resize=shapes is None,
         ),
@@ -168,6 +177,7 @@ def check_programs(
     tolerance: Tolerance | None = None,
     max_steps: int = 6,
     supported: SupportedParams | None = None,
+    database: FailureStore | None = None,
 ) -> CheckResult:
     """Return the result of searching for a failing program over the engine's ops.
 
@@ -184,10 +194,10 @@ def check_programs(
     known_bad = set(failed_ops)
     started = time.perf_counter()
     usable = [op for op in (ops or OP_NAMES) if engine.supports(op)]
+    declared = engine.supported_params if supported is None else supported
     strategy = programs(
         usable, dtype=engine.dtype.name, max_steps=max_steps,
-        ones_cotangent=not engine.grad_takes_cotangent,
-        supported=engine.supported_params if supported is None else supported,
+        ones_cotangent=not engine.grad_takes_cotangent, supported=declared,
     )
 
     # The culprits of each failing program, for the diagnosis of the minimal
@@ -213,11 +223,16 @@ def check_programs(
         culprits_of[id(program)] = culprits
         return failure
 
+    stored = None if database is None else database.within(
+        PROGRAMS_CHECK, usable, max_steps, not engine.grad_takes_cotangent,
+        {op: values for op, values in declared.items() if op in usable},
+    )
     # Everything programs() is built from, and the search's own settings: a
     # program blamed on an op that failed its own check passes, and draws go on as for any pass.
     plan = plan_key("programs", usable, engine.dtype.name, max_steps, not engine.grad_takes_cotangent,
-                    engine.supported_params if supported is None else supported, max_examples, seed)
-    state = search(strategy, evaluate, max_examples=max_examples, seed=seed, budget=budget, plan=plan)
+                    declared, max_examples, seed)
+    state = search(strategy, evaluate, max_examples=max_examples, seed=seed, budget=budget, database=stored,
+                   plan=plan)
     return check_result(
         PROGRAMS_CHECK, "program", state, started,
         diagnose=lambda program, failure: diagnose(program, failure, tolerance, culprits=culprits_of[id(program)]),
@@ -238,6 +253,7 @@ def run_checks(
     program_ops: Sequence[str] | None = None,
     failed_ops: Iterable[str] = (),
     supported_params: Mapping[str, Any] | None = None,
+    database: str | None = None,
 ) -> Report:
     """Return the report of checking every op in ``ops`` (default: all) on ``engine``.
 
@@ -251,6 +267,8 @@ def run_checks(
     ``supported_params`` declares partial support as an engine's
     ``supported_params`` does (docs/contract.md, section 1), for engines that
     cannot be edited; for the ops it names it replaces the engine's own.
+    ``database`` is a folder where each check stores its failing examples and
+    replays them first the next time (``gradcheck._database``; None: none).
     """
     from gradcheck.engine import Engine, load_engine
     from gradcheck.isolation import IsolatedEngine
@@ -266,6 +284,8 @@ def run_checks(
     given = _given_support(engine, supported_params)
     supported = engine.supported_params if given is None else {**engine.supported_params, **given}
     results: list[CheckResult] = []
+    # The engine's checks never read another engine's failures, nor another dtype's.
+    store = open_store(database, _engine_identity(engine), engine.name, engine.dtype.name)
 
     def record(check: str, run: Callable[[], CheckResult]) -> None:
         if on_start:
@@ -282,7 +302,7 @@ def run_checks(
         elif engine.supports(op):
             record(op, functools.partial(
                 check_op, engine, op, max_examples=max_examples, seed=seed, timeout=timeout, tolerance=tolerance,
-                supported=supported,
+                supported=supported, database=store,
             ))
         else:
             record(op, functools.partial(
@@ -299,7 +319,7 @@ def run_checks(
         failed = {*failed_ops, *(result.check for result in results if result.status == "failed")}
         record(PROGRAMS_CHECK, lambda: check_programs(
             engine, ops=usable, failed_ops=failed, max_examples=programs, seed=seed,
-            timeout=timeout, tolerance=tolerance, supported=supported,
+            timeout=timeout, tolerance=tolerance, supported=supported, database=store,
         ))
     elif programs and program_ops is not None:
         results.append(CheckResult(
@@ -321,6 +341,14 @@ def run_checks(
         engine_facts=EngineRecord(dict(engine.aliases), engine.grad_takes_cotangent),
         supported_params=None if given is None else supported_params_data(given),
     )
+
+
+def _engine_identity(engine: CheckedEngine) -> str:
+    """Return what tells the engine apart in the failure store: its file, made absolute, or its target."""
+    path, colon, name = str(engine.target).partition(":")
+    if path.endswith((".py", ".ipynb")) and os.path.isfile(path):
+        return os.path.abspath(path) + colon + name
+    return str(engine.target)
 
 
 def _form_refused(engine: CheckedEngine, op: str, timeout: float | None) -> str | None:

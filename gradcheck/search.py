@@ -17,6 +17,11 @@ next round, while a derivative wrong everywhere is told once. Given
 ``smaller``, each minimal failure is then tried on smaller cases of its own
 signature (sides lowered toward 1, simpler values), past where Hypothesis's
 shrinking stopped.
+
+Given a ``database`` (``gradcheck._database.FailureStore``), each round
+stores the examples of its failures under its own scope and replays them
+first on the next run; without one, or with nothing stored, the seed alone
+decides the search.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Iterable, Sequence
 
 from gradcheck._budget import COSTLY, CostBudget
+from gradcheck._database import FailureStore
 from gradcheck._plans import plan_for, store_plan
 from gradcheck._timing import StageClock
 from gradcheck.results import CATEGORIES, CheckResult, Failure
@@ -100,6 +106,8 @@ class SearchState:
 
     examples: int = 0
     cases: int = 0
+    # Failing examples stored by an earlier run, replayed before any was drawn.
+    replayed: int = 0
     disagreements: int = 0
     oracle_note: str | None = None
     # Every distinct failure, in the order found (a category may repeat).
@@ -154,6 +162,7 @@ def search(
     classify: Callable[[Any], Any] | None = None,
     smaller: Callable[[Any], Iterable[Any]] | None = None,
     diagnose: Callable[[Any, Failure], str | None] | None = None,
+    database: FailureStore | None = None,
     plan: Hashable | None = None,
 ) -> SearchState:
     """Search ``strategy`` for cases ``evaluate`` fails; shrink each distinct failure.
@@ -179,9 +188,11 @@ def search(
     yields examples smaller than ``case``; each minimal failure moves to the
     first of them that fails the same way (same signature, message and raise
     site, and the same ``diagnose(case, failure)`` when given), for as long
-    as one does. ``plan`` (``gradcheck._plans.plan_key``) names the strategy
-    for a grading worker: the examples of a passing search are kept under it
-    and run first on the next engine, without drawing them again
+    as one does. ``database``, if given, keeps each round's failing examples
+    and replays them before the round draws a new one (``gradcheck._database``).
+    ``plan`` (``gradcheck._plans.plan_key``) names the strategy for a grading
+    worker, which keeps no database: the examples of a passing search are kept
+    under it and run first on the next engine, without drawing them again
     (``gradcheck._plans``; the result is the same).
     """
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
@@ -212,6 +223,20 @@ def search(
         if failure is not None and not _explained(known, signature(failure, case)):
             raise _FAILURE_TYPES[failure.category](failure, case)
         return failure is not None and failure.category in COSTLY
+
+    def round_settings(stored: Any) -> Any:
+        # Every setting is gradcheck's own: a Hypothesis profile loaded around it changes none.
+        return settings(
+            max_examples=max_examples,
+            deadline=None,
+            database=stored,
+            derandomize=False,
+            verbosity=Verbosity.quiet,
+            print_blob=False,
+            report_multiple_bugs=True,
+            phases=(Phase.explicit, *([Phase.reuse] if stored is not None else []), Phase.generate, Phase.shrink),
+            suppress_health_check=list(HealthCheck),
+        )
 
     def run_example(example: Any) -> None:
         cases = example if isinstance(example, CaseBatch) else (example,)
@@ -254,18 +279,6 @@ def search(
     # The examples Hypothesis draws in the first round: the plan of a passing search.
     drawn: list[Any] = []
 
-    @settings(
-        max_examples=max_examples,
-        deadline=None,
-        database=None,
-        derandomize=False,
-        verbosity=Verbosity.quiet,
-        print_blob=False,
-        report_multiple_bugs=True,
-        phases=(Phase.explicit, Phase.generate, Phase.shrink),
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy)
     def check_example(example: Any) -> None:
         drawn.append(example)
         run_example(example)
@@ -282,7 +295,7 @@ def search(
             return found
         return _smallest(found, smaller, signature, references, prepare, evaluate, clock, diagnose)
 
-    kept = plan_for(plan)
+    kept = plan_for(plan) if database is None else None
     if kept is not None:
         if _replayed(kept, run_example):
             return state
@@ -291,8 +304,11 @@ def search(
         state.oracle_note = None
     for round_number in range(len(CATEGORIES) * MAX_PER_CATEGORY):
         drawn.clear()
-        found = _search_round(hypothesis_seed(seed + round_number)(check_example), Flaky)
-        if round_number == 0 and not found:
+        stored = None if database is None else database.within(f"round {round_number}").hypothesis_database()
+        run = round_settings(stored)(given(strategy)(check_example))
+        found = _search_round(_seeded(run, seed + round_number, hypothesis_seed, stored is not None), Flaky)
+        state.replayed += 0 if stored is None else stored.replayed
+        if round_number == 0 and not found and database is None:
             store_plan(plan, drawn)
         new = [(failure, case) for failure, case in found if not state.explains(signature(failure, case))]
         new = [settled for failure, case in new if (settled := budget.settle(failure, case, confirm)) is not None]
@@ -317,6 +333,22 @@ def _replayed(examples: Sequence[Any], run_example: Callable[[Any], None]) -> bo
     except _CaseFailed:
         return False
     return True
+
+
+def _seeded(run: Any, seed: int, hypothesis_seed: Callable[[int], Callable[[Any], Any]], stored: bool) -> Any:
+    """Return the Hypothesis test ``run`` drawing from ``seed``, keeping its database if it has one.
+
+    ``hypothesis.seed`` also turns the database off: a seeded test is meant to
+    replay as it is. Here the stored examples are replayed first and the seed
+    decides every example drawn after them, so a test with a database gets
+    its seed as ``hypothesis.seed`` sets it, the one private name used here
+    (tests/test_hypothesis_integration.py checks that the seed still decides
+    the search).
+    """
+    if not stored:
+        return hypothesis_seed(seed)(run)
+    run._hypothesis_internal_use_seed = seed
+    return run
 
 
 def _confirmed(first: Failure, again: Failure | None) -> Failure:
@@ -449,6 +481,7 @@ def check_result(
         failures=tuple(failures),
         oracle_disagreements=state.disagreements,
         oracle_note=state.oracle_note,
+        stored_replayed=state.replayed,
         **fields,
     )
 

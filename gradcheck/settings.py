@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import secrets
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -31,6 +32,7 @@ from gradcheck.errors import UsageError
 
 __all__ = [
     "CHECK_SETTINGS",
+    "DEFAULT_DATABASE",
     "DEFAULT_FORMATS",
     "DEFAULT_MAX_EXAMPLES",
     "DEFAULT_MEMORY_MB",
@@ -41,6 +43,7 @@ __all__ = [
     "DEFAULT_SUBMISSION_TIMEOUT",
     "DEFAULT_TIMEOUT",
     "DTYPES",
+    "RANDOM",
     "MAX_EXAMPLES",
     "MEMORY_MB",
     "PROGRAMS",
@@ -53,10 +56,13 @@ __all__ = [
     "CheckSettings",
     "Setting",
     "add_check_options",
+    "add_database_options",
     "check_dtype",
     "comma_list",
+    "draw_seed",
     "ops_option",
     "read_check_options",
+    "read_database_options",
     "supported_params_option",
 ]
 
@@ -73,6 +79,19 @@ DEFAULT_FORMATS = ("text",)
 #: The pytest plugin's formats when only ``--gradcheck-report-dir`` is given:
 #: the terminal is pytest's, so the record is a file.
 DEFAULT_PLUGIN_FORMATS = ("json",)
+#: Where failing examples are stored and replayed first on the next run
+#: (``gradcheck._database``), relative to the folder the run starts in (the
+#: pytest plugin: the rootdir). Grading and ``--isolate`` store none.
+DEFAULT_DATABASE = ".gradcheck/examples"
+#: The word a setting that takes ``random`` (the seed) reads as "draw a fresh value".
+RANDOM = "random"
+#: Seeds drawn for ``--seed random`` lie below this: short enough to read out and type back.
+_DRAWN_SEEDS = 2**32
+
+
+def draw_seed() -> int:
+    """Return a fresh seed for ``--seed random``, from the operating system's entropy (not ``random``'s state)."""
+    return secrets.randbelow(_DRAWN_SEEDS)
 
 
 @dataclass(frozen=True)
@@ -84,6 +103,8 @@ class Setting:
     the lowest value (``low_allowed``) or the bound above it; ``high``, if
     any, an exclusive upper bound. ``none_means``: None is allowed from
     Python and means this (it is the absence of the option on a command line).
+    ``random``: the word ``random`` (:data:`RANDOM`), as an option's value or
+    from Python, draws a fresh value (:func:`draw_seed`), which the caller prints.
     """
 
     name: str
@@ -98,6 +119,7 @@ class Setting:
     none_means: str | None = None
     flag: str | None = None
     metavar: str = "N"
+    random: bool = False
 
     def option(self, prefix: str = "--") -> str:
         """Return the command-line option: ``--max-examples``, or ``--gradcheck-max-examples`` for that prefix."""
@@ -108,6 +130,8 @@ class Setting:
         spelled = spelled or self.name
         if value is None and self.none_means is not None:
             return None
+        if self.random and value == RANDOM:
+            return draw_seed()
         wanted = numbers.Integral if self.kind is int else numbers.Real
         if isinstance(value, bool) or not isinstance(value, wanted):
             raise UsageError(self.message(spelled, repr(value), f"is not {self._kind_words}"))
@@ -117,6 +141,8 @@ class Setting:
     def parse(self, text: str, spelled: str | None = None) -> Any:
         """Return ``text`` (an option's value) as this setting's number; raise UsageError worded for ``spelled``."""
         spelled = spelled or self.option()
+        if self.random and text.strip() == RANDOM:
+            return draw_seed()
         try:
             value = self.kind(text)
         except ValueError:
@@ -147,7 +173,8 @@ class Setting:
 
     @property
     def _kind_words(self) -> str:
-        return "a whole number" if self.kind is int else "a number"
+        words = "a whole number" if self.kind is int else "a number"
+        return f"{words} or {RANDOM}" if self.random else words
 
     def _check_bounds(self, value: Any, shown: str, spelled: str) -> None:
         finite = self.kind is int or math.isfinite(value)
@@ -171,8 +198,10 @@ PROGRAMS = Setting(
     help="composite programs drawn after the single ops, to catch bugs in the backward pass itself",
 )
 SEED = Setting(
-    "seed", int, 0, True, "the random seed; the same seed replays the same search", "7", default=0,
-    help="random seed; the same seed replays the same search", metavar="S",
+    "seed", int, 0, True,
+    f"the random seed, a whole number or {RANDOM} for a fresh one (printed); the same seed replays the same search",
+    "7", default=0, help=f"random seed, or {RANDOM} for a fresh one; the same seed replays the same search",
+    metavar="S", random=True,
 )
 TIMEOUT = Setting(
     "timeout", float, 0, False, "how many seconds one engine call may take", "30", default=10.0,
@@ -227,13 +256,18 @@ class CheckSettings:
     seed: int = DEFAULT_SEED
     timeout: float | None = DEFAULT_TIMEOUT
     tolerances: Mapping[str, Any] | None = None
+    # The folder failing examples are stored in and replayed from first (None: none is).
+    database: str | None = None
     # Declared partial support given to gradcheck rather than by the engine
     # (docs/contract.md, section 1); checked against the engine by the runner.
     supported_params: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for setting in CHECK_SETTINGS:
-            setting.check(getattr(self, setting.name))
+            value = getattr(self, setting.name)
+            checked = setting.check(value)
+            if checked is not value:  # seed="random": the drawn number is what runs and is reported
+                object.__setattr__(self, setting.name, checked)
 
 
 def check_dtype(name: str | None, given: Any = None, spelled: str = "dtype") -> str:
@@ -325,3 +359,38 @@ def read_check_options(get_option: Callable[[str], Any], prefix: str = "--") -> 
     if supported is not None:
         given["supported_params"] = supported
     return given
+
+
+def add_database_options(add_option: Callable[..., Any], prefix: str = "--", *, default: str) -> None:
+    """Add ``{prefix}database DIR`` and ``{prefix}no-database``: where failing examples are kept, or nowhere.
+
+    ``default`` words, for ``--help``, where they are kept when neither is given.
+    """
+    add_option(f"{prefix}database", metavar="DIR", default=None, help=(
+        "store each check's failing examples in DIR and replay them first on the next run, so a fixed "
+        f"engine is confirmed at once and a broken one fails on the same minimal case (default: {default})"
+    ))
+    add_option(f"{prefix}no-database", action="store_true", default=False,
+               help="neither replay nor store failing examples: the seed alone decides the search")
+
+
+def read_database_options(get_option: Callable[[str], Any], prefix: str = "--", *, default: str | None) -> str | None:
+    """Return the database folder the options of :func:`add_database_options` ask for (None: none).
+
+    ``default`` is the folder when neither option is given (None: none).
+    Raises UsageError when both are given.
+    """
+    folder, off = get_option(f"{prefix}database"), get_option(f"{prefix}no-database")
+    if folder is not None and off:
+        raise UsageError(
+            f"{prefix}database={folder!r} and {prefix}no-database contradict each other; give "
+            f"{prefix}database DIR to keep failing examples in DIR, or {prefix}no-database to keep none."
+        )
+    if off:
+        return None
+    if folder is not None and not str(folder).strip():
+        raise UsageError(
+            f"{prefix}database={folder!r} names no folder; give a folder, e.g. {prefix}database "
+            f"{DEFAULT_DATABASE}, or {prefix}no-database to keep no failing example."
+        )
+    return default if folder is None else str(folder)

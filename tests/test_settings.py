@@ -146,8 +146,8 @@ BAD_VALUES = [
     ),
     pytest.param(PROGRAMS, -1, "programs=-1 must be at least 0; ", "-1", "--programs=-1 must be at least 0; ",
                  id="programs-negative"),
-    pytest.param(SEED, 1.5, "seed=1.5 is not a whole number; ", "0x10", "--seed='0x10' is not a whole number; ",
-                 id="seed-not-whole"),
+    pytest.param(SEED, 1.5, "seed=1.5 is not a whole number or random; ", "0x10",
+                 "--seed='0x10' is not a whole number or random; ", id="seed-not-whole"),
     pytest.param(SEED, -1, "seed=-1 must be at least 0; ", "-1", "--seed=-1 must be at least 0; ",
                  id="seed-negative"),
     pytest.param(
