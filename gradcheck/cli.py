@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -65,6 +66,14 @@ if TYPE_CHECKING:  # the engine modules are imported by the command that loads o
 __all__ = ["build_parser", "main"]
 
 EXIT_PASSED, EXIT_FAILED = 0, 1
+
+
+class _Stopped(KeyboardInterrupt):
+    """Signal ``number`` (SIGINT, SIGTERM) stopped ``gradcheck check``; exit status 128 + number."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(number)
+        self.number = number
 
 
 class _Parser(argparse.ArgumentParser):
@@ -173,8 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the engine: path/to/file.py, path/to/file.py:NAME, package.module or package.module:NAME",
     )
     _add_search_options(check, help={
+        "ops": "ops to check, by name or alias; one the engine does not define is an error (default: every "
+               "op the engine defines; the report lists the others as unsupported)",
         "seed": "random seed; the report prints it for replay",
     })
+    check.add_argument("--quiet", "-q", action="store_true",
+                       help="show no progress on stderr (by default: a bar of examples with the time left on a "
+                            "terminal, else one line per finished check)")
     isolation = check.add_argument_group(
         "where the engine runs",
         "By default the engine runs in a worker process: a hang, a crash, os._exit or a segfault is "
@@ -244,6 +258,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GradcheckError as error:
         print(f"gradcheck: error: {error}", file=sys.stderr)
         return error.exit_code
+    except _Stopped as stopped:  # before any check ran: the engine was loading
+        print(f"gradcheck: stopped by {signal.Signals(stopped.number).name} before the checks began; "
+              "no report was written.", file=sys.stderr)
+        return 128 + stopped.number
     except KeyboardInterrupt:
         print("gradcheck: interrupted", file=sys.stderr)
         return 130
@@ -320,12 +338,26 @@ def _run_check(args: argparse.Namespace) -> int:
     nonce = sys.stdin.readline().strip() if args.report_fd is not None else None
 
     # Only now, with every argument known to be good, pay for the engine.
-    from gradcheck._progress import progress_callbacks
+    from gradcheck._progress import check_plan, progress_callbacks
     from gradcheck.engine import load_engine
-    from gradcheck.runner import run_checks
+    from gradcheck.runner import ChecksInterrupted, missing_ops, run_checks
 
     engine: Engine | IsolatedEngine
+    stopped_by: list[int] = []
+    checking = [True]  # until the last check is done: then the whole report is written anyway
+
+    def on_signal(number: int, frame: Any) -> None:
+        stopped_by.append(number)
+        if len(stopped_by) == 1 and checking[0]:  # later ones would cut the winding down short
+            raise _Stopped(number)
+
+    # SIGINT and SIGTERM stop the checks; the reports of those that finished are
+    # written, marked partial (docs/contract.md, section 2). Not in a grade's check:
+    # its grader stops it and keeps the gradebook's rows.
+    handled = (signal.SIGINT, signal.SIGTERM) if nonce is None else ()
     with contextlib.ExitStack() as stack, _unchecked_files(args, formats, grading, nonce):
+        for number in handled:
+            stack.enter_context(_signal_handler(number, on_signal))
         if args.in_process:
             engine = load_engine(args.target)
         else:
@@ -337,12 +369,30 @@ def _run_check(args: argparse.Namespace) -> int:
                 args.target, python=args.python or sys.executable, memory_mb=memory_mb,
                 sandbox=confined and not args.no_sandbox,
             ))
-        with progress_callbacks(len(ops) + (1 if settings.programs else 0)) as (on_start, on_finish):
-            report = run_checks(
-                engine, ops=ops, max_examples=settings.max_examples, seed=settings.seed,
-                timeout=settings.timeout, on_start=on_start, on_finish=on_finish, programs=settings.programs,
-                supported_params=settings.supported_params,
-            )
+        # A grade names every op for every submission; a missing one scores per the weights.
+        missing = missing_ops(engine, ops) if names is not None and nonce is None else None
+        if missing is not None:
+            raise UsageError(missing)
+        plan = check_plan(engine, ops, settings.max_examples, settings.programs)
+        with progress_callbacks(plan, quiet=args.quiet or nonce is not None) as progress:
+            try:
+                report = run_checks(
+                    engine, ops=ops, max_examples=settings.max_examples, seed=settings.seed,
+                    timeout=settings.timeout, programs=settings.programs, supported_params=settings.supported_params,
+                    on_start=progress.on_start, on_finish=progress.on_finish, on_example=progress.on_example,
+                )
+                checking[0] = False
+            except ChecksInterrupted as stopped:
+                if not stopped_by:  # a KeyboardInterrupt of our own signal handlers' making only
+                    raise
+                report = dataclasses.replace(stopped.report, interrupted_by=signal.Signals(stopped_by[0]).name)
+    if report.partial:
+        from gradcheck.reports.display import summary_text
+
+        print(f"gradcheck: stopped by {report.interrupted_by}; the reports below are partial: "
+              f"{summary_text(report)}.", file=sys.stderr, flush=True)
+        _render(report, formats, args.report_dir, engine, grading)
+        return 128 + stopped_by[0]
     if nonce is not None:
         from gradcheck.grade import send_report
 
@@ -439,6 +489,8 @@ def _add_grade_command(commands: Any) -> None:
                      help="the assignment's column in canvas.csv (default: gradcheck; Canvas matches "
                           "an existing assignment by 'Name (id)' as its export writes it)")
     _add_search_options(grade, help={
+        "ops": "ops to check, by name or alias (default: every op gradcheck knows, a gradebook column each; "
+               "an op a submission does not define earns none of its points)",
         "programs": "composite programs drawn per submission",
         "seed": "random seed, the same for every submission",
     })
@@ -720,11 +772,17 @@ def _add_check_function_command(commands: Any) -> None:
     SEED.add_option(command.add_argument, help="random seed; the report prints it for replay")
     TIMEOUT.add_option(command.add_argument, help="time limit for one call of FN or GRAD_FN")
     _add_format_options(command)
+    command.add_argument("--quiet", "-q", action="store_true", help="show no progress on stderr")
     command.set_defaults(run=_run_check_function)
 
 
 def _run_check_function(args: argparse.Namespace) -> int:
-    from gradcheck.function import check_user_function, parse_domain_option, parse_shapes, user_function
+    from gradcheck.function import (
+        check_user_function,
+        parse_domain_option,
+        parse_shapes,
+        user_function,
+    )
 
     max_examples = MAX_EXAMPLES.read(args.max_examples)
     seed = SEED.read(args.seed)
@@ -741,15 +799,15 @@ def _run_check_function(args: argparse.Namespace) -> int:
     from gradcheck._progress import progress_callbacks
 
     function = user_function(args.target, args.grad, reference_fn=args.reference, tolerance=rtol, timeout=timeout)
-    with progress_callbacks(1) as (on_start, on_finish):
-        if on_start:
-            on_start(function.name)
+    with progress_callbacks({function.name: max_examples}, quiet=args.quiet) as progress:
+        if progress.on_start:
+            progress.on_start(function.name)
         report = check_user_function(
             function, shapes=shapes, dtype=args.dtype, max_examples=max_examples, seed=seed,
             domain=None if not domains else domains[0] if len(domains) == 1 else domains,
         )
-        if on_finish:
-            on_finish(report.results[0])
+        if progress.on_finish:
+            progress.on_finish(report.results[0])
     _render(report, formats, args.report_dir, function)
     return _exit_status(report)
 

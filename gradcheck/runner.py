@@ -37,10 +37,13 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "PROGRAMS_CHECK",
     "VALUE_SETS",
+    "ChecksInterrupted",
     "check_op",
     "check_programs",
+    "missing_ops",
     "resolve_ops",
     "run_checks",
+    "unsupported_reason",
 ]
 
 #: The ``check`` name of the program search in reports.
@@ -75,6 +78,39 @@ def resolve_ops(ops: Iterable[str] | None) -> list[str]:
     return resolved
 
 
+class ChecksInterrupted(KeyboardInterrupt):
+    """``run_checks`` was interrupted (Ctrl-C, or a signal handler raising KeyboardInterrupt).
+
+    ``report`` holds the checks that finished, marked partial
+    (``Report.interrupted_by`` is ``"SIGINT"``: a caller that stopped on
+    another signal says so with ``dataclasses.replace``). A KeyboardInterrupt
+    still, so a caller that does not look for the report stops as before.
+    """
+
+    def __init__(self, report: Report) -> None:
+        super().__init__(f"interrupted after {len(report.results)} checks")
+        self.report = report
+
+
+def missing_ops(engine: CheckedEngine, ops: Sequence[str], spelled: str = "--ops") -> str | None:
+    """Return the one paragraph saying which of ``ops`` (canonical names) ``engine`` lacks; None if none.
+
+    Each missing op is worded as ``assert_gradients`` words it (``mean is
+    unsupported: the engine defines no 'mean'``), then what the engine has.
+    """
+    missing = [op for op in ops if not engine.supports(op)]
+    if not missing:
+        return None
+    defined = [op for op in OP_NAMES if engine.supports(op)]
+    has = (f"it defines {', '.join(defined)}; name only those in {spelled}, or leave {spelled} out to "
+           "check every op it defines" if defined else "it defines none of the ops gradcheck checks")
+    return (
+        f"{spelled} names {', '.join(missing)}, which engine {engine.name} does not define "
+        f"({'; '.join(f'{op} is unsupported: {unsupported_reason(engine, op)}' for op in missing)}): "
+        f"{has} (docs/contract.md, section 2)."
+    )
+
+
 def check_op(
     engine: CheckedEngine,
     op: str,
@@ -88,12 +124,14 @@ def check_op(
     shapes: Sequence[Sequence[int]] | None = None,
     params: Mapping[str, Any] | None = None,
     supported: SupportedParams | None = None,
+    on_example: Callable[[], None] | None = None,
 ) -> CheckResult:
     """Return the result of searching for a failing case of ``op`` on ``engine``.
 
     ``shapes`` (one per operand) and ``params`` fix what is otherwise drawn
     (see ``gradcheck.strategies.op_cases``). ``supported`` is the declared
     partial support to draw within (default: the engine's own).
+    ``on_example`` is called as each example starts (for progress).
     """
     from gradcheck.diagnosis import diagnose, explain
     from gradcheck.strategies import case_class, op_cases, smaller_cases
@@ -141,7 +179,7 @@ def check_op(
         smaller=functools.partial(
             smaller_cases, sets=VALUE_SETS, ones_cotangent=not engine.grad_takes_cotangent, resize=shapes is None,
         ),
-        diagnose=named,
+        diagnose=named, on_example=on_example,
     )
     result = check_result(
         op, "op", state, started,
@@ -164,6 +202,7 @@ def check_programs(
     tolerance: Tolerance | None = None,
     max_steps: int = 6,
     supported: SupportedParams | None = None,
+    on_example: Callable[[], None] | None = None,
 ) -> CheckResult:
     """Return the result of searching for a failing program over the engine's ops.
 
@@ -209,7 +248,7 @@ def check_programs(
         culprits_of[id(program)] = culprits
         return failure
 
-    state = search(strategy, evaluate, max_examples=max_examples, seed=seed, budget=budget)
+    state = search(strategy, evaluate, max_examples=max_examples, seed=seed, budget=budget, on_example=on_example)
     return check_result(
         PROGRAMS_CHECK, "program", state, started,
         diagnose=lambda program, failure: diagnose(program, failure, tolerance, culprits=culprits_of[id(program)]),
@@ -230,6 +269,7 @@ def run_checks(
     program_ops: Sequence[str] | None = None,
     failed_ops: Iterable[str] = (),
     supported_params: Mapping[str, Any] | None = None,
+    on_example: Callable[[], None] | None = None,
 ) -> Report:
     """Return the report of checking every op in ``ops`` (default: all) on ``engine``.
 
@@ -243,6 +283,11 @@ def run_checks(
     ``supported_params`` declares partial support as an engine's
     ``supported_params`` does (docs/contract.md, section 1), for engines that
     cannot be edited; for the ops it names it replaces the engine's own.
+    ``on_start(check)``, ``on_finish(result)`` and ``on_example()`` (as each
+    drawn example starts) report progress.
+
+    Interrupted (KeyboardInterrupt), it raises :class:`ChecksInterrupted`
+    holding the report of the checks that finished, marked partial.
     """
     from gradcheck.engine import Engine, load_engine
     from gradcheck.isolation import IsolatedEngine
@@ -259,6 +304,65 @@ def run_checks(
     supported = engine.supported_params if given is None else {**engine.supported_params, **given}
     results: list[CheckResult] = []
 
+    def report(**partial: Any) -> Report:
+        return Report(
+            target=engine.target,
+            seed=seed,
+            engine_name=engine.name,
+            dtype=engine.dtype.name,
+            max_examples=max_examples,
+            programs=programs,
+            ops=None if ops is None else names,
+            results=tuple(results),
+            notes=(() if engine.grad_takes_cotangent else (ONES_COTANGENT_NOTE,)) + tuple(engine.notes),
+            tolerance=tolerance,
+            engine_facts=EngineRecord(dict(engine.aliases), engine.grad_takes_cotangent),
+            supported_params=None if given is None else supported_params_data(given),
+            **partial,
+        )
+
+    try:
+        _run_all(engine, names, results, max_examples=max_examples, seed=seed, timeout=timeout,
+                 on_start=on_start, on_finish=on_finish, on_example=on_example, tolerance=tolerance,
+                 programs=programs, program_ops=program_ops, failed_ops=failed_ops, supported=supported)
+    except BaseException as stop:
+        if isinstance(stop, ChecksInterrupted) or not _interrupted(stop):
+            raise
+        done = {result.check for result in results}
+        # An op the engine lacks needs no engine call: its result is known without running anything.
+        results.extend(
+            CheckResult(check=op, kind="op", status="unsupported", reason=unsupported_reason(engine, op))
+            for op in names if op not in done and not engine.supports(op)
+        )
+        order = {check: index for index, check in enumerate([*names, PROGRAMS_CHECK])}
+        results.sort(key=lambda result: order.get(result.check, len(order)))
+        done = {result.check for result in results}
+        would_program = programs and (program_ops is not None or any(engine.supports(op) for op in names))
+        not_run = [op for op in names if op not in done]
+        not_run += [PROGRAMS_CHECK] if would_program and PROGRAMS_CHECK not in done else []
+        raise ChecksInterrupted(report(interrupted_by="SIGINT", not_run=tuple(not_run))) from stop
+    return report()
+
+
+def _run_all(
+    engine: CheckedEngine,
+    names: Sequence[str],
+    results: list[CheckResult],
+    *,
+    max_examples: int,
+    seed: int,
+    timeout: float | None,
+    on_start: Callable[[str], None] | None,
+    on_finish: Callable[[CheckResult], None] | None,
+    on_example: Callable[[], None] | None,
+    tolerance: Tolerance,
+    programs: int,
+    program_ops: Sequence[str] | None,
+    failed_ops: Iterable[str],
+    supported: SupportedParams,
+) -> None:
+    """Run ``run_checks``'s checks in order, appending each result to ``results`` as it finishes."""
+
     def record(check: str, run: Callable[[], CheckResult]) -> None:
         if on_start:
             on_start(check)
@@ -274,12 +378,12 @@ def run_checks(
         elif engine.supports(op):
             record(op, functools.partial(
                 check_op, engine, op, max_examples=max_examples, seed=seed, timeout=timeout, tolerance=tolerance,
-                supported=supported,
+                supported=supported, on_example=on_example,
             ))
         else:
             record(op, functools.partial(
                 CheckResult, check=op, kind="op", status="unsupported",
-                reason=_unsupported_reason(engine, op),
+                reason=unsupported_reason(engine, op),
             ))
     # An op that hung or crashed in its own check would do it again in programs, at full cost each time.
     costly = {result.check for result in results if any(f.category in COSTLY for f in result.failures)}
@@ -291,7 +395,7 @@ def run_checks(
         failed = {*failed_ops, *(result.check for result in results if result.status == "failed")}
         record(PROGRAMS_CHECK, lambda: check_programs(
             engine, ops=usable, failed_ops=failed, max_examples=programs, seed=seed,
-            timeout=timeout, tolerance=tolerance, supported=supported,
+            timeout=timeout, tolerance=tolerance, supported=supported, on_example=on_example,
         ))
     elif programs and program_ops is not None:
         results.append(CheckResult(
@@ -299,20 +403,23 @@ def run_checks(
             reason="the engine defines none of the ops programs are built from" if not costly
             else "every op programs are built from timed out or crashed in its own check",
         ))
-    return Report(
-        target=engine.target,
-        seed=seed,
-        engine_name=engine.name,
-        dtype=engine.dtype.name,
-        max_examples=max_examples,
-        programs=programs,
-        ops=None if ops is None else names,
-        results=tuple(results),
-        notes=(() if engine.grad_takes_cotangent else (ONES_COTANGENT_NOTE,)) + tuple(engine.notes),
-        tolerance=tolerance,
-        engine_facts=EngineRecord(dict(engine.aliases), engine.grad_takes_cotangent),
-        supported_params=None if given is None else supported_params_data(given),
-    )
+
+
+def _interrupted(error: BaseException) -> bool:
+    """Return whether ``error`` is a KeyboardInterrupt, or was raised while one was handled.
+
+    A Ctrl-C that lands inside Hypothesis's own bookkeeping (not in the test
+    it runs) can come out as another exception, an AssertionError of its
+    state, whose context is the KeyboardInterrupt.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _form_refused(engine: CheckedEngine, op: str, timeout: float | None) -> str | None:
@@ -344,7 +451,8 @@ def _form_refused(engine: CheckedEngine, op: str, timeout: float | None) -> str 
     )
 
 
-def _unsupported_reason(engine: CheckedEngine, op: str) -> str:
+def unsupported_reason(engine: CheckedEngine, op: str) -> str:
+    """Return why ``op`` is unsupported on ``engine``: ``the engine defines no 'mean'``, or what probing its class found."""
     # An engine built from a class says why (gradcheck.classes: what probing found).
     probed = engine.unsupported_reasons.get(op)
     if probed:

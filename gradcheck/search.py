@@ -153,6 +153,7 @@ def search(
     classify: Callable[[Any], Any] | None = None,
     smaller: Callable[[Any], Iterable[Any]] | None = None,
     diagnose: Callable[[Any, Failure], str | None] | None = None,
+    on_example: Callable[[], None] | None = None,
 ) -> SearchState:
     """Search ``strategy`` for cases ``evaluate`` fails; shrink each distinct failure.
 
@@ -177,7 +178,8 @@ def search(
     yields examples smaller than ``case``; each minimal failure moves to the
     first of them that fails the same way (same signature, message and raise
     site, and the same ``diagnose(case, failure)`` when given), for as long
-    as one does.
+    as one does. ``on_example()``, if given, is called as each example that
+    runs starts (for progress; shrinking's examples count too).
     """
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as hypothesis_seed
@@ -231,6 +233,8 @@ def search(
             return
         state.examples += 1
         state.cases += len(cases)
+        if on_example is not None:
+            on_example()
         clock.reset()
         answers = references(cases, clock)
         # The cases up to one already seen to time out or crash: the example stops there.

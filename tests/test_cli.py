@@ -250,30 +250,6 @@ def test_report_on_a_binary_file_exits_2(tmp_path, capsys):
     assert one_paragraph(capsys.readouterr().err)
 
 
-# --- progress -------------------------------------------------------------------
-
-
-def test_progress_is_quiet_when_stderr_is_not_a_terminal():
-    from gradcheck._progress import progress_callbacks
-
-    with progress_callbacks(3, Console(file=io.StringIO(), force_terminal=False)) as callbacks:
-        assert callbacks == (None, None)
-
-
-def test_progress_prints_a_line_per_finished_check_on_a_terminal():
-    from gradcheck._progress import progress_callbacks
-
-    console = Console(file=io.StringIO(), force_terminal=True, width=100)
-    with progress_callbacks(2, console) as (on_start, on_finish):
-        on_start("add")
-        on_finish(CheckResult("add", "op", "passed", examples=30, seconds=0.5))
-        on_start("matmul")
-        on_finish(sample_report().results[2])
-    out = console.file.getvalue()
-    assert "add" in out and "30 examples" in out
-    assert "failed: mismatch, exception" in out
-
-
 # --- real runs (need the runner, the engine loader and, for the tapes, TensorFlow) ---
 
 
