@@ -95,6 +95,17 @@ def test_check_help_lists_every_option(capsys):
         assert option in out
 
 
+def test_check_help_and_the_readme_give_the_same_ops_default(capsys):
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    (row,) = [line for line in readme.splitlines() if line.startswith("| `--ops OP,OP...` |")]
+    readme_default = row.strip("| ").rsplit(" | ", 1)[1]
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert readme_default == "every op the engine defines (the report lists the others as unsupported)"
+    assert "(default: every op the engine defines; the report lists the others as unsupported)" in help_text
+
+
 # --- bad arguments: exit 2, one paragraph naming the bad value ----------------
 
 # Each target is never loaded: arguments are all validated first.
