@@ -35,9 +35,11 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import signal
 import sys
+import time
 from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 from gradcheck import __version__
@@ -66,6 +68,8 @@ if TYPE_CHECKING:  # the engine modules are imported by the command that loads o
 __all__ = ["build_parser", "main"]
 
 EXIT_PASSED, EXIT_FAILED = 0, 1
+#: A signal this soon after the one that stopped ``check`` is not raised again (docs/contract.md, section 2).
+_SIGNAL_GRACE_SECONDS = 2.0
 
 
 class _Stopped(KeyboardInterrupt):
@@ -258,9 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GradcheckError as error:
         print(f"gradcheck: error: {error}", file=sys.stderr)
         return error.exit_code
-    except _Stopped as stopped:  # before any check ran: the engine was loading
-        print(f"gradcheck: stopped by {signal.Signals(stopped.number).name} before the checks began; "
-              "no report was written.", file=sys.stderr)
+    except _Stopped as stopped:  # while the engine was loading, before any report was made
+        print(f"gradcheck: stopped by {signal.Signals(stopped.number).name} before a report could be made; "
+              "none was written.", file=sys.stderr)
         return 128 + stopped.number
     except KeyboardInterrupt:
         print("gradcheck: interrupted", file=sys.stderr)
@@ -344,11 +348,15 @@ def _run_check(args: argparse.Namespace) -> int:
 
     engine: Engine | IsolatedEngine
     stopped_by: list[int] = []
-    checking = [True]  # until the last check is done: then the whole report is written anyway
+    checking = [True]  # until the checks end: then the report is written, whole or partial
+    raised = [-math.inf]
 
     def on_signal(number: int, frame: Any) -> None:
         stopped_by.append(number)
-        if len(stopped_by) == 1 and checking[0]:  # later ones would cut the winding down short
+        # A second Ctrl-C right after the first would cut the writing of the partial report
+        # short; one later means the first was lost (an engine's bare `except:` in process).
+        if checking[0] and time.monotonic() - raised[0] > _SIGNAL_GRACE_SECONDS:
+            raised[0] = time.monotonic()
             raise _Stopped(number)
 
     # SIGINT and SIGTERM stop the checks; the reports of those that finished are
@@ -383,6 +391,7 @@ def _run_check(args: argparse.Namespace) -> int:
                 )
                 checking[0] = False
             except ChecksInterrupted as stopped:
+                checking[0] = False
                 if not stopped_by:  # a KeyboardInterrupt of our own signal handlers' making only
                     raise
                 report = dataclasses.replace(stopped.report, interrupted_by=signal.Signals(stopped_by[0]).name)
