@@ -43,7 +43,6 @@ __all__ = [
     "missing_ops",
     "resolve_ops",
     "run_checks",
-    "unsupported_reason",
 ]
 
 #: The ``check`` name of the program search in reports.
@@ -106,7 +105,7 @@ def missing_ops(engine: CheckedEngine, ops: Sequence[str], spelled: str = "--ops
            "check every op it defines" if defined else "it defines none of the ops gradcheck checks")
     return (
         f"{spelled} names {', '.join(missing)}, which engine {engine.name} does not define "
-        f"({'; '.join(f'{op} is unsupported: {unsupported_reason(engine, op)}' for op in missing)}): "
+        f"({'; '.join(f'{op} is unsupported: {_unsupported_reason(engine, op)}' for op in missing)}): "
         f"{has} (docs/contract.md, section 2)."
     )
 
@@ -331,7 +330,7 @@ def run_checks(
         done = {result.check for result in results}
         # An op the engine lacks needs no engine call: its result is known without running anything.
         results.extend(
-            CheckResult(check=op, kind="op", status="unsupported", reason=unsupported_reason(engine, op))
+            CheckResult(check=op, kind="op", status="unsupported", reason=_unsupported_reason(engine, op))
             for op in names if op not in done and not engine.supports(op)
         )
         order = {check: index for index, check in enumerate([*names, PROGRAMS_CHECK])}
@@ -383,7 +382,7 @@ def _run_all(
         else:
             record(op, functools.partial(
                 CheckResult, check=op, kind="op", status="unsupported",
-                reason=unsupported_reason(engine, op),
+                reason=_unsupported_reason(engine, op),
             ))
     # An op that hung or crashed in its own check would do it again in programs, at full cost each time.
     costly = {result.check for result in results if any(f.category in COSTLY for f in result.failures)}
@@ -451,8 +450,7 @@ def _form_refused(engine: CheckedEngine, op: str, timeout: float | None) -> str 
     )
 
 
-def unsupported_reason(engine: CheckedEngine, op: str) -> str:
-    """Return why ``op`` is unsupported on ``engine``: ``the engine defines no 'mean'``, or what probing its class found."""
+def _unsupported_reason(engine: CheckedEngine, op: str) -> str:
     # An engine built from a class says why (gradcheck.classes: what probing found).
     probed = engine.unsupported_reasons.get(op)
     if probed:
