@@ -21,7 +21,9 @@ The names, options and exit codes are the contract's (docs/contract.md, section 
     gradcheck --version
 
 Exit status: 0 every supported check passed, 1 at least one failed, 2 the
-target or the arguments are wrong (one paragraph on stderr says what to fix).
+target or the arguments are wrong (one paragraph on stderr says what to fix),
+130 / 143 ``check`` stopped by SIGINT / SIGTERM (the reports of the checks
+that finished are written, marked partial).
 
 This module imports only the standard library at import time: ``gradcheck
 --help`` must answer at once, so TensorFlow, Hypothesis, rich and the runner
@@ -171,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gradcheck",
         description="Property-based gradient checks for hand-written autodiff engines.",
         epilog="Exit status: 0 all supported checks passed, 1 a check failed, "
-               "2 the target or the arguments are wrong.",
+               "2 the target or the arguments are wrong, 130 (Ctrl-C) or 143 (SIGTERM) stopped, "
+               "with partial reports of the checks that finished.",
     )
     parser.add_argument("--version", action="version", version=f"gradcheck {__version__}")
     commands = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
