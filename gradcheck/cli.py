@@ -189,8 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the engine: path/to/file.py, path/to/file.py:NAME, package.module or package.module:NAME",
     )
     _add_search_options(check, help={
-        "ops": "ops to check, by name or alias; one the engine does not define is an error (default: every "
-               "op the engine defines; the report lists the others as unsupported)",
+        # The default's words are the plugin's (gradcheck.settings); what --ops names is this command's.
+        "ops": "ops to check, by name or alias; naming one the engine does not define is an error "
+               "(default: every op gradcheck knows; those the engine does not define are reported unsupported)",
         "seed": "random seed; the report prints it for replay",
     })
     check.add_argument("--quiet", "-q", action="store_true",
@@ -501,8 +502,9 @@ def _add_grade_command(commands: Any) -> None:
                      help="the assignment's column in canvas.csv (default: gradcheck; Canvas matches "
                           "an existing assignment by 'Name (id)' as its export writes it)")
     _add_search_options(grade, help={
-        "ops": "ops to check, by name or alias (default: every op gradcheck knows, a gradebook column each; "
-               "an op a submission does not define earns none of its points)",
+        "ops": "ops to check, by name or alias, a gradebook column each; an op a submission does not define "
+               "earns none of its points (default: every op gradcheck knows; those the engine does not define "
+               "are reported unsupported)",
         "programs": "composite programs drawn per submission",
         "seed": "random seed, the same for every submission",
     })

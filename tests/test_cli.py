@@ -102,8 +102,8 @@ def test_check_help_and_the_readme_give_the_same_ops_default(capsys):
     with pytest.raises(SystemExit):
         main(["check", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert readme_default == "every op the engine defines (the report lists the others as unsupported)"
-    assert "(default: every op the engine defines; the report lists the others as unsupported)" in help_text
+    assert readme_default == "every op gradcheck knows; those the engine does not define are reported unsupported"
+    assert f"(default: {readme_default})" in help_text
 
 
 # --- bad arguments: exit 2, one paragraph naming the bad value ----------------
