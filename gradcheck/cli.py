@@ -819,6 +819,7 @@ def _run_check_function(args: argparse.Namespace) -> int:
         report = check_user_function(
             function, shapes=shapes, dtype=args.dtype, max_examples=max_examples, seed=seed,
             domain=None if not domains else domains[0] if len(domains) == 1 else domains,
+            on_example=progress.on_example,
         )
         if progress.on_finish:
             progress.on_finish(report.results[0])
