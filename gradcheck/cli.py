@@ -21,7 +21,9 @@ The names, options and exit codes are the contract's (docs/contract.md, section 
     gradcheck --version
 
 Exit status: 0 every supported check passed, 1 at least one failed, 2 the
-target or the arguments are wrong (one paragraph on stderr says what to fix).
+target or the arguments are wrong (one paragraph on stderr says what to fix),
+130 / 143 ``check`` stopped by SIGINT / SIGTERM (the reports of the checks
+that finished are written, marked partial).
 
 This module imports only the standard library at import time: ``gradcheck
 --help`` must answer at once, so TensorFlow, Hypothesis, rich and the runner
@@ -33,10 +35,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
+import math
 import os
 import signal
 import sys
+import time
 from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 from gradcheck import __version__
@@ -70,6 +75,16 @@ if TYPE_CHECKING:  # the engine modules are imported by the command that loads o
 __all__ = ["build_parser", "main"]
 
 EXIT_PASSED, EXIT_FAILED = 0, 1
+#: A signal this soon after the one that stopped ``check`` is not raised again (docs/contract.md, section 2).
+_SIGNAL_GRACE_SECONDS = 2.0
+
+
+class _Stopped(KeyboardInterrupt):
+    """Signal ``number`` (SIGINT, SIGTERM) stopped ``gradcheck check``; exit status 128 + number."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(number)
+        self.number = number
 
 
 class _Parser(argparse.ArgumentParser):
@@ -180,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gradcheck",
         description="Property-based gradient checks for hand-written autodiff engines.",
         epilog="Exit status: 0 all supported checks passed, 1 a check failed, "
-               "2 the target or the arguments are wrong.",
+               "2 the target or the arguments are wrong, 130 (Ctrl-C) or 143 (SIGTERM) stopped, "
+               "with partial reports of the checks that finished.",
     )
     parser.add_argument("--version", action="version", version=f"gradcheck {__version__}")
     commands = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
@@ -196,8 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the engine: path/to/file.py, path/to/file.py:NAME, package.module or package.module:NAME",
     )
     _add_search_options(check, help={
+        # The default's words are the plugin's (gradcheck.settings); what --ops names is this command's.
+        "ops": "ops to check, by name or alias; naming one the engine does not define is an error "
+               "(default: every op gradcheck knows; those the engine does not define are reported unsupported)",
         "seed": "random seed; the report prints it for replay",
     })
+    check.add_argument("--quiet", "-q", action="store_true",
+                       help="show no progress on stderr (by default: a bar of examples with the time left on a "
+                            "terminal, else one line per finished check)")
     isolation = check.add_argument_group(
         "where the engine runs",
         "By default the engine runs in a worker process: a hang, a crash, os._exit or a segfault is "
@@ -268,6 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GradcheckError as error:
         print(f"gradcheck: error: {error}", file=sys.stderr)
         return error.exit_code
+    except _Stopped as stopped:  # while the engine was loading, before any report was made
+        print(f"gradcheck: stopped by {signal.Signals(stopped.number).name} before a report could be made; "
+              "none was written.", file=sys.stderr)
+        return 128 + stopped.number
     except KeyboardInterrupt:
         print("gradcheck: interrupted", file=sys.stderr)
         return 130
@@ -347,12 +373,30 @@ def _run_check(args: argparse.Namespace) -> int:
     nonce = sys.stdin.readline().strip() if args.report_fd is not None else None
 
     # Only now, with every argument known to be good, pay for the engine.
-    from gradcheck._progress import progress_callbacks
+    from gradcheck._progress import check_plan, progress_callbacks
     from gradcheck.engine import load_engine
-    from gradcheck.runner import run_checks
+    from gradcheck.runner import ChecksInterrupted, missing_ops, run_checks
 
     engine: Engine | IsolatedEngine
+    stopped_by: list[int] = []
+    checking = [True]  # until the checks end: then the report is written, whole or partial
+    raised = [-math.inf]
+
+    def on_signal(number: int, frame: Any) -> None:
+        stopped_by.append(number)
+        # A second Ctrl-C right after the first would cut the writing of the partial report
+        # short; one later means the first was lost (an engine's bare `except:` in process).
+        if checking[0] and time.monotonic() - raised[0] > _SIGNAL_GRACE_SECONDS:
+            raised[0] = time.monotonic()
+            raise _Stopped(number)
+
+    # SIGINT and SIGTERM stop the checks; the reports of those that finished are
+    # written, marked partial (docs/contract.md, section 2). Not in a grade's check:
+    # its grader stops it and keeps the gradebook's rows.
+    handled = (signal.SIGINT, signal.SIGTERM) if nonce is None else ()
     with contextlib.ExitStack() as stack, _unchecked_files(args, formats, grading, nonce):
+        for number in handled:
+            stack.enter_context(_signal_handler(number, on_signal))
         if args.in_process:
             engine = load_engine(args.target)
         else:
@@ -364,12 +408,32 @@ def _run_check(args: argparse.Namespace) -> int:
                 args.target, python=args.python or sys.executable, memory_mb=memory_mb,
                 sandbox=confined and not args.no_sandbox,
             ))
-        with progress_callbacks(len(ops) + (1 if settings.programs else 0)) as (on_start, on_finish):
-            report = run_checks(
-                engine, ops=ops, max_examples=settings.max_examples, seed=settings.seed,
-                timeout=settings.timeout, on_start=on_start, on_finish=on_finish, programs=settings.programs,
-                supported_params=settings.supported_params, database=database,
-            )
+        # A grade names every op for every submission; a missing one scores per the weights.
+        missing = missing_ops(engine, ops) if names is not None and nonce is None else None
+        if missing is not None:
+            raise UsageError(missing)
+        plan = check_plan(engine, ops, settings.max_examples, settings.programs)
+        with progress_callbacks(plan, quiet=args.quiet or nonce is not None) as progress:
+            try:
+                report = run_checks(
+                    engine, ops=ops, max_examples=settings.max_examples, seed=settings.seed,
+                    timeout=settings.timeout, programs=settings.programs, supported_params=settings.supported_params,
+                    on_start=progress.on_start, on_finish=progress.on_finish, on_example=progress.on_example,
+                    database=database,
+                )
+                checking[0] = False
+            except ChecksInterrupted as stopped:
+                checking[0] = False
+                if not stopped_by:  # a KeyboardInterrupt of our own signal handlers' making only
+                    raise
+                report = dataclasses.replace(stopped.report, interrupted_by=signal.Signals(stopped_by[0]).name)
+    if report.partial:
+        from gradcheck.reports.display import summary_text
+
+        print(f"gradcheck: stopped by {report.interrupted_by}; the reports below are partial: "
+              f"{summary_text(report)}.", file=sys.stderr, flush=True)
+        _render(report, formats, args.report_dir, engine, grading)
+        return 128 + stopped_by[0]
     if nonce is not None:
         from gradcheck.grade import send_report
 
@@ -467,6 +531,9 @@ def _add_grade_command(commands: Any) -> None:
                      help="the assignment's column in canvas.csv (default: gradcheck; Canvas matches "
                           "an existing assignment by 'Name (id)' as its export writes it)")
     _add_search_options(grade, help={
+        "ops": "ops to check, by name or alias, a gradebook column each; an op a submission does not define "
+               "earns none of its points (default: every op gradcheck knows; those the engine does not define "
+               "are reported unsupported)",
         "programs": "composite programs drawn per submission",
         "seed": "random seed, the same for every submission",
     })
@@ -748,11 +815,17 @@ def _add_check_function_command(commands: Any) -> None:
     SEED.add_option(command.add_argument, help="random seed; the report prints it for replay")
     TIMEOUT.add_option(command.add_argument, help="time limit for one call of FN or GRAD_FN")
     _add_format_options(command)
+    command.add_argument("--quiet", "-q", action="store_true", help="show no progress on stderr")
     command.set_defaults(run=_run_check_function)
 
 
 def _run_check_function(args: argparse.Namespace) -> int:
-    from gradcheck.function import check_user_function, parse_domain_option, parse_shapes, user_function
+    from gradcheck.function import (
+        check_user_function,
+        parse_domain_option,
+        parse_shapes,
+        user_function,
+    )
 
     max_examples = MAX_EXAMPLES.read(args.max_examples)
     seed = SEED.read(args.seed)
@@ -770,15 +843,16 @@ def _run_check_function(args: argparse.Namespace) -> int:
     from gradcheck._progress import progress_callbacks
 
     function = user_function(args.target, args.grad, reference_fn=args.reference, tolerance=rtol, timeout=timeout)
-    with progress_callbacks(1) as (on_start, on_finish):
-        if on_start:
-            on_start(function.name)
+    with progress_callbacks({function.name: max_examples}, quiet=args.quiet) as progress:
+        if progress.on_start:
+            progress.on_start(function.name)
         report = check_user_function(
             function, shapes=shapes, dtype=args.dtype, max_examples=max_examples, seed=seed,
             domain=None if not domains else domains[0] if len(domains) == 1 else domains,
+            on_example=progress.on_example,
         )
-        if on_finish:
-            on_finish(report.results[0])
+        if progress.on_finish:
+            progress.on_finish(report.results[0])
     _render(report, formats, args.report_dir, function)
     return _exit_status(report)
 

@@ -108,10 +108,10 @@ def run_demo(
     from rich.rule import Rule
     from rich.text import Text
 
-    from gradcheck._progress import progress_callbacks
+    from gradcheck._progress import check_plan, progress_callbacks
     from gradcheck.engine import load_engine
     from gradcheck.reports import render_report
-    from gradcheck.runner import resolve_ops, run_checks
+    from gradcheck.runner import DEFAULT_PROGRAMS, resolve_ops, run_checks
 
     surprises: list[str] = []
     for number, step in enumerate(steps, start=1):
@@ -120,10 +120,10 @@ def run_demo(
         console.print()
         engine = load_engine(step.target)
         ops = resolve_ops(step.ops)
-        with progress_callbacks(len(ops) + 1) as (on_start, on_finish):
+        with progress_callbacks(check_plan(engine, ops, step.max_examples, DEFAULT_PROGRAMS)) as progress:
             report = run_checks(
                 engine, ops=ops, max_examples=step.max_examples, seed=DEMO_SEED,
-                on_start=on_start, on_finish=on_finish,
+                on_start=progress.on_start, on_finish=progress.on_finish, on_example=progress.on_example,
             )
         step_dir = Path(report_dir) / step.slug
         render_report(report, ["text", "json"], step_dir, console=console, engine=engine)

@@ -322,10 +322,20 @@ class Report:
     # Declared partial support given to the run from outside the engine (``--supported-params``),
     # as JSON data: a replay must give it again. None: only the engine's own, if any.
     supported_params: dict[str, Any] | None = None
+    # A run stopped by a signal (``"SIGINT"``, ``"SIGTERM"``) reports the checks that finished
+    # (docs/contract.md, section 3); ``not_run`` are the checks it would have run next.
+    interrupted_by: str | None = None
+    not_run: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "results", tuple(self.results))
         object.__setattr__(self, "notes", tuple(self.notes))
+        object.__setattr__(self, "not_run", tuple(self.not_run))
+
+    @property
+    def partial(self) -> bool:
+        """Whether the run was stopped before its last check (``interrupted_by`` says by what)."""
+        return self.interrupted_by is not None
 
     @property
     def summary(self) -> dict[str, int]:
@@ -360,6 +370,9 @@ class Report:
                 },
             }),
             **({} if self.supported_params is None else {"supported_params": self.supported_params}),
+            **({} if not self.partial else {
+                "partial": True, "interrupted_by": self.interrupted_by, "not_run": list(self.not_run),
+            }),
             "results": [result.to_dict() for result in self.results],
         }
 
@@ -390,6 +403,8 @@ class Report:
                 grad_takes_cotangent=bool(data["engine_facts"].get("grad_takes_cotangent", True)),
             ),
             supported_params=_optional_mapping(data, "supported_params"),
+            interrupted_by=str(data["interrupted_by"]) if data.get("partial") else None,
+            not_run=tuple(str(check) for check in data.get("not_run", ())) if data.get("partial") else (),
         )
 
 

@@ -40,8 +40,10 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "PROGRAMS_CHECK",
     "VALUE_SETS",
+    "ChecksInterrupted",
     "check_op",
     "check_programs",
+    "missing_ops",
     "resolve_ops",
     "run_checks",
 ]
@@ -78,6 +80,39 @@ def resolve_ops(ops: Iterable[str] | None) -> list[str]:
     return resolved
 
 
+class ChecksInterrupted(KeyboardInterrupt):
+    """``run_checks`` was interrupted (Ctrl-C, or a signal handler raising KeyboardInterrupt).
+
+    ``report`` holds the checks that finished, marked partial
+    (``Report.interrupted_by`` is ``"SIGINT"``: a caller that stopped on
+    another signal says so with ``dataclasses.replace``). A KeyboardInterrupt
+    still, so a caller that does not look for the report stops as before.
+    """
+
+    def __init__(self, report: Report) -> None:
+        super().__init__(f"interrupted after {len(report.results)} checks")
+        self.report = report
+
+
+def missing_ops(engine: CheckedEngine, ops: Sequence[str], spelled: str = "--ops") -> str | None:
+    """Return the one paragraph saying which of ``ops`` (canonical names) ``engine`` lacks; None if none.
+
+    Each missing op is worded as ``assert_gradients`` words it (``mean is
+    unsupported: the engine defines no 'mean'``), then what the engine has.
+    """
+    missing = [op for op in ops if not engine.supports(op)]
+    if not missing:
+        return None
+    defined = [op for op in OP_NAMES if engine.supports(op)]
+    has = (f"it defines {', '.join(defined)}; name only those in {spelled}, or leave {spelled} out to "
+           "check every op it defines" if defined else "it defines none of the ops gradcheck checks")
+    return (
+        f"{spelled} names {', '.join(missing)}, which engine {engine.name} does not define "
+        f"({'; '.join(f'{op} is unsupported: {_unsupported_reason(engine, op)}' for op in missing)}): "
+        f"{has} (docs/contract.md, section 2)."
+    )
+
+
 def check_op(
     engine: CheckedEngine,
     op: str,
@@ -92,6 +127,7 @@ def check_op(
     params: Mapping[str, Any] | None = None,
     supported: SupportedParams | None = None,
     database: FailureStore | None = None,
+    on_example: Callable[[], None] | None = None,
 ) -> CheckResult:
     """Return the result of searching for a failing case of ``op`` on ``engine``.
 
@@ -99,6 +135,7 @@ def check_op(
     (see ``gradcheck.strategies.op_cases``). ``supported`` is the declared
     partial support to draw within (default: the engine's own). ``database``
     keeps the failing examples of the engine's checks (``run_checks``).
+    ``on_example`` is called as each example starts (for progress).
     """
     from gradcheck.diagnosis import diagnose, explain
     from gradcheck.strategies import case_class, op_cases, smaller_cases
@@ -151,7 +188,7 @@ def check_op(
         smaller=functools.partial(
             smaller_cases, sets=VALUE_SETS, ones_cotangent=not engine.grad_takes_cotangent, resize=shapes is None,
         ),
-        diagnose=named,
+        diagnose=named, on_example=on_example,
         # Everything op_cases is built from, and the search's own settings.
         plan=plan_key("op", op, engine.dtype.name, max_dims, max_side, not engine.grad_takes_cotangent, shapes,
                       params, declared, VALUE_SETS, max_examples, seed),
@@ -178,6 +215,7 @@ def check_programs(
     max_steps: int = 6,
     supported: SupportedParams | None = None,
     database: FailureStore | None = None,
+    on_example: Callable[[], None] | None = None,
 ) -> CheckResult:
     """Return the result of searching for a failing program over the engine's ops.
 
@@ -232,7 +270,7 @@ def check_programs(
     plan = plan_key("programs", usable, engine.dtype.name, max_steps, not engine.grad_takes_cotangent,
                     declared, max_examples, seed)
     state = search(strategy, evaluate, max_examples=max_examples, seed=seed, budget=budget, database=stored,
-                   plan=plan)
+                   plan=plan, on_example=on_example)
     return check_result(
         PROGRAMS_CHECK, "program", state, started,
         diagnose=lambda program, failure: diagnose(program, failure, tolerance, culprits=culprits_of[id(program)]),
@@ -254,6 +292,7 @@ def run_checks(
     failed_ops: Iterable[str] = (),
     supported_params: Mapping[str, Any] | None = None,
     database: str | None = None,
+    on_example: Callable[[], None] | None = None,
 ) -> Report:
     """Return the report of checking every op in ``ops`` (default: all) on ``engine``.
 
@@ -269,6 +308,11 @@ def run_checks(
     cannot be edited; for the ops it names it replaces the engine's own.
     ``database`` is a folder where each check stores its failing examples and
     replays them first the next time (``gradcheck._database``; None: none).
+    ``on_start(check)``, ``on_finish(result)`` and ``on_example()`` (as each
+    drawn example starts) report progress.
+
+    Interrupted (KeyboardInterrupt), it raises :class:`ChecksInterrupted`
+    holding the report of the checks that finished, marked partial.
     """
     from gradcheck.engine import Engine, load_engine
     from gradcheck.isolation import IsolatedEngine
@@ -287,6 +331,66 @@ def run_checks(
     # The engine's checks never read another engine's failures, nor another dtype's.
     store = open_store(database, _engine_identity(engine), engine.name, engine.dtype.name)
 
+    def report(**partial: Any) -> Report:
+        return Report(
+            target=engine.target,
+            seed=seed,
+            engine_name=engine.name,
+            dtype=engine.dtype.name,
+            max_examples=max_examples,
+            programs=programs,
+            ops=None if ops is None else names,
+            results=tuple(results),
+            notes=(() if engine.grad_takes_cotangent else (ONES_COTANGENT_NOTE,)) + tuple(engine.notes),
+            tolerance=tolerance,
+            engine_facts=EngineRecord(dict(engine.aliases), engine.grad_takes_cotangent),
+            supported_params=None if given is None else supported_params_data(given),
+            **partial,
+        )
+
+    try:
+        _run_all(engine, names, results, max_examples=max_examples, seed=seed, timeout=timeout,
+                 on_start=on_start, on_finish=on_finish, on_example=on_example, tolerance=tolerance,
+                 programs=programs, program_ops=program_ops, failed_ops=failed_ops, supported=supported, store=store)
+    except BaseException as stop:
+        if isinstance(stop, ChecksInterrupted) or not _interrupted(stop):
+            raise
+        done = {result.check for result in results}
+        # An op the engine lacks needs no engine call: its result is known without running anything.
+        results.extend(
+            CheckResult(check=op, kind="op", status="unsupported", reason=_unsupported_reason(engine, op))
+            for op in names if op not in done and not engine.supports(op)
+        )
+        order = {check: index for index, check in enumerate([*names, PROGRAMS_CHECK])}
+        results.sort(key=lambda result: order.get(result.check, len(order)))
+        done = {result.check for result in results}
+        would_program = programs and (program_ops is not None or any(engine.supports(op) for op in names))
+        not_run = [op for op in names if op not in done]
+        not_run += [PROGRAMS_CHECK] if would_program and PROGRAMS_CHECK not in done else []
+        raise ChecksInterrupted(report(interrupted_by="SIGINT", not_run=tuple(not_run))) from stop
+    return report()
+
+
+def _run_all(
+    engine: CheckedEngine,
+    names: Sequence[str],
+    results: list[CheckResult],
+    *,
+    max_examples: int,
+    seed: int,
+    timeout: float | None,
+    on_start: Callable[[str], None] | None,
+    on_finish: Callable[[CheckResult], None] | None,
+    on_example: Callable[[], None] | None,
+    tolerance: Tolerance,
+    programs: int,
+    program_ops: Sequence[str] | None,
+    failed_ops: Iterable[str],
+    supported: SupportedParams,
+    store: FailureStore | None,
+) -> None:
+    """Run ``run_checks``'s checks in order, appending each result to ``results`` as it finishes."""
+
     def record(check: str, run: Callable[[], CheckResult]) -> None:
         if on_start:
             on_start(check)
@@ -302,7 +406,7 @@ def run_checks(
         elif engine.supports(op):
             record(op, functools.partial(
                 check_op, engine, op, max_examples=max_examples, seed=seed, timeout=timeout, tolerance=tolerance,
-                supported=supported, database=store,
+                supported=supported, database=store, on_example=on_example,
             ))
         else:
             record(op, functools.partial(
@@ -319,7 +423,7 @@ def run_checks(
         failed = {*failed_ops, *(result.check for result in results if result.status == "failed")}
         record(PROGRAMS_CHECK, lambda: check_programs(
             engine, ops=usable, failed_ops=failed, max_examples=programs, seed=seed,
-            timeout=timeout, tolerance=tolerance, supported=supported, database=store,
+            timeout=timeout, tolerance=tolerance, supported=supported, database=store, on_example=on_example,
         ))
     elif programs and program_ops is not None:
         results.append(CheckResult(
@@ -327,20 +431,23 @@ def run_checks(
             reason="the engine defines none of the ops programs are built from" if not costly
             else "every op programs are built from timed out or crashed in its own check",
         ))
-    return Report(
-        target=engine.target,
-        seed=seed,
-        engine_name=engine.name,
-        dtype=engine.dtype.name,
-        max_examples=max_examples,
-        programs=programs,
-        ops=None if ops is None else names,
-        results=tuple(results),
-        notes=(() if engine.grad_takes_cotangent else (ONES_COTANGENT_NOTE,)) + tuple(engine.notes),
-        tolerance=tolerance,
-        engine_facts=EngineRecord(dict(engine.aliases), engine.grad_takes_cotangent),
-        supported_params=None if given is None else supported_params_data(given),
-    )
+
+
+def _interrupted(error: BaseException) -> bool:
+    """Return whether ``error`` is a KeyboardInterrupt, or was raised while one was handled.
+
+    A Ctrl-C that lands inside Hypothesis's own bookkeeping (not in the test
+    it runs) can come out as another exception, an AssertionError of its
+    state, whose context is the KeyboardInterrupt.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _engine_identity(engine: CheckedEngine) -> str:

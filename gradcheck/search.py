@@ -164,6 +164,7 @@ def search(
     diagnose: Callable[[Any, Failure], str | None] | None = None,
     database: FailureStore | None = None,
     plan: Hashable | None = None,
+    on_example: Callable[[], None] | None = None,
 ) -> SearchState:
     """Search ``strategy`` for cases ``evaluate`` fails; shrink each distinct failure.
 
@@ -193,7 +194,9 @@ def search(
     ``plan`` (``gradcheck._plans.plan_key``) names the strategy for a grading
     worker, which keeps no database: the examples of a passing search are kept
     under it and run first on the next engine, without drawing them again
-    (``gradcheck._plans``; the result is the same).
+    (``gradcheck._plans``; the result is the same). ``on_example()``, if given,
+    is called as each example that runs starts (for progress; shrinking's
+    examples count too).
     """
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as hypothesis_seed
@@ -249,6 +252,8 @@ def search(
             return
         state.examples += 1
         state.cases += len(cases)
+        if on_example is not None:
+            on_example()
         clock.reset()
         answers = references(cases, clock)
         # The cases up to one already seen to time out or crash: the example stops there.

@@ -329,7 +329,9 @@ def add_check_options(
     """
     help = help or {}
     add_option(f"{prefix}ops", action="append", metavar="OP,OP...",
-               help=help.get("ops", "ops to check, by name or alias (default: every op gradcheck knows)"))
+               help=help.get("ops", "ops to check, by name or alias "
+                             "(default: every op gradcheck knows; those the engine does not define are reported "
+                             "unsupported)"))
     for setting in CHECK_SETTINGS:
         setting.add_option(add_option, prefix, help=help.get(setting.name))
     add_option(f"{prefix}supported-params", metavar="JSON", help=help.get(

@@ -95,6 +95,17 @@ def test_check_help_lists_every_option(capsys):
         assert option in out
 
 
+def test_check_help_and_the_readme_give_the_same_ops_default(capsys):
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    (row,) = [line for line in readme.splitlines() if line.startswith("| `--ops OP,OP...` |")]
+    readme_default = row.strip("| ").rsplit(" | ", 1)[1]
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert readme_default == "every op gradcheck knows; those the engine does not define are reported unsupported"
+    assert f"(default: {readme_default})" in help_text
+
+
 # --- bad arguments: exit 2, one paragraph naming the bad value ----------------
 
 # Each target is never loaded: arguments are all validated first.
@@ -248,30 +259,6 @@ def test_report_on_a_binary_file_exits_2(tmp_path, capsys):
     path.write_bytes(b"\xff\xfe\x00garbage")
     assert main(["report", str(path)]) == 2
     assert one_paragraph(capsys.readouterr().err)
-
-
-# --- progress -------------------------------------------------------------------
-
-
-def test_progress_is_quiet_when_stderr_is_not_a_terminal():
-    from gradcheck._progress import progress_callbacks
-
-    with progress_callbacks(3, Console(file=io.StringIO(), force_terminal=False)) as callbacks:
-        assert callbacks == (None, None)
-
-
-def test_progress_prints_a_line_per_finished_check_on_a_terminal():
-    from gradcheck._progress import progress_callbacks
-
-    console = Console(file=io.StringIO(), force_terminal=True, width=100)
-    with progress_callbacks(2, console) as (on_start, on_finish):
-        on_start("add")
-        on_finish(CheckResult("add", "op", "passed", examples=30, seconds=0.5))
-        on_start("matmul")
-        on_finish(sample_report().results[2])
-    out = console.file.getvalue()
-    assert "add" in out and "30 examples" in out
-    assert "failed: mismatch, exception" in out
 
 
 # --- real runs (need the runner, the engine loader and, for the tapes, TensorFlow) ---

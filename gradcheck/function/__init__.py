@@ -120,8 +120,12 @@ def check_user_function(
     names: Sequence[str] | None = None,
     max_examples: int = DEFAULT_MAX_EXAMPLES,
     seed: int = DEFAULT_SEED,
+    on_example: Callable[[], None] | None = None,
 ) -> Report:
-    """Return the report of checking an already prepared ``function`` (see :func:`user_function`)."""
+    """Return the report of checking an already prepared ``function`` (see :func:`user_function`).
+
+    ``on_example()`` is called as each drawn example starts (for progress).
+    """
     from gradcheck.assertions import CheckSettings
     from gradcheck.diagnosis import diagnose
     from gradcheck.search import check_result, search
@@ -142,6 +146,7 @@ def check_user_function(
         max_examples=settings.max_examples,
         seed=settings.seed,
         reference=reference,
+        on_example=on_example,
     )
     tolerance = function.tolerance_for(dtype)
     result = check_result(

@@ -27,6 +27,7 @@ __all__ = [
     "examples_text",
     "number_text",
     "params_text",
+    "partial_text",
     "printable",
     "replay_command",
     "replay_ops_command",
@@ -180,9 +181,25 @@ def status_text(result: CheckResult) -> str:
     )
 
 
+#: How a stopping signal is named to a reader who pressed a key or ran a CI job.
+_SIGNAL_WORDS = {"SIGINT": "SIGINT (Ctrl-C)", "SIGTERM": "SIGTERM (the process was asked to stop)"}
+
+
+def partial_text(report: Report) -> str | None:
+    """Return the warning at the top of a partial report (a run stopped by a signal); None for a whole one."""
+    if not report.partial:
+        return None
+    stopped = _SIGNAL_WORDS.get(report.interrupted_by or "", report.interrupted_by)
+    finished = len(report.results)
+    not_run = f"; not run: {', '.join(report.not_run)}" if report.not_run else ""
+    return (f"Partial report: the run was stopped by {stopped} after {finished} "
+            f"check{'s' if finished != 1 else ''}{not_run}. Run the same command again for a full report.")
+
+
 def summary_text(report: Report) -> str:
-    """Return ``N passed, M failed, K unsupported``."""
-    return ", ".join(f"{count} {status}" for status, count in report.summary.items())
+    """Return ``N passed, M failed, K unsupported`` (and ``, J not run (partial)`` for a stopped run)."""
+    counts = ", ".join(f"{count} {status}" for status, count in report.summary.items())
+    return counts + (f", {len(report.not_run)} not run (partial)" if report.partial else "")
 
 
 def examples_text(report: Report) -> str | None:

@@ -42,6 +42,7 @@ from gradcheck.reports.display import (
     examples_text,
     number_text,
     params_text,
+    partial_text,
     replay_command,
     shape_text,
     status_text,
@@ -203,6 +204,8 @@ class ReportView:
     score: str | None = None
     # One command replaying every failed op (only those), when something failed.
     replay_failed: str | None = None
+    # A run stopped by a signal: what the report lacks, shown above everything.
+    partial: str | None = None
     # CSS gradients of the two colour scales, for the legends.
     value_ramp: str = field(default_factory=lambda: _css_gradient(SEQUENTIAL))
     difference_ramp: str = field(default_factory=lambda: _css_gradient(DIVERGING))
@@ -243,6 +246,7 @@ def report_view(report: Report, grading: "Grading | None" = None) -> ReportView:
         failures=failures,
         score=score,
         replay_failed=failed_replay(report),
+        partial=partial_text(report),
     )
 
 

@@ -31,7 +31,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TextIO
 
-from gradcheck.reports.display import check_notes, support_text
+from gradcheck.reports.display import check_notes, partial_text, support_text
 from gradcheck.reports.text import render_check_text
 from gradcheck.results import CheckResult, Report
 
@@ -56,10 +56,10 @@ def write_junit(report: Report, stream: TextIO) -> None:
 def junit_tree(report: Report) -> ET.Element:
     """Return the ``<testsuites>`` element of ``report``."""
     counts = {
-        "tests": str(len(report.results)),
+        "tests": str(len(report.results) + len(report.not_run)),
         "failures": str(report.summary["failed"]),
         "errors": "0",  # an engine's exception is a failed check, not a harness error
-        "skipped": str(report.summary["unsupported"]),
+        "skipped": str(report.summary["unsupported"] + len(report.not_run)),
         "time": _seconds(sum(result.seconds for result in report.results)),
     }
     root = ET.Element("testsuites", {"name": "gradcheck", **counts})
@@ -69,12 +69,19 @@ def junit_tree(report: Report) -> ET.Element:
         ("seed", report.seed), ("target", report.target), ("dtype", report.dtype),
         ("engine", report.engine_name), ("max_examples", report.max_examples),
         ("programs", report.programs),
+        # A stopped run: the properties come first in the suite, so a reader sees it is partial at once.
+        ("partial", "true" if report.partial else None), ("interrupted_by", report.interrupted_by),
     ):
         if value is not None:
             ET.SubElement(properties, "property", {"name": name, "value": _xml_text(str(value))})
     for result in report.results:
         suite.append(_testcase(report, result))
-    notes = check_notes(report)
+    partial = partial_text(report)
+    for check in report.not_run:  # skipped, so CI test views list what the stopped run did not check
+        case = ET.SubElement(suite, "testcase", {"classname": "gradcheck.not_run", "name": check, "time": "0.000"})
+        ET.SubElement(case, "skipped", {"message": _xml_text(f"not run: the run was stopped by {report.interrupted_by}")})
+    notes = [("partial", partial)] if partial else []
+    notes += check_notes(report)
     if notes:
         ET.SubElement(suite, "system-out").text = _xml_text(
             "\n".join(f"{subject}: {text}" for subject, text in notes))

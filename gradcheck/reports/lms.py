@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Sequence, TextIO
 
 from gradcheck.reports.display import (
     check_notes,
+    partial_text,
     replay_command,
     status_text,
     summary_text,
@@ -164,6 +165,9 @@ def _summary(graded: GradedReport) -> str:
     if report is None:
         return _scrub(f"{score}\n\nThis submission could not be checked.\n\n{graded.reason or ''}", graded.grading)
     lines = [score, f"gradcheck {_student_report(graded).target}: {summary_text(report)} (seed {report.seed})."]
+    partial = partial_text(report)
+    if partial:
+        lines += ["", partial]
     # A hidden check's notes would tell what its details do not.
     notes = [(subject, text) for subject, text in check_notes(report) if subject not in graded.grading.hidden]
     if notes:

@@ -28,6 +28,7 @@ from gradcheck.reports.display import (
     detail_text,
     examples_text,
     params_text,
+    partial_text,
     replay_command,
     shape_text,
     status_text,
@@ -59,7 +60,8 @@ def render_markdown(report: Report, stream: TextIO) -> None:
 
 def markdown_text(report: Report) -> str:
     """Return the Markdown summary of ``report``, ending with a newline."""
-    blocks = [_title(report), _table(report)]
+    partial = partial_text(report)
+    blocks = [*([f"> **{_escape(partial)}**"] if partial else []), _title(report), _table(report)]
     unsupported = [result.check for result in report.results if result.status == "unsupported"]
     if unsupported:
         blocks.append(f"{_STATUS_MARKS['unsupported']} Not supported by the engine (not failures): "

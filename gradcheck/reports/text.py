@@ -32,6 +32,7 @@ from gradcheck.reports.display import (
     detail_text,
     examples_text,
     params_text,
+    partial_text,
     replay_command,
     shape_text,
     status_text,
@@ -68,6 +69,9 @@ def render_text(report: Report, console: Console, grading: "Grading | None" = No
     first and the table says what each check was worth and earned.
     """
     width = console.width
+    partial = partial_text(report)
+    if partial is not None:  # first: whoever reads on must know what is missing
+        console.print(_hanging([("", partial)], width, style="bold yellow"))
     console.print(_header(report, width))
     points = None if grading is None else check_points(grading.weights, statuses(report, grading.checks))
     if points is not None:
