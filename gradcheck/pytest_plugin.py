@@ -76,11 +76,13 @@ __all__ = [
     "OPTION_PREFIX",
     "PROGRAMS_OPTION",
     "REPORT_DIR_OPTION",
+    "RESULTS_ATTRIBUTE",
     "RESULT_ATTRIBUTE",
     "SEED_OPTION",
     "TARGET_INI",
     "TIMEOUT_OPTION",
     "TARGET_OPTION",
+    "UNSUPPORTED_ITEM",
     "GradcheckCollector",
     "GradcheckItem",
     "gradcheck_engine",
@@ -101,6 +103,12 @@ TARGET_INI = "gradcheck_target"
 MARKER = "gradcheck"
 #: The test-report attribute carrying a gradcheck item's result (``CheckResult.to_dict()``).
 RESULT_ATTRIBUTE = "gradcheck_result"
+#: The test-report attribute of ``gradcheck[unsupported]``: the result of each op it lists.
+RESULTS_ATTRIBUTE = "gradcheck_results"
+#: The item standing for every op the engine does not define that no option or node id named.
+UNSUPPORTED_ITEM = "unsupported"
+# Items are named ITEM[check]; a node id ending in ::ITEM (no check) names them all.
+ITEM = "gradcheck"
 
 # The report section of each gradcheck item (and its title in failure output).
 SECTION = "gradcheck"
@@ -152,6 +160,7 @@ def pytest_configure(config: pytest.Config) -> None:
     target = config.getoption(TARGET_OPTION) or config.getini(TARGET_INI)
     if target:
         session = GradcheckSession.from_config(config, target)
+        session.named = _claim_node_ids(config, target)
         config.stash[_SESSION] = session
         config.pluginmanager.register(session, _SESSION_PLUGIN)
 
@@ -188,6 +197,10 @@ class GradcheckSession:
     results: dict[str, CheckResult] = field(default_factory=dict)
     report: Report | None = None
     summary_lines: list[str] = field(default_factory=list)
+    # The items named by node ids on the command line (item name -> the argument), or None: every item.
+    named: dict[str, str] | None = None
+    # Reports of checks that ran along with another: checking pow checks its other form, pow_tensor, too.
+    ran_along: dict[str, Report] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: pytest.Config, target: str) -> GradcheckSession:
@@ -240,10 +253,60 @@ class GradcheckSession:
                     "them is reported here, its diagnosis naming the op"
                 )
         else:
-            report = check_report(self.engine, [check], self.settings)
+            ran = self.ran_along.pop(check, None) or check_report(self.engine, [check], self.settings)
+            for result in ran.results:
+                single = replace(ran, results=(result,))
+                if result.check == check:
+                    report = single
+                else:
+                    self.ran_along[result.check] = single
             self.verdicts[check] = report.results[-1].status
         notes[:0] = [f"{subject}: {text}" for subject, text in check_notes(report)]
         return report, notes
+
+    def explicit(self, check: str) -> bool:
+        """Return whether the user asked for ``check`` by name: a missing op then fails, as in ``assert_gradients``."""
+        from gradcheck.runner import PROGRAMS_CHECK
+
+        return check in (self.named or {}) or (self.ops_given and check != PROGRAMS_CHECK)
+
+    def items(self) -> list[tuple[str, list[CheckResult]]]:
+        """Return every item in run order: its name, and the results of the unsupported checks it skips.
+
+        An op the engine does not define that nobody named goes into one
+        ``gradcheck[unsupported]`` item, skipped with one line listing them,
+        placed before ``gradcheck[programs]`` (which runs last). A named one
+        (``--gradcheck-ops``, a node id) stays an item of its own and fails, as
+        ``assert_gradients`` does.
+        """
+        from gradcheck.runner import PROGRAMS_CHECK
+
+        items: list[tuple[str, list[CheckResult]]] = []
+        unnamed: list[CheckResult] = []
+        for check in self.checks:
+            result = self.unsupported(check)
+            if result is not None and self.explicit(check):
+                result = None  # its item runs, and fails
+            if result is not None and check != PROGRAMS_CHECK:
+                unnamed.append(result)
+            else:
+                items.append((check, [] if result is None else [result]))
+        if unnamed:
+            at = len(items) - 1 if items and items[-1][0] == PROGRAMS_CHECK else len(items)
+            items.insert(at, (UNSUPPORTED_ITEM, unnamed))
+        return items
+
+    def selected(self, name: str) -> bool:
+        """Return whether the item ``name`` is collected: node ids on the command line keep only theirs."""
+        return self.named is None or ITEM in self.named or name in self.named
+
+    def unsupported_summary(self, results: Sequence[CheckResult]) -> str:
+        """Return the one line of ``gradcheck[unsupported]``: which ops were not checked, and why."""
+        undefined = [result.check for result in results if result.check not in self.engine.unsupported_reasons]
+        said = [f"{result.check}: {result.reason}" for result in results if result.check not in undefined]
+        parts = [f"the engine defines none of {', '.join(undefined)} (docs/contract.md, section 1)"] if undefined else []
+        count = f"{len(results)} ops" if len(results) > 1 else "1 op"
+        return f"{count} not checked: " + "; ".join(parts + said)
 
     def unsupported(self, check: str) -> CheckResult | None:
         """Return the ``unsupported`` result of ``check`` when the engine cannot run it, else None."""
@@ -254,8 +317,9 @@ class GradcheckSession:
             return None
         from gradcheck.assertions import check_report
 
-        # No search runs: check_report only words why the check cannot.
-        return check_report(self.engine, [check], self.settings, program_ops=[]).results[-1]
+        # No search runs: check_report only words why the check cannot (for pow, and pow_tensor too).
+        results = check_report(self.engine, [check], self.settings, program_ops=[]).results
+        return next(result for result in results if result.check == check)
 
     # --- hooks ---------------------------------------------------------------
 
@@ -268,6 +332,8 @@ class GradcheckSession:
             self.engine = load_engine(self.target)
         except GradcheckError as error:
             raise pytest.UsageError(str(error)) from None
+        if self.named:
+            _check_named(self.named, [name for name, _ in self.items()], _node_label(self.target, session.config.rootpath))
 
     def pytest_report_header(self, config: pytest.Config) -> str:
         engine = self.engine
@@ -288,11 +354,20 @@ class GradcheckSession:
             report.result.append(GradcheckCollector.from_parent(collector, name=label, nodeid=label))
         return report
 
+    @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown without it
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        # Every gradcheck item on one worker, so that gradcheck[programs] knows every op's verdict.
+        from gradcheck._pytest_xdist import GROUPED_MODES, GradcheckScheduling
+
+        if config.getvalue("dist") not in GROUPED_MODES:
+            return None
+        return GradcheckScheduling(config, log, prefix=f"{_node_label(self.target, config.rootpath)}::{ITEM}[")
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         from gradcheck.results import CheckResult
 
-        data = getattr(report, RESULT_ATTRIBUTE, None)
-        if data is not None:
+        single = getattr(report, RESULT_ATTRIBUTE, None)
+        for data in [single] if single is not None else getattr(report, RESULTS_ATTRIBUTE, []):
             self.results[data["check"]] = CheckResult.from_dict(data)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -347,6 +422,60 @@ def _node_label(target: str, rootpath: Path) -> str:
     return target
 
 
+def _claim_node_ids(config: pytest.Config, target: str) -> dict[str, str] | None:
+    """Take the node ids of gradcheck items out of pytest's arguments; return the items they name.
+
+    pytest resolves ``engine.py::gradcheck[matmul]`` as a file and a test in
+    it, and the gradcheck items are no test of the file (nor is a module
+    target a file), so pytest would answer "not found". The plugin selects
+    these items itself; pytest collects the other arguments as usual. Returns
+    None when no argument names a gradcheck item (every item is collected).
+    """
+    label = _node_label(target, config.rootpath)
+    base = config.invocation_params.dir
+    kept: list[str] = []
+    named: dict[str, str] = {}
+    for arg in config.args:
+        where, _, rest = arg.partition("::")
+        name = rest.removeprefix(ITEM)
+        if (rest == ITEM or (name.startswith("[") and name.endswith("]"))) and _same_target(where, target, label, base):
+            named.setdefault(name[1:-1] or ITEM, arg)
+        else:
+            kept.append(arg)
+    if not named:
+        return None
+    config.args = kept
+    return named
+
+
+def _same_target(where: str, target: str, label: str, base: Path) -> bool:
+    """Return whether a node id's first part names the target: as printed, as given, or as another path to its file."""
+    if where in (label, target):
+        return True
+    from gradcheck.errors import TargetError
+    from gradcheck.loading import split_target
+
+    try:
+        (source, name), (target_source, target_name) = split_target(where), split_target(target)
+    except TargetError:
+        return False
+    paths = [Path(source), Path(target_source)]
+    if name != target_name or not all(path.suffix in (".py", ".ipynb") for path in paths):
+        return False
+    return (base / paths[0]).resolve() == (base / paths[1]).resolve()
+
+
+def _check_named(named: dict[str, str], names: Sequence[str], label: str) -> None:
+    """Raise ``pytest.UsageError`` for a node id that names no gradcheck item of this session."""
+    unknown = [arg for name, arg in named.items() if name != ITEM and name not in names]
+    if unknown:
+        listed = ", ".join(f"{ITEM}[{name}]" for name in names)
+        raise pytest.UsageError(
+            f"not found: {' '.join(unknown)}; the gradcheck items of {label} in this session are {listed} "
+            f"(their ops come from {OPS_OPTION} and the ops the engine defines)."
+        )
+
+
 def _report_formats(config: pytest.Config) -> list[str] | None:
     """Return the report formats to write, or None when neither report option is given."""
     from gradcheck.errors import UsageError
@@ -397,15 +526,21 @@ class GradcheckCollector(pytest.Collector):
 
     def collect(self) -> Iterator[GradcheckItem]:
         session = self.config.stash[_SESSION]
-        for check in session.checks:
-            name = f"gradcheck[{check}]"
+        for check, unsupported in session.items():
+            if not session.selected(check):
+                continue
+            name = f"{ITEM}[{check}]"
             # The node id is given whole so that pytest (9+) reads "[check]" as
             # parameters, as it does for a parametrized test: --lf compares them.
             item = GradcheckItem.from_parent(self, name=name, nodeid=f"{self.nodeid}::{name}", check=check)
-            unsupported = session.unsupported(check)
-            if unsupported is not None:
+            if unsupported:
                 item.stash[_OUTCOME] = (unsupported, [])
-                item.add_marker(pytest.mark.skip(reason=f"unsupported: {unsupported.reason}"))
+                if check == UNSUPPORTED_ITEM:
+                    reason = session.unsupported_summary(unsupported)
+                    item.extra_keyword_matches.update(result.check for result in unsupported)  # -k conv2d finds it
+                else:
+                    reason = f"unsupported: {unsupported[0].reason}"
+                item.add_marker(pytest.mark.skip(reason=reason))
             yield item
 
 
@@ -421,11 +556,14 @@ class GradcheckItem(pytest.Item):
     def runtest(self) -> None:
         from gradcheck.assertions import failure_message
 
-        report, notes = self.config.stash[_SESSION].run(self.check)
+        session = self.config.stash[_SESSION]
+        report, notes = session.run(self.check)
         result = report.results[-1]
-        self.stash[_OUTCOME] = (result, notes)
-        if result.status == "failed":
+        self.stash[_OUTCOME] = ([result], notes)
+        if result.status == "failed" or (result.status == "unsupported" and session.explicit(self.check)):
             pytest.fail(failure_message(report, [result], _width(self.config)), pytrace=False)
+        if result.status == "unsupported":  # found by running: a form of its function the engine refuses
+            pytest.skip(f"unsupported: {result.reason}")
 
     def reportinfo(self) -> tuple[str, int, str]:
         # The target stands where a test file would (in -rs lines, JUnit's file attribute).
@@ -434,7 +572,7 @@ class GradcheckItem(pytest.Item):
         return parent.nodeid, 0, self.name
 
 
-# An item's result and section notes, from runtest (or collection, when unsupported) to its report.
+# An item's results and section notes, from runtest (or collection, when unsupported) to its report.
 _OUTCOME = pytest.StashKey[tuple]()
 
 
@@ -446,13 +584,17 @@ def pytest_runtest_makereport(
     outcome = item.stash.get(_OUTCOME, None)
     # One report per item carries the result: the call's, or the setup's when it was skipped there.
     if outcome is not None and (call.when == "call" or (call.when == "setup" and report.skipped)):
-        result, notes = outcome
-        setattr(report, RESULT_ATTRIBUTE, result.to_dict())
-        ran = result.status != "unsupported"
-        line = f"{result.check}: {result.status}"
-        if ran:
-            line += f", {result.examples} examples in {result.seconds:.2f} s"
-        report.sections.append((SECTION, "\n".join([line, *notes])))
+        results, notes = outcome
+        if isinstance(item, GradcheckItem) and item.check == UNSUPPORTED_ITEM:
+            setattr(report, RESULTS_ATTRIBUTE, [result.to_dict() for result in results])
+            lines = [f"not checked, unsupported: {', '.join(result.check for result in results)}"]
+        else:
+            (result,) = results
+            setattr(report, RESULT_ATTRIBUTE, result.to_dict())
+            lines = [f"{result.check}: {result.status}"]
+            if result.status != "unsupported":
+                lines[0] += f", {result.examples} examples in {result.seconds:.2f} s"
+        report.sections.append((SECTION, "\n".join([*lines, *notes])))
     return report
 
 
