@@ -7,32 +7,43 @@ nothing else: TensorFlow, Hypothesis, NumPy and rich are imported inside the
 hooks, once a target is configured or a marked test runs.
 
 With ``--gradcheck=TARGET`` (or ``gradcheck_target`` in the ini file) the
-session collects, after the test files, one item per op and one for the
-program search::
+session collects, after the test files, one item per op the engine defines,
+one for the ops it does not, and one for the program search::
 
     student/engine.py::gradcheck[matmul]
     student/engine.py::gradcheck[sum]
+    student/engine.py::gradcheck[unsupported]
     student/engine.py::gradcheck[programs]
 
 They come from a collector appended to the session's own collect report
 (``pytest_make_collect_report``), so pytest sees them as it sees any test:
 ``-k``, ``-m gradcheck``, ``-x``, ``--lf``, ``--junitxml`` and pytest-xdist
-(every worker collects the same items in the same order) all apply. An op
-the engine does not define is skipped with the reason; a failure's report is
-the minimal case and diagnosis, the text report's panel, not a traceback.
+(every worker collects the same items in the same order) all apply. A node id
+as printed (``student/engine.py::gradcheck[sum]``, ``...::gradcheck`` for all
+of them) selects those items when passed back to pytest: the plugin takes
+these arguments out of pytest's before collection (pytest would look for a
+test inside the file, or for a file named like a module target) and collects
+the items they name. The ops the engine does not define make one item,
+``gradcheck[unsupported]``, skipped with one line listing them; an op the
+user named (``--gradcheck-ops``, a node id) that the engine lacks fails its
+own item instead, as ``assert_gradients`` does. A failure's report is the
+minimal case and diagnosis, the text report's panel, not a traceback.
 
 ``gradcheck[programs]`` runs last and is told which ops failed their own
 items, so a program that fails only because of one of them is not reported
 twice. It knows the verdicts of the op items that ran before it *in the same
-process*. Under pytest-xdist's default ``--dist load`` other op items run on
-other workers; their verdicts are unknown, and a program failing only
-because of such an op fails ``gradcheck[programs]`` too, with a diagnosis
-naming the op (the item's "gradcheck" section lists the unknown ops).
-``--dist loadfile`` keeps every gradcheck item on one worker and avoids this.
-Nothing is checked twice either way.
+process*. Under pytest-xdist the plugin's ``pytest_xdist_make_scheduler``
+keeps every gradcheck item on one worker for ``--dist load`` (``-n``'s
+default) and ``loadgroup`` (``gradcheck._pytest_xdist``); ``loadfile`` and
+``loadscope`` keep them together by themselves. Under ``worksteal`` an op
+item may run on another worker: its verdict is unknown to programs, and a
+program failing only because of such an op fails ``gradcheck[programs]``
+too, with a diagnosis naming the op (the item's "gradcheck" section lists the
+unknown ops). Nothing is checked twice either way.
 
 Each item's result rides on its test report (the ``gradcheck_result``
-attribute, a JSON-ready dict), which pytest-xdist carries to the controller;
+attribute, a JSON-ready dict; ``gradcheck_results``, a list of them, for
+``gradcheck[unsupported]``), which pytest-xdist carries to the controller;
 there ``--gradcheck-report-dir``/``--gradcheck-format`` write the run's
 report files, and the terminal summary ends with one gradcheck line.
 
@@ -325,15 +336,21 @@ class GradcheckSession:
 
     @pytest.hookimpl(tryfirst=True)  # before the header is printed, which names the engine
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        from gradcheck._tf import quiet_native_stderr
         from gradcheck.engine import load_engine
         from gradcheck.errors import GradcheckError
 
+        # A pytest-xdist controller runs no check: it skips importing TensorFlow
+        # first (its workers do), and mutes what an engine importing it says.
+        controller = session.config.pluginmanager.has_plugin("dsession")
         try:
-            self.engine = load_engine(self.target)
+            with quiet_native_stderr() if controller else contextlib.nullcontext():
+                self.engine = load_engine(self.target, quiet_tensorflow=not controller)
         except GradcheckError as error:
             raise pytest.UsageError(str(error)) from None
         if self.named:
-            _check_named(self.named, [name for name, _ in self.items()], _node_label(self.target, session.config.rootpath))
+            label = _node_label(self.target, session.config.rootpath)
+            _check_named(self.named, [name for name, _ in self.items()], label)
 
     def pytest_report_header(self, config: pytest.Config) -> str:
         engine = self.engine

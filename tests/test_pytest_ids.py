@@ -159,9 +159,20 @@ def test_pow_item_reports_pow_and_pow_tensor_its_own(pytester):
 # --- pytest-xdist ----------------------------------------------------------------------
 
 
+CONTROLLER_IMPORTS = """
+import sys
+
+def pytest_unconfigure(config):
+    if not hasattr(config, "workerinput"):
+        with open("controller.txt", "w") as file:
+            file.write(f"tensorflow imported: {'tensorflow' in sys.modules}")
+"""
+
+
 def test_xdist_runs_every_gradcheck_item_on_one_worker_and_merges_the_reports(pytester):
     pytester.makepyfile(test_trivial=TRIVIAL_TESTS,
                         engine=(PLANTED / "mean_missing_1_over_n.py").read_text(encoding="utf-8"))
+    pytester.makeconftest(CONTROLLER_IMPORTS)
     result = pytester.runpytest_subprocess(
         "--gradcheck=engine.py", "--gradcheck-ops", "matmul,sum,mean", *FAST,
         "-n", "2", "--gradcheck-report-dir", "reports", "-v", "-p", "no:cacheprovider",
@@ -178,3 +189,5 @@ def test_xdist_runs_every_gradcheck_item_on_one_worker_and_merges_the_reports(py
     assert [(entry["check"], entry["status"]) for entry in report["results"]] == [
         ("matmul", "passed"), ("sum", "passed"), ("mean", "failed"), ("programs", "passed"),
     ]
+    # The controller runs no check: it does not import TensorFlow (its start-up is the workers').
+    assert (pytester.path / "controller.txt").read_text(encoding="utf-8") == "tensorflow imported: False"
