@@ -484,12 +484,16 @@ def _same_target(where: str, target: str, label: str, base: Path) -> bool:
 
 def _check_named(named: dict[str, str], names: Sequence[str], label: str) -> None:
     """Raise ``pytest.UsageError`` for a node id that names no gradcheck item of this session."""
-    unknown = [arg for name, arg in named.items() if name != ITEM and name not in names]
+    unknown = {name: arg for name, arg in named.items() if name != ITEM and name not in names}
     if unknown:
+        import difflib
+
         listed = ", ".join(f"{ITEM}[{name}]" for name in names)
+        close = [match for name in unknown for match in difflib.get_close_matches(name, names, n=1)]
+        hint = f" Did you mean {' or '.join(f'{ITEM}[{name}]' for name in close)}?" if close else ""
         raise pytest.UsageError(
-            f"not found: {' '.join(unknown)}; the gradcheck items of {label} in this session are {listed} "
-            f"(their ops come from {OPS_OPTION} and the ops the engine defines)."
+            f"not found: {' '.join(unknown.values())}; the gradcheck items of {label} in this session are "
+            f"{listed} (their ops come from {OPS_OPTION} and the ops the engine defines).{hint}"
         )
 
 

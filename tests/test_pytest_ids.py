@@ -103,7 +103,11 @@ def test_a_node_id_naming_no_item_is_a_usage_error(suite):
     errors = [line for line in result.stderr.lines if line.strip()]
     assert len(errors) == 1, result.stderr.str()
     assert errors[0].startswith("ERROR: not found: two_ops.py::gradcheck[sum]; the gradcheck items of two_ops.py")
-    assert "gradcheck[matmul], gradcheck[programs] (their ops come from --gradcheck-ops" in errors[0]
+    assert errors[0].endswith("gradcheck[matmul], gradcheck[programs] (their ops come from --gradcheck-ops "
+                              "and the ops the engine defines).")
+    misspelt = suite.runpytest("--gradcheck=two_ops.py", *FAST, "two_ops.py::gradcheck[matmull]")
+    assert misspelt.ret == pytest.ExitCode.USAGE_ERROR
+    assert misspelt.stderr.str().rstrip().endswith("Did you mean gradcheck[matmul]?")
 
 
 # --- unsupported ops -----------------------------------------------------------------
