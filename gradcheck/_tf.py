@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any, Iterator
 
-__all__ = ["tensorflow"]
+__all__ = ["quiet_native_stderr", "tensorflow"]
 
 
 @contextlib.contextmanager
@@ -46,3 +46,8 @@ def tensorflow() -> Any:
 
         tf.constant(0.0)  # the runtime's own start-up messages come on first use
     return tf
+
+
+#: File descriptor 2 muted for a block: for a process that loads an engine,
+#: which may import TensorFlow, but runs no check (the pytest-xdist controller).
+quiet_native_stderr = _quiet_native_stderr

@@ -7,32 +7,43 @@ nothing else: TensorFlow, Hypothesis, NumPy and rich are imported inside the
 hooks, once a target is configured or a marked test runs.
 
 With ``--gradcheck=TARGET`` (or ``gradcheck_target`` in the ini file) the
-session collects, after the test files, one item per op and one for the
-program search::
+session collects, after the test files, one item per op the engine defines,
+one for the ops it does not, and one for the program search::
 
     student/engine.py::gradcheck[matmul]
     student/engine.py::gradcheck[sum]
+    student/engine.py::gradcheck[unsupported]
     student/engine.py::gradcheck[programs]
 
 They come from a collector appended to the session's own collect report
 (``pytest_make_collect_report``), so pytest sees them as it sees any test:
 ``-k``, ``-m gradcheck``, ``-x``, ``--lf``, ``--junitxml`` and pytest-xdist
-(every worker collects the same items in the same order) all apply. An op
-the engine does not define is skipped with the reason; a failure's report is
-the minimal case and diagnosis, the text report's panel, not a traceback.
+(every worker collects the same items in the same order) all apply. A node id
+as printed (``student/engine.py::gradcheck[sum]``, ``...::gradcheck`` for all
+of them) selects those items when passed back to pytest: the plugin takes
+these arguments out of pytest's before collection (pytest would look for a
+test inside the file, or for a file named like a module target) and collects
+the items they name. The ops the engine does not define make one item,
+``gradcheck[unsupported]``, skipped with one line listing them; an op the
+user named (``--gradcheck-ops``, a node id) that the engine lacks fails its
+own item instead, as ``assert_gradients`` does. A failure's report is the
+minimal case and diagnosis, the text report's panel, not a traceback.
 
 ``gradcheck[programs]`` runs last and is told which ops failed their own
 items, so a program that fails only because of one of them is not reported
 twice. It knows the verdicts of the op items that ran before it *in the same
-process*. Under pytest-xdist's default ``--dist load`` other op items run on
-other workers; their verdicts are unknown, and a program failing only
-because of such an op fails ``gradcheck[programs]`` too, with a diagnosis
-naming the op (the item's "gradcheck" section lists the unknown ops).
-``--dist loadfile`` keeps every gradcheck item on one worker and avoids this.
-Nothing is checked twice either way.
+process*. Under pytest-xdist the plugin's ``pytest_xdist_make_scheduler``
+keeps every gradcheck item on one worker for ``--dist load`` (``-n``'s
+default) and ``loadgroup`` (``gradcheck._pytest_xdist``); ``loadfile`` and
+``loadscope`` keep them together by themselves. Under ``worksteal`` an op
+item may run on another worker: its verdict is unknown to programs, and a
+program failing only because of such an op fails ``gradcheck[programs]``
+too, with a diagnosis naming the op (the item's "gradcheck" section lists the
+unknown ops). Nothing is checked twice either way.
 
 Each item's result rides on its test report (the ``gradcheck_result``
-attribute, a JSON-ready dict), which pytest-xdist carries to the controller;
+attribute, a JSON-ready dict; ``gradcheck_results``, a list of them, for
+``gradcheck[unsupported]``), which pytest-xdist carries to the controller;
 there ``--gradcheck-report-dir``/``--gradcheck-format`` write the run's
 report files, and the terminal summary ends with one gradcheck line.
 
@@ -92,11 +103,13 @@ __all__ = [
     "OPTION_PREFIX",
     "PROGRAMS_OPTION",
     "REPORT_DIR_OPTION",
+    "RESULTS_ATTRIBUTE",
     "RESULT_ATTRIBUTE",
     "SEED_OPTION",
     "TARGET_INI",
     "TIMEOUT_OPTION",
     "TARGET_OPTION",
+    "UNSUPPORTED_ITEM",
     "GradcheckCollector",
     "GradcheckItem",
     "gradcheck_engine",
@@ -119,6 +132,12 @@ TARGET_INI = "gradcheck_target"
 MARKER = "gradcheck"
 #: The test-report attribute carrying a gradcheck item's result (``CheckResult.to_dict()``).
 RESULT_ATTRIBUTE = "gradcheck_result"
+#: The test-report attribute of ``gradcheck[unsupported]``: the result of each op it lists.
+RESULTS_ATTRIBUTE = "gradcheck_results"
+#: The item standing for every op the engine does not define that no option or node id named.
+UNSUPPORTED_ITEM = "unsupported"
+# Items are named ITEM[check]; a node id ending in ::ITEM (no check) names them all.
+ITEM = "gradcheck"
 
 # The report section of each gradcheck item (and its title in failure output).
 SECTION = "gradcheck"
@@ -173,6 +192,7 @@ def pytest_configure(config: pytest.Config) -> None:
     target = config.getoption(TARGET_OPTION) or config.getini(TARGET_INI)
     if target:
         session = GradcheckSession.from_config(config, target)
+        session.named = _claim_node_ids(config, target)
         config.stash[_SESSION] = session
         config.pluginmanager.register(session, _SESSION_PLUGIN)
 
@@ -242,6 +262,10 @@ class GradcheckSession:
     # What the settings took from Hypothesis's options, and why no failing example is kept (None: they are).
     hypothesis_notes: list[str] = field(default_factory=list)
     no_database: str | None = None
+    # The items named by node ids on the command line (item name -> the argument), or None: every item.
+    named: dict[str, str] | None = None
+    # Reports of checks that ran along with another: checking pow checks its other form, pow_tensor, too.
+    ran_along: dict[str, Report] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: pytest.Config, target: str) -> GradcheckSession:
@@ -309,10 +333,60 @@ class GradcheckSession:
                     "them is reported here, its diagnosis naming the op"
                 )
         else:
-            report = check_report(self.engine, [check], self.settings)
+            ran = self.ran_along.pop(check, None) or check_report(self.engine, [check], self.settings)
+            for result in ran.results:
+                single = replace(ran, results=(result,))
+                if result.check == check:
+                    report = single
+                else:
+                    self.ran_along[result.check] = single
             self.verdicts[check] = report.results[-1].status
         notes[:0] = [f"{subject}: {text}" for subject, text in check_notes(report)]
         return report, notes
+
+    def explicit(self, check: str) -> bool:
+        """Return whether the user asked for ``check`` by name: a missing op then fails, as in ``assert_gradients``."""
+        from gradcheck.runner import PROGRAMS_CHECK
+
+        return check in (self.named or {}) or (self.ops_given and check != PROGRAMS_CHECK)
+
+    def items(self) -> list[tuple[str, list[CheckResult]]]:
+        """Return every item in run order: its name, and the results of the unsupported checks it skips.
+
+        An op the engine does not define that nobody named goes into one
+        ``gradcheck[unsupported]`` item, skipped with one line listing them,
+        placed before ``gradcheck[programs]`` (which runs last). A named one
+        (``--gradcheck-ops``, a node id) stays an item of its own and fails, as
+        ``assert_gradients`` does.
+        """
+        from gradcheck.runner import PROGRAMS_CHECK
+
+        items: list[tuple[str, list[CheckResult]]] = []
+        unnamed: list[CheckResult] = []
+        for check in self.checks:
+            result = self.unsupported(check)
+            if result is not None and self.explicit(check):
+                result = None  # its item runs, and fails
+            if result is not None and check != PROGRAMS_CHECK:
+                unnamed.append(result)
+            else:
+                items.append((check, [] if result is None else [result]))
+        if unnamed:
+            at = len(items) - 1 if items and items[-1][0] == PROGRAMS_CHECK else len(items)
+            items.insert(at, (UNSUPPORTED_ITEM, unnamed))
+        return items
+
+    def selected(self, name: str) -> bool:
+        """Return whether the item ``name`` is collected: node ids on the command line keep only theirs."""
+        return self.named is None or ITEM in self.named or name in self.named
+
+    def unsupported_summary(self, results: Sequence[CheckResult]) -> str:
+        """Return the one line of ``gradcheck[unsupported]``: which ops were not checked, and why."""
+        undefined = [result.check for result in results if result.check not in self.engine.unsupported_reasons]
+        said = [f"{result.check}: {result.reason}" for result in results if result.check not in undefined]
+        parts = [f"the engine defines none of {', '.join(undefined)} (docs/contract.md, section 1)"] if undefined else []
+        count = f"{len(results)} ops" if len(results) > 1 else "1 op"
+        return f"{count} not checked: " + "; ".join(parts + said)
 
     def unsupported(self, check: str) -> CheckResult | None:
         """Return the ``unsupported`` result of ``check`` when the engine cannot run it, else None."""
@@ -323,20 +397,29 @@ class GradcheckSession:
             return None
         from gradcheck.assertions import check_report
 
-        # No search runs: check_report only words why the check cannot.
-        return check_report(self.engine, [check], self.settings, program_ops=[]).results[-1]
+        # No search runs: check_report only words why the check cannot (for pow, and pow_tensor too).
+        results = check_report(self.engine, [check], self.settings, program_ops=[]).results
+        return next(result for result in results if result.check == check)
 
     # --- hooks ---------------------------------------------------------------
 
     @pytest.hookimpl(tryfirst=True)  # before the header is printed, which names the engine
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        from gradcheck._tf import quiet_native_stderr
         from gradcheck.engine import load_engine
         from gradcheck.errors import GradcheckError
 
+        # A pytest-xdist controller runs no check: it skips importing TensorFlow
+        # first (its workers do), and mutes what an engine importing it says.
+        controller = session.config.pluginmanager.has_plugin("dsession")
         try:
-            self.engine = load_engine(self.target)
+            with quiet_native_stderr() if controller else contextlib.nullcontext():
+                self.engine = load_engine(self.target, quiet_tensorflow=not controller)
         except GradcheckError as error:
             raise pytest.UsageError(str(error)) from None
+        if self.named:
+            label = _node_label(self.target, session.config.rootpath)
+            _check_named(self.named, [name for name, _ in self.items()], label)
 
     def pytest_report_header(self, config: pytest.Config) -> str:
         engine = self.engine
@@ -362,11 +445,20 @@ class GradcheckSession:
             report.result.append(GradcheckCollector.from_parent(collector, name=label, nodeid=label))
         return report
 
+    @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown without it
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        # Every gradcheck item on one worker, so that gradcheck[programs] knows every op's verdict.
+        from gradcheck._pytest_xdist import GROUPED_MODES, GradcheckScheduling
+
+        if config.getvalue("dist") not in GROUPED_MODES:
+            return None
+        return GradcheckScheduling(config, log, prefix=f"{_node_label(self.target, config.rootpath)}::{ITEM}[")
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         from gradcheck.results import CheckResult
 
-        data = getattr(report, RESULT_ATTRIBUTE, None)
-        if data is not None:
+        single = getattr(report, RESULT_ATTRIBUTE, None)
+        for data in [single] if single is not None else getattr(report, RESULTS_ATTRIBUTE, []):
             self.results[data["check"]] = CheckResult.from_dict(data)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -432,6 +524,64 @@ def _node_label(target: str, rootpath: Path) -> str:
     return target
 
 
+def _claim_node_ids(config: pytest.Config, target: str) -> dict[str, str] | None:
+    """Take the node ids of gradcheck items out of pytest's arguments; return the items they name.
+
+    pytest resolves ``engine.py::gradcheck[matmul]`` as a file and a test in
+    it, and the gradcheck items are no test of the file (nor is a module
+    target a file), so pytest would answer "not found". The plugin selects
+    these items itself; pytest collects the other arguments as usual. Returns
+    None when no argument names a gradcheck item (every item is collected).
+    """
+    label = _node_label(target, config.rootpath)
+    base = config.invocation_params.dir
+    kept: list[str] = []
+    named: dict[str, str] = {}
+    for arg in config.args:
+        where, _, rest = arg.partition("::")
+        name = rest.removeprefix(ITEM)
+        if (rest == ITEM or (name.startswith("[") and name.endswith("]"))) and _same_target(where, target, label, base):
+            named.setdefault(name[1:-1] or ITEM, arg)
+        else:
+            kept.append(arg)
+    if not named:
+        return None
+    config.args = kept
+    return named
+
+
+def _same_target(where: str, target: str, label: str, base: Path) -> bool:
+    """Return whether a node id's first part names the target: as printed, as given, or as another path to its file."""
+    if where in (label, target):
+        return True
+    from gradcheck.errors import TargetError
+    from gradcheck.loading import split_target
+
+    try:
+        (source, name), (target_source, target_name) = split_target(where), split_target(target)
+    except TargetError:
+        return False
+    paths = [Path(source), Path(target_source)]
+    if name != target_name or not all(path.suffix in (".py", ".ipynb") for path in paths):
+        return False
+    return (base / paths[0]).resolve() == (base / paths[1]).resolve()
+
+
+def _check_named(named: dict[str, str], names: Sequence[str], label: str) -> None:
+    """Raise ``pytest.UsageError`` for a node id that names no gradcheck item of this session."""
+    unknown = {name: arg for name, arg in named.items() if name != ITEM and name not in names}
+    if unknown:
+        import difflib
+
+        listed = ", ".join(f"{ITEM}[{name}]" for name in names)
+        close = [match for name in unknown for match in difflib.get_close_matches(name, names, n=1)]
+        hint = f" Did you mean {' or '.join(f'{ITEM}[{name}]' for name in close)}?" if close else ""
+        raise pytest.UsageError(
+            f"not found: {' '.join(unknown.values())}; the gradcheck items of {label} in this session are "
+            f"{listed} (their ops come from {OPS_OPTION} and the ops the engine defines).{hint}"
+        )
+
+
 def _report_formats(config: pytest.Config) -> list[str] | None:
     """Return the report formats to write, or None when neither report option is given."""
     from gradcheck.errors import UsageError
@@ -482,15 +632,21 @@ class GradcheckCollector(pytest.Collector):
 
     def collect(self) -> Iterator[GradcheckItem]:
         session = self.config.stash[_SESSION]
-        for check in session.checks:
-            name = f"gradcheck[{check}]"
+        for check, unsupported in session.items():
+            if not session.selected(check):
+                continue
+            name = f"{ITEM}[{check}]"
             # The node id is given whole so that pytest (9+) reads "[check]" as
             # parameters, as it does for a parametrized test: --lf compares them.
             item = GradcheckItem.from_parent(self, name=name, nodeid=f"{self.nodeid}::{name}", check=check)
-            unsupported = session.unsupported(check)
-            if unsupported is not None:
+            if unsupported:
                 item.stash[_OUTCOME] = (unsupported, [])
-                item.add_marker(pytest.mark.skip(reason=f"unsupported: {unsupported.reason}"))
+                if check == UNSUPPORTED_ITEM:
+                    reason = session.unsupported_summary(unsupported)
+                    item.extra_keyword_matches.update(result.check for result in unsupported)  # -k conv2d finds it
+                else:
+                    reason = f"unsupported: {unsupported[0].reason}"
+                item.add_marker(pytest.mark.skip(reason=reason))
             yield item
 
 
@@ -506,11 +662,14 @@ class GradcheckItem(pytest.Item):
     def runtest(self) -> None:
         from gradcheck.assertions import failure_message
 
-        report, notes = self.config.stash[_SESSION].run(self.check)
+        session = self.config.stash[_SESSION]
+        report, notes = session.run(self.check)
         result = report.results[-1]
-        self.stash[_OUTCOME] = (result, notes)
-        if result.status == "failed":
+        self.stash[_OUTCOME] = ([result], notes)
+        if result.status == "failed" or (result.status == "unsupported" and session.explicit(self.check)):
             pytest.fail(failure_message(report, [result], _width(self.config)), pytrace=False)
+        if result.status == "unsupported":  # found by running: a form of its function the engine refuses
+            pytest.skip(f"unsupported: {result.reason}")
 
     def reportinfo(self) -> tuple[str, int, str]:
         # The target stands where a test file would (in -rs lines, JUnit's file attribute).
@@ -519,7 +678,7 @@ class GradcheckItem(pytest.Item):
         return parent.nodeid, 0, self.name
 
 
-# An item's result and section notes, from runtest (or collection, when unsupported) to its report.
+# An item's results and section notes, from runtest (or collection, when unsupported) to its report.
 _OUTCOME = pytest.StashKey[tuple]()
 
 
@@ -531,15 +690,20 @@ def pytest_runtest_makereport(
     outcome = item.stash.get(_OUTCOME, None)
     # One report per item carries the result: the call's, or the setup's when it was skipped there.
     if outcome is not None and (call.when == "call" or (call.when == "setup" and report.skipped)):
-        result, notes = outcome
-        setattr(report, RESULT_ATTRIBUTE, result.to_dict())
-        ran = result.status != "unsupported"
-        line = f"{result.check}: {result.status}"
-        if ran:
-            line += f", {result.examples} examples in {result.seconds:.2f} s"
-        if result.stored_replayed:
-            line += f" ({result.stored_replayed} of them failing examples stored by an earlier run, replayed first)"
-        report.sections.append((SECTION, "\n".join([line, *notes])))
+        results, notes = outcome
+        if isinstance(item, GradcheckItem) and item.check == UNSUPPORTED_ITEM:
+            setattr(report, RESULTS_ATTRIBUTE, [result.to_dict() for result in results])
+            lines = [f"not checked, unsupported: {', '.join(result.check for result in results)}"]
+        else:
+            (result,) = results
+            setattr(report, RESULT_ATTRIBUTE, result.to_dict())
+            lines = [f"{result.check}: {result.status}"]
+            if result.status != "unsupported":
+                lines[0] += f", {result.examples} examples in {result.seconds:.2f} s"
+            if result.stored_replayed:
+                lines[0] += (f" ({result.stored_replayed} of them failing examples stored by an earlier run, "
+                             "replayed first)")
+        report.sections.append((SECTION, "\n".join([*lines, *notes])))
     return report
 
 

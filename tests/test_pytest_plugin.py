@@ -14,7 +14,6 @@ forgets to divide by n), copied into the pytester folder as ``engine.py``.
 from __future__ import annotations
 
 import json
-import re
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -101,10 +100,11 @@ def test_failure_report_is_the_minimal_case_and_diagnosis(pytester, planted):
     result.stdout.fnmatch_lines(["FAILED engine.py::gradcheck[[]mean[]] - *mean · mismatch*"])
 
 
-def test_unsupported_ops_are_skipped_with_the_reason(pytester):
-    result = run(pytester, TAPE, "-rs", "--gradcheck-programs", "0", "-k", "not matmul", ops="matmul,sum")
-    result.assert_outcomes(passed=1, skipped=1, deselected=1)
-    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] *: unsupported: the engine defines no 'sum'"])
+def test_a_named_op_the_engine_lacks_fails_with_the_reason(pytester):
+    # As assert_gradients does; ops nobody named are one skipped item (tests/test_pytest_ids.py).
+    result = run(pytester, TAPE, "-rf", "--gradcheck-programs", "0", "-k", "not matmul", ops="matmul,sum")
+    result.assert_outcomes(passed=1, failed=1, deselected=1)
+    result.stdout.fnmatch_lines(["sum is unsupported: the engine defines no 'sum'", "FAILED *::gradcheck[[]sum[]]*"])
 
 
 def test_programs_is_told_which_ops_failed_their_own_check(pytester, planted):
@@ -200,23 +200,7 @@ def test_lf_reruns_only_the_failed_checks(pytester, planted):
     ])
 
 
-def test_xdist_runs_each_item_once_and_merges_the_reports(pytester, planted):
-    pytester.makepyfile(test_trivial=TRIVIAL_TEST)
-    result = pytester.runpytest_subprocess(
-        f"--gradcheck={planted}", "--gradcheck-ops", "matmul,sum,mean", *FAST,
-        "-n", "2", "--gradcheck-report-dir", "reports", "-v",
-    )
-    outcomes = result.parseoutcomes()
-    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 5, outcomes
-    # "[gw0] [ 40%] PASSED engine.py::gradcheck[sum]": one outcome line per item, from some worker.
-    ran = [line.split()[-1] for line in result.stdout.lines if re.match(r"\[gw\d\] .*(PASSED|FAILED)", line)]
-    checks = ("matmul", "sum", "mean", "programs")
-    items = ["test_trivial.py::test_trivial", *(f"engine.py::gradcheck[{check}]" for check in checks)]
-    assert sorted(ran) == sorted(items)
-    report = json.loads((pytester.path / "reports" / "gradcheck.json").read_text(encoding="utf-8"))
-    assert [entry["check"] for entry in report["results"]] == list(checks)
-    assert {entry["check"]: entry["status"] for entry in report["results"]}["mean"] == "failed"
-    assert_minimal_case(failures(result).split("gradcheck[programs]")[0])
+# pytest-xdist: tests/test_pytest_ids.py (every gradcheck item on one worker).
 
 
 # --- report files ------------------------------------------------------------------
