@@ -191,9 +191,10 @@ def test_correct_engine_passes_500_programs(target):
 def test_every_op_can_appear_in_a_program():
     seen = set()
 
-    # 38 ops, drawn unevenly (domains on computed values): in 800 programs expm1
-    # appeared once and pow 7 times, so the budget grows with the op table.
-    @settings(max_examples=1200, database=None, deadline=None)
+    # 52 ops, drawn unevenly (domains on computed values): in these 1200 programs
+    # log1p appears 3 times and mean 7, so the budget grows with the op table.
+    # Derandomized: a random draw of 1200 missed log1p once in a full run.
+    @settings(max_examples=1200, database=None, deadline=None, derandomize=True)
     @given(programs())
     def collect(program):
         seen.update(step.op for step in program.steps)
