@@ -256,7 +256,10 @@ def inner(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     """Run pytest in ``pytester``'s folder on the planted engine, sum and mean, 5 examples each."""
     if not (pytester.path / "engine.py").exists():
         pytester.makepyfile(engine=PLANTED_SOURCE.read_text(encoding="utf-8"))
-    return pytester.runpytest("-p", "no:cacheprovider", "--gradcheck=engine.py", *FAST, *args)
+    # Hypothesis's own default profile unless a test names one: with CI set in
+    # the environment (as on a CI runner) Hypothesis loads its "ci" profile, database=None.
+    profile = [] if "--hypothesis-profile" in args else ["--hypothesis-profile", "default"]
+    return pytester.runpytest("-p", "no:cacheprovider", "--gradcheck=engine.py", *FAST, *profile, *args)
 
 
 def header(result: pytest.RunResult) -> str:
