@@ -123,7 +123,6 @@ class ReadTimeout(Exception):
 _HEADER_CACHE = 4096
 _WRITTEN_HEADERS: dict[tuple[str, tuple[int, ...]], bytes] = {}
 _READ_HEADERS: dict[bytes, tuple[tuple[int, ...], bool, np.dtype]] = {}
-_NPY_MAGIC = b"\x93NUMPY"
 
 
 def _array_bytes(array: np.ndarray) -> bytes:
@@ -301,7 +300,9 @@ def _npy_header(blob: bytes) -> tuple[tuple[int, ...], bool, np.dtype, int]:
     Headers already parsed are looked up by their exact bytes (the same bytes
     parse the same); what they say is validated by the caller every time.
     """
-    size = {1: 2, 2: 4, 3: 4}.get(blob[6], 0) if len(blob) > 8 and blob.startswith(_NPY_MAGIC) else 0
+    npy = len(blob) > 8 and blob.startswith(np.lib.format.MAGIC_PREFIX)
+    # The header's length field: 2 bytes in format 1.0, 4 in 2.0 and 3.0.
+    size = {1: 2, 2: 4, 3: 4}.get(blob[6], 0) if npy else 0
     end = 8 + size + int.from_bytes(blob[8:8 + size], "little") if size else 0
     known = _READ_HEADERS.get(blob[:end]) if size and end <= len(blob) else None
     if known is not None:

@@ -177,11 +177,11 @@ def check_op(
     def named(case: Any, failure: Failure) -> str | None:
         return diagnose(case, failure, tolerance)
 
-    # Stored examples are this op's, drawn by this very strategy: nothing else decides what they replay.
-    stored = None if database is None else database.within(
-        op, max_dims, max_side, not engine.grad_takes_cotangent,
-        None if shapes is None else [list(shape) for shape in shapes], params, declared,
-    )
+    # Everything op_cases draws from: the scope of stored examples (this op's, drawn by this
+    # very strategy) and, with the search's own settings, the key of a kept plan.
+    drawn_from = (op, max_dims, max_side, not engine.grad_takes_cotangent,
+                  None if shapes is None else [list(shape) for shape in shapes], params, declared)
+    stored = None if database is None else database.within(*drawn_from)
     state = search(
         strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare, budget=budget,
         database=stored, classify=case_class,
@@ -189,9 +189,7 @@ def check_op(
             smaller_cases, sets=VALUE_SETS, ones_cotangent=not engine.grad_takes_cotangent, resize=shapes is None,
         ),
         diagnose=named, on_example=on_example,
-        # Everything op_cases is built from, and the search's own settings.
-        plan=plan_key("op", op, engine.dtype.name, max_dims, max_side, not engine.grad_takes_cotangent, shapes,
-                      params, declared, VALUE_SETS, max_examples, seed),
+        plan=plan_key(*drawn_from, engine.dtype.name, VALUE_SETS, max_examples, seed),
     )
     result = check_result(
         op, "op", state, started,
@@ -261,16 +259,13 @@ def check_programs(
         culprits_of[id(program)] = culprits
         return failure
 
-    stored = None if database is None else database.within(
-        PROGRAMS_CHECK, usable, max_steps, not engine.grad_takes_cotangent,
-        {op: values for op, values in declared.items() if op in usable},
-    )
-    # Everything programs() is built from, and the search's own settings: a
-    # program blamed on an op that failed its own check passes, and draws go on as for any pass.
-    plan = plan_key("programs", usable, engine.dtype.name, max_steps, not engine.grad_takes_cotangent,
-                    declared, max_examples, seed)
+    # Everything programs() draws from, as for an op's check. A program blamed on an op
+    # that failed its own check passes: the draws go on as for any pass, and a plan holds.
+    drawn_from = (PROGRAMS_CHECK, usable, max_steps, not engine.grad_takes_cotangent,
+                  {op: values for op, values in declared.items() if op in usable})
+    stored = None if database is None else database.within(*drawn_from)
     state = search(strategy, evaluate, max_examples=max_examples, seed=seed, budget=budget, database=stored,
-                   plan=plan, on_example=on_example)
+                   plan=plan_key(*drawn_from, engine.dtype.name, max_examples, seed), on_example=on_example)
     return check_result(
         PROGRAMS_CHECK, "program", state, started,
         diagnose=lambda program, failure: diagnose(program, failure, tolerance, culprits=culprits_of[id(program)]),

@@ -20,8 +20,9 @@ replay command of the failed ops and the hidden checks' details left out
 (``gradcheck.reports.student``), and a reproducer per failed check that runs
 beside the student's engine; or, for a submission that could not be checked,
 the paragraph that says why. The TA's full record of each checked submission
-goes to ``_ta/NAME/`` (``TA_FOLDER``), where the index's failed cells link. ``index.html`` leaves the checks of
-weight 0 out unless asked (``IndexPage.show_unweighted``).
+goes to ``_ta/NAME/`` (``TA_FOLDER``), where the index's failed cells link.
+``index.html`` leaves the checks of weight 0 out unless asked
+(``IndexPage.show_unweighted``).
 
 As in ``gradcheck.reports.html``, ``index_view`` first reduces the gradebook
 to display strings (the view model) and ``templates/gradebook.html.j2`` only
@@ -169,13 +170,14 @@ def write_student_reports(
 ) -> dict[str, Path]:
     """Write one graded submission's files to ``folder``; return them by format (``json``, ``html``, ``text``, LMS).
 
-    The reproducers first (from the facts the report carries), then the LMS
-    files, then what the student reads, from ``student_report``: the pages,
-    scored with ``grading``, and the JSON record, with relative names only,
-    one short replay command and the checks in ``grading.hidden`` reduced to
-    their status. ``record_folder`` gets the TA's full record
-    (``gradcheck.json`` as the check sent it, and its page, ``full``):
-    hidden checks' cases and the grading machine's paths included.
+    The reproducers first (from the facts the report carries), then the
+    records: the TA's in ``record_folder`` (``gradcheck.json`` as the check
+    sent it, hidden checks' cases and the grading machine's paths included)
+    and the student's JSON, then the LMS files, then the student's pages;
+    last the TA's page (``full``). What the student gets comes from
+    ``student_report``: scored with ``grading``, relative names only, one
+    short replay command, the checks in ``grading.hidden`` reduced to their
+    status.
     """
     import io
 
