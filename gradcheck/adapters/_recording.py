@@ -11,6 +11,16 @@ leaves every bit of the gradient to the framework, a user's custom gradient
 (``tf.custom_gradient``, ``jax.custom_vjp``, ``torch.autograd.Function``)
 included.
 
+Order 2 (docs/contract.md, section 1): ``grad(y, xs, cotangent,
+create_graph=True)`` returns recorded nodes, one per x, holding the
+first-order gradient. Each is made by the framework's VJP of ``y`` taken
+*differentiably* (``Framework.differentiable_vjp``) with ``xs`` as its
+parents, so replaying it under the framework's VJP again differentiates the
+framework's own backward, a user's backward rule included: a rule built from
+detached values has a zero second derivative here, as in training. Orders 3
+and up are the same step again. Forward mode: ``jvp(y, xs, tangents)``
+replays ``y`` under the framework's JVP (``Framework.jvp``) where it has one.
+
 A framework is described once, as data (:class:`Framework`); the adapter
 modules (``gradcheck.adapters.tensorflow`` and friends) are that description
 plus the framework's spelling of each op.
@@ -31,6 +41,9 @@ from gradcheck.ops import ALIASES, OP_NAMES, OPS, canonical_op
 from gradcheck.settings import DTYPES
 
 __all__ = ["DTYPES", "Framework", "Node", "build_engine", "engine_factory", "module_attribute", "require", "replay"]
+
+#: What a framework's VJP returns: one tensor per primal, ``None`` for an unconnected one.
+Vjp = Callable[[Callable[..., Any], Sequence[Any], Any], Sequence[Any]]
 
 
 def require(
@@ -64,17 +77,26 @@ class Framework:
     ``constant(array, dtype)`` makes a framework tensor (a copy) of a NumPy
     array; ``to_numpy(tensor)`` goes back. ``vjp(function, primals,
     cotangent)`` returns the VJP of ``function`` at ``primals`` (a sequence
-    of tensors, one per primal; ``None`` for an unconnected one). ``ops`` maps
-    every op of the contract (docs/contract.md, section 1) to the framework's own implementation, called with
-    framework tensors and the op's static parameters.
+    of tensors, one per primal; ``None`` for an unconnected one).
+    ``differentiable_vjp`` returns the same, computed so that the framework
+    can differentiate the result again with respect to ``primals`` (it is
+    called while an outer VJP replays the graph). ``jvp(function, primals,
+    tangents)`` returns the framework's forward-mode derivative of
+    ``function`` along ``tangents`` (``None`` when the output does not depend
+    on the primals); a framework without forward mode has ``jvp=None`` and
+    its engines no ``jvp``. ``ops`` maps every op of the contract
+    (docs/contract.md, section 1) to the framework's own implementation,
+    called with framework tensors and the op's static parameters.
     """
 
     name: str
     adapter: str
     constant: Callable[[np.ndarray, str], Any]
     to_numpy: Callable[[Any], np.ndarray]
-    vjp: Callable[[Callable[..., Any], Sequence[Any], Any], Sequence[Any]]
+    vjp: Vjp
+    differentiable_vjp: Vjp
     ops: Mapping[str, Callable[..., Any]]
+    jvp: Callable[[Callable[..., Any], Sequence[Any], Sequence[Any]], Any] | None = None
 
 
 class Node:
@@ -197,8 +219,23 @@ def build_engine(
         """Return the framework's forward value of ``x`` as a NumPy array."""
         return framework.to_numpy(_node(x, "x", framework).value)
 
-    def grad(y: Node, xs: Sequence[Node], cotangent: Any = None) -> list[np.ndarray]:
-        """Return the framework's VJP of ``y`` w.r.t. each of ``xs`` (all-ones cotangent if omitted)."""
+    def zeros(shape: tuple[int, ...]) -> Any:
+        return framework.constant(np.zeros(shape, dtype=dtype), dtype)
+
+    def replayed(y: Node, unique: Sequence[Node]) -> Callable[..., Any]:
+        """Return ``y`` as a function of the tensors standing for ``unique`` (other leaves are constants)."""
+
+        def function(*tensors: Any) -> Any:
+            return replay(y, {id(x): tensor for x, tensor in zip(unique, tensors)})
+
+        return function
+
+    def grad(y: Node, xs: Sequence[Node], cotangent: Any = None, create_graph: bool = False) -> list[Any]:
+        """Return the framework's VJP of ``y`` w.r.t. each of ``xs`` (all-ones cotangent if omitted).
+
+        NumPy arrays; with ``create_graph=True``, nodes of this engine holding
+        them, which ``grad`` differentiates again (order 2).
+        """
         y = _node(y, "y", framework)
         xs = [_node(x, f"xs[{index}]", framework) for index, x in enumerate(xs)]
         seed = np.ones(y.shape) if cotangent is None else np.asarray(cotangent)
@@ -210,16 +247,58 @@ def build_engine(
         unique = list({id(x): x for x in xs}.values())
         if not unique:
             return []
-
-        def function(*tensors: Any) -> Any:
-            return replay(y, {id(x): tensor for x, tensor in zip(unique, tensors)})
-
-        grads = framework.vjp(function, [x.value for x in unique], framework.constant(seed.astype(dtype), dtype))
-        by_id = {
-            id(x): np.zeros(x.shape, dtype=dtype) if g is None else framework.to_numpy(g)
-            for x, g in zip(unique, grads)
-        }
+        function = replayed(y, unique)
+        seed_tensor = framework.constant(seed.astype(dtype), dtype)
+        grads = framework.vjp(function, [x.value for x in unique], seed_tensor)
+        if create_graph:
+            by_id: dict[int, Any] = {
+                id(x): gradient_node(function, unique, seed_tensor, index, g)
+                for index, (x, g) in enumerate(zip(unique, grads))
+            }
+        else:
+            by_id = {
+                id(x): np.zeros(x.shape, dtype=dtype) if g is None else framework.to_numpy(g)
+                for x, g in zip(unique, grads)
+            }
         return [by_id[id(x)] for x in xs]
+
+    def gradient_node(function: Callable[..., Any], unique: Sequence[Node], seed: Any, index: int, g: Any) -> Node:
+        """Return the node of ``unique[index]``'s gradient: ``g``, recomputed differentiably when replayed."""
+        x = unique[index]
+
+        def vjp_of(*tensors: Any) -> Any:
+            # The whole VJP, each time one gradient is replayed: the framework
+            # computes them in one backward pass anyway, and nodes stay single tensors.
+            again = framework.differentiable_vjp(function, tensors, seed)[index]
+            return zeros(x.shape) if again is None else again
+
+        held = zeros(x.shape) if g is None else framework.constant(framework.to_numpy(g), dtype)
+        return Node(held, "grad", vjp_of, tuple(unique))
+
+    def jvp(y: Node, xs: Sequence[Node], tangents: Sequence[Any]) -> np.ndarray:
+        """Return the framework's forward-mode derivative of ``y`` along ``tangents`` (one per x), shaped like y."""
+        y = _node(y, "y", framework)
+        xs = [_node(x, f"xs[{index}]", framework) for index, x in enumerate(xs)]
+        if len(tangents) != len(xs):
+            raise ValueError(f"{len(tangents)} tangents for {len(xs)} xs; pass one tangent per x, shaped like it.")
+        # A node listed twice moves along the sum of its tangents.
+        summed: dict[int, np.ndarray] = {}
+        for index, (x, tangent) in enumerate(zip(xs, tangents)):
+            t = np.asarray(tangent)
+            if t.shape != x.shape:
+                raise ValueError(
+                    f"tangents[{index}] has shape {t.shape} but xs[{index}] has shape {x.shape}; "
+                    "pass a tangent shaped like its x."
+                )
+            summed[id(x)] = summed[id(x)] + t if id(x) in summed else t
+        unique = list({id(x): x for x in xs}.values())
+        assert framework.jvp is not None  # the engine has jvp only where the framework has
+        out = None if not unique else framework.jvp(
+            replayed(y, unique),
+            [x.value for x in unique],
+            [framework.constant(summed[id(x)].astype(dtype), dtype) for x in unique],
+        )
+        return np.zeros(y.shape, dtype=dtype) if out is None else framework.to_numpy(out)
 
     def recorded(op: str, function: Callable[..., Any]) -> Callable[..., Node]:
         spec = OPS[op]
@@ -254,6 +333,8 @@ def build_engine(
         call.__doc__ = f"Return {op} computed by {framework.name}, recorded for grad."
         return call
 
+    # Forward mode only where the framework has it: gradcheck checks jvp when the engine has one.
+    forward = {"jvp": jvp} if framework.jvp is not None else {}
     return types.SimpleNamespace(
         name=name or f"{framework.name} adapter ({dtype})",
         dtype=dtype,
@@ -261,6 +342,7 @@ def build_engine(
         variable=variable,
         value=value,
         grad=grad,
+        **forward,
         **{op: recorded(op, function) for op, function in chosen.items()},
     )
 

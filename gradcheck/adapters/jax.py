@@ -54,6 +54,10 @@ def _vjp(function: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -
     return pullback(cotangent)
 
 
+def _jvp(function: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> Any:
+    return jax.jvp(function, tuple(primals), tuple(tangents))[1]
+
+
 def _take(x: Any, indices: np.ndarray, axis: Any = None) -> Any:
     # Indexing, not jnp.take: jnp.take's default mode fills out-of-bound indices,
     # where indexing follows NumPy (negative indices from the end).
@@ -101,6 +105,9 @@ FRAMEWORK = Framework(
     constant=_constant,
     to_numpy=np.asarray,
     vjp=_vjp,
+    # jax.vjp is itself differentiable: an outer jax.vjp traces through it.
+    differentiable_vjp=_vjp,
+    jvp=_jvp,
     ops={
         "add": jnp.add,
         "subtract": jnp.subtract,

@@ -58,6 +58,18 @@ def _vjp(function: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -
     )
 
 
+def _differentiable_vjp(function: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -> Sequence[Any]:
+    # Called while an outer tape records: that tape sees this tape's gradient
+    # computation (nested tapes). Dense tensors: a gather's gradient is tf.IndexedSlices.
+    return [tf.convert_to_tensor(g) for g in _vjp(function, primals, cotangent)]
+
+
+def _jvp(function: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> Any:
+    with tf.autodiff.ForwardAccumulator(list(primals), list(tangents)) as accumulator:
+        out = function(*primals)
+    return accumulator.jvp(out, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+
 def _as_called(spec: OpSpec) -> Callable[..., Any]:
     """Return the row's TensorFlow forward called as an engine's op is (``OpSpec.engine_args``).
 
@@ -80,6 +92,8 @@ FRAMEWORK = Framework(
     # convert_to_tensor: tf.gather's gradient is tf.IndexedSlices, a sparse form of a dense tensor.
     to_numpy=lambda tensor: np.asarray(tf.convert_to_tensor(tensor).numpy()),
     vjp=_vjp,
+    differentiable_vjp=_differentiable_vjp,
+    jvp=_jvp,
     # Another form of an op (pow_tensor) is the op's own function, which takes both forms.
     ops={op: _as_called(spec) for op, spec in OPS.items() if spec.engine_function == op},
 )

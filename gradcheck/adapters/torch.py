@@ -57,6 +57,27 @@ def _vjp(function: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -
     return torch.autograd.grad(out, leaves, grad_outputs=cotangent, allow_unused=True)
 
 
+def _differentiable_vjp(function: Callable[..., Any], primals: Sequence[Any], cotangent: Any) -> Sequence[Any]:
+    # An outer replay's leaves are used as they are, so the gradient's graph reaches
+    # them; a primal that is a constant there gets a leaf of its own.
+    leaves = [primal if primal.requires_grad else primal.detach().requires_grad_(True) for primal in primals]
+    with torch.enable_grad():
+        out = function(*leaves)
+        if not out.requires_grad:
+            return [None] * len(leaves)
+        # A gradient with no graph (a backward built from detached values) is a
+        # constant to the outer VJP: its second derivative is zero, as in training.
+        return torch.autograd.grad(out, leaves, grad_outputs=cotangent, create_graph=True, allow_unused=True)
+
+
+def _jvp(function: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> Any:
+    # Dual tensors rather than torch.func.jvp: an autograd.Function with a jvp
+    # staticmethod works with either, one with the older forward(ctx, ...) only here.
+    with torch.autograd.forward_ad.dual_level():
+        duals = [torch.autograd.forward_ad.make_dual(p, t) for p, t in zip(primals, tangents)]
+        return torch.autograd.forward_ad.unpack_dual(function(*duals)).tangent
+
+
 def _reduction(reduce: Callable[..., Any]) -> Callable[..., Any]:
     """Return ``reduce(x, dim, keepdim)`` with NumPy's ``(x, axis=None, keepdims=False)``."""
 
@@ -159,8 +180,11 @@ FRAMEWORK = Framework(
     name="PyTorch",
     adapter=__name__,
     constant=_constant,
-    to_numpy=lambda tensor: tensor.detach().cpu().numpy(),
+    # force: a second derivative PyTorch knows is zero (abs's) is a ZeroTensor, which .numpy() refuses.
+    to_numpy=lambda tensor: tensor.numpy(force=True),
     vjp=_vjp,
+    differentiable_vjp=_differentiable_vjp,
+    jvp=_jvp,
     ops={
         "add": torch.add,
         "subtract": torch.subtract,
