@@ -293,6 +293,68 @@ def test_order_three_is_create_graph_again(framework):
     np.testing.assert_allclose(third, (6 * t**2 - 2) * (1 - t**2), rtol=1e-10)
 
 
+def _finite_difference_hvp(engine, op, inputs, cotangent, directions, params, eps=1e-5):
+    """Return the central difference of the adapter's first-order gradient along the directions (float64)."""
+
+    def gradient(step):
+        xs = [engine.variable(x + step * v) for x, v in zip(inputs, directions)]
+        return engine.grad(getattr(engine, op)(*xs, **params), xs, cotangent)
+
+    return [(plus - minus) / (2 * eps) for plus, minus in zip(gradient(eps), gradient(-eps))]
+
+
+def _order_2_matches_finite_differences(engine, op, params):
+    rng = np.random.default_rng(1)
+    x = np.array([[0.5, -1.0, 2.0, 0.0], [1.5, 0.25, -0.75, 1.0]])
+    xs = [engine.variable(x)]
+    y = getattr(engine, op)(*xs, **params)
+    cotangent, direction = _values(rng, np.shape(engine.value(y))), _values(rng, x.shape)
+    (g,) = engine.grad(y, xs, cotangent, create_graph=True)
+    (ours,) = engine.grad(g, xs, direction)
+    (expected,) = _finite_difference_hvp(engine, op, [x], cotangent, [direction], params)
+    return np.allclose(ours, expected, rtol=1e-6, atol=1e-6 * np.max(np.abs(expected)))
+
+
+@pytest.mark.parametrize("op", ["layer_norm", "var"])
+@pytest.mark.parametrize("framework", ADAPTERS)
+def test_normalizations_differentiate_twice_as_finite_differences(framework, op):
+    # The mean inside a variance is where a stop_gradient hides (tf.nn.moments has one).
+    engine = adapter(framework).make_engine("float64")
+    assert _order_2_matches_finite_differences(engine, op, {"axis": -1})
+
+
+def test_tensorflow_moments_is_right_at_order_1_and_wrong_at_order_2():
+    # Why the TensorFlow adapter (and gradcheck's TensorFlow column) writes layer_norm
+    # without tf.nn.moments: its variance stops the gradient at the mean (docs/framework-bugs.md).
+    import tensorflow as tf
+
+    module = adapter("tensorflow")
+
+    def moments_layer_norm(x, axis=-1, eps=1e-5):
+        mean, variance = tf.nn.moments(x, axes=[axis], keepdims=True)
+        return (x - mean) / tf.sqrt(variance + eps)
+
+    engine = module.make_engine("float64", ops={"layer_norm": moments_layer_norm})
+    x = np.array([[0.5, -1.0, 2.0, 0.0], [1.5, 0.25, -0.75, 1.0]])
+    cotangent = np.array([[1.0, -2.0, 0.5, 1.5], [0.25, 1.0, -1.0, 0.5]])
+    theirs, ours = engine.variable(x), module.engine64.variable(x)
+    np.testing.assert_allclose(engine.grad(engine.layer_norm(theirs), [theirs], cotangent)[0],
+                               module.engine64.grad(module.engine64.layer_norm(ours), [ours], cotangent)[0],
+                               rtol=1e-10)
+    assert _order_2_matches_finite_differences(module.engine64, "layer_norm", {"axis": -1})
+    assert not _order_2_matches_finite_differences(engine, "layer_norm", {"axis": -1})
+
+
+@pytest.mark.xfail(strict=True, reason="PyTorch's pow backward masks exponent == 0, so its mixed second "
+                   "derivative there is 0, not 1/x (docs/framework-bugs.md)")
+def test_torch_pow_mixed_second_derivative_at_exponent_zero():
+    engine = adapter("torch").engine64
+    x, p = engine.variable(np.array(1.5)), engine.variable(np.array(0.0))
+    g_x, _ = engine.grad(engine.pow(x, p), [x, p], create_graph=True)
+    # d/dp (p x^(p-1)) = x^(p-1) (1 + p log x) = 1/x at p = 0
+    np.testing.assert_allclose(engine.grad(g_x, [x, p])[1], 1 / 1.5, rtol=1e-12)
+
+
 # --- forward mode --------------------------------------------------------------
 
 
