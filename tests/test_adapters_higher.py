@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from gradcheck.adapters import ADAPTERS
+from gradcheck.errors import UsageError
 
 DTYPES = ("float32", "float64")
 
@@ -386,6 +387,33 @@ def test_jvp_sums_a_repeated_inputs_tangents_and_refuses_misshapen_ones(framewor
         engine.jvp(y, [a, b], [t1, np.ones(3)])
     with pytest.raises(ValueError, match="1 tangents for 2 xs"):
         engine.jvp(y, [a, b], [t1])
+
+
+#: What forward mode through a custom tanh with a VJP rule only does: TensorFlow
+#: derives it from the rule; JAX and PyTorch have none and raise.
+NO_FORWARD_RULE = {
+    "jax": (TypeError, "can't apply forward-mode autodiff"),
+    "torch": (NotImplementedError, "You must implement the jvp function"),
+}
+
+
+@pytest.mark.parametrize("framework", JVP)
+def test_a_custom_vjp_rule_alone_has_forward_mode_only_in_tensorflow(framework):
+    module = adapter(framework)
+    engine = module.make_engine("float64", ops={"tanh": CUSTOM_TANH[framework](False)})
+    x_value, t = np.array([0.3, -0.8]), np.array([1.0, 2.0])
+    x = engine.variable(x_value)
+    if framework in NO_FORWARD_RULE:
+        error, message = NO_FORWARD_RULE[framework]
+        with pytest.raises(error, match=message):
+            engine.jvp(engine.tanh(x), [x], [t])
+    else:
+        np.testing.assert_allclose(engine.jvp(engine.tanh(x), [x], [t]), (1 - np.tanh(x_value) ** 2) * t)
+    # forward_mode=False: an engine without jvp, so gradcheck checks orders 1 and 2 only.
+    assert not hasattr(module.make_engine("float64", ops={"tanh": CUSTOM_TANH[framework](False)},
+                                          forward_mode=False), "jvp")
+    with pytest.raises(UsageError, match="forward_mode='no' is not a bool"):
+        module.make_engine(forward_mode="no")
 
 
 def test_autograd_engines_have_order_2_but_no_forward_mode():

@@ -194,14 +194,19 @@ def build_engine(
     dtype: str = "float64",
     ops: Mapping[str, Callable[..., Any]] | None = None,
     name: str | None = None,
+    forward_mode: bool = True,
 ) -> types.SimpleNamespace:
     """Return an engine (docs/contract.md, section 1) computing in ``dtype`` with ``framework``'s ops.
 
     ``ops`` substitutes the user's own framework function for any op (by name
     or alias); it is called exactly as the built-in one would be.
+    ``forward_mode=False`` leaves ``jvp`` out (it is out anyway where the
+    framework has no forward mode): gradcheck then checks no forward mode.
     """
     if dtype not in DTYPES:
         raise UsageError(f"dtype={dtype!r} is not supported; use one of {', '.join(DTYPES)}.")
+    if not isinstance(forward_mode, bool):
+        raise UsageError(f"forward_mode={forward_mode!r} is not a bool; pass True or False.")
     chosen = _check_ops(framework, ops)
 
     def leaf(array: Any) -> Node:
@@ -333,8 +338,8 @@ def build_engine(
         call.__doc__ = f"Return {op} computed by {framework.name}, recorded for grad."
         return call
 
-    # Forward mode only where the framework has it: gradcheck checks jvp when the engine has one.
-    forward = {"jvp": jvp} if framework.jvp is not None else {}
+    # Forward mode only where the framework has it and it is wanted: gradcheck checks jvp when the engine has one.
+    forward = {"jvp": jvp} if framework.jvp is not None and forward_mode else {}
     return types.SimpleNamespace(
         name=name or f"{framework.name} adapter ({dtype})",
         dtype=dtype,
@@ -351,9 +356,12 @@ def engine_factory(framework: Framework) -> Callable[..., types.SimpleNamespace]
     """Return the adapter module's ``make_engine`` for ``framework``."""
 
     def make_engine(
-        dtype: str = "float64", ops: Mapping[str, Callable[..., Any]] | None = None, name: str | None = None
+        dtype: str = "float64",
+        ops: Mapping[str, Callable[..., Any]] | None = None,
+        name: str | None = None,
+        forward_mode: bool = True,
     ) -> types.SimpleNamespace:
-        return build_engine(framework, dtype, ops, name)
+        return build_engine(framework, dtype, ops, name, forward_mode)
 
     make_engine.__module__ = framework.adapter
     make_engine.__doc__ = (
@@ -361,7 +369,13 @@ def engine_factory(framework: Framework) -> Callable[..., types.SimpleNamespace]
         f"``ops`` maps op names (or aliases) to your own {framework.name} functions, each called\n"
         f"like the op it replaces: {framework.name} tensors for the operands, then the static\n"
         "parameters (``pow(x, p)``, ``sum(x, axis=None, keepdims=False)``, ...); it returns a tensor.\n"
-        "``name`` is shown in reports."
+        "``name`` is shown in reports. "
+        + (
+            "``forward_mode=False`` leaves out ``jvp``, so that gradcheck checks no forward mode\n"
+            f"(for a function {framework.name} has no forward mode for, as a custom VJP rule alone)."
+            if framework.jvp is not None
+            else f"{framework.name} engines have no ``jvp``: gradcheck checks orders 1 and 2 only."
+        )
     )
     return make_engine
 
