@@ -11,7 +11,9 @@ framework function (one with a custom gradient, say) in place of an op::
     gradcheck check gradcheck.adapters.autograd            # pip install "gradcheck[autograd]"
 
 Ops run eagerly in the framework and are recorded; ``grad`` replays them as a
-function of the inputs under the framework's own VJP (``_recording``).
+function of the inputs under the framework's own VJP (``_recording``);
+``grad(..., create_graph=True)`` returns nodes differentiable again (order 2),
+and the TensorFlow, JAX and PyTorch engines have ``jvp`` (forward mode).
 Importing this package imports no framework; importing an adapter module
 imports its framework, and raises ``gradcheck.errors.MissingFrameworkError``
 (a ``ModuleNotFoundError``) naming the pip extra when it is not installed. The JAX

@@ -4,7 +4,10 @@ Needs ``pip install "gradcheck[autograd]"`` (autograd, and SciPy for
 ``autograd.scipy.special``). autograd traces a function's NumPy calls, so
 ops run eagerly on plain arrays and are recorded, and ``grad`` replays them
 as a function of the inputs under ``autograd.make_vjp`` (see
-``gradcheck.adapters._recording``). The module is itself the float64 engine;
+``gradcheck.adapters._recording``). Order 2: ``grad(...,
+create_graph=True)`` returns nodes whose replay is ``make_vjp`` again, which
+autograd differentiates; there is no ``jvp`` (order 2 only, no forward
+mode). The module is itself the float64 engine;
 ``engine32`` and ``engine64`` are the two dtypes, and ``make_engine``
 substitutes your own function for any op::
 

@@ -2,7 +2,11 @@
 
 Needs ``pip install "gradcheck[jax]"``. JAX has no tape: ops run eagerly and
 are recorded, and ``grad`` replays them as a pure function of the inputs
-under ``jax.vjp`` (see ``gradcheck.adapters._recording``). The module is
+under ``jax.vjp`` (see ``gradcheck.adapters._recording``). Order 2:
+``grad(..., create_graph=True)`` returns nodes whose replay is ``jax.vjp``
+again, which JAX differentiates. Forward mode: ``jvp`` is ``jax.jvp`` of the
+replay (a ``jax.custom_vjp`` function has none: ``make_engine(...,
+forward_mode=False)`` leaves ``jvp`` out). The module is
 itself the float64 engine; ``engine32`` and ``engine64`` are the two dtypes,
 and ``make_engine`` substitutes your own JAX function for any op::
 

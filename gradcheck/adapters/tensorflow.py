@@ -1,7 +1,10 @@
 """TensorFlow as an engine (docs/contract.md, section 1): every op of gradcheck, in float32 or float64.
 
 Ops run eagerly and are recorded; ``grad`` replays them under a
-``tf.GradientTape`` (see ``gradcheck.adapters._recording``). The module is
+``tf.GradientTape`` (see ``gradcheck.adapters._recording``). Order 2:
+``grad(..., create_graph=True)`` returns nodes whose replay runs a tape
+inside the outer one (nested tapes). Forward mode: ``jvp`` replays under a
+``tf.autodiff.ForwardAccumulator``. The module is
 itself the float64 engine; ``engine32`` and ``engine64`` are the two dtypes,
 and ``make_engine`` substitutes your own TensorFlow function for any op::
 

@@ -6,7 +6,13 @@ Ops run eagerly and are recorded; ``grad`` replays them from fresh leaves
 that require grad and asks ``torch.autograd.grad`` for the VJP (see
 ``gradcheck.adapters._recording``): PyTorch has a tape, but replaying keeps
 each case's graph its own, and a ``torch.autograd.Function``'s ``forward``
-and ``backward`` run exactly as in training. The module is itself the
+and ``backward`` run exactly as in training. Order 2: ``grad(...,
+create_graph=True)`` returns nodes whose replay is ``torch.autograd.grad(...,
+create_graph=True)``, so a ``backward`` built from detached tensors shows a
+zero second derivative. Forward mode: ``jvp`` runs the replay on
+``torch.autograd.forward_ad`` dual tensors (an ``autograd.Function`` needs a
+``jvp`` staticmethod there; ``make_engine(..., forward_mode=False)`` leaves
+``jvp`` out). The module is itself the
 float64 engine; ``engine32`` and ``engine64`` are the two dtypes, and
 ``make_engine`` substitutes your own function for any op::
 
