@@ -1,0 +1,574 @@
+"""Second order (reverse over reverse) and forward mode: checks derived from a first-order case.
+
+A first-order case (``Case`` or ``ProgramCase``) checks ``grad(y, xs, u)``,
+the VJP. Two more computations are derived from it, each with its own random
+directions (drawn from the case's numbers, so a replay sees the same):
+
+* **order 2**: with ``grad(y, xs, u, create_graph=True)`` the engine returns
+  its gradients ``g_j`` as engine tensors; ``grad(g_j, xs, v_j)`` summed over
+  ``j`` is the VJP of the VJP along ``v``, a Hessian-vector product. The
+  reference is TensorFlow's nested tapes, cross-checked by central finite
+  differences of TensorFlow's first-order VJP along random directions.
+* **forward mode**: ``jvp(y, xs, t)`` is the directional derivative of ``y``
+  along the tangents ``t``. The reference is the derivative of TensorFlow's
+  VJP with respect to its cotangent (the transpose of a transpose), cross-
+  checked by central differences of the NumPy forward along ``t``; with
+  ``grad``, the engine's own ``<u, J t>`` and ``<J^T u, t>`` must agree too.
+
+Each is its own check (``tanh (order 2)``, ``tanh (forward)``) with its own
+minimal case: the derived computation delegates everything else (shapes,
+shrinking, reports) to the case it was derived from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from gradcheck.case import EngineCall, largest_magnitude
+
+__all__ = [
+    "FORWARD",
+    "MODES",
+    "ORDER2",
+    "SECOND_ORDER_ZERO",
+    "Derived",
+    "base_check",
+    "check_name",
+    "derive",
+    "has_second_order",
+    "judge_derived",
+    "mode_of_check",
+    "not_differentiable",
+    "reference",
+]
+
+ORDER2 = "order 2"
+FORWARD = "forward"
+#: The derived modes, in the order their checks run after an op's own.
+MODES = (ORDER2, FORWARD)
+
+#: Ops whose second derivative is zero wherever gradcheck draws them (linear, or
+#: piecewise linear away from its kinks): their order-2 check could only find
+#: zeros, so they get none. A backward of theirs that is not differentiable
+#: still shows at order 2 in programs, where a nonlinear step feeds them.
+SECOND_ORDER_ZERO = frozenset({
+    "add", "subtract", "negative", "matrix_transpose", "permute_dims", "reshape", "broadcast_to",
+    "sum", "mean", "max", "relu", "abs", "maximum", "leaky_relu", "clip", "cumulative_sum",
+    "take", "getitem", "where", "flip", "pad", "concat", "stack", "max_pool2d", "avg_pool2d",
+})
+
+_CHECK_NAME = re.compile(r"^(?P<base>.+) \((?P<mode>order 2|forward)\)$")
+
+
+def check_name(base: str, mode: str) -> str:
+    """Return the name of ``base``'s check in ``mode``: ``tanh (order 2)``, ``programs (forward)``."""
+    return f"{base} ({mode})"
+
+
+def mode_of_check(check: str) -> str | None:
+    """Return the mode a check's name says (``order 2``, ``forward``), or None for a first-order check."""
+    match = _CHECK_NAME.match(check)
+    return match.group("mode") if match else None
+
+
+def base_check(check: str) -> str:
+    """Return the first-order check a check's name is derived from (itself when it is one)."""
+    match = _CHECK_NAME.match(check)
+    return match.group("base") if match else check
+
+
+def has_second_order(op: str) -> bool:
+    """Return whether ``op`` gets an order-2 check: its second derivative is not zero everywhere."""
+    return op not in SECOND_ORDER_ZERO
+
+
+def _directions(case: Any, salt: int) -> tuple[np.ndarray, ...]:
+    """Return one direction per input of ``case``, drawn from its numbers and exactly representable in its dtype."""
+    digest = zlib.crc32(np.asarray(case.cotangent).tobytes(), salt)
+    for x in case.inputs:
+        digest = zlib.crc32(np.asarray(x).tobytes(), digest)
+    rng = np.random.default_rng(digest)
+    dtype = np.dtype(case.dtype)
+    # Multiples of 1/8 in [-1, 1], never 0: exact in every dtype, and a zero direction checks nothing.
+    return tuple(
+        (rng.integers(1, 9, size=np.shape(x)) * rng.choice([-1.0, 1.0], size=np.shape(x)) / 8.0)
+        .astype(dtype).astype(np.float64)
+        for x in case.inputs
+    )
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A first-order case checked at order 2 or in forward mode, with its random directions.
+
+    Everything not about the mode (names, inputs, shapes, a program's steps)
+    is the base case's: reports, shrinking and reproducers read it from there.
+    """
+
+    base: Any
+    mode: str
+    directions: tuple[np.ndarray, ...]
+
+    def __getattr__(self, name: str) -> Any:
+        # A program's steps, code and output are the base program's.
+        if name.startswith("__") or name in ("base", "mode", "directions"):
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    @property
+    def kind(self) -> str:
+        return str(self.base.kind)
+
+    @property
+    def op(self) -> str:
+        return str(self.base.op)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.base.names)
+
+    @property
+    def inputs(self) -> tuple[np.ndarray, ...]:
+        return tuple(self.base.inputs)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.base.params)
+
+    @property
+    def cotangent(self) -> np.ndarray:
+        return np.asarray(self.base.cotangent)
+
+    @property
+    def dtype(self) -> str:
+        return str(self.base.dtype)
+
+    @property
+    def shapes(self) -> tuple[tuple[int, ...], ...]:
+        return tuple(self.base.shapes)
+
+    def describe(self) -> str:
+        return f"{self.base.describe()} ({self.mode})"
+
+    def reference(self, *inputs: np.ndarray) -> np.ndarray:
+        return np.asarray(self.base.reference(*inputs))
+
+    def tensorflow(self, tf: Any, *tensors: Any) -> Any:
+        return self.base.tensorflow(tf, *tensors)
+
+    def apply(self, engine: Any, xs: list[Any], call: EngineCall) -> Any:
+        return self.base.apply(engine, xs, call)
+
+    def terms(self, output_shape: tuple[int, ...], wrt: int | None = None) -> int:
+        """Return the terms an entry sums: a derived gradient sums the first order's twice over."""
+        count = len(self.base.inputs)
+        if wrt is None:
+            return int(self.base.terms(output_shape))
+        inner = int(self.base.terms(output_shape, wrt=wrt % count)) if count else 1
+        return inner if self.mode == FORWARD else inner * inner
+
+    def magnitude(self) -> float:
+        return max(float(self.base.magnitude()), largest_magnitude(self.directions))
+
+    def conditioning(self) -> float:
+        return float(self.base.conditioning())
+
+    def judge(self, outcome: Any, reference: Any, tolerance: Any) -> Any:
+        """Return the first thing wrong with the engine's answer (``judge_derived``), or None."""
+        return judge_derived(self, outcome, reference, tolerance)
+
+    def evaluate(self, engine: Any, labels: Any, xs: list[Any], call: EngineCall,
+                 cotangent: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Run the derived computation on ``engine``: the forward value, then what the mode checks.
+
+        Order 2 returns the first-order gradients made with
+        ``create_graph=True`` followed by the VJP of the VJP along the
+        directions; forward mode returns the JVP, followed by the gradients of
+        ``grad`` (for the consistency of the two) when it takes a cotangent.
+        """
+        from gradcheck.execution import CallFailed, as_array, as_list
+
+        dtype = np.dtype(engine.dtype)
+        y = self.base.apply(engine, xs, call)
+        forward = call(labels.value, lambda: as_array(engine.value(y), "the forward value"))
+        if forward.shape != cotangent.shape:
+            return forward, []
+        if self.mode == FORWARD:
+            tangents = [np.array(t, dtype=dtype) for t in self.directions]
+            jvp = call("jvp()", lambda: as_array(engine.jvp(y, xs, tangents), "the JVP"))
+            if not engine.grad_takes_cotangent:
+                return forward, [jvp]
+            grads = call(labels.grad, lambda: [as_array(g, "a gradient") for g in as_list(engine.grad(y, xs, cotangent))])
+            return forward, [jvp, *grads]
+        made = call("grad(..., create_graph=True)", lambda: as_list(engine.grad(y, xs, cotangent, create_graph=True)))
+        firsts = [call("value() of a gradient made with create_graph=True",
+                       lambda g=g: as_array(engine.value(g), "a gradient made with create_graph=True")) for g in made]
+        if len(firsts) != len(xs) or any(f.shape != x.shape for f, x in zip(firsts, self.inputs)):
+            return forward, firsts  # the verdict names the count or the shape
+        seconds = [np.zeros(np.shape(x), dtype=np.float64) for x in self.inputs]
+        for g, v in zip(made, self.directions):
+            direction = np.array(v, dtype=dtype)
+            again = call("grad() of a gradient", lambda g=g, d=direction: [
+                as_array(s, "a second-order gradient") for s in as_list(engine.grad(g, xs, d))
+            ])
+            if len(again) != len(xs) or any(s.shape != x.shape for s, x in zip(again, self.inputs)):
+                raise CallFailed("shape", (
+                    f"grad() of a gradient made with create_graph=True returned {len(again)} array(s) of shapes "
+                    f"{', '.join(str(s.shape) for s in again) or 'none'} for {len(xs)} input(s): it must return "
+                    "one per x, shaped like it, zeros for an x the gradient does not depend on "
+                    "(docs/contract.md, section 1)"))
+            for total, part in zip(seconds, again):
+                total += part.astype(np.float64)
+        return forward, [*firsts, *(s.astype(dtype) for s in seconds)]
+
+
+def derive(case: Any, mode: str) -> Derived:
+    """Return ``case`` checked in ``mode``, with its directions (order 2) or tangents (forward)."""
+    return Derived(case, mode, _directions(case, 2 if mode == ORDER2 else 3))
+
+
+# --- The reference ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DerivedReference:
+    """The reference of a derived case: the forward value, first-order VJP and what the mode checks.
+
+    ``grads`` holds what the engine's ``grads`` are compared with: order 2's
+    first-order gradients then its second-order ones; forward mode's JVP.
+    """
+
+    forward: np.ndarray
+    grads: tuple[np.ndarray, ...]
+    first: tuple[np.ndarray, ...]
+    agrees: bool = True
+    note: str | None = None
+
+
+def _nested(forward: Callable[..., Any], inputs: Sequence[np.ndarray], cotangent: np.ndarray,
+            directions: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Return TensorFlow's forward value, VJP, VJP of the VJP along ``directions``, and JVP along them.
+
+    Two nested tapes: the inner one's VJP ``g(x, u)`` is differentiated by the
+    outer one, w.r.t. ``x`` (the second derivative) and w.r.t. ``u`` (``J d``,
+    the forward-mode derivative, since ``g`` is linear in ``u``).
+    """
+    from gradcheck._tf import tensorflow
+
+    tf = tensorflow()
+    operands = [tf.constant(x, dtype=tf.float64) for x in inputs]
+    seed = tf.constant(cotangent, dtype=tf.float64)
+    zero = tf.UnconnectedGradients.ZERO
+    with tf.GradientTape() as outer:
+        outer.watch(operands)
+        outer.watch(seed)
+        with tf.GradientTape() as inner:
+            inner.watch(operands)
+            output = forward(tf, *operands)
+        grads = [tf.convert_to_tensor(g) for g in
+                 inner.gradient(output, operands, output_gradients=seed, unconnected_gradients=zero)]
+        total = tf.add_n([tf.reduce_sum(g * tf.constant(d, dtype=tf.float64)) for g, d in zip(grads, directions)]
+                         + [tf.constant(0.0, dtype=tf.float64)])
+    *seconds, along = outer.gradient(total, [*operands, seed], unconnected_gradients=zero)
+    return (output.numpy(), [g.numpy() for g in grads],
+            [tf.convert_to_tensor(s).numpy() for s in seconds], tf.convert_to_tensor(along).numpy())
+
+
+# Central differences of a float64 VJP: the same step and agreement as the first-order oracle.
+_STEP = 1e-6
+_RTOL = 1e-5
+_ROUNDING = 8 * float(np.finfo(np.float64).eps) / _STEP
+
+
+def reference(case: Derived, clock: Any = None) -> DerivedReference:
+    """Return the reference of ``case``, TensorFlow cross-checked by finite differences.
+
+    A disagreement between the two (or an oracle that cannot answer) is the
+    harness's problem: the case is not judged.
+    """
+    base = case.base
+    try:
+        forward, first, seconds, along = _nested(base.tensorflow, base.inputs, base.cotangent, case.directions)
+        if clock:
+            clock.lap("tensorflow")
+        np_forward = np.asarray(base.reference(*base.inputs), dtype=np.float64)
+    except Exception as exc:  # noqa: BLE001 - an oracle that cannot answer is the harness's problem
+        empty = np.zeros(())
+        return DerivedReference(empty, (), (), agrees=False, note=(
+            f"the reference could not compute {case.describe()}: {type(exc).__name__}: {str(exc)[:200]}"))
+    if np_forward.shape != forward.shape or not np.all(np.abs(np_forward - forward) <= 1e-9 * (1 + np.abs(forward))):
+        return DerivedReference(forward, (), tuple(first), agrees=False,
+                                note=f"TensorFlow's forward value of {case.describe()} differs from NumPy's")
+    rng = np.random.default_rng(zlib.crc32(b"derived", zlib.crc32(np.asarray(base.cotangent).tobytes())))
+    if case.mode == ORDER2:
+        note = _second_order_disagrees(case, seconds, rng)
+        grads = (*first, *seconds)
+    else:
+        note = _forward_disagrees(case, np_forward, along)
+        grads = (along,)
+    if clock:
+        clock.lap("finite differences")
+    return DerivedReference(forward, tuple(grads), tuple(first), agrees=note is None, note=note)
+
+
+def _second_order_disagrees(case: Derived, seconds: Sequence[np.ndarray], rng: np.random.Generator) -> str | None:
+    """Say how TensorFlow's second derivative disagrees with differences of its own VJP, or None."""
+    from gradcheck.oracles import vjp
+
+    base = case.base
+
+    def inner(*inputs: np.ndarray) -> float:
+        _, grads = vjp(base.tensorflow, inputs, base.cotangent)
+        return float(sum(np.sum(g * d) for g, d in zip(grads, case.directions)))
+
+    fourth = base.kind == "program"
+    for _ in range(2):
+        direction = [rng.standard_normal(np.shape(x)) for x in base.inputs]
+        estimate, scale = _quotient(inner, base.inputs, direction, fourth)
+        exact = float(sum(np.sum(s * d) for s, d in zip(seconds, direction)))
+        terms = abs(estimate) + float(sum(np.sum(np.abs(s * d)) for s, d in zip(seconds, direction)))
+        bound = _RTOL * terms + _ROUNDING * scale + 1e-12
+        if abs(estimate - exact) > bound:
+            return (f"TensorFlow's second derivative of {case.describe()} disagrees with finite differences of "
+                    f"its VJP (error {abs(estimate - exact):.3g} > bound {bound:.3g})")
+    return None
+
+
+def _forward_disagrees(case: Derived, value: np.ndarray, along: np.ndarray) -> str | None:
+    """Say how TensorFlow's JVP disagrees with differences of the NumPy forward, or None."""
+    base = case.base
+
+    def forward(*inputs: np.ndarray) -> np.ndarray:
+        return np.asarray(base.reference(*inputs), dtype=np.float64)
+
+    fourth = base.kind == "program"
+    step = _STEP
+    near = (forward(*(x + step * t for x, t in zip(base.inputs, case.directions)))
+            - forward(*(x - step * t for x, t in zip(base.inputs, case.directions)))) / (2 * step)
+    estimate = near
+    if fourth:
+        far = (forward(*(x + 2 * step * t for x, t in zip(base.inputs, case.directions)))
+               - forward(*(x - 2 * step * t for x, t in zip(base.inputs, case.directions)))) / (4 * step)
+        estimate = (4 * near - far) / 3
+    scale = max(largest_magnitude([value, *base.inputs]), 1.0)
+    bound = _RTOL * (np.abs(along) + np.max(np.abs(along), initial=0.0)) + _ROUNDING * scale + 1e-12
+    error = np.abs(estimate - along)
+    if np.all(error <= bound):
+        return None
+    return (f"TensorFlow's forward-mode derivative of {case.describe()} disagrees with finite differences "
+            f"(error {float(np.max(error)):.3g})")
+
+
+def _quotient(function: Callable[..., float], inputs: Sequence[np.ndarray], direction: Sequence[np.ndarray],
+              fourth_order: bool) -> tuple[float, float]:
+    """Return the central-difference derivative of ``function`` along ``direction``, and the magnitude it rounds at."""
+    def at(step: float) -> float:
+        return function(*[x + step * d for x, d in zip(inputs, direction)])
+
+    plus, minus = at(_STEP), at(-_STEP)
+    near = (plus - minus) / (2 * _STEP)
+    scale = max(abs(plus), abs(minus), 1.0)
+    if not fourth_order:
+        return near, scale
+    far = (at(2 * _STEP) - at(-2 * _STEP)) / (4 * _STEP)
+    return (4 * near - far) / 3, scale
+
+
+# --- The verdict --------------------------------------------------------------
+
+
+def judge_derived(case: Derived, outcome: Any, reference: DerivedReference, tolerance: Any) -> Any:
+    """Return the first thing wrong with the engine's answer to a derived case, or None.
+
+    The forward value first (as at order 1), then order 2's first-order
+    gradients made with ``create_graph=True`` and its second-order ones, or
+    forward mode's JVP and its agreement with the engine's own VJP.
+    """
+    from gradcheck.verdict import compare, failure_for, judged_failure
+
+    early = judged_failure(case, outcome)
+    if early is not None:
+        return early
+    forward, grads = outcome.forward, outcome.grads
+    conditioning = case.conditioning()
+    if conditioning > 1.0:
+        tolerance = dataclasses.replace(tolerance, floor=tolerance.floor * conditioning)
+    if forward.shape != reference.forward.shape:
+        return failure_for(
+            case, "forward", f"the forward value has shape {forward.shape}, expected {reference.forward.shape}",
+            expected=reference.forward, actual=forward.astype(np.float64),
+        )
+    failure = compare(case, forward, reference.forward, tolerance, case.terms(forward.shape), "the forward value", None)
+    if failure is not None:
+        return failure
+    if case.mode == FORWARD:
+        return _judge_forward(case, outcome, reference, tolerance)
+    count = len(case.inputs)
+    firsts, seconds = grads[:count], grads[count:]
+    if len(firsts) != count:
+        return failure_for(case, "shape", (
+            f"grad(..., create_graph=True) returned {len(firsts)} gradient(s) for {count} input(s)"))
+    for index, (name, x, made, expected) in enumerate(zip(case.names, case.inputs, firsts, reference.first)):
+        if made.shape != x.shape:
+            return failure_for(
+                case, "shape", f"the gradient w.r.t. {name} made with create_graph=True has shape {made.shape}, "
+                f"expected {x.shape} (the shape of {name})", wrt=name, expected=expected, actual=made.astype(np.float64),
+            )
+        failure = compare(case, made, expected, tolerance, int(case.base.terms(forward.shape, wrt=index)),
+                          f"the gradient w.r.t. {name} made with create_graph=True", name)
+        if failure is not None:
+            return failure
+    for index, (name, second, expected) in enumerate(zip(case.names, seconds, reference.grads[count:])):
+        failure = compare(case, second, expected, tolerance, case.terms(forward.shape, wrt=index),
+                          f"the second derivative w.r.t. {name} (the VJP of the VJP along the case's directions)",
+                          name)
+        if failure is not None:
+            return failure
+    return None
+
+
+def _judge_forward(case: Derived, outcome: Any, reference: DerivedReference, tolerance: Any) -> Any:
+    from gradcheck.verdict import compare, failure_for
+
+    forward, (jvp, *grads) = outcome.forward, outcome.grads
+    expected = reference.grads[0]
+    if jvp.shape != expected.shape:
+        return failure_for(case, "shape", f"jvp() returned shape {jvp.shape}, expected {expected.shape} "
+                           "(the shape of the forward value)", expected=expected, actual=jvp.astype(np.float64))
+    failure = compare(case, jvp, expected, tolerance, case.terms(forward.shape),
+                      "the JVP (forward-mode derivative along the case's tangents)", None, category="mismatch")
+    if failure is not None:
+        return failure
+    if len(grads) != len(case.inputs) or any(g.shape != x.shape for g, x in zip(grads, case.inputs)):
+        return None  # grad's own answer is judged by the first-order check
+    u = case.cotangent
+    along_u = float(np.sum(u * jvp.astype(np.float64)))
+    through_grad = float(sum(np.sum(g.astype(np.float64) * t) for g, t in zip(grads, case.directions)))
+    scale = float(np.sum(np.abs(u * jvp))) + float(sum(np.sum(np.abs(g * t)) for g, t in zip(grads, case.directions)))
+    terms = max(int(case.terms(forward.shape)), 1) * max(1, int(np.size(u)))
+    bound = tolerance.rtol * math.sqrt(terms) * (scale + tolerance.floor)
+    if abs(along_u - through_grad) <= bound:
+        return None
+    return failure_for(
+        case, "mismatch",
+        f"jvp() and grad() disagree: <u, J t> is {along_u:.6g} from jvp() and {through_grad:.6g} from grad() "
+        f"(<J^T u, t>), a difference of {abs(along_u - through_grad):.3g} beyond {bound:.3g}",
+    )
+
+
+def not_differentiable(case: Any, failure: Any) -> str | None:
+    """Name the classic cause of an order-2 failure: a backward that is not differentiable, or None.
+
+    When the engine's second derivative is zero (to rounding) where the
+    reference's is not, its gradient has no graph behind it: the backward was
+    built from values the engine does not differentiate (detached, or NumPy
+    copies wrapped as new leaves).
+    """
+    if getattr(case, "mode", None) != ORDER2 or failure.category != "mismatch" or failure.actual is None:
+        return None
+    if failure.expected is None or "second derivative" not in failure.message:
+        return None
+    actual, expected = np.abs(np.asarray(failure.actual)), np.abs(np.asarray(failure.expected))
+    largest = float(np.max(expected, initial=0.0))
+    if largest == 0.0 or float(np.max(actual, initial=0.0)) > 1e-6 * largest:
+        return None
+    where = f"{case.op}'s backward" if case.kind == "op" else "a backward rule in this program"
+    return (
+        f"the second derivative w.r.t. {failure.wrt} is zero where the reference's is not: {where} is built "
+        "from values the engine does not differentiate (a saved tensor detached, or converted to NumPy and "
+        "wrapped again), so its gradient has no graph behind it; build the backward from the engine's own "
+        "differentiable ops on the saved inputs or outputs"
+    )
+
+
+# --- Programs: which step's backward is to blame --------------------------------
+
+
+def blame_derived(engine: Any, program: Derived, tolerance: Any, timeout: float | None) -> list[tuple[Any, Any]]:
+    """Return the steps of a derived program that fail on their own in its mode, with how they fail.
+
+    Each step is replayed alone, derived in the program's mode (at order 2
+    only the steps whose second derivative is not zero: the others could only
+    give zeros). When none fails alone at order 2, a linear step whose
+    backward is not differentiable hides in its own check; it shows once a
+    nonlinear function of its output follows it, so each one is replayed as
+    ``t = step(...)`` then ``y = multiply(t, t)`` (when the engine has
+    ``multiply`` and ``multiply (order 2)`` is right).
+    """
+    from gradcheck.verdict import judge
+
+    culprits: list[tuple[Any, Any]] = []
+    linear: list[tuple[Any, Any]] = []
+    for step, case in program.base.step_cases():
+        if program.mode == ORDER2 and not has_second_order(step.op):
+            linear.append((step, case))
+            continue
+        failure = _judged_alone(engine, derive(case, program.mode), tolerance, timeout, judge)
+        if failure is not None:
+            culprits.append((step, failure))
+    if culprits or program.mode != ORDER2 or not engine.supports("multiply"):
+        return culprits
+    for step, case in linear:
+        probe = _squared(step, case)
+        if probe is None:
+            continue
+        failure = _judged_alone(engine, derive(probe, ORDER2), tolerance, timeout, judge)
+        if failure is not None:
+            culprits.append((step, failure))
+    return culprits
+
+
+def _judged_alone(engine: Any, case: Derived, tolerance: Any, timeout: float | None, judge: Any) -> Any:
+    expected = reference(case)
+    if not expected.agrees:
+        return None  # the oracles cannot judge this step; blame nobody for it
+    return judge(case, engine.run(case, timeout, repeat=False), expected, tolerance)
+
+
+def _squared(step: Any, case: Any) -> Any:
+    """Return the program ``t = step(operands); y = multiply(t, t)`` on the step's own operands, or None."""
+    from gradcheck.ops import OPS
+    from gradcheck.program import ProgramCase, Step
+
+    spec = OPS[step.op]
+    if spec.listed or spec.variadic or any(param.before for param in spec.params):
+        return None  # operands that are not one name each
+    names = tuple(case.names)
+    try:
+        output = np.asarray(spec.reference(*case.inputs, **case.params))
+    except Exception:  # noqa: BLE001 - a step the reference cannot replay alone is not probed
+        return None
+    cotangent = _directions(case, 5)[0] if output.shape == np.shape(case.inputs[0]) else np.ones(output.shape)
+    return ProgramCase(
+        names, tuple(case.inputs),
+        (Step("t", step.op, names, dict(case.params)), Step("y", "multiply", ("t", "t"), {})),
+        np.asarray(cotangent, dtype=np.float64), case.dtype,
+    )
+
+
+def blamed(program: Any, culprits: Sequence[tuple[Any, Any]]) -> str | None:
+    """Name the step of a failing derived program to blame, or say that none fails alone."""
+    if not culprits:
+        return (
+            f"every step passes alone in {program.mode}, so the engine's {program.mode} pass over the whole "
+            "program is at fault (how it orders or accumulates the derivatives of shared values)"
+        )
+    step, failure = culprits[0]
+    why = failure.diagnosis or not_differentiable(_AsCase(step.op, program.mode), failure) or failure.message
+    alone = " (followed by multiply(t, t), since its own second derivative is zero)" if not has_second_order(step.op) \
+        and program.mode == ORDER2 else ""
+    return f"step `{step.out} = {step.op}(...)` fails alone in {program.mode}{alone}: {why}"
+
+
+@dataclass(frozen=True)
+class _AsCase:
+    op: str
+    mode: str
+    kind: str = "op"
