@@ -518,3 +518,38 @@ def test_a_custom_tanh_with_a_detached_saved_output_has_zero_second_derivative(f
     (second,) = engine.grad(g, [x], u)
     expected = np.zeros(3) if detached else v * u * -2 * t * (1 - t**2)
     np.testing.assert_allclose(second, expected, rtol=1e-12, atol=0)
+
+
+# --- end to end: gradcheck's own order-2 and forward checks on the adapters -----
+
+
+@pytest.mark.parametrize("framework", ADAPTERS)
+def test_gradcheck_passes_each_adapter_at_order_2_and_in_forward_mode(framework):
+    from gradcheck.engine import load_engine
+    from gradcheck.higher import FORWARD, ORDER2
+    from gradcheck.runner import check_op
+
+    module = adapter(framework)
+    engine = load_engine(module.engine32)
+    modes = [ORDER2, FORWARD] if framework in JVP else [ORDER2]
+    # Few examples of one shape (JAX compiles per shape): the campaign (docs/campaign.md) is the long run.
+    for mode in modes:
+        result = check_op(engine, "tanh", mode=mode, max_examples=3, seed=0, shapes=[(2, 3)])
+        assert result.status == "passed", (mode, [failure.to_dict() for failure in result.failures])
+        assert result.oracle_disagreements == 0, result.oracle_note
+
+
+@pytest.mark.parametrize("framework", ADAPTERS)
+def test_gradcheck_fails_a_detached_backward_at_order_2_only(framework):
+    from gradcheck.engine import load_engine
+    from gradcheck.higher import ORDER2
+    from gradcheck.runner import check_op
+
+    module = adapter(framework)
+    engine = load_engine(module.make_engine("float64", ops={"tanh": CUSTOM_TANH[framework](True)},
+                                            forward_mode=False, name="detached tanh"))
+    assert check_op(engine, "tanh", max_examples=5, seed=0, shapes=[(2, 3)]).status == "passed"
+    result = check_op(engine, "tanh", mode=ORDER2, max_examples=5, seed=0, shapes=[(2, 3)])
+    assert result.status == "failed"
+    mismatch = next(failure for failure in result.failures if failure.category == "mismatch")
+    assert "zero where the reference's is not" in (mismatch.diagnosis or ""), mismatch.diagnosis
