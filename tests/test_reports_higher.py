@@ -382,3 +382,34 @@ def test_python_runs_an_order_2_reproducer_with_pytest_and_exits_with_its_status
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAILED" in done.stdout and "test_tanh__order_2__mismatch" in done.stdout, done.stdout
     assert "the second derivative w.r.t. x differs from the reference" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("mode", [ORDER2, FORWARD])
+def test_a_reproducer_of_every_category_runs_and_passes_on_the_correct_engine(mode, reports, tmp_path):
+    """Each category's test replays the mode's calls (twice, or on copies, where it says so) and passes on no bug."""
+    report = reports["program-second-derivative" if mode == ORDER2 else "jvp"]
+    result = report.results[-1]
+    base = result.failures[0]
+    bare = dict(wrt=None, expected=None, actual=None, worst_index=None, max_abs_error=None)
+    calls = "grad(..., create_graph=True)" if mode == ORDER2 else "jvp()"
+    failures = (
+        base,
+        dataclasses.replace(base, category="shape", message=(
+            "grad(..., create_graph=True) returned 1 gradient(s) for 2 input(s)" if mode == ORDER2
+            else "jvp() returned shape (2,), expected (3,) (the shape of the forward value)"), actual=np.ones(2),
+            worst_index=None, wrt=None),
+        dataclasses.replace(base, category="nonfinite", message=base.message.replace(
+            "differs from the reference", "has NaN or inf where the reference is finite")),
+        dataclasses.replace(base, category="exception", message=f"{calls} raised TypeError", **bare),
+        dataclasses.replace(base, category="mutation", message=f"{calls} wrote into the array it was handed", **bare),
+        dataclasses.replace(base, category="nondeterministic", message="the same case gave different answers", **bare),
+        dataclasses.replace(base, category="forward", message="the forward value differs from the reference",
+                            expected=np.zeros(3), actual=np.ones(3)),
+    )
+    report = dataclasses.replace(report, results=(dataclasses.replace(result, failures=failures),))
+    path = write_reproducers(report, tmp_path, load_engine(CORRECT, quiet_tensorflow=False))[result.check]
+    tests = _tests_of(path, CORRECT)
+    stem = result.check.replace(" (", "__").replace(" ", "_").replace(")", "_")
+    assert list(tests) == [f"test_{stem}_{failure.category}" for failure in failures]
+    for test in tests.values():
+        test()

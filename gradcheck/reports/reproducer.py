@@ -488,21 +488,22 @@ class _TestWriter(_FailureTest):
         With ``handed_copies`` the engine gets copies of the literals, which
         the mutation asserts then compare with the literals.
         """
+        cotangent = "cotangent_handed" if handed_copies else "cotangent"
+        xs = f"[{', '.join(self.names)}]"
+        grad_args = f"{OUTPUT}, {xs}, {cotangent}" if self.engine.grad_takes_cotangent else f"{OUTPUT}, {xs}"
+        return [*self._forward_calls(handed_copies=handed_copies), f"grads = as_arrays(engine.grad({grad_args}))"]
+
+    def _forward_calls(self, *, handed_copies: bool) -> list[str]:
+        """Return the calls up to the forward value: copies to hand over, variables, the op or program, value."""
         lines: list[str] = []
         handed = "handed" if handed_copies else "array"
-        cotangent = "cotangent_handed" if handed_copies else "cotangent"
         if handed_copies:
             lines += [f"{name}_handed = {name}_array.copy()" for name in self.names]
             if self.engine.grad_takes_cotangent:
                 lines.append("cotangent_handed = cotangent.copy()")
         lines += [f"{name} = engine.variable({name}_{handed})" for name in self.names]
         lines += [self._step_line(step) for step in self.steps]
-        xs = f"[{', '.join(self.names)}]"
-        grad_args = f"{OUTPUT}, {xs}, {cotangent}" if self.engine.grad_takes_cotangent else f"{OUTPUT}, {xs}"
-        lines += [
-            f"{OUTPUT}_value = as_array(engine.value({OUTPUT}))",
-            f"grads = as_arrays(engine.grad({grad_args}))",
-        ]
+        lines.append(f"{OUTPUT}_value = as_array(engine.value({OUTPUT}))")
         return lines
 
     def _handed_asserts(self) -> list[str]:
@@ -632,18 +633,11 @@ class _DerivedTestWriter(_TestWriter):
         ]
 
     def _calls(self, *, handed_copies: bool) -> list[str]:
-        lines: list[str] = []
-        handed = "handed" if handed_copies else "array"
+        """Return the engine calls: the forward value as at order 1, then the mode's own calls."""
+        lines = self._forward_calls(handed_copies=handed_copies)
         cotangent = "cotangent_handed" if handed_copies else "cotangent"
-        if handed_copies:
-            lines += [f"{name}_handed = {name}_array.copy()" for name in self.names]
-            if self.engine.grad_takes_cotangent:
-                lines.append("cotangent_handed = cotangent.copy()")
-        lines += [f"{name} = engine.variable({name}_{handed})" for name in self.names]
-        lines += [self._step_line(step) for step in self.steps]
         xs = f"[{', '.join(self.names)}]"
         directions = f"[{', '.join(f'{self.prefix}_{name}' for name in self.names)}]"
-        lines.append(f"{OUTPUT}_value = as_array(engine.value({OUTPUT}))")
         count = len(self.names)
         if self.mode == FORWARD:
             lines.append(f"jvp = as_array(engine.jvp({OUTPUT}, {xs}, {directions}))")
