@@ -307,7 +307,7 @@ def _judge_forward(case: Derived, outcome: Any, reference: DerivedReference, tol
     failure = compare(case, jvp, expected, tolerance, case.terms(forward.shape),
                       "the JVP (forward-mode derivative along the case's tangents)", None, category="mismatch")
     if failure is not None:
-        return failure
+        return dataclasses.replace(failure, diagnosis=_jvp_diagnosis(case, jvp, expected, grads, reference, tolerance))
     if len(grads) != len(case.inputs) or any(g.shape != x.shape for g, x in zip(grads, case.inputs)):
         return None  # grad's own answer is judged by the first-order check
     u = case.cotangent
@@ -323,6 +323,28 @@ def _judge_forward(case: Derived, outcome: Any, reference: DerivedReference, tol
         f"jvp() and grad() disagree: <u, J t> is {along_u:.6g} from jvp() and {through_grad:.6g} from grad() "
         f"(<J^T u, t>), a difference of {abs(along_u - through_grad):.3g} beyond {bound:.3g}",
     )
+
+
+def _jvp_diagnosis(case: Derived, jvp: np.ndarray, expected: np.ndarray, grads: Sequence[np.ndarray],
+                   reference: DerivedReference, tolerance: Any) -> str | None:
+    """Name what is wrong with a JVP that differs from the reference, from the case's own evidence."""
+    from gradcheck.verdict import compare
+
+    actual = jvp.astype(np.float64)
+    largest = float(np.max(np.abs(expected), initial=0.0))
+    where = f"{case.op}'s forward-mode rule" if case.kind == "op" else "a forward-mode rule in this program"
+    if largest > 0 and float(np.max(np.abs(actual), initial=0.0)) <= 1e-6 * largest:
+        return (f"jvp() returned zeros where the reference's JVP is not: {where} does not carry the tangents "
+                "of its inputs to its output")
+    if largest > 0 and np.allclose(actual, -expected, rtol=1e-3, atol=1e-6 * largest):
+        return f"the JVP has the wrong sign everywhere: {where} negates its result"
+    right_vjp = len(grads) == len(reference.first) and all(
+        g.shape == e.shape and compare(case, g, e, tolerance, 1, "", "x") is None for g, e in zip(grads, reference.first)
+    )
+    if right_vjp and grads:
+        return (f"grad() is right on this very case and jvp() is not: {where} (the JVP) is wrong, not the "
+                "derivative it is meant to compute; compare it with the VJP rule of the same op")
+    return None
 
 
 def not_differentiable(case: Any, failure: Any) -> str | None:

@@ -193,7 +193,7 @@ def check_op(
     # ranks, parameter features), each then tried on smaller cases of its kind.
     def named(case: Any, failure: Failure) -> str | None:
         if mode is not None:
-            return not_differentiable(case, failure)
+            return not_differentiable(case, failure) or failure.diagnosis
         return diagnose(case, failure, tolerance)
 
     smaller = functools.partial(
