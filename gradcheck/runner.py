@@ -149,7 +149,6 @@ def check_op(
     """
     from gradcheck.diagnosis import diagnose, explain
     from gradcheck.higher import FORWARD, ORDER2, check_name, not_differentiable
-    from gradcheck.higher import reference as derived_reference
     from gradcheck.strategies import case_class, op_cases, smaller_cases
     from gradcheck.verdict import judge
 
@@ -194,7 +193,7 @@ def check_op(
     # ranks, parameter features), each then tried on smaller cases of its kind.
     def named(case: Any, failure: Failure) -> str | None:
         if mode is not None:
-            return not_differentiable(case, failure)
+            return not_differentiable(case, failure) or failure.diagnosis
         return diagnose(case, failure, tolerance)
 
     smaller = functools.partial(
@@ -210,7 +209,7 @@ def check_op(
         strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare, budget=budget,
         database=stored, classify=lambda case: case_class(getattr(case, "base", case)),
         smaller=smaller if mode is None else lambda case: (_derived(batch, mode) for batch in smaller(case.base)),
-        diagnose=named, on_example=on_example, reference=None if mode is None else derived_reference,
+        diagnose=named, on_example=on_example,
         plan=plan_key(*drawn_from, engine.dtype.name, VALUE_SETS, max_examples, seed),
     )
     if mode is not None:
@@ -254,7 +253,6 @@ def check_programs(
     """
     from gradcheck.diagnosis import blame_steps, diagnose
     from gradcheck.higher import FORWARD, ORDER2, blame_derived, blamed, check_name
-    from gradcheck.higher import reference as derived_reference
     from gradcheck.strategies import programs
     from gradcheck.verdict import judge
 
@@ -302,8 +300,7 @@ def check_programs(
                   {op: values for op, values in declared.items() if op in usable}, *([] if mode is None else [mode]))
     stored = None if database is None else database.within(*drawn_from)
     state = search(strategy, evaluate, max_examples=max_examples, seed=seed, budget=budget, database=stored,
-                   plan=plan_key(*drawn_from, engine.dtype.name, max_examples, seed), on_example=on_example,
-                   reference=None if mode is None else derived_reference)
+                   plan=plan_key(*drawn_from, engine.dtype.name, max_examples, seed), on_example=on_example)
     if mode is not None:
         return check_result(
             check_name(PROGRAMS_CHECK, mode), "program", state, started,

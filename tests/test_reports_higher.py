@@ -30,7 +30,8 @@ import pytest
 
 from gradcheck.case import Case
 from gradcheck.engine import load_engine
-from gradcheck.higher import FORWARD, ORDER2, DerivedReference, check_name, derive, not_differentiable
+from gradcheck.higher import FORWARD, ORDER2, check_name, derive, not_differentiable
+from gradcheck.oracles import DerivedReference
 from gradcheck.program import ProgramCase, Step
 from gradcheck.reports.display import replay_command
 from gradcheck.reports.html import render_html

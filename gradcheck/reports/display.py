@@ -15,7 +15,7 @@ import numpy as np
 
 from gradcheck._literals import source
 from gradcheck._text import printable
-from gradcheck.higher import FORWARD, ORDER2, base_check
+from gradcheck._modes import FORWARD, ORDER2
 from gradcheck.results import CheckResult, Failure, Report
 
 __all__ = [
@@ -210,8 +210,11 @@ def replay_ops_command(report: Report, ops: Sequence[str] | None, order: int = 1
     own: ``--ops tanh``, with ``--order 2`` when ``order`` is 2 (forward mode
     runs wherever the engine has ``jvp``).
     """
+    from gradcheck.higher import base_check
+
     words = ["gradcheck", "check", report.target]
     if ops is not None:
+        # An op's order-2 and forward checks run with the op's own: --ops names the op.
         words += ["--ops", ",".join(dict.fromkeys(base_check(op) for op in ops)), "--no-programs"]
     else:
         # Which ops failed alone decides which programs count: run them all
