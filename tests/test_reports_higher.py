@@ -231,7 +231,7 @@ def reports(tmp_path_factory) -> dict[str, Report]:
 
 
 def _label_rows(panel: str) -> list[str]:
-    """Return the label column of a text panel's rows, a wrapped label joined again."""
+    """Return the first cell of each row of a text panel (labels, and the message), a wrapped label joined again."""
     labels: list[str] = []
     for line in panel.splitlines():
         inner = line.strip("│ ").rstrip()
@@ -240,7 +240,7 @@ def _label_rows(panel: str) -> list[str]:
         label = line[2:].split("  ", 1)[0].strip()
         if not label or label[0] in "[-0123456789":
             continue
-        # A label that wraps continues on the next row, under itself, with no value beside the first part.
+        # The one label that wraps, "gradient w.r.t. x made with create_graph=True", goes on under itself.
         if labels and labels[-1].endswith(" with"):
             labels[-1] += " " + label
         else:
