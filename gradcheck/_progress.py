@@ -35,16 +35,30 @@ class Callbacks(NamedTuple):
     on_example: "Callable[[], None] | None" = None
 
 
-def check_plan(engine: "CheckedEngine", ops: Sequence[str], max_examples: int, programs: int) -> dict[str, int]:
+def check_plan(
+    engine: "CheckedEngine", ops: Sequence[str], max_examples: int, programs: int, order: int | None = None,
+) -> dict[str, int]:
     """Return the examples each check of a run is to draw, in check order (0: an op the engine lacks).
 
-    An estimate for progress only: the runner decides what actually runs.
+    An estimate for progress only: the runner decides what actually runs. Each op's
+    derived checks (order 2, forward mode: ``runner.derived_modes``) follow it.
     """
-    from gradcheck.runner import PROGRAMS_CHECK
+    from gradcheck.errors import UsageError
+    from gradcheck.runner import PROGRAMS_CHECK, derived_checks, derived_modes
 
-    plan = {op: max_examples if engine.supports(op) else 0 for op in ops}
+    try:
+        modes = derived_modes(engine, order)
+    except UsageError:
+        modes = ()  # the runner says so
+    plan: dict[str, int] = {}
+    for op in ops:
+        plan[op] = max_examples if engine.supports(op) else 0
+        for check in derived_checks(op, modes) if engine.supports(op) else ():
+            plan[check] = max_examples
     if programs and any(plan.values()):
         plan[PROGRAMS_CHECK] = programs
+        for check in derived_checks(PROGRAMS_CHECK, modes):
+            plan[check] = programs
     return plan
 
 

@@ -325,10 +325,13 @@ def _npy_header(blob: bytes) -> tuple[tuple[int, ...], bool, np.dtype, int]:
 
 
 def answer_limits(case: Any) -> FrameLimits:
-    """Return what an outcome of ``case`` (a Computation) may carry: see ``_ANSWER_GROWTH``."""
+    """Return what an outcome of ``case`` (a Computation) may carry: see ``_ANSWER_GROWTH``.
+
+    A case at order 2 (``gradcheck.higher``) answers two gradients per input."""
     arrays = [np.asarray(array) for array in (*case.inputs, case.cotangent)]
-    elements = max(_ANSWER_MIN_ELEMENTS, _ANSWER_GROWTH * sum(array.size for array in arrays))
-    count = 1 + len(case.inputs) + _SPARE_ARRAYS
+    per_input = 2 if getattr(case, "mode", None) is not None else 1
+    elements = max(_ANSWER_MIN_ELEMENTS, _ANSWER_GROWTH * per_input * sum(array.size for array in arrays))
+    count = 1 + per_input * len(case.inputs) + _SPARE_ARRAYS
     return FrameLimits(
         arrays=count,
         total_bytes=elements * _ITEM_BYTES + count * _NPY_HEADER_BYTES,
@@ -353,7 +356,14 @@ def decode_params(value: Any) -> Any:
 def case_message(case: Any, repeat: bool = True) -> tuple[dict[str, Any], list[np.ndarray]]:
     """Return the header and arrays that carry ``case`` (a Case or ProgramCase) to a worker.
 
-    ``repeat``: whether the worker runs the case twice (``run_engine``)."""
+    ``repeat``: whether the worker runs the case twice (``run_engine``). A
+    derived case (``gradcheck.higher``) adds its mode and, after the
+    cotangent, its directions."""
+    mode = getattr(case, "mode", None)
+    if mode is not None:
+        carried, arrays = case_message(case.base, repeat)
+        carried["mode"] = mode
+        return carried, [*arrays, *case.directions]
     header: dict[str, Any] = {
         "type": "run", "kind": case.kind, "names": list(case.names), "dtype": case.dtype, "repeat": repeat,
     }
@@ -373,6 +383,15 @@ def case_from_message(header: dict[str, Any], arrays: list[np.ndarray]) -> Any:
     from gradcheck.case import Case
     from gradcheck.program import ProgramCase, Step
 
+    mode = header.get("mode")
+    if mode is not None:
+        from gradcheck.higher import MODES, Derived
+
+        count = len(header["names"])
+        if mode not in MODES or len(arrays) != 2 * count + 1:
+            raise ProtocolError(f"a run message with mode {_shown(mode)} carries {len(arrays)} arrays")
+        base = case_from_message({key: value for key, value in header.items() if key != "mode"}, arrays[:count + 1])
+        return Derived(base, mode, tuple(arrays[count + 1:]))
     *inputs, cotangent = arrays
     names = tuple(header["names"])
     if header["kind"] == "program":

@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         "name": engine.name,
         "dtype": engine.dtype.name,
         "grad_takes_cotangent": engine.grad_takes_cotangent,
+        "takes_create_graph": engine.takes_create_graph,
+        "has_jvp": engine.has_jvp,
         "ops": list(engine.ops),
         "aliases": engine.aliases,
         "supported_params": supported_params_data(engine.supported_params),

@@ -121,7 +121,7 @@ def check_report(
         timeout=settings.timeout, tolerances=settings.tolerances,
         programs=settings.programs if with_programs else 0,
         program_ops=program_ops if with_programs else None, failed_ops=failed_ops,
-        supported_params=settings.supported_params, database=settings.database,
+        supported_params=settings.supported_params, database=settings.database, order=settings.order,
     )
 
 
@@ -136,6 +136,7 @@ def assert_gradients(
     tolerances: Mapping[str, Any] | None = None,
     supported_params: Mapping[str, Any] | None = None,
     database: str | None = None,
+    order: int | None = None,
 ) -> CheckResult | list[CheckResult]:
     """Check the gradients of ``ops`` on ``engine``; raise with the minimal case when one is wrong.
 
@@ -154,6 +155,10 @@ def assert_gradients(
     ``seed="random"`` draws a fresh seed, which a failure's replay line
     names. ``database``: a folder (``".gradcheck/examples"``) where failing
     examples are stored and replayed first the next time (default: none).
+    ``order``: 2 checks second derivatives too (``"tanh (order 2)"``; the
+    engine's ``grad`` must take ``create_graph``), 1 does not; None is 2
+    where the engine's ``grad`` takes ``create_graph``. An engine with
+    ``jvp`` is checked in forward mode too (``"tanh (forward)"``).
 
     Return the ``CheckResult`` when ``ops`` is one name, else the list of
     them in check order. Raise :class:`GradientAssertionError` (an
@@ -171,7 +176,7 @@ def assert_gradients(
     __tracebackhide__ = True  # pytest shows the caller's line, not this function's
     settings = CheckSettings(
         max_examples=max_examples, programs=programs, seed=SEED.check(seed), timeout=timeout, tolerances=tolerances,
-        supported_params=supported_params, database=database,
+        supported_params=supported_params, database=database, order=order,
     )
     engine = _loaded(engine)
     report = check_report(engine, _requested_checks(engine, ops, settings), settings)

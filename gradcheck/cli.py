@@ -412,14 +412,14 @@ def _run_check(args: argparse.Namespace) -> int:
         missing = missing_ops(engine, ops) if names is not None and nonce is None else None
         if missing is not None:
             raise UsageError(missing)
-        plan = check_plan(engine, ops, settings.max_examples, settings.programs)
+        plan = check_plan(engine, ops, settings.max_examples, settings.programs, settings.order)
         with progress_callbacks(plan, quiet=args.quiet or nonce is not None) as progress:
             try:
                 report = run_checks(
                     engine, ops=ops, max_examples=settings.max_examples, seed=settings.seed,
                     timeout=settings.timeout, programs=settings.programs, supported_params=settings.supported_params,
                     on_start=progress.on_start, on_finish=progress.on_finish, on_example=progress.on_example,
-                    database=database,
+                    database=database, order=settings.order,
                 )
                 checking[0] = False
             except ChecksInterrupted as stopped:

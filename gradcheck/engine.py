@@ -102,6 +102,13 @@ class CheckedEngine(Protocol):
     unsupported_reasons: dict[str, str]
     notes: tuple[str, ...]
 
+    # Order 2 (``grad(..., create_graph=True)``) and forward mode (``jvp``): gradcheck.higher.
+    @property
+    def takes_create_graph(self) -> bool: ...
+
+    @property
+    def has_jvp(self) -> bool: ...
+
     def supports(self, op: str) -> bool: ...
 
     def run(self, case: Computation, timeout: float | None, repeat: bool = True) -> EngineOutcome: ...
@@ -139,6 +146,20 @@ class Engine:
         """Return whether the engine defines ``op`` (a canonical name or an alias)."""
         return ALIASES.get(op, op) in self.ops
 
+    @property
+    def takes_create_graph(self) -> bool:
+        """Whether ``grad`` accepts ``create_graph=True`` (and a cotangent): the engine is checked at order 2."""
+        return self.grad_takes_cotangent and _accepts_keyword(getattr(self.obj, "grad", None), "create_graph")
+
+    @property
+    def has_jvp(self) -> bool:
+        """Whether the engine has ``jvp(y, xs, tangents)``: it is checked in forward mode."""
+        return callable(getattr(self.obj, "jvp", None))
+
+    def jvp(self, y: Any, xs: list[Any], tangents: list[np.ndarray]) -> Any:
+        """Return the engine's JVP of ``y`` along ``tangents`` (one per x)."""
+        return self.obj.jvp(y, xs, tangents)  # type: ignore[attr-defined]
+
     def run(self, case: Computation, timeout: float | None, repeat: bool = True) -> EngineOutcome:
         """Return the ``EngineOutcome`` of running ``case`` in this process (twice with ``repeat``)."""
         from gradcheck.execution import run_engine
@@ -157,19 +178,36 @@ class Engine:
         """
         return as_array(self.obj.value(node))
 
-    def grad(self, y: Any, xs: list[Any], cotangent: np.ndarray) -> list[Any]:
+    def grad(self, y: Any, xs: list[Any], cotangent: np.ndarray, create_graph: bool = False) -> list[Any]:
         """Return the engine's VJP of ``y`` w.r.t. each of ``xs``, as a list.
 
         A bare (non-list, non-tuple) result is taken as the one gradient of a
-        single ``x``; the caller checks that the length matches ``xs``.
+        single ``x``; the caller checks that the length matches ``xs``. With
+        ``create_graph`` (only for an engine with ``takes_create_graph``) the
+        gradients are the engine's tensors, differentiable again (order 2).
         """
-        if self.grad_takes_cotangent:
+        if create_graph:
+            result = self.obj.grad(y, xs, cotangent, create_graph=True)  # type: ignore[call-arg]
+        elif self.grad_takes_cotangent:
             result = self.obj.grad(y, xs, cotangent)
         else:
             result = self.obj.grad(y, xs)
         if isinstance(result, (list, tuple, Iterator)):
             return list(result)
         return [result]
+
+
+def _accepts_keyword(function: Any, name: str) -> bool:
+    """Return whether ``function`` takes a keyword argument ``name`` (by that name, or ``**kwargs``)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        (p.name == name and p.kind in (*_POSITIONAL, inspect.Parameter.KEYWORD_ONLY))
+        or p.kind is inspect.Parameter.VAR_KEYWORD
+        for p in parameters
+    )
 
 
 def load_engine(target: str | os.PathLike[str] | object, *, quiet_tensorflow: bool = True) -> Engine:

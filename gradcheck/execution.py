@@ -32,6 +32,9 @@ __all__ = [
     "EngineCalls",
     "EngineOutcome",
     "EngineTimeout",
+    "CallFailed",
+    "as_array",
+    "as_list",
     "call_labels",
     "captured",
     "guarded_call",
@@ -149,6 +152,8 @@ def captured(sink: io.TextIOBase) -> Iterator[None]:
 
 
 class _CallFailed(Exception):
+    """How a call into user code failed: raised by the calls, and by a computation's ``evaluate``."""
+
     def __init__(self, category: str, message: str, detail: str | None = None) -> None:
         super().__init__(message)
         self.category, self.message, self.detail = category, message, detail
@@ -289,17 +294,12 @@ def _attempt(
     try:
         with time_limit(timeout), captured(sink):
             xs = [call(labels.variable, engine.variable, array) for array in handed]
-            y = case.apply(engine, xs, call)
-            forward = call(labels.value, lambda: _as_array(engine.value(y), "the forward value"))
-            if forward.shape != cotangent.shape:
-                # The cotangent has the reference's output shape: grad() would
-                # fail on it, and the forward shape is the bug to report.
-                grads: list[np.ndarray] = []
+            evaluate = getattr(case, "evaluate", None)
+            if evaluate is not None:
+                # A derived computation (gradcheck.higher): order 2 or forward mode.
+                forward, grads = evaluate(engine, labels, xs, call, cotangent)
             else:
-                grads = call(
-                    labels.grad,
-                    lambda: [_as_array(g, "a gradient") for g in _as_list(engine.grad(y, xs, cotangent))],
-                )
+                forward, grads = _first_order(engine, labels, case, xs, call, cotangent)
     except EngineTimeout:
         raise _CallFailed("timeout", f"{current[0]} did not return within {timeout:g} s") from None
     if not check_each_call:
@@ -309,6 +309,24 @@ def _attempt(
             # Find the call that wrote; if the second run writes nowhere, say so as found.
             _attempt(engine, labels, case, timeout, _BoundedText(), check_each_call=True)
             raise
+    return forward, grads
+
+
+def _first_order(
+    engine: EngineCalls, labels: CallLabels, case: Computation, xs: list[Any], call: Callable[..., Any],
+    cotangent: np.ndarray,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Return the engine's forward value of ``case`` and its VJP of ``cotangent``."""
+    y = case.apply(engine, xs, call)
+    forward = call(labels.value, lambda: _as_array(engine.value(y), "the forward value"))
+    if forward.shape != cotangent.shape:
+        # The cotangent has the reference's output shape: grad() would
+        # fail on it, and the forward shape is the bug to report.
+        return forward, []
+    grads = call(
+        labels.grad,
+        lambda: [_as_array(g, "a gradient") for g in _as_list(engine.grad(y, xs, cotangent))],
+    )
     return forward, grads
 
 
@@ -360,16 +378,30 @@ def _gradient_name(case: Computation, index: int) -> str:
 
 
 def _as_list(grads: Any) -> list[Any]:
+    return as_list(grads)
+
+
+def as_list(grads: Any) -> list[Any]:
+    """Return what ``grad`` returned as a list: a bare result is the one gradient of a single x."""
     if isinstance(grads, np.ndarray) or not isinstance(grads, (list, tuple)):
         return [grads]
     return list(grads)
 
 
 def _as_array(value: Any, what: str) -> np.ndarray:
-    from gradcheck.arrays import as_array
+    return as_array(value, what)
+
+
+def as_array(value: Any, what: str) -> np.ndarray:
+    """Return a copy of what user code returned as a NumPy array of numbers; raise TypeError if it is not one."""
+    from gradcheck.arrays import as_array as converted
 
     # A copy: the engine may reuse its buffers in a later call (grad after value).
-    array = np.array(as_array(value), copy=True)
+    array = np.array(converted(value), copy=True)
     if not np.issubdtype(array.dtype, np.number):
         raise TypeError(f"{what} must be an array of numbers, got {type(value).__name__}")
     return array
+
+
+#: Raised by a computation's ``evaluate`` for a failure it finds itself (``CallFailed(category, message, detail)``).
+CallFailed = _CallFailed

@@ -90,6 +90,9 @@ class IsolatedEngine:
     name: str = ""
     dtype: np.dtype = field(default_factory=lambda: np.dtype("float64"))
     grad_takes_cotangent: bool = True
+    # Whether the engine's grad takes create_graph=True (order 2), and it has jvp (forward mode).
+    takes_create_graph: bool = False
+    has_jvp: bool = False
     ops: dict[str, None] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     supported_params: SupportedParams = field(default_factory=dict)
@@ -106,6 +109,8 @@ class IsolatedEngine:
         self.name = ready["name"]
         self.dtype = np.dtype(ready["dtype"])
         self.grad_takes_cotangent = ready["grad_takes_cotangent"]
+        self.takes_create_graph = ready["takes_create_graph"]
+        self.has_jvp = ready["has_jvp"]
         self.ops = dict.fromkeys(ready["ops"])
         self.aliases = ready["aliases"]
         self.supported_params = ready["supported_params"]
@@ -348,11 +353,15 @@ def _check_ready(header: dict[str, Any]) -> None:
     expected = {
         "type", "target", "name", "dtype", "grad_takes_cotangent", "ops", "aliases", "supported_params", "array_bytes",
     }
-    # Only an engine built from a class (gradcheck.classes) explains itself.
+    # Only an engine built from a class (gradcheck.classes) explains itself; only
+    # an engine with higher derivatives says so.
     header.setdefault("unsupported_reasons", {})
     header.setdefault("notes", [])
+    header.setdefault("takes_create_graph", False)
+    header.setdefault("has_jvp", False)
     valid = (
-        set(header) - {"unsupported_reasons", "notes"} == expected
+        set(header) - {"unsupported_reasons", "notes", "takes_create_graph", "has_jvp"} == expected
+        and type(header["takes_create_graph"]) is bool and type(header["has_jvp"]) is bool
         and all(isinstance(header[key], str) for key in ("target", "name", "dtype"))
         and header["dtype"] in DTYPES
         and type(header["grad_takes_cotangent"]) is bool

@@ -127,9 +127,14 @@ class Failure:
     # Other failures of the same check that the same bug explains (its diagnosis
     # reproduces each on its own case): one bug, told once, with where else it showed.
     also_seen_as: tuple["Failure", ...] = ()
+    # A failure of a derived check (gradcheck.higher): "order 2" or "forward", and the
+    # case's directions (order 2) or tangents (forward), one per input.
+    mode: str | None = None
+    directions: tuple[ArrayRecord, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "directions", tuple(self.directions))
         object.__setattr__(self, "steps", tuple(self.steps))
         object.__setattr__(self, "also_seen_as", tuple(self.also_seen_as))
 
@@ -152,6 +157,7 @@ class Failure:
             "program": self.program,
             **({"steps": [_step_dict(step) for step in self.steps]} if self.steps else {}),
             **({"also_seen_as": [other.to_dict() for other in self.also_seen_as]} if self.also_seen_as else {}),
+            **({"mode": self.mode, "directions": [record.to_dict() for record in self.directions]} if self.mode else {}),
         }
 
     @classmethod
@@ -179,6 +185,8 @@ class Failure:
             program=data.get("program"),
             steps=tuple(_step_from(item) for item in data.get("steps") or ()),
             also_seen_as=tuple(cls.from_dict(item) for item in data.get("also_seen_as") or ()),
+            mode=data.get("mode"),
+            directions=tuple(ArrayRecord.from_dict(item) for item in data.get("directions") or ()),
         )
 
 
@@ -212,6 +220,10 @@ class CheckResult:
     # Failing examples an earlier run stored, replayed first (gradcheck._database); the
     # examples count them.
     stored_replayed: int = 0
+    # The derivative checked: 1 (the VJP) or 2 (the VJP of the VJP), in reverse or forward mode
+    # (gradcheck.higher); the check's name says it too: "tanh (order 2)", "tanh (forward)".
+    order: int = 1
+    mode: str = "reverse"
     # Seconds per stage (generation, tensorflow, finite differences, engine,
     # comparison, blame); measured, not part of the JSON report.
     stages: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
@@ -227,6 +239,8 @@ class CheckResult:
         data: dict[str, Any] = {
             "check": self.check,
             "kind": self.kind,
+            "order": self.order,
+            "mode": self.mode,
             "status": self.status,
             "examples": self.examples,
             "cases": self.cases,
@@ -257,6 +271,8 @@ class CheckResult:
         return cls(
             check=data["check"],
             kind=data.get("kind", "op"),
+            order=int(data.get("order", 1)),
+            mode=str(data.get("mode", "reverse")),
             status=data["status"],
             examples=data.get("examples", 0),
             seconds=data.get("seconds", 0.0),

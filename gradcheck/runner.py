@@ -43,6 +43,8 @@ __all__ = [
     "ChecksInterrupted",
     "check_op",
     "check_programs",
+    "derived_checks",
+    "derived_modes",
     "missing_ops",
     "resolve_ops",
     "run_checks",
@@ -128,8 +130,16 @@ def check_op(
     supported: SupportedParams | None = None,
     database: FailureStore | None = None,
     on_example: Callable[[], None] | None = None,
+    mode: str | None = None,
+    first_order: CheckResult | None = None,
 ) -> CheckResult:
     """Return the result of searching for a failing case of ``op`` on ``engine``.
+
+    ``mode`` (``gradcheck.higher``: ``"order 2"`` or ``"forward"``) checks
+    the op's second derivative or its JVP instead of its VJP, as the check
+    ``OP (order 2)`` or ``OP (forward)``. A failure there that ``first_order``
+    (the op's own result) already reports, word for word (the op raised, its
+    forward value is wrong), is not told again: the case passes.
 
     ``shapes`` (one per operand) and ``params`` fix what is otherwise drawn
     (see ``gradcheck.strategies.op_cases``). ``supported`` is the declared
@@ -138,6 +148,7 @@ def check_op(
     ``on_example`` is called as each example starts (for progress).
     """
     from gradcheck.diagnosis import diagnose, explain
+    from gradcheck.higher import FORWARD, ORDER2, check_name, not_differentiable
     from gradcheck.strategies import case_class, op_cases, smaller_cases
     from gradcheck.verdict import judge
 
@@ -151,6 +162,8 @@ def check_op(
         shapes=shapes, params=None if params is None else dict(params), sets=VALUE_SETS,
         supported=declared,
     )
+    if mode is not None:
+        strategy = strategy.map(functools.partial(_derived, mode=mode))
 
     # An isolated engine answers an example's value sets in one round trip.
     run_many = getattr(engine, "run_many", None)
@@ -170,31 +183,43 @@ def check_op(
         clock.lap("engine")
         failure = judge(case, outcome, reference, tolerance)
         clock.lap("comparison")
+        if failure is not None and (failure.category, failure.message) in reported:
+            return None
         return failure
+
+    reported = {(f.category, f.message) for f in (first_order.failures if first_order else ())}
 
     # One failure per distinct bug: by category and class of case (operand
     # ranks, parameter features), each then tried on smaller cases of its kind.
     def named(case: Any, failure: Failure) -> str | None:
+        if mode is not None:
+            return not_differentiable(case, failure) or failure.diagnosis
         return diagnose(case, failure, tolerance)
 
+    smaller = functools.partial(
+        smaller_cases, sets=VALUE_SETS, ones_cotangent=not engine.grad_takes_cotangent, resize=shapes is None,
+    )
     # Everything op_cases draws from: the scope of stored examples (this op's, drawn by this
     # very strategy) and, with the search's own settings, the key of a kept plan.
     drawn_from = (op, max_dims, max_side, not engine.grad_takes_cotangent,
-                  None if shapes is None else [list(shape) for shape in shapes], params, declared)
+                  None if shapes is None else [list(shape) for shape in shapes], params, declared,
+                  *([] if mode is None else [mode]))
     stored = None if database is None else database.within(*drawn_from)
     state = search(
         strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare, budget=budget,
-        database=stored, classify=case_class,
-        smaller=functools.partial(
-            smaller_cases, sets=VALUE_SETS, ones_cotangent=not engine.grad_takes_cotangent, resize=shapes is None,
-        ),
+        database=stored, classify=lambda case: case_class(getattr(case, "base", case)),
+        smaller=smaller if mode is None else lambda case: (_derived(batch, mode) for batch in smaller(case.base)),
         diagnose=named, on_example=on_example,
         plan=plan_key(*drawn_from, engine.dtype.name, VALUE_SETS, max_examples, seed),
     )
-    result = check_result(
-        op, "op", state, started,
-        explain=lambda failing: explain(failing, tolerance, engine=engine, timeout=budget.limit),
-    )
+    if mode is not None:
+        result = check_result(check_name(op, mode), "op", state, started, diagnose=named,
+                              order=2 if mode == ORDER2 else 1, mode="forward" if mode == FORWARD else "reverse")
+    else:
+        result = check_result(
+            op, "op", state, started,
+            explain=lambda failing: explain(failing, tolerance, engine=engine, timeout=budget.limit),
+        )
     if not declared:
         return result
     checked_on, not_checked = support_note(op, declared)
@@ -214,8 +239,12 @@ def check_programs(
     supported: SupportedParams | None = None,
     database: FailureStore | None = None,
     on_example: Callable[[], None] | None = None,
+    mode: str | None = None,
 ) -> CheckResult:
     """Return the result of searching for a failing program over the engine's ops.
+
+    With ``mode`` (``gradcheck.higher``) the programs are checked at order 2 or
+    in forward mode, and blame goes to the step whose own check in that mode fails.
 
     A failing program is a new finding only if no op that already failed its
     own check is to blame: each step is replayed alone with the operands and
@@ -223,6 +252,7 @@ def check_programs(
     backward pass itself is at fault, and the diagnosis says so.
     """
     from gradcheck.diagnosis import blame_steps, diagnose
+    from gradcheck.higher import FORWARD, ORDER2, blame_derived, blamed, check_name
     from gradcheck.strategies import programs
     from gradcheck.verdict import judge
 
@@ -235,6 +265,8 @@ def check_programs(
         usable, dtype=engine.dtype.name, max_steps=max_steps,
         ones_cotangent=not engine.grad_takes_cotangent, supported=declared,
     )
+    if mode is not None:
+        strategy = strategy.map(functools.partial(_derived, mode=mode))
 
     # The culprits of each failing program, for the diagnosis of the minimal
     # ones only (it simulates traversals: too slow to run on every failing
@@ -252,7 +284,10 @@ def check_programs(
         if failure.category == "nondeterministic":
             culprits_of[id(program)] = []  # state kept between calls is no op's rule: nothing to replay
             return failure
-        culprits = blame_steps(engine, program, tolerance, budget.limit)
+        if mode is None:
+            culprits = blame_steps(engine, program, tolerance, budget.limit)
+        else:
+            culprits = blame_derived(engine, program, tolerance, budget.limit)
         clock.lap("blame")
         if culprits and all(step.op in known_bad for step, _ in culprits):
             return None  # an op bug its own check already reports
@@ -262,10 +297,17 @@ def check_programs(
     # Everything programs() draws from, as for an op's check. A program blamed on an op
     # that failed its own check passes: the draws go on as for any pass, and a plan holds.
     drawn_from = (PROGRAMS_CHECK, usable, max_steps, not engine.grad_takes_cotangent,
-                  {op: values for op, values in declared.items() if op in usable})
+                  {op: values for op, values in declared.items() if op in usable}, *([] if mode is None else [mode]))
     stored = None if database is None else database.within(*drawn_from)
     state = search(strategy, evaluate, max_examples=max_examples, seed=seed, budget=budget, database=stored,
                    plan=plan_key(*drawn_from, engine.dtype.name, max_examples, seed), on_example=on_example)
+    if mode is not None:
+        return check_result(
+            check_name(PROGRAMS_CHECK, mode), "program", state, started,
+            diagnose=lambda program, failure: None if failure.category not in ("mismatch", "nonfinite")
+            else blamed(program, culprits_of[id(program)]),
+            order=2 if mode == ORDER2 else 1, mode="forward" if mode == FORWARD else "reverse",
+        )
     return check_result(
         PROGRAMS_CHECK, "program", state, started,
         diagnose=lambda program, failure: diagnose(program, failure, tolerance, culprits=culprits_of[id(program)]),
@@ -288,6 +330,7 @@ def run_checks(
     supported_params: Mapping[str, Any] | None = None,
     database: str | None = None,
     on_example: Callable[[], None] | None = None,
+    order: int | None = None,
 ) -> Report:
     """Return the report of checking every op in ``ops`` (default: all) on ``engine``.
 
@@ -304,7 +347,11 @@ def run_checks(
     ``database`` is a folder where each check stores its failing examples and
     replays them first the next time (``gradcheck._database``; None: none).
     ``on_start(check)``, ``on_finish(result)`` and ``on_example()`` (as each
-    drawn example starts) report progress.
+    drawn example starts) report progress. ``order`` 2 also checks second
+    derivatives (``OP (order 2)``, ``programs (order 2)``: the engine's
+    ``grad`` must take ``create_graph``), 1 does not; None (the default) is 2
+    where the engine's ``grad`` takes ``create_graph``, else 1. An engine with
+    ``jvp`` is checked in forward mode too (``OP (forward)``).
 
     Interrupted (KeyboardInterrupt), it raises :class:`ChecksInterrupted`
     holding the report of the checks that finished, marked partial.
@@ -320,6 +367,7 @@ def run_checks(
     if programs < 0:
         raise UsageError(f"programs={programs!r} must be 0 (no programs) or more.")
     tolerance = merge_tolerances(tolerances)[engine.dtype.name]
+    modes = derived_modes(engine, order)
     given = _given_support(engine, supported_params)
     supported = engine.supported_params if given is None else {**engine.supported_params, **given}
     results: list[CheckResult] = []
@@ -346,7 +394,8 @@ def run_checks(
     try:
         _run_all(engine, names, results, max_examples=max_examples, seed=seed, timeout=timeout,
                  on_start=on_start, on_finish=on_finish, on_example=on_example, tolerance=tolerance,
-                 programs=programs, program_ops=program_ops, failed_ops=failed_ops, supported=supported, store=store)
+                 programs=programs, program_ops=program_ops, failed_ops=failed_ops, supported=supported, store=store,
+                 modes=modes)
     except BaseException as stop:
         if isinstance(stop, ChecksInterrupted) or not _interrupted(stop):
             raise
@@ -356,8 +405,9 @@ def run_checks(
             CheckResult(check=op, kind="op", status="unsupported", reason=_unsupported_reason(engine, op))
             for op in names if op not in done and not engine.supports(op)
         )
-        order = {check: index for index, check in enumerate([*names, PROGRAMS_CHECK])}
-        results.sort(key=lambda result: order.get(result.check, len(order)))
+        planned = [check for base in [*names, PROGRAMS_CHECK] for check in (base, *derived_checks(base, modes))]
+        position = {check: index for index, check in enumerate(planned)}
+        results.sort(key=lambda result: position.get(result.check, len(position)))
         done = {result.check for result in results}
         would_program = programs and (program_ops is not None or any(engine.supports(op) for op in names))
         not_run = [op for op in names if op not in done]
@@ -383,8 +433,14 @@ def _run_all(
     failed_ops: Iterable[str],
     supported: SupportedParams,
     store: FailureStore | None,
+    modes: Sequence[str] = (),
 ) -> None:
-    """Run ``run_checks``'s checks in order, appending each result to ``results`` as it finishes."""
+    """Run ``run_checks``'s checks in order, appending each result to ``results`` as it finishes.
+
+    After each op's own check come its derived ones (``modes``, gradcheck.higher), unless
+    the op hung or crashed in its own check; after programs, the programs' derived ones.
+    """
+    from gradcheck.higher import ORDER2, check_name, has_second_order
 
     def record(check: str, run: Callable[[], CheckResult]) -> None:
         if on_start:
@@ -403,6 +459,17 @@ def _run_all(
                 check_op, engine, op, max_examples=max_examples, seed=seed, timeout=timeout, tolerance=tolerance,
                 supported=supported, database=store, on_example=on_example,
             ))
+            own = results[-1]
+            if any(failure.category in COSTLY for failure in own.failures):
+                continue  # it would hang or crash again in every mode, at full cost each time
+            for mode in modes:
+                if mode == ORDER2 and not has_second_order(op):
+                    continue
+                record(check_name(op, mode), functools.partial(
+                    check_op, engine, op, max_examples=max_examples, seed=seed, timeout=timeout,
+                    tolerance=tolerance, supported=supported, database=store, on_example=on_example, mode=mode,
+                    first_order=own,
+                ))
         else:
             record(op, functools.partial(
                 CheckResult, check=op, kind="op", status="unsupported",
@@ -420,12 +487,59 @@ def _run_all(
             engine, ops=usable, failed_ops=failed, max_examples=programs, seed=seed,
             timeout=timeout, tolerance=tolerance, supported=supported, database=store, on_example=on_example,
         ))
+        for mode in modes:
+            # A program fails in this mode for an op whose own check in it failed: not again.
+            failed_here = {*failed, *(result.check.rsplit(" (", 1)[0] for result in results
+                                      if result.status == "failed" and result.check.endswith(f" ({mode})"))}
+            record(check_name(PROGRAMS_CHECK, mode), functools.partial(
+                check_programs, engine, ops=usable, failed_ops=failed_here, max_examples=programs, seed=seed,
+                timeout=timeout, tolerance=tolerance, supported=supported, database=store, on_example=on_example,
+                mode=mode,
+            ))
     elif programs and program_ops is not None:
         results.append(CheckResult(
             check=PROGRAMS_CHECK, kind="program", status="unsupported",
             reason="the engine defines none of the ops programs are built from" if not costly
             else "every op programs are built from timed out or crashed in its own check",
         ))
+
+
+def derived_modes(engine: CheckedEngine, order: int | None) -> tuple[str, ...]:
+    """Return the derived modes ``engine`` is checked in: order 2 as ``order`` says, forward with ``jvp``.
+
+    ``order=2`` for an engine whose ``grad`` does not take ``create_graph`` is a usage error.
+    """
+    from gradcheck.higher import FORWARD, ORDER2
+
+    if order not in (None, 1, 2):
+        raise UsageError(f"order={order!r} is not an order gradcheck checks: use 1 (first derivatives) or 2 "
+                         "(second derivatives too), or leave it out for 2 where the engine supports it.")
+    if order == 2 and not engine.takes_create_graph:
+        raise UsageError(
+            f"order 2 asks for second derivatives, but engine {engine.name}'s grad does not take create_graph "
+            "(grad(y, xs, cotangent, create_graph=False) returning the engine's own tensors when it is True, "
+            "docs/contract.md, section 1). Pass order 1, or leave it out to check order 2 where the engine supports it."
+        )
+    second = engine.takes_create_graph if order is None else order == 2
+    return (*((ORDER2,) if second else ()), *((FORWARD,) if engine.has_jvp else ()))
+
+
+def derived_checks(check: str, modes: Sequence[str]) -> list[str]:
+    """Return the names of the checks derived from ``check`` (an op, or programs) in ``modes``."""
+    from gradcheck.higher import ORDER2, check_name, has_second_order
+
+    return [check_name(check, mode) for mode in modes
+            if not (mode == ORDER2 and check != PROGRAMS_CHECK and not has_second_order(check))]
+
+
+def _derived(example: Any, mode: str) -> Any:
+    """Return an example (a case, or a CaseBatch of them) derived in ``mode`` (gradcheck.higher)."""
+    from gradcheck.case import CaseBatch
+    from gradcheck.higher import derive
+
+    if isinstance(example, CaseBatch):
+        return CaseBatch(derive(case, mode) for case in example)
+    return derive(example, mode)
 
 
 def _interrupted(error: BaseException) -> bool:

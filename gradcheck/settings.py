@@ -231,6 +231,13 @@ TOLERANCE = Setting(
     none_means="the default of the dtype", flag="rtol", metavar="R",
 )
 
+ORDER = Setting(
+    "order", int, 1, True, "the highest order of derivatives checked, 1 or 2", "2", default=None,
+    help="check derivatives up to this order: 1, or 2 for second derivatives too (the engine's grad must "
+    "take create_graph) (default: 2 where the engine's grad takes create_graph, else 1)",
+    high=3, none_means="2 where the engine supports it, else 1",
+)
+
 DEFAULT_MAX_EXAMPLES: int = MAX_EXAMPLES.default
 DEFAULT_PROGRAMS: int = PROGRAMS.default
 DEFAULT_SEED: int = SEED.default
@@ -239,7 +246,7 @@ DEFAULT_MEMORY_MB: int = MEMORY_MB.default
 DEFAULT_SUBMISSION_TIMEOUT: float = SUBMISSION_TIMEOUT.default
 
 #: The settings of every check, in ``add_check_options``'s order (after ``--ops``).
-CHECK_SETTINGS = (MAX_EXAMPLES, PROGRAMS, SEED, TIMEOUT)
+CHECK_SETTINGS = (MAX_EXAMPLES, PROGRAMS, SEED, TIMEOUT, ORDER)
 
 
 @dataclass(frozen=True)
@@ -255,6 +262,8 @@ class CheckSettings:
     programs: int = DEFAULT_PROGRAMS
     seed: int = DEFAULT_SEED
     timeout: float | None = DEFAULT_TIMEOUT
+    # 1, 2, or None: 2 where the engine's grad takes create_graph (gradcheck.higher).
+    order: int | None = None
     tolerances: Mapping[str, Any] | None = None
     # The folder failing examples are stored in and replayed from first (None: none is).
     database: str | None = None

@@ -18,7 +18,7 @@ from gradcheck.program import ProgramCase
 from gradcheck.results import ArrayRecord, Failure
 from gradcheck.tolerances import Tolerance, allowed_error
 
-__all__ = ["failure_for", "judge"]
+__all__ = ["compare", "failure_for", "judge", "judged_failure"]
 
 
 def _records(case: Computation) -> tuple[ArrayRecord, ...]:
@@ -27,6 +27,13 @@ def _records(case: Computation) -> tuple[ArrayRecord, ...]:
 
 def failure_for(case: Computation, category: str, message: str, **fields: Any) -> Failure:
     """Return a Failure of ``category`` on ``case``: its inputs, parameters and cotangent, and ``fields``."""
+    mode = getattr(case, "mode", None)
+    if mode is not None:
+        # A derived case (gradcheck.higher): its mode and directions, then its base's.
+        fields = {"mode": mode, "directions": tuple(
+            ArrayRecord(name, d, case.dtype) for name, d in zip(case.names, case.directions)),  # type: ignore[attr-defined]
+            **fields}
+        case = case.base  # type: ignore[attr-defined]
     if isinstance(case, ProgramCase):
         # Shown as code, replayed from the steps: both from the program itself.
         fields = {"program": case.code(), "steps": case.printed_steps(), **fields}
@@ -40,7 +47,7 @@ def failure_for(case: Computation, category: str, message: str, **fields: Any) -
     )
 
 
-def _compare(
+def compare(
     case: Computation,
     actual: np.ndarray,
     expected: np.ndarray,
@@ -48,8 +55,12 @@ def _compare(
     terms: int,
     what: str,
     wrt: str | None,
+    category: str | None = None,
 ) -> Failure | None:
-    """Return a failure if ``actual`` differs from ``expected`` (same shape) beyond tolerance."""
+    """Return a failure if ``actual`` differs from ``expected`` (same shape) beyond tolerance.
+
+    Its category is ``category``, else ``forward`` for the forward value (no ``wrt``) and
+    ``mismatch`` for a gradient."""
     actual64 = actual.astype(np.float64)
     error = np.abs(actual64 - expected)
     bound = allowed_error(expected, tolerance, terms)
@@ -66,7 +77,7 @@ def _compare(
     if not np.any(excess > 1.0):
         return None
     index = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), excess.shape))
-    category = "forward" if wrt is None else "mismatch"
+    category = category or ("forward" if wrt is None else "mismatch")
     return failure_for(
         case, category, f"{what} differs from the reference",
         wrt=wrt, expected=expected, actual=actual64,
@@ -75,13 +86,25 @@ def _compare(
     )
 
 
+def judged_failure(case: Computation, outcome: EngineOutcome) -> Failure | None:
+    """Return the failure the engine's calls ran into on ``case`` (with what it printed), or None."""
+    if outcome.failure is None:
+        return None
+    category, message, detail = outcome.failure
+    if outcome.output:
+        detail = f"{detail or ''}\n--- {outcome.labels.runner} printed ---\n{outcome.output}".lstrip("\n")
+    return failure_for(case, category, message, detail=detail)
+
+
 def judge(case: Computation, outcome: EngineOutcome, reference: Reference, tolerance: Tolerance) -> Failure | None:
     """Return the first thing wrong with the engine's answer to ``case``, or None."""
-    if outcome.failure is not None:
-        category, message, detail = outcome.failure
-        if outcome.output:
-            detail = f"{detail or ''}\n--- {outcome.labels.runner} printed ---\n{outcome.output}".lstrip("\n")
-        return failure_for(case, category, message, detail=detail)
+    own = getattr(case, "judge", None)
+    if own is not None:
+        # A derived case (gradcheck.higher) judges what its mode computes.
+        return own(outcome, reference, tolerance)
+    early = judged_failure(case, outcome)
+    if early is not None:
+        return early
 
     forward, expected_forward, grads = outcome.forward, reference.forward, outcome.grads
     assert forward is not None and grads is not None  # an outcome without a failure has both
@@ -96,7 +119,7 @@ def judge(case: Computation, outcome: EngineOutcome, reference: Reference, toler
             f"the forward value has shape {forward.shape}, expected {expected_forward.shape}",
             expected=expected_forward, actual=forward.astype(np.float64),
         )
-    failure = _compare(
+    failure = compare(
         case, forward, expected_forward, tolerance, case.terms(forward.shape), "the forward value", None
     )
     if failure is not None:
@@ -115,7 +138,7 @@ def judge(case: Computation, outcome: EngineOutcome, reference: Reference, toler
                 wrt=name, expected=expected, actual=grad.astype(np.float64),
             )
         terms = case.terms(expected_forward.shape, wrt=index)
-        failure = _compare(case, grad, expected, tolerance, terms, f"the gradient w.r.t. {name}", name)
+        failure = compare(case, grad, expected, tolerance, terms, f"the gradient w.r.t. {name}", name)
         if failure is not None:
             return failure
     return None

@@ -297,7 +297,7 @@ def _cli_options(command):
 
 def test_the_check_options_are_one_group_with_a_prefix():
     assert _recorded_options("--") == _recorded_options("--gradcheck-")
-    assert list(_recorded_options("--")) == ["ops", "max-examples", "programs", "seed", "timeout", "supported-params"]
+    assert list(_recorded_options("--")) == ["ops", "max-examples", "programs", "seed", "timeout", "order", "supported-params"]
 
 
 @pytest.mark.parametrize("command", ["check", "grade"])

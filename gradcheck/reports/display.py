@@ -150,9 +150,12 @@ def replay_command(report: Report, result: CheckResult) -> str:
 
 def replay_ops_command(report: Report, ops: Sequence[str] | None) -> str:
     """Return the command that re-runs the checks of ``ops`` (None: the programs) with the same seed and budget."""
+    from gradcheck.higher import base_check
+
     words = ["gradcheck", "check", report.target]
     if ops is not None:
-        words += ["--ops", ",".join(ops), "--no-programs"]
+        # An op's order-2 and forward checks run with the op's own: --ops names the op.
+        words += ["--ops", ",".join(dict.fromkeys(base_check(op) for op in ops)), "--no-programs"]
     else:
         # Which ops failed alone decides which programs count: run them all
         # again, over the same ops the programs were drawn from.

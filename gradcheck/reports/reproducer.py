@@ -102,6 +102,8 @@ def write_reproducers(
             continue
         if result.kind == FUNCTION_KIND and not _function_importable(engine):
             continue  # a function given as an object, not by a target: nothing to import it by
+        if result.order != 1 or result.mode != "reverse":
+            continue  # order 2 and forward mode are replayed by the check's replay command for now
         path = reproducer_path(report_dir, result.check)
         source = reproducer_source(report, result, engine, path=path, checked_from=checked_from)
         path.parent.mkdir(parents=True, exist_ok=True)
