@@ -7,6 +7,10 @@ higher`` finds this module. It loads the engine by path once and shares it;
 engines are not in ``PLANTED`` (``tests/engines/__init__.py``): their bugs
 show at order 2 or in forward mode only, and their modules say which with
 ``ORDER = 2`` or ``MODE = "forward"``.
+
+Their engine lives outside their folder, which gradcheck's sandbox does not
+show a worker: check them in-process (the default) or with ``--isolate
+--no-sandbox``.
 """
 
 from __future__ import annotations
