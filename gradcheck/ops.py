@@ -291,8 +291,11 @@ def _layer_norm(x: np.ndarray, axis: int = -1, eps: float = 1e-5) -> np.ndarray:
 
 
 def _tf_layer_norm(tf: Any, x: Any, axis: int = -1, eps: float = 1e-5) -> Any:
-    mean, variance = tf.nn.moments(x, axes=[axis], keepdims=True)
-    return (x - mean) / tf.sqrt(variance + tf.constant(eps, dtype=x.dtype))
+    # Not tf.nn.moments: its variance stops the gradient through the mean, which leaves the
+    # first derivative right and the second one wrong (the reference of layer_norm (order 2)).
+    centered = x - tf.math.reduce_mean(x, axis=axis, keepdims=True)
+    variance = tf.math.reduce_mean(centered * centered, axis=axis, keepdims=True)
+    return centered / tf.sqrt(variance + tf.constant(eps, dtype=x.dtype))
 
 
 def _layer_norm_scale(x: np.ndarray, params: dict[str, Any]) -> np.ndarray:

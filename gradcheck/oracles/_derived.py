@@ -47,6 +47,9 @@ class DerivedReference:
     first: tuple[np.ndarray, ...]
     agrees: bool = True
     note: str | None = None
+    # Order 2 in float32: how far TensorFlow's own float32 second derivative is from its
+    # float64 one, per input: the rounding float32 itself makes on this case.
+    rounding: tuple[np.ndarray, ...] = ()
 
 
 #: ``forward(tf, *stacked)`` or ``forward(*stacked)``: outputs of every set, stacked on the first axis.
@@ -112,6 +115,10 @@ def _answers(
     """Return each case's reference from the stacked operands (sets on the first axis of every array)."""
     sets, mode = len(cases), cases[0].mode
     forward, firsts, seconds, along = _nested(tf_forward, inputs, cotangent, directions)
+    rounding = None
+    if mode == ORDER2 and cases[0].dtype == "float32":
+        *_, seconds32, _ = _nested(tf_forward, inputs, cotangent, directions, dtype="float32")
+        rounding = [np.abs(s32.astype(np.float64) - s) for s32, s in zip(seconds32, seconds)]
     if clock:
         clock.lap("tensorflow")
     numpy_forward = np_forward(*inputs)
@@ -139,6 +146,7 @@ def _answers(
             note = None
         answers.append(DerivedReference(
             forward[index].reshape(np.shape(case.base.cotangent)), compared, first, agrees=note is None, note=note,
+            rounding=() if rounding is None else tuple(r[index].reshape(shape) for r, shape in zip(rounding, shapes)),
         ))
     return answers
 
@@ -150,13 +158,17 @@ def _unanswered(case: Any, exc: Exception) -> DerivedReference:
 
 
 def _nested(forward: Stacked, inputs: Sequence[np.ndarray], cotangent: np.ndarray,
-            directions: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """Return TensorFlow's forward value, VJP, VJP of the VJP along ``directions``, and JVP along them."""
+            directions: Sequence[np.ndarray], dtype: str = "float64",
+            ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Return TensorFlow's forward value, VJP, VJP of the VJP along ``directions``, and JVP along them.
+
+    In float64 (the reference), or in ``dtype`` (to see the rounding of that dtype)."""
     from gradcheck._tf import tensorflow
 
     tf = tensorflow()
-    operands = [tf.constant(x, dtype=tf.float64) for x in inputs]
-    seed = tf.constant(cotangent, dtype=tf.float64)
+    kind = getattr(tf, dtype)
+    operands = [tf.constant(x, dtype=kind) for x in inputs]
+    seed = tf.constant(cotangent, dtype=kind)
     zero = tf.UnconnectedGradients.ZERO
     with tf.GradientTape() as outer:
         outer.watch(operands)
@@ -166,8 +178,8 @@ def _nested(forward: Stacked, inputs: Sequence[np.ndarray], cotangent: np.ndarra
             output = forward(tf, *operands)
         grads = [tf.convert_to_tensor(g) for g in
                  inner.gradient(output, operands, output_gradients=seed, unconnected_gradients=zero)]
-        total = tf.add_n([tf.reduce_sum(g * tf.constant(d, dtype=tf.float64)) for g, d in zip(grads, directions)]
-                         + [tf.constant(0.0, dtype=tf.float64)])
+        total = tf.add_n([tf.reduce_sum(g * tf.constant(d, dtype=kind)) for g, d in zip(grads, directions)]
+                         + [tf.constant(0.0, dtype=kind)])
     *seconds, along = outer.gradient(total, [*operands, seed], unconnected_gradients=zero)
     return (output.numpy(), [g.numpy() for g in grads],
             [tf.convert_to_tensor(s).numpy() for s in seconds], tf.convert_to_tensor(along).numpy())
@@ -190,10 +202,15 @@ def _second_order_errors(
         _, grads = vjp(tf_forward, stacked, cotangent)
         return sum((_per_set(g * d, sets) for g, d in zip(grads, directions)), np.zeros(sets))
 
+    # The differences round at the size of the VJP's terms, not of their (cancelling) sum.
+    _, at_x = vjp(tf_forward, inputs, cotangent)
+    magnitude = sum((_per_set(np.abs(g * d), sets) for g, d in zip(at_x, directions)), np.zeros(sets))
+
     worst_error, worst_bound = np.zeros(sets), np.ones(sets)
     for _ in range(2):
         direction = [rng.standard_normal(np.shape(x)) for x in inputs]
         estimate, scale = _quotient(inner, inputs, direction, fourth_order)
+        scale = np.maximum(scale, magnitude) * (1.5 if fourth_order else 1.0)
         products = [s * d for s, d in zip(seconds, direction)]
         exact = sum((_per_set(p, sets) for p in products), np.zeros(sets))
         terms = np.abs(estimate) + sum((_per_set(np.abs(p), sets) for p in products), np.zeros(sets))
