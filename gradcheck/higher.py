@@ -27,7 +27,7 @@ import math
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 
@@ -377,6 +377,44 @@ def not_differentiable(case: Any, failure: Any) -> str | None:
         "wrapped again), so its gradient has no graph behind it; build the backward from the engine's own "
         "differentiable ops on the saved inputs or outputs"
     )
+
+
+def confirmed_not_differentiable(engine: Any, case: Derived, failure: Any, tolerance: Any,
+                                 timeout: float | None) -> str | None:
+    """Return ``not_differentiable``'s diagnosis of an order-2 failure once a second case bears it out.
+
+    The minimal case can sit where two bugs look alike: at ``a = b = 0`` a
+    create_graph path computing ``out @ b.T`` for ``g @ b.T`` gives the right
+    first-order values and a zero second derivative, as a detached backward
+    would. The case is shifted by an eighth of its directions (inside every
+    domain: kinks and poles stay at least 0.25 away) and judged again: the
+    diagnosis stands when the second derivative is zero there too; when the
+    first-order values made with ``create_graph=True`` are wrong there, that
+    is what is named instead.
+    """
+    guess = not_differentiable(case, failure)
+    if guess is None:
+        return None
+    from gradcheck.verdict import judge
+
+    base = case.base
+    shifted_inputs = tuple(np.asarray(x + d / 8.0).astype(base.dtype).astype(np.float64)
+                           for x, d in zip(base.inputs, case.directions))
+    shifted = Derived(dataclasses.replace(base, inputs=shifted_inputs), case.mode, case.directions)
+    expected = reference(shifted)
+    if not expected.agrees:
+        return guess  # nothing to weigh it against
+    again = judge(shifted, engine.run(shifted, timeout, repeat=False), cast(Any, expected), tolerance)
+    if again is None:
+        return None  # right there: the minimal case alone says too little to name a cause
+    if again.category == "mismatch" and "made with create_graph=True" in again.message:
+        where = f"{case.op}'s backward" if case.kind == "op" else "a backward rule in this program"
+        return (
+            f"grad(..., create_graph=True) returns other first-order values than a correct gradient on the same "
+            f"case moved by an eighth of its directions ({again.message}): {where} computes its gradient with "
+            "another formula when it builds a graph; make both paths one formula"
+        )
+    return guess if not_differentiable(shifted, again) is not None else None
 
 
 # --- Programs: which step's backward is to blame --------------------------------

@@ -148,7 +148,7 @@ def check_op(
     ``on_example`` is called as each example starts (for progress).
     """
     from gradcheck.diagnosis import diagnose, explain
-    from gradcheck.higher import FORWARD, ORDER2, check_name, not_differentiable
+    from gradcheck.higher import FORWARD, ORDER2, check_name, confirmed_not_differentiable
     from gradcheck.strategies import case_class, op_cases, smaller_cases
     from gradcheck.verdict import judge
 
@@ -192,8 +192,10 @@ def check_op(
     # One failure per distinct bug: by category and class of case (operand
     # ranks, parameter features), each then tried on smaller cases of its kind.
     def named(case: Any, failure: Failure) -> str | None:
+        if mode == ORDER2 and failure.category == "mismatch":
+            return confirmed_not_differentiable(engine, case, failure, tolerance, budget.limit)
         if mode is not None:
-            return not_differentiable(case, failure) or failure.diagnosis
+            return failure.diagnosis
         return diagnose(case, failure, tolerance)
 
     smaller = functools.partial(
