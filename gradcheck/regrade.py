@@ -61,7 +61,7 @@ GRADEBOOK_JSON = "gradebook.json"
 _READABLE_VERSIONS = (2, 3)
 
 #: The options that change what a check finds: a regrade must use the gradebook's.
-COMPARED_OPTIONS = ("ops", "programs", "max_examples", "seed", "timeout", "supported_params", "order")
+COMPARED_OPTIONS = ("ops", "programs", "max_examples", "seed", "timeout", "supported_params")
 
 
 @dataclass(frozen=True)
