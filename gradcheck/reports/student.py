@@ -143,10 +143,7 @@ def failed_replay(report: Report, hidden: Iterable[str] = ()) -> str | None:
     failed = [result for result in report.results if result.status == "failed" and result.check not in hidden]
     if not failed:
         return None
-    from gradcheck.higher import base_check
-
-    # A derived check (tanh (order 2)) is replayed by checking its op, which checks it again.
-    ops = list(dict.fromkeys(base_check(result.check) for result in failed if result.kind == "op"))
+    ops = [result.check for result in failed if result.kind == "op"]
     if not ops and any(result.replay for result in failed):
         return None  # a user's function says how to replay it itself, in its panel
     if not ops and report.ops is not None:
