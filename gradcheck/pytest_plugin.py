@@ -345,7 +345,7 @@ class GradcheckSession:
             relevant = [op for op in program_ops if op in failed or (mode and check_name(op, mode) in failed)]
             unknown = [op for op in program_ops if op not in self.verdicts
                        or (mode and check_name(op, mode) in self.checks and check_name(op, mode) not in self.verdicts)]
-            run: Callable[[], Report] = lambda: check_report(  # noqa: E731
+            run: Callable[[], Report] = lambda: check_report(
                 self.engine, [PROGRAMS_CHECK], self.settings, program_ops=program_ops, failed_ops=failed)
             if relevant:
                 notes.append(f"not repeated here: program failures due only to {', '.join(relevant)}, "
@@ -357,7 +357,7 @@ class GradcheckSession:
                     "them is reported here, its diagnosis naming the op"
                 )
         else:
-            run = lambda: check_report(self.engine, [base], self.settings)  # noqa: E731
+            run = lambda: check_report(self.engine, [base], self.settings)
         ran = self.ran_along.pop(check, None)
         if ran is None and base in self.ran_bases:
             # Its op's own check ran and this one did not follow: that check hung, crashed or was refused
@@ -380,9 +380,8 @@ class GradcheckSession:
 
     def explicit(self, check: str) -> bool:
         """Return whether the user asked for ``check`` by name: a missing op then fails, as in ``assert_gradients``."""
-        from gradcheck.runner import PROGRAMS_CHECK
-
         from gradcheck.higher import base_check
+        from gradcheck.runner import PROGRAMS_CHECK
 
         return check in (self.named or {}) or (self.ops_given and base_check(check) != PROGRAMS_CHECK)
 
@@ -395,9 +394,8 @@ class GradcheckSession:
         (``--gradcheck-ops``, a node id) stays an item of its own and fails, as
         ``assert_gradients`` does.
         """
-        from gradcheck.runner import PROGRAMS_CHECK
-
         from gradcheck.higher import base_check
+        from gradcheck.runner import PROGRAMS_CHECK
 
         items: list[tuple[str, list[CheckResult]]] = []
         unnamed: list[CheckResult] = []

@@ -129,8 +129,8 @@ def test_order_2_of_an_engine_whose_grad_takes_no_create_graph_is_a_usage_error(
     result = pytester.runpytest("--gradcheck=two_ops.py", "--gradcheck-order", "2", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([
-        "ERROR: --gradcheck-order: order 2 asks for second derivatives, but engine matmul and sum's grad "
-        "does not take create_graph (*docs/contract.md, section 1)*",
+        ("ERROR: --gradcheck-order: order 2 asks for second derivatives, but engine matmul and sum's grad "
+         "does not take create_graph (*docs/contract.md, section 1)*"),
     ])
 
 
