@@ -14,6 +14,13 @@ Usage (from the repository root)::
     python benchmarks/campaign_adapters.py                      # 2000 examples per op
     python benchmarks/campaign_adapters.py --examples 200 --frameworks tensorflow,torch
     python benchmarks/campaign_adapters.py --render             # table from docs/campaign.json
+    python benchmarks/campaign_adapters.py --mode "order 2"     # second derivatives: docs/campaign-order2.md
+    python benchmarks/campaign_adapters.py --mode forward       # forward mode: docs/campaign-forward.md
+
+With ``--mode`` each job is the op's derived check (``gradcheck.higher``:
+``tanh (order 2)``, ``tanh (forward)``); order 2 runs only the ops whose
+second derivative is not zero everywhere, and only on adapters whose ``grad``
+takes ``create_graph`` (forward mode: adapters with ``jvp``).
 """
 
 from __future__ import annotations
@@ -74,8 +81,8 @@ def _limit_threads() -> None:
     os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 
-def run_job(framework: str, dtype: str, op: str, examples: int, seed: int) -> dict[str, Any]:
-    """Return one row of the campaign: ``check_op`` of ``op`` on the adapter's ``dtype`` engine."""
+def run_job(framework: str, dtype: str, op: str, examples: int, seed: int, mode: str | None = None) -> dict[str, Any]:
+    """Return one row of the campaign: ``check_op`` of ``op`` (in ``mode``) on the adapter's ``dtype`` engine."""
     from gradcheck.engine import load_engine
     from gradcheck.runner import check_op
 
@@ -87,7 +94,7 @@ def run_job(framework: str, dtype: str, op: str, examples: int, seed: int) -> di
     started = time.perf_counter()
     # A campaign checks gradients, not speed: a framework compiling a kernel on a
     # busy machine (JAX's first gelu in float32 took over 10 s at load 10) is no timeout.
-    result = check_op(engine, op, max_examples=examples, seed=seed, timeout=CALL_TIMEOUT)
+    result = check_op(engine, op, max_examples=examples, seed=seed, timeout=CALL_TIMEOUT, mode=mode)
     if framework == "jax":
         import jax
 
@@ -110,7 +117,7 @@ def run_job(framework: str, dtype: str, op: str, examples: int, seed: int) -> di
 
 
 def run_campaign(jobs: list[tuple[str, str, str]], examples: int, seed: int, workers: int,
-                 on_row: Callable[[dict[str, Any]], None]) -> None:
+                 on_row: Callable[[dict[str, Any]], None], mode: str | None = None) -> None:
     """Run ``jobs`` on ``workers`` processes (spawned: no forked TensorFlow), each row to ``on_row``."""
     _limit_threads()
     jobs = sorted(jobs, key=lambda job: _SLOWEST_FIRST.index(job[0]))
@@ -118,7 +125,7 @@ def run_campaign(jobs: list[tuple[str, str, str]], examples: int, seed: int, wor
     # Workers live for the whole run (importing TensorFlow costs seconds). Not
     # max_tasks_per_child: on Python 3.11 the pool hung once a worker retired.
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending = {pool.submit(run_job, *job, examples, seed): job for job in jobs}
+        pending = {pool.submit(run_job, *job, examples, seed, mode): job for job in jobs}
         for done, future in enumerate(as_completed(pending), 1):
             row = future.result()
             flag = f"FAILED {row['categories']}" if row["failures"] else "ok"
@@ -283,13 +290,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", default=",".join(OP_NAMES))
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=DOCS / "campaign.md", help="Markdown table (JSON goes beside it)")
+    parser.add_argument("--mode", choices=["order 2", "forward"], default=None,
+                        help="check each op's derived check instead of its VJP (gradcheck.higher)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="Markdown table, JSON beside it (default: docs/campaign.md, or docs/campaign-order2.md / "
+                        "docs/campaign-forward.md with --mode)")
     parser.add_argument("--render", action="store_true", help="only re-render the Markdown from the stored JSON")
     parser.add_argument("--update", action="store_true",
                         help="keep the stored rows of the jobs not run now (after fixing one op, say)")
     parser.add_argument("--resume", action="store_true",
                         help="like --update, and skip the jobs already stored (go on after a stopped run)")
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = DOCS / {None: "campaign.md", "order 2": "campaign-order2.md", "forward": "campaign-forward.md"}[args.mode]
     json_path = args.out.with_suffix(".json")
     if args.render:
         _write(args.out, render(json.loads(json_path.read_text(encoding="utf-8"))))
@@ -300,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         raise SystemExit(f"not installed: {', '.join(missing)} (pip install -e \".[{','.join(missing)}]\").")
     jobs = [(framework, dtype, op) for framework in frameworks
-            for dtype in _names(args.dtypes, DTYPES, "dtypes") for op in _names(args.ops, OP_NAMES, "ops")]
+            for dtype in _names(args.dtypes, DTYPES, "dtypes") for op in _names(args.ops, OP_NAMES, "ops")
+            if _checked_in(framework, op, args.mode)]
     stored = (json.loads(json_path.read_text(encoding="utf-8"))
               if (args.update or args.resume) and json_path.exists() else None)
     rows = {_key(row): row for row in (stored["rows"] if stored else [])}
@@ -332,10 +346,23 @@ def main(argv: list[str] | None = None) -> int:
         _write(json_path, json.dumps(data, indent=1) + "\n", quiet=True)
         _write(args.out, render(data), quiet=True)
 
-    run_campaign(jobs, args.examples, args.seed, args.workers, save)
+    run_campaign(jobs, args.examples, args.seed, args.workers, save, args.mode)
     print(f"Wrote {json_path} and {args.out}")
     unexplained = [r for r in rows.values() if r["failures"] and (r["framework"], r["op"]) not in KNOWN_BUGS]
     return 1 if unexplained else 0
+
+
+def _checked_in(framework: str, op: str, mode: str | None) -> bool:
+    """Return whether ``op`` of ``framework``'s adapter has a check in ``mode`` (every op has its first-order one)."""
+    if mode is None:
+        return True
+    from gradcheck.engine import load_engine
+    from gradcheck.higher import ORDER2, has_second_order
+
+    engine = load_engine(f"{ADAPTERS[framework]}:engine64")
+    if mode == ORDER2:
+        return engine.takes_create_graph and has_second_order(op)
+    return engine.has_jvp
 
 
 def _key(row: dict[str, Any]) -> tuple[str, str, str]:

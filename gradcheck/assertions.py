@@ -94,13 +94,15 @@ def check_report(
     """Return the report of running ``checks`` on ``engine`` (nothing is raised for a failure).
 
     ``checks`` holds op names (canonical or aliases) and optionally
-    ``"programs"``. The ops are checked first, in order, as ``run_checks``
+    ``"programs"``; each comes back with its derived checks as
+    ``settings.order`` and the engine say (``tanh (order 2)``). The ops are checked first, in order, as ``run_checks``
     checks them: an op the engine does not define comes back
     ``unsupported``. The program search comes last, over ``program_ops``
     (default: the checked ops the engine defines, or every op it defines when
     ``checks`` names no op). A program that fails only because of an op that
     failed its own check — in ``failed_ops`` or in this call — is not
-    reported again.
+    reported again; ``failed_ops`` may name derived checks (``"tanh (order
+    2)"``), which count for the programs of their mode.
 
     ``engine`` is a loaded engine or anything ``load_engine`` accepts.
     """
@@ -156,22 +158,31 @@ def assert_gradients(
     names. ``database``: a folder (``".gradcheck/examples"``) where failing
     examples are stored and replayed first the next time (default: none).
     ``order``: 2 checks second derivatives too (``"tanh (order 2)"``; the
-    engine's ``grad`` must take ``create_graph``), 1 does not; None is 2
-    where the engine's ``grad`` takes ``create_graph``. An engine with
-    ``jvp`` is checked in forward mode too (``"tanh (forward)"``).
+    engine's ``grad`` must take ``create_graph``, else it is a usage error),
+    1 does not; None is 2 where the engine's ``grad`` takes ``create_graph``.
+    An engine with ``jvp`` is checked in forward mode too (``"tanh
+    (forward)"``). docs/contract.md, section 1.
 
-    Return the ``CheckResult`` when ``ops`` is one name, else the list of
-    them in check order. Raise :class:`GradientAssertionError` (an
-    ``AssertionError``) when a check fails or a named op is not defined by
-    the engine; ``gradcheck.errors.UsageError`` for a bad argument (an
-    unknown op, ``max_examples=0``) and ``TargetError`` for an engine that
-    cannot be loaded.
+    Return, when ``ops`` is one name, its ``CheckResult`` if that was the
+    only check of the name, else the list of the name's checks: its own
+    first, then its derived ones (``tanh``, ``tanh (order 2)``, ``tanh
+    (forward)``), so that ``order=2`` hands back the order-2 result it
+    asked for. When ``ops`` is a list or None, the list of every check in
+    check order. Raise :class:`GradientAssertionError` (an
+    ``AssertionError``) when a check fails (an order-2 or forward-mode one
+    too: its panel heads the message) or a named op is not defined by the
+    engine; ``gradcheck.errors.UsageError`` for a bad argument (an unknown
+    op, ``max_examples=0``, ``order=2`` for an engine without
+    ``create_graph``) and ``TargetError`` for an engine that cannot be
+    loaded.
 
     .. code-block:: pycon
 
         >>> result = assert_gradients("student/engine.py", "matmul", max_examples=200)
         >>> result.status, result.examples
         ('passed', 200)
+        >>> [result.check for result in assert_gradients("order2/engine.py", "tanh", order=2)]
+        ['tanh', 'tanh (order 2)']
     """
     __tracebackhide__ = True  # pytest shows the caller's line, not this function's
     settings = CheckSettings(
@@ -187,7 +198,13 @@ def assert_gradients(
     ]
     if at_fault:
         raise GradientAssertionError(report, at_fault)
-    return report.results[0] if isinstance(ops, str) else list(report.results)
+    if not isinstance(ops, str):
+        return list(report.results)
+    from gradcheck.higher import base_check
+
+    # The name's own check and the ones derived from it (not pow_tensor, which checking pow checks too).
+    named = [result for result in report.results if base_check(result.check) == report.results[0].check]
+    return named[0] if len(named) == 1 else named
 
 
 def _requested_checks(engine: Any, ops: str | Sequence[str] | None, settings: CheckSettings) -> list[str]:

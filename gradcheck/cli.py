@@ -536,6 +536,8 @@ def _add_grade_command(commands: Any) -> None:
                "are reported unsupported)",
         "programs": "composite programs drawn per submission",
         "seed": "random seed, the same for every submission",
+        "order": "2: a column per order-2 check too, each submission checked at order 2 where its grad takes "
+                 "create_graph (an engine without it earns none of those points); default 1, first derivatives",
     })
     SUBMISSION_TIMEOUT.add_option(grade.add_argument)
     MEMORY_MB.add_option(grade.add_argument)
@@ -589,6 +591,7 @@ def _run_grade(args: argparse.Namespace) -> int:
         submission_timeout=SUBMISSION_TIMEOUT.read(args.submission_timeout),
         sandbox=not args.no_sandbox,
         supported_params=_supported_params_text(settings.supported_params),
+        order=2 if settings.order == 2 else None,  # 1 is the default: one spelling, for regrade's comparison
     )
     if args.executor is not None:
         from gradcheck.executors import scheduler_address

@@ -348,17 +348,23 @@ def load_weights(path: str | os.PathLike[str], checks: Sequence[str] | None = No
     if not isinstance(table, dict) or others:
         found = f"it has {', '.join(others)}" if others else "it has no [weights] table"
         raise UsageError(f"{shown} must hold one table, [weights], but {found}; {example}")
-    known = [*OP_NAMES, *ALIASES, PROGRAMS_CHECK, DEFAULT_WEIGHT_KEY]
+    from gradcheck.higher import MODES, check_name
+    from gradcheck.runner import derived_checks
+
+    bases = [*OP_NAMES, PROGRAMS_CHECK]
+    known = [*bases, *ALIASES, *(derived for base in bases for derived in derived_checks(base, MODES)),
+             DEFAULT_WEIGHT_KEY]
     weights: dict[str, float] = {}
     for key, value in table.items():
-        check = key if key in (PROGRAMS_CHECK, DEFAULT_WEIGHT_KEY) else canonical_op(key)
+        check = _weighed_check(key)
         if check is None:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise UsageError(
                 f"{shown}: {key!r} is not a check gradcheck grades.{hint} Weights are given to ops "
-                f"({', '.join(OP_NAMES)}), to {PROGRAMS_CHECK!r}, and to {DEFAULT_WEIGHT_KEY!r} for "
-                "every check not listed."
+                f"({', '.join(OP_NAMES)}), to {PROGRAMS_CHECK!r}, to their order-2 and forward-mode checks, "
+                f"quoted ({check_name('tanh', MODES[0])!r} = 2), and to {DEFAULT_WEIGHT_KEY!r} for every check "
+                "not listed."
             )
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise UsageError(
@@ -376,6 +382,22 @@ def load_weights(path: str | os.PathLike[str], checks: Sequence[str] | None = No
             f"computed; give at least one of them a positive weight, e.g. {DEFAULT_WEIGHT_KEY} = 1."
         )
     return loaded
+
+
+def _weighed_check(key: str) -> str | None:
+    """Return the check a weights key names (an alias as its op, ``"tan (order 2)"`` too), or None if none."""
+    from gradcheck.higher import base_check, check_name, mode_of_check
+    from gradcheck.runner import derived_checks
+
+    base, mode = base_check(key), mode_of_check(key)
+    if base in (PROGRAMS_CHECK, DEFAULT_WEIGHT_KEY):
+        check: str | None = base
+    else:
+        check = canonical_op(base)
+    if check is None or mode is None:
+        return check
+    # An op whose second derivative is zero everywhere has no order-2 check to weigh.
+    return check_name(check, mode) if check != DEFAULT_WEIGHT_KEY and derived_checks(check, [mode]) else None
 
 
 # --- Roster --------------------------------------------------------------------
@@ -491,11 +513,27 @@ class GradeOptions:
     sandbox: bool = True
     # Declared partial support for every submission (``--supported-params``), as JSON text.
     supported_params: str | None = None
+    # 2: order-2 columns, each submission checked at order 2 where its grad takes create_graph;
+    # 1 or None: first derivatives (a gradebook's columns are the same for every submission).
+    order: int | None = None
 
     @property
     def checks(self) -> tuple[str, ...]:
-        """Return the gradebook's columns: every op, then ``programs`` when programs are drawn."""
-        return self.ops + ((PROGRAMS_CHECK,) if self.programs else ())
+        """Return the gradebook's columns: every op and its order-2 check (``order=2``), then programs' likewise."""
+        from gradcheck.higher import ORDER2
+        from gradcheck.runner import derived_checks
+
+        bases = self.ops + ((PROGRAMS_CHECK,) if self.programs else ())
+        modes = (ORDER2,) if self.order == 2 else ()
+        return tuple(check for base in bases for check in (base, *derived_checks(base, modes)))
+
+    @property
+    def reported_checks(self) -> frozenset[str]:
+        """Return the checks a submission's report may hold: the columns, and forward mode's for an engine with jvp."""
+        from gradcheck.higher import MODES
+        from gradcheck.runner import derived_checks
+
+        return frozenset(self.checks).union(*(derived_checks(check, MODES) for check in self.checks))
 
     def check_arguments(self) -> list[str]:
         """Return the ``gradcheck check`` options that apply these to one submission."""
@@ -515,6 +553,9 @@ class GradeOptions:
             arguments.append("--no-sandbox")
         if self.supported_params is not None:
             arguments += ["--supported-params", self.supported_params]
+        if self.order != 2:
+            # Order 2 is asked of no engine by name: one without create_graph gets its order-2 columns unsupported.
+            arguments += ["--order", "1"]
         return arguments
 
     def to_dict(self) -> dict[str, Any]:
@@ -529,6 +570,7 @@ class GradeOptions:
             "submission_timeout": self.submission_timeout,
             "sandbox": self.sandbox,
             **({} if self.supported_params is None else {"supported_params": self.supported_params}),
+            **({} if self.order is None else {"order": self.order}),
         }
 
 
@@ -1174,7 +1216,7 @@ def _validated_report(text: str, options: GradeOptions) -> Report | str:
     except (ValueError, RecursionError) as error:
         return f"{what} is not a gradcheck report ({type(error).__name__})."
     for result in report.results:
-        if result.check not in options.checks or result.status not in STATUSES:
+        if result.check not in options.reported_checks or result.status not in STATUSES:
             return f"{what} has a check {result.check!r} with status {result.status!r}, which were not asked for."
         if any(failure.category not in CATEGORIES for failure in result.failures):
             return f"{what} has a failure of a category gradcheck does not have in check {result.check!r}."

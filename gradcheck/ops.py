@@ -291,11 +291,10 @@ def _layer_norm(x: np.ndarray, axis: int = -1, eps: float = 1e-5) -> np.ndarray:
 
 
 def _tf_layer_norm(tf: Any, x: Any, axis: int = -1, eps: float = 1e-5) -> Any:
-    # Not tf.nn.moments: its variance stops the gradient at the mean, right at
-    # order 1 (that gradient is zero) and wrong at order 2 (nested tapes).
-    mean = tf.reduce_mean(x, axis=axis, keepdims=True)
-    centered = x - mean
-    variance = tf.reduce_mean(centered * centered, axis=axis, keepdims=True)
+    # Not tf.nn.moments: its variance stops the gradient through the mean, which leaves the
+    # first derivative right and the second one wrong (the reference of layer_norm (order 2)).
+    centered = x - tf.math.reduce_mean(x, axis=axis, keepdims=True)
+    variance = tf.math.reduce_mean(centered * centered, axis=axis, keepdims=True)
     return centered / tf.sqrt(variance + tf.constant(eps, dtype=x.dtype))
 
 

@@ -15,6 +15,15 @@ one for the ops it does not, and one for the program search::
     student/engine.py::gradcheck[unsupported]
     student/engine.py::gradcheck[programs]
 
+An engine checked at order 2 or in forward mode (docs/contract.md, section 1)
+gets one item per derived check too, after the op's own (``gradcheck[tanh
+(order 2)]``, ``gradcheck[tanh (forward)]``, ``gradcheck[programs (order
+2)]``); ``--gradcheck-order 1`` leaves the order-2 items out, and
+``--gradcheck-order 2`` for an engine whose ``grad`` does not take
+``create_graph`` is a usage error. An op's item runs its derived checks along
+with it (one search of the op, as ``gradcheck check`` runs them) and their
+items report those results; a derived item run without its op's runs both.
+
 They come from a collector appended to the session's own collect report
 (``pytest_make_collect_report``), so pytest sees them as it sees any test:
 ``-k``, ``-m gradcheck``, ``-x``, ``--lf``, ``--junitxml`` and pytest-xdist
@@ -68,7 +77,7 @@ import contextlib
 import io
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator, Sequence
 
 import pytest
 
@@ -77,6 +86,7 @@ from gradcheck.settings import (
     DEFAULT_PLUGIN_FORMATS,
     DEFAULT_REPORT_DIR,
     MAX_EXAMPLES,
+    ORDER,
     PROGRAMS,
     RANDOM,
     SEED,
@@ -101,6 +111,7 @@ __all__ = [
     "NO_DATABASE_OPTION",
     "OPS_OPTION",
     "OPTION_PREFIX",
+    "ORDER_OPTION",
     "PROGRAMS_OPTION",
     "REPORT_DIR_OPTION",
     "RESULTS_ATTRIBUTE",
@@ -123,6 +134,7 @@ MAX_EXAMPLES_OPTION = MAX_EXAMPLES.option(OPTION_PREFIX)
 PROGRAMS_OPTION = PROGRAMS.option(OPTION_PREFIX)
 SEED_OPTION = SEED.option(OPTION_PREFIX)
 TIMEOUT_OPTION = TIMEOUT.option(OPTION_PREFIX)
+ORDER_OPTION = ORDER.option(OPTION_PREFIX)
 DATABASE_OPTION = f"{OPTION_PREFIX}database"
 NO_DATABASE_OPTION = f"{OPTION_PREFIX}no-database"
 REPORT_DIR_OPTION = "--gradcheck-report-dir"
@@ -143,7 +155,7 @@ ITEM = "gradcheck"
 SECTION = "gradcheck"
 # The keyword arguments @pytest.mark.gradcheck takes besides ``ops`` and ``engine``:
 # assert_gradients's settings.
-MARKER_SETTINGS = ("max_examples", "programs", "seed", "timeout", "tolerances")
+MARKER_SETTINGS = ("max_examples", "programs", "seed", "timeout", "tolerances", "order")
 NO_TARGET_REASON = (
     f"no gradcheck target: run pytest {TARGET_OPTION}=TARGET, set {TARGET_INI} under "
     f"[tool.pytest.ini_options], or mark the test @pytest.mark.{MARKER}(engine=...)"
@@ -264,8 +276,13 @@ class GradcheckSession:
     no_database: str | None = None
     # The items named by node ids on the command line (item name -> the argument), or None: every item.
     named: dict[str, str] | None = None
-    # Reports of checks that ran along with another: checking pow checks its other form, pow_tensor, too.
+    # Reports of checks that ran along with another: checking pow checks its other form, pow_tensor, too,
+    # and an op's check its derived ones (tanh (order 2)).
     ran_along: dict[str, Report] = field(default_factory=dict)
+    # The derived modes the engine is checked in (gradcheck.higher), once it is loaded.
+    modes: tuple[str, ...] = ()
+    # The report of each op (or programs) whose check ran in this process, derived checks with it.
+    ran_bases: dict[str, Report] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: pytest.Config, target: str) -> GradcheckSession:
@@ -305,26 +322,33 @@ class GradcheckSession:
 
     @property
     def checks(self) -> list[str]:
-        """Return the session's checks in run order: the ops, then programs (unless 0 are drawn)."""
-        from gradcheck.runner import PROGRAMS_CHECK
+        """Return the session's checks in run order: each op and its derived checks, then programs' (unless 0 are drawn)."""
+        from gradcheck.runner import PROGRAMS_CHECK, derived_checks
 
-        return self.ops + ([PROGRAMS_CHECK] if self.settings.programs else [])
+        bases = self.ops + ([PROGRAMS_CHECK] if self.settings.programs else [])
+        return [check for base in bases for check in (base, *derived_checks(base, self.modes))]
 
     def run(self, check: str) -> tuple[Report, list[str]]:
         """Run one check; return its report and the notes for the item's report section."""
         from gradcheck.assertions import check_report
+        from gradcheck.higher import base_check, check_name, mode_of_check
         from gradcheck.reports.display import check_notes
         from gradcheck.runner import PROGRAMS_CHECK
 
         notes: list[str] = []
-        if check == PROGRAMS_CHECK:
+        base = base_check(check)
+        if base == PROGRAMS_CHECK:
             program_ops = [op for op in self.ops if self.engine.supports(op)]
-            failed = [op for op in program_ops if self.verdicts.get(op) == "failed"]
-            unknown = [op for op in program_ops if op not in self.verdicts]
-            report = check_report(self.engine, [check], self.settings,
-                                  program_ops=program_ops, failed_ops=failed)
-            if failed:
-                notes.append(f"not repeated here: program failures due only to {', '.join(failed)}, "
+            # Each derived program check leaves out its own mode's failures too (runner.check_programs).
+            failed = [name for name, status in self.verdicts.items() if status == "failed"]
+            mode = mode_of_check(check)
+            relevant = [op for op in program_ops if op in failed or (mode and check_name(op, mode) in failed)]
+            unknown = [op for op in program_ops if op not in self.verdicts
+                       or (mode and check_name(op, mode) in self.checks and check_name(op, mode) not in self.verdicts)]
+            run: Callable[[], Report] = lambda: check_report(
+                self.engine, [PROGRAMS_CHECK], self.settings, program_ops=program_ops, failed_ops=failed)
+            if relevant:
+                notes.append(f"not repeated here: program failures due only to {', '.join(relevant)}, "
                              "which failed their own checks")
             if unknown:
                 notes.append(
@@ -333,22 +357,33 @@ class GradcheckSession:
                     "them is reported here, its diagnosis naming the op"
                 )
         else:
-            ran = self.ran_along.pop(check, None) or check_report(self.engine, [check], self.settings)
-            for result in ran.results:
-                single = replace(ran, results=(result,))
-                if result.check == check:
-                    report = single
-                else:
-                    self.ran_along[result.check] = single
+            run = lambda: check_report(self.engine, [base], self.settings)
+        ran = self.ran_along.pop(check, None)
+        if ran is None and base in self.ran_bases:
+            # Its op's own check ran and this one did not follow: that check hung, crashed or was refused
+            # (runner._run_all), and would again, at full cost.
+            return replace(self.ran_bases[base], results=()), notes
+        if ran is None:
+            ran = run()
+            self.ran_bases[base] = ran
+        report = replace(ran, results=())
+        for result in ran.results:
+            single = replace(ran, results=(result,))
+            if result.check == check:
+                report = single
+            else:
+                self.ran_along[result.check] = single
+        if report.results and base != PROGRAMS_CHECK:
             self.verdicts[check] = report.results[-1].status
         notes[:0] = [f"{subject}: {text}" for subject, text in check_notes(report)]
         return report, notes
 
     def explicit(self, check: str) -> bool:
         """Return whether the user asked for ``check`` by name: a missing op then fails, as in ``assert_gradients``."""
+        from gradcheck.higher import base_check
         from gradcheck.runner import PROGRAMS_CHECK
 
-        return check in (self.named or {}) or (self.ops_given and check != PROGRAMS_CHECK)
+        return check in (self.named or {}) or (self.ops_given and base_check(check) != PROGRAMS_CHECK)
 
     def items(self) -> list[tuple[str, list[CheckResult]]]:
         """Return every item in run order: its name, and the results of the unsupported checks it skips.
@@ -359,11 +394,18 @@ class GradcheckSession:
         (``--gradcheck-ops``, a node id) stays an item of its own and fails, as
         ``assert_gradients`` does.
         """
+        from gradcheck.higher import base_check
         from gradcheck.runner import PROGRAMS_CHECK
 
         items: list[tuple[str, list[CheckResult]]] = []
         unnamed: list[CheckResult] = []
         for check in self.checks:
+            base = base_check(check)
+            if check != base:
+                # A derived check runs after its op's own, which the engine must define (or programs, some op).
+                if any(self.engine.supports(op) for op in (self.ops if base == PROGRAMS_CHECK else [base])):
+                    items.append((check, []))
+                continue
             result = self.unsupported(check)
             if result is not None and self.explicit(check):
                 result = None  # its item runs, and fails
@@ -372,8 +414,8 @@ class GradcheckSession:
             else:
                 items.append((check, [] if result is None else [result]))
         if unnamed:
-            at = len(items) - 1 if items and items[-1][0] == PROGRAMS_CHECK else len(items)
-            items.insert(at, (UNSUPPORTED_ITEM, unnamed))
+            programs = [index for index, (check, _) in enumerate(items) if base_check(check) == PROGRAMS_CHECK]
+            items.insert(programs[0] if programs else len(items), (UNSUPPORTED_ITEM, unnamed))
         return items
 
     def selected(self, name: str) -> bool:
@@ -417,9 +459,15 @@ class GradcheckSession:
                 self.engine = load_engine(self.target, quiet_tensorflow=not controller)
         except GradcheckError as error:
             raise pytest.UsageError(str(error)) from None
+        from gradcheck.runner import derived_modes
+
+        try:
+            self.modes = derived_modes(self.engine, self.settings.order)
+        except GradcheckError as error:
+            raise pytest.UsageError(f"{ORDER_OPTION}: {error}") from None
         if self.named:
             label = _node_label(self.target, session.config.rootpath)
-            _check_named(self.named, [name for name, _ in self.items()], label)
+            _check_named(self.named, [name for name, _ in self.items()], label, self.modes)
 
     def pytest_report_header(self, config: pytest.Config) -> str:
         engine = self.engine
@@ -431,7 +479,7 @@ class GradcheckSession:
             kept = f"no failing example kept ({self.no_database or NO_DATABASE_OPTION})"
         return (
             f"gradcheck: {self.target} (engine {engine.name}, {engine.dtype.name}), seed {settings.seed}, "
-            f"{settings.max_examples} examples per op, {settings.programs} programs, ops: {ops}; "
+            f"{settings.max_examples} examples per op, {settings.programs} programs, ops: {ops}, {_modes_text(self.modes)}; "
             + "; ".join([*self.hypothesis_notes, kept])
         )
 
@@ -508,6 +556,13 @@ def _check_options(config: pytest.Config) -> tuple[list[str] | None, CheckSettin
     return ops, CheckSettings(**given)
 
 
+def _modes_text(modes: Sequence[str]) -> str:
+    """Return what the header says of the derivatives checked: ``order 2 and forward mode``."""
+    from gradcheck.higher import FORWARD, ORDER2
+
+    return f"order {2 if ORDER2 in modes else 1}" + (" and forward mode" if FORWARD in modes else "")
+
+
 def _shown_path(path: str, rootpath: Path) -> str:
     """Return ``path`` as the header shows it: relative to the rootdir when it lies under it."""
     with contextlib.suppress(ValueError):
@@ -567,18 +622,29 @@ def _same_target(where: str, target: str, label: str, base: Path) -> bool:
     return (base / paths[0]).resolve() == (base / paths[1]).resolve()
 
 
-def _check_named(named: dict[str, str], names: Sequence[str], label: str) -> None:
+def _check_named(named: dict[str, str], names: Sequence[str], label: str, modes: Sequence[str] = ()) -> None:
     """Raise ``pytest.UsageError`` for a node id that names no gradcheck item of this session."""
     unknown = {name: arg for name, arg in named.items() if name != ITEM and name not in names}
     if unknown:
         import difflib
 
+        from gradcheck.higher import FORWARD, ORDER2, mode_of_check
+
         listed = ", ".join(f"{ITEM}[{name}]" for name in names)
-        close = [match for name in unknown for match in difflib.get_close_matches(name, names, n=1)]
+        absent = dict.fromkeys(mode for name in unknown if (mode := mode_of_check(name)) and mode not in modes)
+        close = [match for name in unknown if mode_of_check(name) not in absent
+                 for match in difflib.get_close_matches(name, names, n=1)]
         hint = f" Did you mean {' or '.join(f'{ITEM}[{name}]' for name in close)}?" if close else ""
+        # A derived item of a mode this session does not check: say what makes it one.
+        why = {
+            ORDER2: f" Order-2 items are made when the engine's grad takes create_graph and {ORDER_OPTION} is not 1 "
+                    "(docs/contract.md, section 1).",
+            FORWARD: " Forward-mode items are made when the engine has jvp(y, xs, tangents) (docs/contract.md, section 1).",
+        }
         raise pytest.UsageError(
             f"not found: {' '.join(unknown.values())}; the gradcheck items of {label} in this session are "
             f"{listed} (their ops come from {OPS_OPTION} and the ops the engine defines).{hint}"
+            + "".join(why[mode] for mode in absent)
         )
 
 
@@ -662,8 +728,14 @@ class GradcheckItem(pytest.Item):
     def runtest(self) -> None:
         from gradcheck.assertions import failure_message
 
+        from gradcheck.higher import base_check
+
         session = self.config.stash[_SESSION]
         report, notes = session.run(self.check)
+        if not report.results:
+            base = base_check(self.check)
+            pytest.skip(f"not checked: {base}'s own check timed out, crashed or was refused "
+                        f"(see {ITEM}[{base}]), and would again in this mode")
         result = report.results[-1]
         self.stash[_OUTCOME] = ([result], notes)
         if result.status == "failed" or (result.status == "unsupported" and session.explicit(self.check)):

@@ -249,6 +249,7 @@ def test_readme_weights_example_loads(tmp_path):
     assert weights.default == 0
     assert weights.of("matmul") == 3 and weights.of("negative") == 2 and weights.of("programs") == 2
     assert weights.of("exp") == 1 and weights.of("tanh") == 0  # tanh is not listed: the default
+    assert weights.of("exp (order 2)") == 1 and weights.of("tanh (order 2)") == 0  # a derived check, quoted
 
 
 # --- Regrade -------------------------------------------------------------------------------

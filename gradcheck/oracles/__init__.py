@@ -9,12 +9,15 @@ no row in the op table: ``function_reference`` differentiates the function
 itself.
 """
 
+from gradcheck.oracles._derived import DerivedReference, derived_references
 from gradcheck.oracles._function import function_reference
 from gradcheck.oracles._reference import Reference, case_seed, keep_references, reference_for, references_for
 from gradcheck.oracles._tensorflow import tensorflow_vjp, vjp
 
 __all__ = [
+    "DerivedReference",
     "Reference",
+    "derived_references",
     "case_seed",
     "function_reference",
     "keep_references",

@@ -15,6 +15,7 @@ import numpy as np
 
 from gradcheck._literals import source
 from gradcheck._text import printable
+from gradcheck._modes import FORWARD, ORDER2
 from gradcheck.results import CheckResult, Failure, Report
 
 __all__ = [
@@ -23,7 +24,9 @@ __all__ = [
     "check_notes",
     "check_title",
     "comparison_title",
+    "compared",
     "detail_text",
+    "directions_title",
     "examples_text",
     "number_text",
     "params_text",
@@ -88,9 +91,61 @@ def params_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{name}={source(value)}" for name, value in params.items())
 
 
+#: What a failure's ``expected``/``actual`` are (``compared``): first order's two, and those of a
+#: derived check (gradcheck.higher), order 2's and forward mode's.
+FORWARD_VALUE = "forward value"
+GRADIENT = "gradient"
+MADE_WITH_CREATE_GRAPH = "gradient made with create_graph=True"
+SECOND_DERIVATIVE = "second derivative"
+JVP = "JVP"
+# Forward mode's <u, J t> from jvp() against <J^T u, t> from grad(): two numbers, no arrays.
+JVP_GRAD_CONSISTENCY = "jvp() and grad() consistency"
+
+# How the verdict of a derived check words what it compared (gradcheck.higher.judge_derived),
+# first match wins: the failure's message says which of its arrays differed, never a guess.
+_DERIVED_SUBJECTS = (
+    (FORWARD, "jvp() and grad() disagree", JVP_GRAD_CONSISTENCY),
+    (FORWARD, "the JVP ", JVP),
+    (FORWARD, "jvp() returned shape", JVP),
+    (ORDER2, "made with create_graph=True", MADE_WITH_CREATE_GRAPH),
+    (ORDER2, "second derivative w.r.t.", SECOND_DERIVATIVE),
+)
+
+
+def compared(failure: Failure) -> str:
+    """Return what ``failure.expected``/``actual`` are: ``FORWARD_VALUE``, ``GRADIENT``, ``SECOND_DERIVATIVE``, ...
+
+    A first-order failure compares a gradient (it names one: ``wrt``) or the
+    forward value. A derived one says in its message what differed: order 2
+    the gradient made with ``create_graph=True`` or the second derivative,
+    forward mode the JVP or its agreement with ``grad()``.
+    """
+    for mode, words, subject in _DERIVED_SUBJECTS:
+        if failure.mode == mode and (words in failure.message) and (failure.wrt or mode == FORWARD):
+            return subject
+    return GRADIENT if failure.wrt else FORWARD_VALUE
+
+
 def comparison_title(failure: Failure) -> str:
-    """Return what ``failure.expected``/``actual`` are: a gradient or the forward value."""
-    return f"gradient w.r.t. {failure.wrt}" if failure.wrt else "forward value"
+    """Return what ``failure.expected``/``actual`` are, in words: ``gradient w.r.t. b``, ``JVP along the tangents``."""
+    subject = compared(failure)
+    if subject == MADE_WITH_CREATE_GRAPH:
+        return f"gradient w.r.t. {failure.wrt} made with create_graph=True"
+    if subject == SECOND_DERIVATIVE:
+        return f"second derivative w.r.t. {failure.wrt}"
+    if subject in (JVP, JVP_GRAD_CONSISTENCY):
+        return "JVP along the tangents"
+    return f"gradient w.r.t. {failure.wrt}" if subject == GRADIENT else FORWARD_VALUE
+
+
+def directions_title(failure: Failure) -> str | None:
+    """Return what a derived failure's ``directions`` are called: ``directions`` (order 2), ``tangents`` (forward).
+
+    None for a first-order failure, which has none.
+    """
+    if not failure.directions:
+        return None
+    return {ORDER2: "directions", FORWARD: "tangents"}.get(failure.mode or "")
 
 
 def worst_entry_text(failure: Failure) -> str | None:
@@ -145,14 +200,22 @@ def replay_command(report: Report, result: CheckResult) -> str:
     """Return the command that re-runs ``result``'s check with the same seed and budget."""
     if result.replay:
         return result.replay  # a check that is not an engine's (a user's function) says how itself
-    return replay_ops_command(report, [result.check] if result.kind == "op" else None)
+    return replay_ops_command(report, [result.check] if result.kind == "op" else None, order=result.order)
 
 
-def replay_ops_command(report: Report, ops: Sequence[str] | None) -> str:
-    """Return the command that re-runs the checks of ``ops`` (None: the programs) with the same seed and budget."""
+def replay_ops_command(report: Report, ops: Sequence[str] | None, order: int = 1) -> str:
+    """Return the command that re-runs the checks of ``ops`` (None: the programs) with the same seed and budget.
+
+    A derived check (``tanh (order 2)``, ``tanh (forward)``) runs with the op's
+    own: ``--ops tanh``, with ``--order 2`` when ``order`` is 2 (forward mode
+    runs wherever the engine has ``jvp``).
+    """
+    from gradcheck.higher import base_check
+
     words = ["gradcheck", "check", report.target]
     if ops is not None:
-        words += ["--ops", ",".join(ops), "--no-programs"]
+        # An op's order-2 and forward checks run with the op's own: --ops names the op.
+        words += ["--ops", ",".join(dict.fromkeys(base_check(op) for op in ops)), "--no-programs"]
     else:
         # Which ops failed alone decides which programs count: run them all
         # again, over the same ops the programs were drawn from.
@@ -162,6 +225,8 @@ def replay_ops_command(report: Report, ops: Sequence[str] | None) -> str:
             words += ["--programs", str(report.programs)]
     if report.supported_params is not None:
         words += ["--supported-params", json.dumps(report.supported_params)]
+    if order == 2:
+        words += ["--order", "2"]
     words += ["--seed", str(report.seed)]
     # The search a seed replays depends on the example budget too.
     if report.max_examples is not None:

@@ -39,6 +39,7 @@ from gradcheck.reports.display import (
     check_notes,
     comparison_title,
     detail_text,
+    directions_title,
     examples_text,
     number_text,
     params_text,
@@ -170,6 +171,10 @@ class FailureView:
     detail: str | None
     reproducer: str | None
     replay: str
+    # A derived check's (gradcheck.higher) directions (order 2) or tangents (forward), one per input,
+    # under that title; empty for a first-order failure.
+    directions: list[ArrayView] = field(default_factory=list)
+    directions_title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -312,6 +317,8 @@ def _failure_view(report: Report, result: CheckResult, failure: Failure, number:
         detail=detail_text(failure.detail),
         reproducer=failure.reproducer,
         replay=replay_command(report, result),
+        directions=[_input_view(record) for record in failure.directions] if directions_title(failure) else [],
+        directions_title=directions_title(failure),
     )
 
 

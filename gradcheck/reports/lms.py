@@ -143,7 +143,19 @@ def check_output(graded: GradedReport, check: str) -> str:
     points = f"{_number(earned)} / {_number(weight)} points"
     if graded.report is None:
         return f"{check}: not checked, {points}: the submission could not be checked (the message above says why)."
+    from gradcheck.higher import ORDER2, base_check, mode_of_check
+
     result = _result(graded.report, check)
+    if result is None and mode_of_check(check) == ORDER2:
+        # An order-2 column follows its op's own check, when the engine's grad takes create_graph.
+        base = _result(graded.report, base_check(check))
+        if base is None or base.status == "unsupported":
+            why = f"{base_check(check)} is not checked (see {base_check(check)})"
+        elif not any(other.order == 2 for other in graded.report.results):
+            why = "the engine's grad does not take create_graph (docs/contract.md, section 1)"
+        else:
+            why = f"{base.check} timed out or crashed in its own check"
+        return f"{check}: not checked, {points}: {why}."
     if result is None:
         return f"{check}: not run (no op the engine supports could be drawn into it), {points}."
     if result.status == "unsupported":

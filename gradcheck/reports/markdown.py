@@ -25,7 +25,9 @@ from gradcheck.reports.display import (
     also_seen_as_lines,
     array_text,
     check_notes,
+    comparison_title,
     detail_text,
+    directions_title,
     examples_text,
     params_text,
     partial_text,
@@ -126,8 +128,17 @@ def _case_text(failure: Failure) -> str:
     ]
     if failure.params:
         rows.append(("params", _clip(params_text(failure.params))))
-    for label, values in (("cotangent", failure.cotangent), ("expected", failure.expected),
-                          ("actual", failure.actual)):
+    if failure.cotangent is not None:
+        rows.append((f"cotangent {shape_text(np.shape(failure.cotangent))}", _compact(failure.cotangent)))
+    directions = directions_title(failure)
+    if directions is not None:
+        # A derived check's: one line per input, as the inputs are.
+        rows.append((directions, "\n".join(f"{record.name} {shape_text(record.shape)} {_compact(record.values)}"
+                                            for record in failure.directions)))
+    if failure.mode is not None and (failure.expected is not None or failure.actual is not None):
+        # Which array of a derived check differed (its message says it in a sentence), as the other formats name it.
+        rows.append(("compared", comparison_title(failure)))
+    for label, values in (("expected", failure.expected), ("actual", failure.actual)):
         if values is not None:
             rows.append((f"{label} {shape_text(np.shape(values))}", _compact(values)))
     worst = worst_entry_text(failure)

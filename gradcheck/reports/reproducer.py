@@ -44,10 +44,20 @@ import numpy as np
 
 from gradcheck._literals import python_value
 from gradcheck.case import Case
+from gradcheck.higher import FORWARD, ORDER2, Derived, base_check, mode_of_check
 from gradcheck.ops import OPS, REQUIRED
 from gradcheck.program import OUTPUT, ProgramCase, Step
 from gradcheck.reports import write_atomically
-from gradcheck.reports.display import array_text, comparison_title, replay_command
+from gradcheck.reports.display import (
+    JVP,
+    JVP_GRAD_CONSISTENCY,
+    MADE_WITH_CREATE_GRAPH,
+    SECOND_DERIVATIVE,
+    array_text,
+    compared,
+    comparison_title,
+    replay_command,
+)
 from gradcheck.results import CheckResult, Failure, Report
 from gradcheck.function_case import FUNCTION_KIND, UserFunction, function_terms
 from gradcheck.tolerances import DEFAULT_TOLERANCES, Tolerance
@@ -102,8 +112,6 @@ def write_reproducers(
             continue
         if result.kind == FUNCTION_KIND and not _function_importable(engine):
             continue  # a function given as an object, not by a target: nothing to import it by
-        if result.order != 1 or result.mode != "reverse":
-            continue  # order 2 and forward mode are replayed by the check's replay command for now
         path = reproducer_path(report_dir, result.check)
         source = reproducer_source(report, result, engine, path=path, checked_from=checked_from)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,7 +138,8 @@ def reproducer_source(
     dtype = report.dtype or "float64"
     if result.kind == FUNCTION_KIND:
         return _function_source(report, result, engine, Path(path), checked_from)  # type: ignore[arg-type]
-    tests = [_TestWriter(result, failure, engine, dtype) for failure in result.failures]
+    tests = [(_DerivedTestWriter if failure.mode in _DERIVED_MODES else _TestWriter)(result, failure, engine, dtype)
+             for failure in result.failures]
     header = [
         _module_docstring(report, result, tests, Path(path)),
         _imports([report.target], checked_from, "from gradcheck.engine import load_engine"),
@@ -168,7 +177,10 @@ def _module_docstring(
     calls: str = "your engine's own functions",
 ) -> str:
     """Return the file's docstring: what failed, how to run it, debug it and replay the search."""
-    subject = "the composite programs" if result.kind == "program" else result.check
+    subject = result.check
+    if result.kind == "program":
+        mode = mode_of_check(result.check)
+        subject = "the composite programs" + (f" ({mode})" if mode else "")
     width = max(len(test.name) for test in tests) + 2
     listing = "\n".join(
         _hanging(test.name.ljust(width), _sentence(test.failure.message), width=LINE_WIDTH) for test in tests
@@ -386,7 +398,7 @@ class _FailureTest:
     def docstring(self, checked: Sequence[str]) -> str:
         """Return the test's docstring: what went wrong, the diagnosis, what the test checks."""
         unchecked = ""
-        if self.wrt is None and self.failure.category not in ("forward", "nondeterministic"):
+        if not self.compares_values() and self.failure.category not in ("forward", "nondeterministic"):
             unchecked = (" Gradient values are not compared: gradcheck recorded no expected gradient "
                          "for this failure.")
         paragraphs = [_sentence(self.failure.message)]
@@ -395,6 +407,10 @@ class _FailureTest:
         paragraphs.append(f"Checks {_series(checked)}.{unchecked}")
         width = LINE_WIDTH - 2 * len(_INDENT)
         return "\n\n".join(_fill(paragraph, width=width) for paragraph in paragraphs)
+
+    def compares_values(self) -> bool:
+        """Whether the test compares derivative values (gradcheck recorded what they should be)."""
+        return self.wrt is not None
 
     def wrap(self, body: Sequence[str], checked: Sequence[str]) -> str:
         """Return the test function's source, at module level, around ``body``."""
@@ -472,21 +488,31 @@ class _TestWriter(_FailureTest):
         With ``handed_copies`` the engine gets copies of the literals, which
         the mutation asserts then compare with the literals.
         """
+        cotangent = "cotangent_handed" if handed_copies else "cotangent"
+        xs = f"[{', '.join(self.names)}]"
+        grad_args = f"{OUTPUT}, {xs}, {cotangent}" if self.engine.grad_takes_cotangent else f"{OUTPUT}, {xs}"
+        return [*self._forward_calls(handed_copies=handed_copies), f"grads = as_arrays(engine.grad({grad_args}))"]
+
+    def _forward_calls(self, *, handed_copies: bool) -> list[str]:
+        """Return the calls up to the forward value: copies to hand over, variables, the op or program, value."""
         lines: list[str] = []
         handed = "handed" if handed_copies else "array"
-        cotangent = "cotangent_handed" if handed_copies else "cotangent"
         if handed_copies:
             lines += [f"{name}_handed = {name}_array.copy()" for name in self.names]
             if self.engine.grad_takes_cotangent:
                 lines.append("cotangent_handed = cotangent.copy()")
         lines += [f"{name} = engine.variable({name}_{handed})" for name in self.names]
         lines += [self._step_line(step) for step in self.steps]
-        xs = f"[{', '.join(self.names)}]"
-        grad_args = f"{OUTPUT}, {xs}, {cotangent}" if self.engine.grad_takes_cotangent else f"{OUTPUT}, {xs}"
-        lines += [
-            f"{OUTPUT}_value = as_array(engine.value({OUTPUT}))",
-            f"grads = as_arrays(engine.grad({grad_args}))",
-        ]
+        lines.append(f"{OUTPUT}_value = as_array(engine.value({OUTPUT}))")
+        return lines
+
+    def _handed_asserts(self) -> list[str]:
+        """Return the asserts that the copies handed to the engine still equal the literals."""
+        lines = [f"assert np.array_equal({name}_handed, {name}_array), "
+                 f"\"your engine changed the array handed to variable() for {name}\"" for name in self.names]
+        if self.engine.grad_takes_cotangent:
+            lines.append("assert np.array_equal(cotangent_handed, cotangent), "
+                         "\"your engine changed the cotangent handed to grad()\"")
         return lines
 
     def _step_line(self, step: Step) -> str:
@@ -502,12 +528,7 @@ class _TestWriter(_FailureTest):
         lines: list[str] = []
         checked: list[str] = []
         if mutation:
-            for name in self.names:
-                lines.append(f"assert np.array_equal({name}_handed, {name}_array), "
-                             f"\"your engine changed the array handed to variable() for {name}\"")
-            if self.engine.grad_takes_cotangent:
-                lines.append("assert np.array_equal(cotangent_handed, cotangent), "
-                             "\"your engine changed the cotangent handed to grad()\"")
+            lines += self._handed_asserts()
             checked.append("that no array handed to your engine changes")
         forward_terms = self.computation.terms(self.expected_y.shape)
         lines.append(f'check_close(y_value, expected_y, "the forward value", terms={forward_terms})')
@@ -533,6 +554,178 @@ class _TestWriter(_FailureTest):
         return lines, checked
 
 
+#: The modes of a derived check (gradcheck.higher) that ``_DerivedTestWriter`` writes tests for.
+_DERIVED_MODES = (ORDER2, FORWARD)
+
+
+class _DerivedTestWriter(_TestWriter):
+    """One failure of an order-2 or forward-mode check (``gradcheck.higher``) as one test function.
+
+    The calls are gradcheck's own for the mode. Order 2: ``grad(...,
+    create_graph=True)``, the first-order values through ``value()``, then for
+    each gradient ``g_j`` the VJP ``grad(g_j, xs, v_j)`` along its direction,
+    summed over ``j`` (the second derivative along the directions). Forward
+    mode: ``jvp(y, xs, tangents)``, and ``grad`` for the agreement of the two.
+    The test compares what the failure says differed, with gradcheck's tolerance.
+    """
+
+    def __init__(self, result: CheckResult, failure: Failure, engine: EngineFacts, dtype: str) -> None:
+        super().__init__(result, failure, engine, dtype)
+        self.mode = failure.mode or ORDER2
+        self.subject = compared(failure)
+        self.prefix = "direction" if self.mode == ORDER2 else "tangent"
+        self.derived = Derived(self.computation, self.mode,
+                               tuple(np.asarray(record.values, dtype=np.float64) for record in failure.directions))
+        if len(failure.directions) != len(self.names):
+            raise ValueError(
+                f"the {self.mode} failure of {result.check} has {len(failure.directions)} direction(s) for "
+                f"{len(self.names)} input(s): a report's derived failure holds one per input (docs/contract.md, section 3)")
+        # The array compared by value, and what it is called in the test: ``expected_second_x``, ``expected_jvp``.
+        self.expected = None
+        if failure.expected is not None and self.subject in (MADE_WITH_CREATE_GRAPH, SECOND_DERIVATIVE) \
+                and self.wrt is not None:
+            kind = "grad" if self.subject == MADE_WITH_CREATE_GRAPH else "second"
+            self.expected = f"expected_{kind}_{self.wrt}"
+        elif failure.expected is not None and self.subject == JVP:
+            self.expected = "expected_jvp"
+
+    def compares_values(self) -> bool:
+        return self.expected is not None or self.subject == JVP_GRAD_CONSISTENCY
+
+    # -- pieces of the test, in order --
+
+    def _literals(self) -> list[str]:
+        lines = ["# The smallest failing case gradcheck found, as your engine was handed it."]
+        for record in self.failure.inputs:
+            lines.append(_assignment(f"{_variable(record.name)}_array", record.values, record.dtype))
+        if self.engine.grad_takes_cotangent:
+            lines.append(_assignment("cotangent", self.cotangent, self.dtype))
+        lines += _comment_lines(
+            "The directions v of the second derivative, one per gradient: the test takes the VJP of gradient j "
+            "along v_j and sums over j." if self.mode == ORDER2 else
+            "The tangents t, one per input: the JVP is the derivative of y along them.")
+        for name, record in zip(self.names, self.failure.directions):
+            lines.append(_assignment(f"{self.prefix}_{name}", record.values, record.dtype))
+        lines.append("# What a correct engine gives: the forward value, from NumPy.")
+        lines.append(_assignment("expected_y", self.expected_y, "float64"))
+        if self.expected is not None:
+            lines += _comment_lines(f"The {comparison_title(self.failure)}, from gradcheck's oracles ("
+                                    + ("TensorFlow's nested tapes checked by finite differences of its VJP)."
+                                       if self.mode == ORDER2 else
+                                       "TensorFlow checked by finite differences of the forward value)."))
+            lines.append(_assignment(self.expected, self.failure.expected, "float64"))
+        if self.failure.actual is not None:
+            lines.append(f"# gradcheck saw your engine return, for the {comparison_title(self.failure)}:")
+            lines += _comment_lines(array_text(self.failure.actual, max_line_width=LINE_WIDTH - 12), indent=2)
+        return lines
+
+    def calls(self, handed_copies: bool) -> list[str]:
+        calls = self._calls(handed_copies=handed_copies)
+        if self.failure.category != "nondeterministic":
+            return calls
+        answer = "[*firsts, *seconds]" if self.mode == ORDER2 else "[jvp]"
+        return [
+            "answers = []",
+            "for _ in range(2):",
+            *(_INDENT + line for line in calls),
+            f"{_INDENT}answers.append((y_value, {answer}))",
+            "(y_value, answer), (y_again, answer_again) = answers",
+        ]
+
+    def _calls(self, *, handed_copies: bool) -> list[str]:
+        """Return the engine calls: the forward value as at order 1, then the mode's own calls."""
+        lines = self._forward_calls(handed_copies=handed_copies)
+        cotangent = "cotangent_handed" if handed_copies else "cotangent"
+        xs = f"[{', '.join(self.names)}]"
+        directions = f"[{', '.join(f'{self.prefix}_{name}' for name in self.names)}]"
+        count = len(self.names)
+        if self.mode == FORWARD:
+            lines.append(f"jvp = as_array(engine.jvp({OUTPUT}, {xs}, {directions}))")
+            if self.engine.grad_takes_cotangent:
+                lines.append(f"grads = as_arrays(engine.grad({OUTPUT}, {xs}, {cotangent}))")
+            return lines
+        shapes = f"[{', '.join(f'{name}_array.shape' for name in self.names)}]"
+        return lines + [
+            f"made = engine.grad({OUTPUT}, {xs}, {cotangent}, create_graph=True)",
+            "made = list(made) if isinstance(made, (list, tuple)) else [made]",
+            "firsts = [as_array(engine.value(g)) for g in made]",
+            f'assert len(firsts) == {count}, f"grad(..., create_graph=True) returned {{len(firsts)}} gradient(s) '
+            f'for {count} input(s)"',
+            f"assert [first.shape for first in firsts] == {shapes}, (",
+            f'{_INDENT}f"the gradients made with create_graph=True have shapes {{[first.shape for first in firsts]}}"',
+            ")",
+            "# The second derivative along the directions: the VJP of each gradient along its",
+            "# direction, summed over the gradients.",
+            f"seconds = [np.zeros(shape) for shape in {shapes}]",
+            f"for g, direction in zip(made, {directions}):",
+            f"{_INDENT}again = as_arrays(engine.grad(g, {xs}, direction))",
+            f"{_INDENT}assert [part.shape for part in again] == {shapes}, (",
+            f'{_INDENT * 2}f"grad() of a gradient made with create_graph=True returned shapes "',
+            f'{_INDENT * 2}f"{{[part.shape for part in again]}}: one array per x, shaped like it (zeros "',
+            f'{_INDENT * 2}"for an x the gradient does not depend on)"',
+            f"{_INDENT})",
+            f"{_INDENT}seconds = [total + part.astype(np.float64) for total, part in zip(seconds, again)]",
+        ]
+
+    def _asserts(self, *, mutation: bool, repeated: bool) -> tuple[list[str], list[str]]:
+        lines: list[str] = []
+        checked: list[str] = []
+        if mutation:
+            lines += self._handed_asserts()
+            checked.append("that no array handed to your engine changes")
+        forward_terms = self.computation.terms(self.expected_y.shape)
+        lines.append(f'check_close(y_value, expected_y, "the forward value", terms={forward_terms})')
+        checked.append("the forward value")
+        if self.mode == ORDER2:
+            checked.append("the number and shapes of the gradients made with create_graph=True and of their VJPs")
+        what = comparison_title(self.failure)
+        if self.expected is not None and self.subject == JVP:
+            lines.append(f'check_close(jvp, {self.expected}, "the {what}", terms={forward_terms})')
+            checked.append(f"the {what} (shape and values)")
+        elif self.expected is not None and self.wrt is not None:
+            index = self.names.index(self.wrt)
+            array = "firsts" if self.subject == MADE_WITH_CREATE_GRAPH else "seconds"
+            terms = (self.computation.terms(self.expected_y.shape, wrt=index) if array == "firsts"
+                     else self.derived.terms(self.expected_y.shape, wrt=index))
+            lines.append(f'check_close({array}[{index}], {self.expected}, "the {what}", terms={terms})')
+            checked.append(f"the {what} (shape and values)")
+        elif self.subject == JVP_GRAD_CONSISTENCY and self.engine.grad_takes_cotangent:
+            lines += self._consistency_asserts(forward_terms)
+            checked.append("that <u, J t> from jvp() equals <J^T u, t> from grad()")
+        if repeated:
+            lines += [
+                f'check_close(y_again, y_value, "the forward value, run again", terms={forward_terms})',
+                "for index, (first, again) in enumerate(zip(answer, answer_again)):",
+                f'{_INDENT}check_close(again, first, f"array {{index}} ({self._answer_words()}), run again")',
+            ]
+            checked.append("that a second run gives the same answers")
+        return lines, checked
+
+    def _answer_words(self) -> str:
+        return ("the gradients made with create_graph=True, then the second derivatives" if self.mode == ORDER2
+                else "the JVP")
+
+    def _consistency_asserts(self, forward_terms: int) -> list[str]:
+        """Return gradcheck's check that ``<u, J t>`` (jvp) and ``<J^T u, t>`` (grad) agree, with its bound."""
+        terms = max(forward_terms, 1) * max(1, int(np.size(self.cotangent)))
+        tangents = f"[{', '.join(f'{self.prefix}_{name}' for name in self.names)}]"
+        return [
+            "# <u, J t> two ways: from jvp(), and from grad() (<J^T u, t>); they may differ by",
+            "# RTOL * sqrt(terms) * (the sum of |every product| + FLOOR), as gradcheck allows.",
+            "along_u = float(np.sum(cotangent * jvp.astype(np.float64)))",
+            f"through_grad = float(sum(np.sum(g.astype(np.float64) * t) for g, t in zip(grads, {tangents})))",
+            "scale = float(np.sum(np.abs(cotangent * jvp))) + float(",
+            f"{_INDENT}sum(np.sum(np.abs(g * t)) for g, t in zip(grads, {tangents}))",
+            ")",
+            f"bound = RTOL * np.sqrt({terms}) * (scale + FLOOR)",
+            "assert abs(along_u - through_grad) <= bound, (",
+            f'{_INDENT}f"jvp() and grad() disagree: <u, J t> is {{along_u:.6g}} from jvp() and "',
+            f'{_INDENT}f"{{through_grad:.6g}} from grad(), a difference of {{abs(along_u - through_grad):.3g}} "',
+            f'{_INDENT}f"beyond {{bound:.3g}}"',
+            ")",
+        ]
+
+
 def _computation(result: CheckResult, failure: Failure, dtype: str) -> tuple[Computation, tuple[Step, ...]]:
     """Return the failure's case as a computation (for the reference and tolerances) and its steps."""
     names = tuple(record.name for record in failure.inputs)
@@ -542,8 +735,9 @@ def _computation(result: CheckResult, failure: Failure, dtype: str) -> tuple[Com
         return ProgramCase(names, inputs, failure.steps, cotangent, dtype), failure.steps
     # A report loaded from JSON has lists where the run had tuples (axis, shape).
     params = {name: python_value(value) for name, value in failure.params.items()}
-    steps = (Step(OUTPUT, result.check, tuple(map(_variable, names)), params),)
-    return Case(result.check, names, inputs, params, cotangent, dtype), steps
+    op = base_check(result.check)  # a derived check (``tanh (order 2)``) calls the op itself
+    steps = (Step(OUTPUT, op, tuple(map(_variable, names)), params),)
+    return Case(op, names, inputs, params, cotangent, dtype), steps
 
 
 # --- a user's function (``gradcheck check-function``) ---------------------------

@@ -152,7 +152,9 @@ def failed_replay(report: Report, hidden: Iterable[str] = ()) -> str | None:
         # command names a student's handful of ops, not every op of the run.
         unsupported = {result.check for result in report.results if result.status == "unsupported"}
         report = dataclasses.replace(report, ops=[op for op in report.ops if op not in unsupported])
-    return replay_ops_command(report, ops or None)
+    # Order 2's failures need --order 2 to run again; forward mode's run wherever the engine has jvp.
+    order = max(result.order for result in failed if result.kind == "op" or not ops)
+    return replay_ops_command(report, ops or None, order=order)
 
 
 def statuses(report: Report, checks: Iterable[str] | None = None) -> dict[str, str]:

@@ -30,6 +30,7 @@ from gradcheck.reports.display import (
     check_title,
     comparison_title,
     detail_text,
+    directions_title,
     examples_text,
     params_text,
     partial_text,
@@ -60,6 +61,8 @@ _PANEL_FRAME = 4
 _LABEL_GAP = 2
 # Columns between expected and actual when they fit side by side.
 _SIDE_BY_SIDE_GAP = 4
+# The widest label column: "second derivative w.r.t. x0" fits, a longer label wraps.
+_LONGEST_LABEL = 28
 
 
 def render_text(report: Report, console: Console, grading: "Grading | None" = None) -> None:
@@ -187,10 +190,13 @@ def _hanging(rows: list[tuple[str, str]], width: int, style: str = "") -> Text:
     return Text("\n".join(paragraphs), style=style)
 
 
-def _label_grid(rows: Iterable[tuple[str, RenderableType | None]]) -> Table:
-    """Return a two-column grid: a bold label, then its content (wrapped under itself)."""
+def _label_grid(rows: Iterable[tuple[str, RenderableType | None]], label_width: int | None = None) -> Table:
+    """Return a two-column grid: a bold label, then its content (wrapped under itself).
+
+    Labels longer than ``label_width`` (when given) wrap at their spaces.
+    """
     grid = Table.grid(padding=(0, _LABEL_GAP))
-    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(style="bold", no_wrap=label_width is None, max_width=label_width)
     # fold, not the default ellipsis: an exception text or a path must never lose characters.
     grid.add_column(overflow="fold")
     for label, content in rows:
@@ -204,16 +210,23 @@ def _failure_panel(
 ) -> Panel:
     """Return the panel of one failure: headline, then one labelled row per thing known."""
     comparison = comparison_title(failure)
-    labels = ("program", "inputs", "params", "cotangent", comparison, "worst entry",
+    directions = directions_title(failure) or "directions"
+    labels = ("program", "inputs", "params", "cotangent", directions, comparison, "worst entry",
               "diagnosis", "also seen as", "detail", "reproducer", "replay")
     # Room left for values once the panel frame and the label column are drawn
-    # (sized for the longest label, present or not: arrays never overflow).
-    room = width - _PANEL_FRAME - max(map(len, labels)) - _LABEL_GAP
+    # (sized for the longest label, present or not: arrays never overflow). A
+    # derived check's long comparison (``gradient w.r.t. x0 made with
+    # create_graph=True``) wraps rather than narrowing every value.
+    label_width = max(map(len, labels))
+    wrapped = label_width > _LONGEST_LABEL
+    label_width = min(label_width, _LONGEST_LABEL)
+    room = width - _PANEL_FRAME - label_width - _LABEL_GAP
     rows = zip(labels, (
         _optional(failure.program),
         _inputs(failure.inputs, room),
         _optional(params_text(failure.params)),
         _array_block(None, failure.cotangent, room),
+        _inputs(failure.directions, room),
         _comparison(failure, room),
         _optional(worst_entry_text(failure)),
         _optional(failure.diagnosis, style="yellow"),
@@ -225,7 +238,7 @@ def _failure_panel(
     title = f"{check_title(result.check)} · {failure.category}"
     if len(result.failures) > 1:
         title += f" ({number} of {len(result.failures)})"
-    body = Group(Text(failure.message, style="bold"), Text(), _label_grid(rows))
+    body = Group(Text(failure.message, style="bold"), Text(), _label_grid(rows, label_width if wrapped else None))
     return Panel(body, title=Text(title), title_align="left", border_style="red", box=box.ROUNDED)
 
 
