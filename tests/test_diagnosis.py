@@ -26,12 +26,12 @@ from gradcheck.execution import run_engine
 from gradcheck.ops import OP_NAMES, OPS
 from gradcheck.oracles import reference_for, tensorflow_vjp
 from gradcheck.results import ArrayRecord, Failure
-from gradcheck.runner import check_op
 from gradcheck.strategies import op_cases
 from gradcheck.tolerances import DEFAULT_TOLERANCES
 from gradcheck.verdict import judge
 from tests.engines import PLANTED
 from tests.engines._compare import cotangent_like
+from tests.shared_checks import searched
 from tests.test_planted_sanity import CASES
 
 DTYPES = ("float32", "float64")
@@ -177,7 +177,7 @@ def _minimal_failures(source: str) -> dict[str, Failure]:
     diagnosis still fires on its own case.
     """
     engine, op = SOURCES[source]
-    result = check_op(load_engine(engine), op, max_examples=100, seed=0)
+    result = searched(engine, op)  # check_op, 100 examples, seed 0: test_planted's search
     first: dict[str, Failure] = {}
     for failure in result.failures:
         for seen in (failure, *failure.also_seen_as):

@@ -12,11 +12,9 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import io
 import json
 import types
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,18 +34,15 @@ from gradcheck.runner import check_op
 from gradcheck.strategies import op_cases
 from gradcheck.tolerances import DEFAULT_TOLERANCES
 from gradcheck.verdict import judge
-from tests.engines import matmul_2d_only, matmul_transpose_all_axes
+from tests.engines import (
+    matmul_2d_only,
+    matmul_transpose_all_axes,
+    matrix_transpose_forward_all_axes,
+    softmax_ignores_axis,
+)
+from tests.shared_checks import searched
 
-FORWARD_ALL_AXES = Path(__file__).parent / "engines" / "matrix_transpose_forward_all_axes.py"
 RIGHT_FOR_OWN_FORWARD = "your gradient is right for the function your forward computes: fix the forward"
-
-
-def _module(path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _transpose_engine(backward: Any) -> Any:
@@ -76,8 +71,7 @@ X = np.arange(24.0).reshape(2, 3, 4) / 7 - 1.5
 
 
 def test_forward_only_transpose_bug_is_forward_alone_with_the_sentence():
-    engine = load_engine(_module(FORWARD_ALL_AXES).engine)
-    result = check_op(engine, "matrix_transpose", max_examples=100, seed=0)
+    result = searched(matrix_transpose_forward_all_axes.engine, "matrix_transpose")  # check_op, 100 examples, seed 0
     assert [failure.category for failure in result.failures] == ["forward"]
     (failure,) = result.failures
     assert failure.also_seen_as == ()
@@ -86,9 +80,7 @@ def test_forward_only_transpose_bug_is_forward_alone_with_the_sentence():
 
 def test_forward_bug_with_a_consistent_backward_is_told_so():
     # softmax over the last axis whatever axis is asked: the gradient is that function's.
-    from tests.engines import softmax_ignores_axis
-
-    result = check_op(load_engine(softmax_ignores_axis.engine), "softmax", max_examples=100, seed=0)
+    result = searched(softmax_ignores_axis.engine, "softmax")  # check_op, 100 examples, seed 0
     assert [failure.category for failure in result.failures] == ["forward"]
     assert RIGHT_FOR_OWN_FORWARD in (result.failures[0].diagnosis or "")
 
@@ -118,9 +110,11 @@ def test_both_wrong_is_said_and_keeps_the_gradient_failure():
 # --- Grouping ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def question_tape_result() -> CheckResult:
-    return check_op(load_engine("gradcheck.examples.question_tape"), "matmul", max_examples=100, seed=0)
+    from gradcheck.examples import question_tape
+
+    return searched(question_tape, "matmul")  # check_op, 100 examples, seed 0
 
 
 def test_one_transpose_bug_is_one_failure_also_seen_as_shape_and_exception(question_tape_result):

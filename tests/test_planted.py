@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from gradcheck.engine import load_engine
-from gradcheck.runner import check_op
 from tests.engines import PLANTED
+from tests.shared_checks import searched
 
 
 @pytest.mark.parametrize("planted", PLANTED, ids=[planted.id for planted in PLANTED])
 def test_planted_bug_is_caught(planted):
-    result = check_op(load_engine(planted.engine), planted.op, max_examples=100, seed=0)
+    result = searched(planted.engine, planted.op)  # check_op, 100 examples, seed 0
     # A category the same bug also showed (``also_seen_as``) is reported too.
     categories = [seen.category for failure in result.failures for seen in (failure, *failure.also_seen_as)]
     assert result.status == "failed", f"{planted.id}: the harness missed the bug"
