@@ -65,6 +65,9 @@ KNOWN_BUGS: dict[tuple[str, str], str] = {
 KNOWN_DERIVED_BUGS: dict[tuple[str, str, str], str] = {
     ("torch", "pow_tensor", "order 2"): "pow-exponent-zero-order-2",
     ("autograd", "pow_tensor", "order 2"): "pow-exponent-zero-order-2",
+    # The first order's framework bugs, met again on the way to the second derivative.
+    ("autograd", "logsumexp", "order 2"): "scipy-logsumexp-0-d-keepdims",
+    ("autograd", "einsum", "order 2"): "autograd-einsum-repeated-subscripts",
 }
 
 
