@@ -152,15 +152,20 @@ def check_op(
         supported=declared,
     )
 
-    # An isolated engine answers an example's value sets in one round trip.
+    # An isolated engine answers an example's value sets in one round trip,
+    # and a kept plan's examples (gradcheck._plans) in a few.
     run_many = getattr(engine, "run_many", None)
+    run_batch = getattr(engine, "run_batch", None)
     ready: dict[int, Any] = {}
     # After a first timeout or crash, the limit shortens and their cost is bounded.
     budget = CostBudget(timeout)
 
-    def prepare(cases: Sequence[Any]) -> None:
+    def prepare(cases: Sequence[Any], repeats: Sequence[bool] | None = None) -> None:
         ready.clear()
-        if run_many is not None:
+        if repeats is not None:
+            if run_batch is not None:
+                ready.update(zip(map(id, cases), run_batch(cases, repeats, budget.limit)))
+        elif run_many is not None:
             ready.update(zip(map(id, cases), run_many(cases, budget.limit)))
 
     def evaluate(case: Any, reference: Any, clock: StageClock, repeat: bool) -> Failure | None:
@@ -183,7 +188,7 @@ def check_op(
                   None if shapes is None else [list(shape) for shape in shapes], params, declared)
     stored = None if database is None else database.within(*drawn_from)
     state = search(
-        strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare, budget=budget,
+        strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare, prepare_batch=prepare, budget=budget,
         database=stored, classify=case_class,
         smaller=functools.partial(
             smaller_cases, sets=VALUE_SETS, ones_cotangent=not engine.grad_takes_cotangent, resize=shapes is None,

@@ -39,7 +39,7 @@ from gradcheck._plans import plan_for, store_plan
 from gradcheck._timing import StageClock
 from gradcheck.results import CATEGORIES, CheckResult, Failure
 
-__all__ = ["MAX_PER_CATEGORY", "MINIMIZE_BATCHES", "Found", "SearchState", "Signature", "check_result", "search"]
+__all__ = ["MAX_PER_CATEGORY", "MINIMIZE_BATCHES", "PLAN_BATCH", "Found", "SearchState", "Signature", "check_result", "search"]
 
 
 class _CaseFailed(Exception):
@@ -73,6 +73,9 @@ MAX_PER_CATEGORY = 3
 
 #: Most candidate batches tried per minimal failure by the small-case pass.
 MINIMIZE_BATCHES = 24
+
+#: How many examples of a kept plan the engine is handed at once (``prepare_batch``).
+PLAN_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,7 @@ def search(
     seed: int,
     reference: Callable[[Any, StageClock], Any] | None = None,
     prepare: Callable[[Sequence[Any]], None] | None = None,
+    prepare_batch: Callable[[Sequence[Any], Sequence[bool]], None] | None = None,
     budget: CostBudget | None = None,
     classify: Callable[[Any], Any] | None = None,
     smaller: Callable[[Any], Iterable[Any]] | None = None,
@@ -176,7 +180,10 @@ def search(
     oracles' answer (default: ``gradcheck.oracles.references_for``, TensorFlow
     cross-checked by finite differences, for a whole batch at once).
     ``prepare(cases)``, if given, is called with each example's cases before
-    they are evaluated (to run an isolated engine on all of them at once). The
+    they are evaluated (to run an isolated engine on all of them at once);
+    ``prepare_batch(cases, repeats)``, if given, is called instead with the
+    cases of ``PLAN_BATCH`` examples of a kept plan at a time (``repeats``:
+    each example's first case), before they are run in order. The
     search runs in rounds: each round lets the
     failures already found pass, so it goes on to the next kind of bug
     instead of re-finding this one, until a round finds nothing new.
@@ -241,7 +248,7 @@ def search(
             suppress_health_check=list(HealthCheck),
         )
 
-    def run_example(example: Any) -> None:
+    def run_example(example: Any, prepared: bool = False) -> None:
         cases = example if isinstance(example, CaseBatch) else (example,)
         if budget.exhausted:
             # Timeouts and crashes spent this check's budget: no case is run,
@@ -258,7 +265,7 @@ def search(
         answers = references(cases, clock)
         # The cases up to one already seen to time out or crash: the example stops there.
         runnable = next((i for i, case in enumerate(cases) if budget.seen(case, costly_only=True)), len(cases))
-        if prepare is not None and runnable:
+        if prepare is not None and runnable and not prepared:
             prepare(cases[:runnable])
         for index, (case, reference) in enumerate(zip(cases, answers)):
             if not reference.agrees:
@@ -302,7 +309,7 @@ def search(
 
     kept = plan_for(plan) if database is None else None
     if kept is not None:
-        if _replayed(kept, run_example):
+        if _replayed(kept, run_example, prepare_batch):
             return state
         # A kept example failed: search as always, from the first example.
         state.examples = state.cases = state.disagreements = 0
@@ -330,11 +337,35 @@ def search(
     return state
 
 
-def _replayed(examples: Sequence[Any], run_example: Callable[[Any], None]) -> bool:
-    """Run ``examples`` in order; return whether they all passed (False at the first failure)."""
+def _replayed(
+    examples: Sequence[Any],
+    run_example: Callable[[Any, bool], None],
+    prepare_batch: Callable[[Sequence[Any], Sequence[bool]], None] | None,
+) -> bool:
+    """Run ``examples`` in order; return whether they all passed (False at the first failure).
+
+    With ``prepare_batch``, the engine is handed the cases of ``PLAN_BATCH``
+    examples at once (each example's first case run twice, as ``run_example``
+    would have it), then each example is judged in order on its answers. An
+    example that fails stops the replay there, as it does one example at a
+    time: the engine has then also answered the rest of its batch (at most
+    ``PLAN_BATCH - 1`` examples more), and the search starts over.
+    """
+    from gradcheck.case import CaseBatch
+
     try:
-        for example in examples:
-            run_example(example)
+        for start in range(0, len(examples), PLAN_BATCH):
+            batch = examples[start:start + PLAN_BATCH]
+            if prepare_batch is not None:
+                cases: list[Any] = []
+                repeats: list[bool] = []
+                for example in batch:
+                    these = example if isinstance(example, CaseBatch) else (example,)
+                    cases.extend(these)
+                    repeats.extend(index == 0 for index in range(len(these)))
+                prepare_batch(cases, repeats)
+            for example in batch:
+                run_example(example, prepare_batch is not None)
     except _CaseFailed:
         return False
     return True
