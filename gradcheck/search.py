@@ -248,7 +248,11 @@ def search(
             suppress_health_check=list(HealthCheck),
         )
 
-    def run_example(example: Any, prepared: bool = False) -> None:
+    # The oracles' answers to each example of the first round, by the example's id: with
+    # the examples, the plan of a passing search (the next engine needs the same answers).
+    answered: dict[int, list[Any]] = {}
+
+    def run_example(example: Any, prepared: bool = False, kept_answers: list[Any] | None = None) -> None:
         cases = example if isinstance(example, CaseBatch) else (example,)
         if budget.exhausted:
             # Timeouts and crashes spent this check's budget: no case is run,
@@ -262,7 +266,11 @@ def search(
         if on_example is not None:
             on_example()
         clock.reset()
-        answers = references(cases, clock)
+        if kept_answers is None:
+            answers = answered[id(example)] = references(cases, clock)
+        else:
+            answers = kept_answers
+            clock.lap("tensorflow")  # as a kept reference is charged (gradcheck.oracles.keep_references)
         # The cases up to one already seen to time out or crash: the example stops there.
         runnable = next((i for i, case in enumerate(cases) if budget.seen(case, costly_only=True)), len(cases))
         if prepare is not None and runnable and not prepared:
@@ -316,12 +324,13 @@ def search(
         state.oracle_note = None
     for round_number in range(len(CATEGORIES) * MAX_PER_CATEGORY):
         drawn.clear()
+        answered.clear()
         stored = None if database is None else database.within(f"round {round_number}").hypothesis_database()
         run = round_settings(stored)(given(strategy)(check_example))
         found = _search_round(_seeded(run, seed + round_number, hypothesis_seed, stored is not None), Flaky)
         state.replayed += 0 if stored is None else stored.replayed
         if round_number == 0 and not found and database is None:
-            store_plan(plan, drawn)
+            store_plan(plan, [(example, answered.get(id(example))) for example in drawn])
         new = [(failure, case) for failure, case in found if not state.explains(signature(failure, case))]
         new = [settled for failure, case in new if (settled := budget.settle(failure, case, confirm)) is not None]
         state.found.extend(minimal(failure, case) for failure, case in new)
@@ -338,11 +347,15 @@ def search(
 
 
 def _replayed(
-    examples: Sequence[Any],
-    run_example: Callable[[Any, bool], None],
+    plan: Sequence[tuple[Any, list[Any] | None]],
+    run_example: Callable[[Any, bool, list[Any] | None], None],
     prepare_batch: Callable[[Sequence[Any], Sequence[bool]], None] | None,
 ) -> bool:
-    """Run ``examples`` in order; return whether they all passed (False at the first failure).
+    """Run a plan's examples in order; return whether they all passed (False at the first failure).
+
+    ``plan`` holds each example with the oracles' answers to its cases, kept
+    from the search that drew it (None: asked again): a reference depends on
+    the case alone, so they are this engine's references too.
 
     With ``prepare_batch``, the engine is handed the cases of ``PLAN_BATCH``
     examples at once (each example's first case run twice, as ``run_example``
@@ -354,18 +367,18 @@ def _replayed(
     from gradcheck.case import CaseBatch
 
     try:
-        for start in range(0, len(examples), PLAN_BATCH):
-            batch = examples[start:start + PLAN_BATCH]
+        for start in range(0, len(plan), PLAN_BATCH):
+            batch = plan[start:start + PLAN_BATCH]
             if prepare_batch is not None:
                 cases: list[Any] = []
                 repeats: list[bool] = []
-                for example in batch:
+                for example, _ in batch:
                     these = example if isinstance(example, CaseBatch) else (example,)
                     cases.extend(these)
                     repeats.extend(index == 0 for index in range(len(these)))
                 prepare_batch(cases, repeats)
-            for example in batch:
-                run_example(example, prepare_batch is not None)
+            for example, answers in batch:
+                run_example(example, prepare_batch is not None, answers)
     except _CaseFailed:
         return False
     return True
