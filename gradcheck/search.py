@@ -39,7 +39,9 @@ from gradcheck._plans import plan_for, store_plan
 from gradcheck._timing import StageClock
 from gradcheck.results import CATEGORIES, CheckResult, Failure
 
-__all__ = ["MAX_PER_CATEGORY", "MINIMIZE_BATCHES", "PLAN_BATCH", "Found", "SearchState", "Signature", "check_result", "search"]
+__all__ = [
+    "MAX_PER_CATEGORY", "MINIMIZE_BATCHES", "PLAN_BATCH", "Found", "SearchState", "Signature", "check_result", "search",
+]
 
 
 class _CaseFailed(Exception):
