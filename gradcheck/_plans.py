@@ -9,7 +9,10 @@ nothing the strategy is built from differs (the check, dtype, declared
 support, the ops a program may use, the options; ``plan_key`` lists them).
 
 ``gradcheck.search.search`` then runs the kept examples directly, without
-Hypothesis drawing them again. If they all pass, the result is the one the
+Hypothesis drawing them again, each with the oracles' answers kept beside
+it (a reference depends on the case alone), and hands an isolated engine a
+few examples' cases at a time (``PLAN_BATCH``) instead of one round trip
+per example. If they all pass, the result is the one the
 search would have returned (the same examples, cases and oracle
 disagreements); at the first one that fails, the search runs as always, from
 its first example, so failures and their shrinking are exactly those of a
@@ -57,7 +60,7 @@ def plan_for(key: Hashable | None) -> tuple[Any, ...] | None:
 
 
 def store_plan(key: Hashable | None, examples: Sequence[Any]) -> None:
-    """Keep ``examples`` (those a passing search drew, in order) under ``key``."""
+    """Keep ``examples`` (those a passing search drew, in order, each with its references) under ``key``."""
     if _KEPT is None or key is None:
         return
     _KEPT[key] = tuple(examples)

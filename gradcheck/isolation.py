@@ -141,6 +141,33 @@ class IsolatedEngine:
             return []
         return self._exchange(messages, [answer_limits(case) for case in cases], timeout)
 
+    def run_batch(
+        self, cases: Sequence[Computation], repeats: Sequence[bool], timeout: float | None
+    ) -> list[EngineOutcome]:
+        """Return the outcomes of ``cases`` (each run twice where ``repeats`` says), in few round trips.
+
+        For a kept plan's examples (``gradcheck._plans``): the cases go out in
+        writes of at most ``_PIPE_BYTES`` each (one case larger than that
+        alone), each write's answers read before the next, each answer within
+        ``timeout``, exactly as ``run_many`` reads one example's. The worker
+        runs them in the order given. The list stops early at a case that
+        timed out or crashed: the worker is gone, and no later case is run.
+        """
+        messages = [encode_message(*case_message(case, repeat)) for case, repeat in zip(cases, repeats, strict=True)]
+        limits = [answer_limits(case) for case in cases]
+        outcomes: list[EngineOutcome] = []
+        start = 0
+        while start < len(messages):
+            end, size = start + 1, len(messages[start])
+            while end < len(messages) and size + len(messages[end]) <= _PIPE_BYTES:
+                size += len(messages[end])
+                end += 1
+            outcomes.extend(self._exchange(messages[start:end], limits[start:end], timeout))
+            if self._process is None:  # stopped after a timeout, a crash or a malformed answer
+                break
+            start = end
+        return outcomes
+
     def _exchange(self, messages: list[bytes], limits: list[FrameLimits], timeout: float | None) -> list[Any]:
         """Send ``messages`` (run requests) in one write; return an outcome per answer, up to a lost worker.
 

@@ -165,15 +165,20 @@ def check_op(
     if mode is not None:
         strategy = strategy.map(functools.partial(_derived, mode=mode))
 
-    # An isolated engine answers an example's value sets in one round trip.
+    # An isolated engine answers an example's value sets in one round trip,
+    # and a kept plan's examples (gradcheck._plans) in a few.
     run_many = getattr(engine, "run_many", None)
+    run_batch = getattr(engine, "run_batch", None)
     ready: dict[int, Any] = {}
     # After a first timeout or crash, the limit shortens and their cost is bounded.
     budget = CostBudget(timeout)
 
-    def prepare(cases: Sequence[Any]) -> None:
+    def prepare(cases: Sequence[Any], repeats: Sequence[bool] | None = None) -> None:
         ready.clear()
-        if run_many is not None:
+        if repeats is not None:
+            if run_batch is not None:
+                ready.update(zip(map(id, cases), run_batch(cases, repeats, budget.limit)))
+        elif run_many is not None:
             ready.update(zip(map(id, cases), run_many(cases, budget.limit)))
 
     def evaluate(case: Any, reference: Any, clock: StageClock, repeat: bool) -> Failure | None:
@@ -208,7 +213,7 @@ def check_op(
                   *([] if mode is None else [mode]))
     stored = None if database is None else database.within(*drawn_from)
     state = search(
-        strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare, budget=budget,
+        strategy, evaluate, max_examples=max_examples, seed=seed, prepare=prepare, prepare_batch=prepare, budget=budget,
         database=stored, classify=lambda case: case_class(getattr(case, "base", case)),
         smaller=smaller if mode is None else lambda case: (_derived(batch, mode) for batch in smaller(case.base)),
         diagnose=named, on_example=on_example,

@@ -39,7 +39,9 @@ from gradcheck._plans import plan_for, store_plan
 from gradcheck._timing import StageClock
 from gradcheck.results import CATEGORIES, CheckResult, Failure
 
-__all__ = ["MAX_PER_CATEGORY", "MINIMIZE_BATCHES", "Found", "SearchState", "Signature", "check_result", "search"]
+__all__ = [
+    "MAX_PER_CATEGORY", "MINIMIZE_BATCHES", "PLAN_BATCH", "Found", "SearchState", "Signature", "check_result", "search",
+]
 
 
 class _CaseFailed(Exception):
@@ -73,6 +75,9 @@ MAX_PER_CATEGORY = 3
 
 #: Most candidate batches tried per minimal failure by the small-case pass.
 MINIMIZE_BATCHES = 24
+
+#: How many examples of a kept plan the engine is handed at once (``prepare_batch``).
+PLAN_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,7 @@ def search(
     seed: int,
     reference: Callable[[Any, StageClock], Any] | None = None,
     prepare: Callable[[Sequence[Any]], None] | None = None,
+    prepare_batch: Callable[[Sequence[Any], Sequence[bool]], None] | None = None,
     budget: CostBudget | None = None,
     classify: Callable[[Any], Any] | None = None,
     smaller: Callable[[Any], Iterable[Any]] | None = None,
@@ -176,7 +182,10 @@ def search(
     oracles' answer (default: ``gradcheck.oracles.references_for``, TensorFlow
     cross-checked by finite differences, for a whole batch at once).
     ``prepare(cases)``, if given, is called with each example's cases before
-    they are evaluated (to run an isolated engine on all of them at once). The
+    they are evaluated (to run an isolated engine on all of them at once);
+    ``prepare_batch(cases, repeats)``, if given, is called instead with the
+    cases of ``PLAN_BATCH`` examples of a kept plan at a time (``repeats``:
+    each example's first case), before they are run in order. The
     search runs in rounds: each round lets the
     failures already found pass, so it goes on to the next kind of bug
     instead of re-finding this one, until a round finds nothing new.
@@ -241,7 +250,11 @@ def search(
             suppress_health_check=list(HealthCheck),
         )
 
-    def run_example(example: Any) -> None:
+    # The oracles' answers to each example of the first round, by the example's id: with
+    # the examples, the plan of a passing search (the next engine needs the same answers).
+    answered: dict[int, list[Any]] = {}
+
+    def run_example(example: Any, prepared: bool = False, kept_answers: list[Any] | None = None) -> None:
         cases = example if isinstance(example, CaseBatch) else (example,)
         if budget.exhausted:
             # Timeouts and crashes spent this check's budget: no case is run,
@@ -255,10 +268,14 @@ def search(
         if on_example is not None:
             on_example()
         clock.reset()
-        answers = references(cases, clock)
+        if kept_answers is None:
+            answers = answered[id(example)] = references(cases, clock)
+        else:
+            answers = kept_answers
+            clock.lap("tensorflow")  # as a kept reference is charged (gradcheck.oracles.keep_references)
         # The cases up to one already seen to time out or crash: the example stops there.
         runnable = next((i for i, case in enumerate(cases) if budget.seen(case, costly_only=True)), len(cases))
-        if prepare is not None and runnable:
+        if prepare is not None and runnable and not prepared:
             prepare(cases[:runnable])
         for index, (case, reference) in enumerate(zip(cases, answers)):
             if not reference.agrees:
@@ -302,19 +319,20 @@ def search(
 
     kept = plan_for(plan) if database is None else None
     if kept is not None:
-        if _replayed(kept, run_example):
+        if _replayed(kept, run_example, prepare_batch):
             return state
         # A kept example failed: search as always, from the first example.
         state.examples = state.cases = state.disagreements = 0
         state.oracle_note = None
     for round_number in range(len(CATEGORIES) * MAX_PER_CATEGORY):
         drawn.clear()
+        answered.clear()
         stored = None if database is None else database.within(f"round {round_number}").hypothesis_database()
         run = round_settings(stored)(given(strategy)(check_example))
         found = _search_round(_seeded(run, seed + round_number, hypothesis_seed, stored is not None), Flaky)
         state.replayed += 0 if stored is None else stored.replayed
         if round_number == 0 and not found and database is None:
-            store_plan(plan, drawn)
+            store_plan(plan, [(example, answered.get(id(example))) for example in drawn])
         new = [(failure, case) for failure, case in found if not state.explains(signature(failure, case))]
         new = [settled for failure, case in new if (settled := budget.settle(failure, case, confirm)) is not None]
         state.found.extend(minimal(failure, case) for failure, case in new)
@@ -330,11 +348,39 @@ def search(
     return state
 
 
-def _replayed(examples: Sequence[Any], run_example: Callable[[Any], None]) -> bool:
-    """Run ``examples`` in order; return whether they all passed (False at the first failure)."""
+def _replayed(
+    plan: Sequence[tuple[Any, list[Any] | None]],
+    run_example: Callable[[Any, bool, list[Any] | None], None],
+    prepare_batch: Callable[[Sequence[Any], Sequence[bool]], None] | None,
+) -> bool:
+    """Run a plan's examples in order; return whether they all passed (False at the first failure).
+
+    ``plan`` holds each example with the oracles' answers to its cases, kept
+    from the search that drew it (None: asked again): a reference depends on
+    the case alone, so they are this engine's references too.
+
+    With ``prepare_batch``, the engine is handed the cases of ``PLAN_BATCH``
+    examples at once (each example's first case run twice, as ``run_example``
+    would have it), then each example is judged in order on its answers. An
+    example that fails stops the replay there, as it does one example at a
+    time: the engine has then also answered the rest of its batch (at most
+    ``PLAN_BATCH - 1`` examples more), and the search starts over.
+    """
+    from gradcheck.case import CaseBatch
+
     try:
-        for example in examples:
-            run_example(example)
+        for start in range(0, len(plan), PLAN_BATCH):
+            batch = plan[start:start + PLAN_BATCH]
+            if prepare_batch is not None:
+                cases: list[Any] = []
+                repeats: list[bool] = []
+                for example, _ in batch:
+                    these = example if isinstance(example, CaseBatch) else (example,)
+                    cases.extend(these)
+                    repeats.extend(index == 0 for index in range(len(these)))
+                prepare_batch(cases, repeats)
+            for example, answers in batch:
+                run_example(example, prepare_batch is not None, answers)
     except _CaseFailed:
         return False
     return True

@@ -7,6 +7,7 @@ import pytest
 from gradcheck import _plans, search
 from gradcheck.engine import load_engine
 from gradcheck.runner import run_checks
+from gradcheck.settings import VALUE_SETS
 
 CORRECT = "gradcheck.examples.numpy_engine:engine64"
 OPS = ["matmul", "take"]
@@ -74,3 +75,53 @@ def test_plans_are_off_unless_kept(searches):
     outcome(CORRECT)
     assert searches["rounds"] == 2 * (len(OPS) + 1)
     assert _plans.plan_key("op", "add") is None
+
+
+# --- an isolated engine is handed a kept plan's examples a batch at a time ------------
+
+ISOLATED_OPS = ["take", "tanh"]
+
+
+def isolated_outcome(target, **options):
+    from gradcheck.isolation import IsolatedEngine
+
+    with IsolatedEngine(target, sandbox=False) as engine:
+        report = run_checks(engine, ops=ISOLATED_OPS, max_examples=12, seed=0, programs=0, timeout=1.0, **options)
+    return [{key: value for key, value in result.to_dict().items() if key not in ("seconds", "stages")}
+            for result in report.results]
+
+
+def test_an_isolated_engine_answers_a_kept_plan_in_batches_with_the_results_of_no_plan(kept_plans, monkeypatch):
+    from gradcheck.isolation import IsolatedEngine
+
+    batches = []
+    original = IsolatedEngine.run_batch
+
+    def counting(self, cases, repeats, timeout):
+        outcomes = original(self, cases, repeats, timeout)
+        batches.append((len(cases), len(outcomes)))
+        return outcomes
+
+    monkeypatch.setattr(IsolatedEngine, "run_batch", counting)
+    # A mismatch found on a kept example; state kept between calls (each example's first
+    # case run twice, as ever); a hang on a kept example, stopped by the time limit.
+    engines = [CORRECT, "tests/engines/take_overwrites_repeats.py", "tests/engines/grads_never_reset.py",
+               "tests/engines/tanh_hangs_on_three.py", CORRECT]
+    with_plans = [isolated_outcome(target) for target in engines]
+    # The second correct engine ran every kept example, a batch of search.PLAN_BATCH examples at a time.
+    sizes = [min(search.PLAN_BATCH, 12 - start) * VALUE_SETS for start in range(0, 12, search.PLAN_BATCH)]
+    replayed = batches[-2 * len(sizes):]
+    assert [cases for cases, _ in replayed] == sizes * 2
+    assert all(cases == answered for cases, answered in replayed)
+    # The hang stopped its batch at the case that hung: no case after it was run.
+    assert any(answered < cases for cases, answered in batches)
+    kept_plans.keep_plans(None)
+    batches.clear()
+    assert with_plans == [isolated_outcome(target) for target in engines]
+    assert not batches  # without plans, no batch
+    statuses = [{result["check"]: result["status"] for result in outcome} for outcome in with_plans]
+    assert statuses == [
+        {"take": "passed", "tanh": "passed"}, {"take": "failed", "tanh": "passed"},
+        {"take": "failed", "tanh": "failed"}, {"take": "passed", "tanh": "failed"},
+        {"take": "passed", "tanh": "passed"},
+    ]
