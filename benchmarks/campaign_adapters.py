@@ -219,9 +219,8 @@ def _failure_lines(rows: list[dict[str, Any]]) -> list[str]:
     return lines or ["None."]
 
 
-def _derived_page(mode: str, rows: list[dict[str, Any]], meta: dict[str, Any], table: list[str],
-                  disagreement_lines: list[str]) -> list[str]:
-    """Return the lines of the page of a ``--mode`` campaign (``docs/campaign-order2.md``)."""
+def _derived_header(mode: str, rows: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
+    """Return the opening lines of the page of a ``--mode`` campaign (``docs/campaign-order2.md``)."""
     what = ("the VJP of the VJP (`OP (order 2)`), on every op whose second derivative is not zero "
             "everywhere, on the adapters whose `grad` takes `create_graph`" if mode == "order 2" else
             "the JVP (`OP (forward)`), on every op, on the adapters with `jvp`")
@@ -246,22 +245,6 @@ def _derived_page(mode: str, rows: list[dict[str, Any]], meta: dict[str, Any], t
         f"python benchmarks/campaign_adapters.py --mode \"{mode}\" --examples 12 --resume",
         "```",
         "",
-        "## Summary",
-        "",
-        *_summary(rows),
-        "",
-        "## Failures",
-        "",
-        *_failure_lines(rows),
-        "",
-        "## Oracle disagreements",
-        "",
-        *disagreement_lines,
-        "",
-        "## Every job",
-        "",
-        *table,
-        "",
     ]
 
 
@@ -277,9 +260,31 @@ def render(data: dict[str, Any]) -> str:
     notes = sorted({(r["framework"], r["dtype"], r["op"], r["oracle_note"]) for r in rows if r["oracle_note"]})
     disagreement_lines = [f"* {f} {d} `{o}`: {note}" for f, d, o, note in notes] or ["None."]
     mode = meta.get("mode")
-    if mode:
-        return "\n".join(_derived_page(mode, rows, meta, table, disagreement_lines))
+    header = _derived_header(mode, rows, meta) if mode else _header(rows, meta)
     return "\n".join([
+        *header,
+        "## Summary",
+        "",
+        *_summary(rows),
+        "",
+        "## Failures",
+        "",
+        *_failure_lines(rows),
+        "",
+        "## Oracle disagreements",
+        "",
+        *disagreement_lines,
+        "",
+        "## Every op",
+        "",
+        *table,
+        "",
+    ])
+
+
+def _header(rows: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
+    """Return the opening lines of the first-order campaign's page (``docs/campaign.md``)."""
+    return [
         "# Adapter campaign",
         "",
         "gradcheck on every adapter of `gradcheck.adapters` (the framework's own gradients), every op,",
@@ -307,23 +312,7 @@ def render(data: dict[str, Any]) -> str:
         "python benchmarks/campaign_adapters.py --examples 200   # a quick pass",
         "```",
         "",
-        "## Summary",
-        "",
-        *_summary(rows),
-        "",
-        "## Failures",
-        "",
-        *_failure_lines(rows),
-        "",
-        "## Oracle disagreements",
-        "",
-        *disagreement_lines,
-        "",
-        "## Every op",
-        "",
-        *table,
-        "",
-    ])
+    ]
 
 
 def _budgets(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:

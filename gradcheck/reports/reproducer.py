@@ -506,6 +506,18 @@ class _TestWriter(_FailureTest):
         lines.append(f"{OUTPUT}_value = as_array(engine.value({OUTPUT}))")
         return lines
 
+    def _forward_asserts(self, *, mutation: bool) -> tuple[list[str], list[str]]:
+        """Return the asserts every test starts with (nothing handed was changed, the forward value), and their words."""
+        lines: list[str] = []
+        checked: list[str] = []
+        if mutation:
+            lines += self._handed_asserts()
+            checked.append("that no array handed to your engine changes")
+        forward_terms = self.computation.terms(self.expected_y.shape)
+        lines.append(f'check_close(y_value, expected_y, "the forward value", terms={forward_terms})')
+        checked.append("the forward value")
+        return lines, checked
+
     def _handed_asserts(self) -> list[str]:
         """Return the asserts that the copies handed to the engine still equal the literals."""
         lines = [f"assert np.array_equal({name}_handed, {name}_array), "
@@ -525,14 +537,8 @@ class _TestWriter(_FailureTest):
 
     def _asserts(self, *, mutation: bool, repeated: bool) -> tuple[list[str], list[str]]:
         """Return the assert lines, and what they check in words (for the docstring)."""
-        lines: list[str] = []
-        checked: list[str] = []
-        if mutation:
-            lines += self._handed_asserts()
-            checked.append("that no array handed to your engine changes")
+        lines, checked = self._forward_asserts(mutation=mutation)
         forward_terms = self.computation.terms(self.expected_y.shape)
-        lines.append(f'check_close(y_value, expected_y, "the forward value", terms={forward_terms})')
-        checked.append("the forward value")
         count = len(self.names)
         lines.append(f'assert len(grads) == {count}, f"grad() returned {{len(grads)}} gradient(s) '
                      f'for {count} input(s)"')
@@ -668,14 +674,8 @@ class _DerivedTestWriter(_TestWriter):
         ]
 
     def _asserts(self, *, mutation: bool, repeated: bool) -> tuple[list[str], list[str]]:
-        lines: list[str] = []
-        checked: list[str] = []
-        if mutation:
-            lines += self._handed_asserts()
-            checked.append("that no array handed to your engine changes")
+        lines, checked = self._forward_asserts(mutation=mutation)
         forward_terms = self.computation.terms(self.expected_y.shape)
-        lines.append(f'check_close(y_value, expected_y, "the forward value", terms={forward_terms})')
-        checked.append("the forward value")
         if self.mode == ORDER2:
             checked.append("the number and shapes of the gradients made with create_graph=True and of their VJPs")
         what = comparison_title(self.failure)
