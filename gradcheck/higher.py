@@ -257,23 +257,12 @@ def judge_derived(case: Derived, outcome: Any, reference: DerivedReference, tole
     gradients made with ``create_graph=True`` and its second-order ones, or
     forward mode's JVP and its agreement with the engine's own VJP.
     """
-    from gradcheck.verdict import compare, failure_for, judged_failure
+    from gradcheck.verdict import compare, failure_for, judged_forward
 
-    early = judged_failure(case, outcome)
-    if early is not None:
-        return early
-    forward, grads = outcome.forward, outcome.grads
-    conditioning = case.conditioning()
-    if conditioning > 1.0:
-        tolerance = dataclasses.replace(tolerance, floor=tolerance.floor * conditioning)
-    if forward.shape != reference.forward.shape:
-        return failure_for(
-            case, "forward", f"the forward value has shape {forward.shape}, expected {reference.forward.shape}",
-            expected=reference.forward, actual=forward.astype(np.float64),
-        )
-    failure = compare(case, forward, reference.forward, tolerance, case.terms(forward.shape), "the forward value", None)
+    failure, tolerance = judged_forward(case, outcome, reference.forward, tolerance)
     if failure is not None:
         return failure
+    forward, grads = outcome.forward, outcome.grads
     if case.mode == FORWARD:
         return _judge_forward(case, outcome, reference, tolerance)
     count = len(case.inputs)

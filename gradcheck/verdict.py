@@ -18,7 +18,7 @@ from gradcheck.program import ProgramCase
 from gradcheck.results import ArrayRecord, Failure
 from gradcheck.tolerances import Tolerance, allowed_error
 
-__all__ = ["compare", "failure_for", "judge", "judged_failure"]
+__all__ = ["compare", "failure_for", "judge", "judged_forward"]
 
 
 def _records(case: Computation) -> tuple[ArrayRecord, ...]:
@@ -90,7 +90,7 @@ def compare(
     )
 
 
-def judged_failure(case: Computation, outcome: EngineOutcome) -> Failure | None:
+def _judged_failure(case: Computation, outcome: EngineOutcome) -> Failure | None:
     """Return the failure the engine's calls ran into on ``case`` (with what it printed), or None."""
     if outcome.failure is None:
         return None
@@ -100,18 +100,16 @@ def judged_failure(case: Computation, outcome: EngineOutcome) -> Failure | None:
     return failure_for(case, category, message, detail=detail)
 
 
-def judge(case: Computation, outcome: EngineOutcome, reference: Reference, tolerance: Tolerance) -> Failure | None:
-    """Return the first thing wrong with the engine's answer to ``case``, or None."""
-    own = getattr(case, "judge", None)
-    if own is not None:
-        # A derived case (gradcheck.higher) judges what its mode computes.
-        return own(outcome, reference, tolerance)
-    early = judged_failure(case, outcome)
+def judged_forward(
+    case: Computation, outcome: EngineOutcome, expected_forward: np.ndarray, tolerance: Tolerance,
+) -> tuple[Failure | None, Tolerance]:
+    """Return what is wrong up to the forward value (a failed call, the forward's shape or values), or None,
+    and the tolerance the rest of the case is judged with (its floor times the case's conditioning)."""
+    early = _judged_failure(case, outcome)
     if early is not None:
-        return early
-
-    forward, expected_forward, grads = outcome.forward, reference.forward, outcome.grads
-    assert forward is not None and grads is not None  # an outcome without a failure has both
+        return early, tolerance
+    forward = outcome.forward
+    assert forward is not None  # an outcome without a failure has one
     conditioning = case.conditioning()
     if conditioning > 1.0:
         # Rounding reaches this many times the usual absolute floor here, whatever
@@ -122,12 +120,23 @@ def judge(case: Computation, outcome: EngineOutcome, reference: Reference, toler
             case, "forward",
             f"the forward value has shape {forward.shape}, expected {expected_forward.shape}",
             expected=expected_forward, actual=forward.astype(np.float64),
-        )
-    failure = compare(
+        ), tolerance
+    return compare(
         case, forward, expected_forward, tolerance, case.terms(forward.shape), "the forward value", None
-    )
+    ), tolerance
+
+
+def judge(case: Computation, outcome: EngineOutcome, reference: Reference, tolerance: Tolerance) -> Failure | None:
+    """Return the first thing wrong with the engine's answer to ``case``, or None."""
+    own = getattr(case, "judge", None)
+    if own is not None:
+        # A derived case (gradcheck.higher) judges what its mode computes.
+        return own(outcome, reference, tolerance)
+    failure, tolerance = judged_forward(case, outcome, reference.forward, tolerance)
     if failure is not None:
         return failure
+    forward, expected_forward, grads = outcome.forward, reference.forward, outcome.grads
+    assert forward is not None and grads is not None  # an outcome without a failure has both
 
     if len(grads) != len(case.inputs):
         return failure_for(
