@@ -455,13 +455,18 @@ class _TestWriter(_FailureTest):
 
     # -- pieces of the test, in order --
 
-    def _literals(self) -> list[str]:
-        """Return the case, what a correct engine gives and what the engine gave."""
+    def _case_literals(self) -> list[str]:
+        """Return the failing case's inputs and cotangent as literals, as the engine was handed them."""
         lines = ["# The smallest failing case gradcheck found, as your engine was handed it."]
         for record in self.failure.inputs:
             lines.append(_assignment(f"{_variable(record.name)}_array", record.values, record.dtype))
         if self.engine.grad_takes_cotangent:
             lines.append(_assignment("cotangent", self.cotangent, self.dtype))
+        return lines
+
+    def _literals(self) -> list[str]:
+        """Return the case, what a correct engine gives and what the engine gave."""
+        lines = self._case_literals()
         lines.append("# What a correct engine gives: the forward value, from NumPy.")
         lines.append(_assignment("expected_y", self.expected_y, "float64"))
         if self.wrt is not None:
@@ -601,11 +606,7 @@ class _DerivedTestWriter(_TestWriter):
     # -- pieces of the test, in order --
 
     def _literals(self) -> list[str]:
-        lines = ["# The smallest failing case gradcheck found, as your engine was handed it."]
-        for record in self.failure.inputs:
-            lines.append(_assignment(f"{_variable(record.name)}_array", record.values, record.dtype))
-        if self.engine.grad_takes_cotangent:
-            lines.append(_assignment("cotangent", self.cotangent, self.dtype))
+        lines = self._case_literals()
         lines += _comment_lines(
             "The directions v of the second derivative, one per gradient: the test takes the VJP of gradient j "
             "along v_j and sums over j." if self.mode == ORDER2 else
