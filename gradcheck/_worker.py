@@ -16,6 +16,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
+import time
+from typing import BinaryIO
+
+#: Longest an answer waits to go out with the next ones (see the request loop).
+HOLD_SECONDS = 0.05
+#: The answers held at once: a batch's worth (gradcheck writes at most 60 KB of
+#: requests at a time, and the answers are about as large).
+ANSWER_BUFFER = 1 << 17
 
 
 def _limit_memory(megabytes: int | None) -> None:
@@ -46,13 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     # The protocol's own channel, taken before fd 1 is redirected.
-    answers = os.fdopen(os.dup(1), "wb")
+    answers = os.fdopen(os.dup(1), "wb", buffering=ANSWER_BUFFER)
     requests = sys.stdin.buffer
     _redirect_output(args.capture)
 
     from gradcheck._transport import (
         FrameReader,
         case_from_message,
+        encode_message,
         outcome_message,
         write_message,
     )
@@ -88,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         "notes": list(engine.notes),
     })
 
-    reader = FrameReader(requests.fileno())
+    reader = FrameReader(requests.fileno(), trusted=True)
+    held = _HeldAnswers(answers)
     while True:
         try:
             header, arrays = reader.read()
@@ -99,8 +110,65 @@ def main(argv: list[str] | None = None) -> int:
         case = case_from_message(header, arrays)
         # The parent enforces the time limit by stopping this process.
         outcome = run_engine(engine, case, timeout=None, repeat=bool(header.get("repeat", True)))
-        write_message(answers, *outcome_message(outcome))
+        held.write(encode_message(*outcome_message(outcome)), more=reader.holds_message())
 
+
+class _HeldAnswers:
+    """The answer stream, holding the answers to a batch of cases to send them in one write.
+
+    One write per answer wakes gradcheck once per case, and the two processes
+    then take turns on every case (a fifth of a warm submission's processor
+    time). An answer is held only while the next request is already read,
+    and never longer than ``HOLD_SECONDS``: a thread sends what is held when
+    the case after it runs long (or hangs), so every answer reaches gradcheck
+    within its own case's time limit, and the timeout is told on the case that
+    hangs. The one exception: an engine stuck in C code that holds the GIL
+    (NumPy's loops let go of it; a regular expression that backtracks forever
+    does not) keeps that thread from running, and then the answers held before
+    it, at most ``HOLD_SECONDS`` of them, are lost with the worker and the
+    timeout is told on the first of those cases.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.lock = threading.Lock()
+        self.since: float | None = None  # when the oldest held answer was written
+        self.wake = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def write(self, data: bytes, more: bool) -> None:
+        """Send ``data``, or hold it when ``more`` requests wait (for at most ``HOLD_SECONDS``)."""
+        with self.lock:
+            self.stream.write(data)
+            now = time.monotonic()
+            if more and (self.since is None or now - self.since < HOLD_SECONDS):
+                if self.since is None:
+                    self.since = now
+                    self._start()
+                    self.wake.set()
+                return
+            self.since = None
+            self.stream.flush()
+
+    def _start(self) -> None:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._send_late, name="gradcheck-answers", daemon=True)
+            self.thread.start()
+
+    def _send_late(self) -> None:
+        while True:
+            self.wake.wait()
+            self.wake.clear()
+            while True:
+                with self.lock:
+                    if self.since is None:
+                        break
+                    late = self.since + HOLD_SECONDS - time.monotonic()
+                    if late <= 0:
+                        self.since = None
+                        self.stream.flush()
+                        break
+                time.sleep(late)
 
 if __name__ == "__main__":
     # Run as a script: make ``import gradcheck`` find this file's package.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import signal
+import sys
 import threading
 import warnings
 from dataclasses import dataclass
@@ -139,16 +140,26 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-@contextlib.contextmanager
-def captured(sink: io.TextIOBase) -> Iterator[None]:
+class captured:  # noqa: N801 - used as a function: ``with captured(sink):``
     """Send what user code prints to ``sink`` and keep its warnings out of the terminal.
 
     The warnings (overflow, invalid value) are the user code's, not the
-    harness's output.
+    harness's output. A class, not a generator: it is entered twice per case.
     """
-    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), warnings.catch_warnings():
+
+    def __init__(self, sink: io.TextIOBase) -> None:
+        self.sink = sink
+        self.warnings = warnings.catch_warnings()
+
+    def __enter__(self) -> None:
+        self.saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = self.sink
+        self.warnings.__enter__()
         warnings.simplefilter("ignore")
-        yield
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.warnings.__exit__(*exc_info)
+        sys.stdout, sys.stderr = self.saved
 
 
 class _CallFailed(Exception):
@@ -271,6 +282,8 @@ def _attempt(
 
     def check_mutation(stage: str) -> None:
         for index, (now, before) in enumerate(zip(handed + [cotangent], pristine)):
+            if now.shape == before.shape and now.dtype == before.dtype and now.tobytes() == before.tobytes():
+                continue  # the same bits: untouched (array_equal below costs more than a small engine's op)
             if not np.array_equal(now, before, equal_nan=True):
                 what = f"input {case.names[index]}" if index < len(handed) else "the cotangent"
                 raise _CallFailed(

@@ -196,6 +196,8 @@ class IsolatedEngine:
         except ProtocolError as exc:
             # The worker is alive and may never exit: stop it before anything else.
             output = self._stop()
+            if len(messages) - len(outcomes) > 1:
+                return self._one_by_one(messages, limits, outcomes, timeout)
             outcomes.append(EngineOutcome(failure=(
                 "crash", f"the engine worker sent a malformed answer: {exc} (it was stopped)", _tail(output) or None,
             )))
@@ -205,7 +207,33 @@ class IsolatedEngine:
             except subprocess.TimeoutExpired:
                 code = None  # closed its pipe but lives on
             output = self._stop()
+            if len(messages) - len(outcomes) > 1:
+                return self._one_by_one(messages, limits, outcomes, timeout)
             outcomes.append(EngineOutcome(failure=("crash", _death(code, exc, self.memory_mb), _tail(output) or None)))
+        return outcomes
+
+    def _one_by_one(
+        self, messages: list[bytes], limits: list[FrameLimits], outcomes: list[Any], timeout: float | None
+    ) -> list[Any]:
+        """Run the cases not yet answered again, each alone (on a new worker), up to the one that fails.
+
+        The worker holds the answers to a batch's cases to send them together
+        (``gradcheck._worker``): those it held when it died, or when the
+        engine wrote over its answers, are lost, and the case to blame may
+        come after them. (Should no case fail when run alone, the engine
+        failed only once, and its answers are these.)
+        """
+        answered = False
+        for message, case_limits in zip(messages[len(outcomes):], limits[len(outcomes):]):
+            alone = self._exchange([message], [case_limits], timeout)
+            if self._process is None and answered and alone[0].failure and alone[0].failure[0] == "crash":
+                # The worker that answered the case before may have died after
+                # answering it, before this one ran: once more, on a new worker.
+                alone = self._exchange([message], [case_limits], timeout)
+            outcomes.extend(alone)
+            if self._process is None:
+                break
+            answered = True
         return outcomes
 
     def close(self) -> None:

@@ -125,3 +125,25 @@ def test_an_isolated_engine_answers_a_kept_plan_in_batches_with_the_results_of_n
         {"take": "failed", "tanh": "failed"}, {"take": "passed", "tanh": "failed"},
         {"take": "passed", "tanh": "passed"},
     ]
+
+
+def test_a_crash_in_a_batch_is_told_on_the_case_that_crashed_as_without_plans(kept_plans):
+    """An engine that ends its process in the middle of a kept plan's batch: the answers the worker held
+    (``gradcheck._worker``) are lost with it, the cases are run again one by one, and the crash is told on
+    the case that did it (an axis of length 3), with the very results of a search without plans."""
+    from gradcheck.isolation import IsolatedEngine
+
+    def checked(target):
+        with IsolatedEngine(target, sandbox=False) as engine:
+            report = run_checks(engine, ops=["exp"], max_examples=30, seed=0, programs=0, timeout=5.0)
+        return [{key: value for key, value in result.to_dict().items() if key not in ("seconds", "stages")}
+                for result in report.results]
+
+    crashing = "tests/engines/exp_exits_on_three.py"
+    assert checked(CORRECT)[0]["status"] == "passed"  # exp's plan is kept
+    with_plans = checked(crashing)
+    kept_plans.keep_plans(None)
+    assert with_plans == checked(crashing)
+    failure = with_plans[0]["failure"]
+    assert failure["category"] == "crash"
+    assert any(3 in value["shape"] for value in failure["inputs"]), failure["inputs"]

@@ -147,6 +147,93 @@ def test_parse_header(data, words):
             parse_header(data)
 
 
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH - 3, MAX_JSON_DEPTH - 2, MAX_JSON_DEPTH - 1, MAX_JSON_DEPTH])
+def test_the_quick_header_check_and_the_walk_draw_the_line_at_the_same_depth(depth):
+    # {"a": [[...]]}: depth + 1 containers, the innermost list at level depth + 1.
+    data = b'{"a": ' + _deep(depth) + b"}"
+    if depth + 1 <= MAX_JSON_DEPTH:
+        assert parse_header(data) == json.loads(data)
+    else:
+        with pytest.raises(ProtocolError, match="nests deeper"):
+            parse_header(data)
+
+
+def _json_values():
+    from hypothesis import strategies as st
+
+    text = st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(["\ud800", "\udfff", "\\", '"']), max_size=6)
+    scalars = st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False, allow_infinity=False) | text
+    return st.recursive(
+        scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3), max_leaves=40,
+    )
+
+
+def test_parse_header_answers_as_checking_every_value_would():
+    """The quick path (no \\u escape, few containers) changes no verdict: same header or same refusal."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from gradcheck._transport import _check_structure
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(st.dictionaries(st.text(max_size=4), _json_values(), max_size=4), st.booleans())
+    def agree(header, ascii_only):
+        data = json.dumps(header, ensure_ascii=ascii_only).replace("\\\\u", "\\u").encode("utf-8", "surrogatepass")
+        try:
+            expected = json.loads(data.decode("utf-8"))
+            _check_structure(expected)
+        except (UnicodeDecodeError, ValueError, RecursionError, ProtocolError):
+            with pytest.raises(ProtocolError):
+                parse_header(data)
+            return
+        assert parse_header(data) == expected
+
+    agree()
+
+
+def test_a_reader_says_whether_a_whole_message_waits_without_reading():
+    read_end, write_end = os.pipe()
+    try:
+        frames = [encode_message({"type": "run", "n": n}, [np.arange(n, dtype=float)]) for n in range(3)]
+        os.write(write_end, b"".join(frames) + frames[0][:7])  # two and a half messages... and a bit
+        reader = FrameReader(read_end, trusted=True)
+        assert not reader.holds_message()  # nothing read yet: no system call is made to find out
+        for n in range(3):
+            header, arrays = reader.read(timeout=1.0)
+            assert header["n"] == n and arrays[0].tolist() == list(range(n))
+            assert reader.holds_message() == (n < 2)
+        os.write(write_end, frames[0][7:])
+        assert not reader.holds_message()  # still only the part read before
+        assert reader.read(timeout=1.0)[0]["n"] == 0
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_held_answers_go_out_together_and_never_later_than_the_hold():
+    import select
+
+    from gradcheck import _worker
+
+    read_end, write_end = os.pipe()
+    stream = os.fdopen(write_end, "wb", buffering=_worker.ANSWER_BUFFER)
+    try:
+        held = _worker._HeldAnswers(stream)
+        held.write(b"first", more=True)  # the next request is already read: held
+        assert not select.select([read_end], [], [], 0)[0]
+        held.write(b"second", more=False)  # none waits: both go out in one write
+        assert os.read(read_end, 100) == b"firstsecond"
+        held.write(b"third", more=True)
+        started = time.monotonic()
+        # The next case runs long (here: nothing more is written): the thread sends it.
+        assert select.select([read_end], [], [], 5.0)[0]
+        assert time.monotonic() - started < _worker.HOLD_SECONDS + 1.0
+        assert os.read(read_end, 100) == b"third"
+    finally:
+        stream.close()
+        os.close(read_end)
+
+
 # --- arrays ----------------------------------------------------------------------
 
 LIMITS = FrameLimits(arrays=8, total_bytes=1 << 20, elements=1000, ndim=8)
