@@ -135,25 +135,30 @@ class _HeldAnswers:
         self.since: float | None = None  # when the oldest held answer was written
         self.wake = threading.Event()
         self.thread: threading.Thread | None = None
+        self.threadless = False
 
     def write(self, data: bytes, more: bool) -> None:
         """Send ``data``, or hold it when ``more`` requests wait (for at most ``HOLD_SECONDS``)."""
         with self.lock:
             self.stream.write(data)
             now = time.monotonic()
-            if more and (self.since is None or now - self.since < HOLD_SECONDS):
+            if more and (self.since is None or now - self.since < HOLD_SECONDS) and self._started():
                 if self.since is None:
                     self.since = now
-                    self._start()
                     self.wake.set()
                 return
             self.since = None
             self.stream.flush()
 
-    def _start(self) -> None:
+    def _started(self) -> bool:
+        """Return whether the thread that sends late answers runs (started now if need be)."""
         if self.thread is None:
             self.thread = threading.Thread(target=self._send_late, name="gradcheck-answers", daemon=True)
-            self.thread.start()
+            try:
+                self.thread.start()
+            except RuntimeError:  # no thread to be had (the engine's limits): every answer goes out at once
+                self.threadless = True
+        return not self.threadless
 
     def _send_late(self) -> None:
         while True:

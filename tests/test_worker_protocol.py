@@ -234,6 +234,29 @@ def test_held_answers_go_out_together_and_never_later_than_the_hold():
         os.close(read_end)
 
 
+def test_without_a_thread_to_send_them_late_no_answer_is_held(monkeypatch):
+    import select
+    import threading
+
+    from gradcheck import _worker
+
+    def refused(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    read_end, write_end = os.pipe()
+    stream = os.fdopen(write_end, "wb", buffering=_worker.ANSWER_BUFFER)
+    try:
+        held = _worker._HeldAnswers(stream)
+        for answer in (b"first", b"second"):
+            held.write(answer, more=True)
+            assert select.select([read_end], [], [], 0)[0]  # out at once: nothing would send it late
+            assert os.read(read_end, 100) == answer
+    finally:
+        stream.close()
+        os.close(read_end)
+
+
 # --- arrays ----------------------------------------------------------------------
 
 LIMITS = FrameLimits(arrays=8, total_bytes=1 << 20, elements=1000, ndim=8)
