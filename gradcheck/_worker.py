@@ -125,7 +125,7 @@ class _HeldAnswers:
     hangs. The one exception: an engine stuck in C code that holds the GIL
     (NumPy's loops let go of it; a regular expression that backtracks forever
     does not) keeps that thread from running, and then the answers held before
-    it, at most ``HOLD_SECONDS`` of them, are lost with the worker and the
+    it (``HOLD_SECONDS``' worth at most) are lost with the worker, and the
     timeout is told on the first of those cases.
     """
 
@@ -174,6 +174,7 @@ class _HeldAnswers:
                         self.stream.flush()
                         break
                 time.sleep(late)
+
 
 if __name__ == "__main__":
     # Run as a script: make ``import gradcheck`` find this file's package.
