@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         case = case_from_message(header, arrays)
         # The parent enforces the time limit by stopping this process.
         outcome = run_engine(engine, case, timeout=None, repeat=bool(header.get("repeat", True)))
-        held.write(encode_message(*outcome_message(outcome)), more=reader.holds_message())
+        held.write(encode_message(*outcome_message(outcome)), more=reader.has_more())
 
 
 class _HeldAnswers:
@@ -118,7 +118,7 @@ class _HeldAnswers:
 
     One write per answer wakes gradcheck once per case, and the two processes
     then take turns on every case (a fifth of a warm submission's processor
-    time). An answer is held only while the next request is already read,
+    time). An answer is held only while the next request is being read,
     and never longer than ``HOLD_SECONDS``: a thread sends what is held when
     the case after it runs long (or hangs), so every answer reaches gradcheck
     within its own case's time limit, and the timeout is told on the case that

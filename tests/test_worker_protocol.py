@@ -191,20 +191,20 @@ def test_parse_header_answers_as_checking_every_value_would():
     agree()
 
 
-def test_a_reader_says_whether_a_whole_message_waits_without_reading():
+def test_a_reader_says_whether_another_message_has_begun_without_reading():
     read_end, write_end = os.pipe()
     try:
         frames = [encode_message({"type": "run", "n": n}, [np.arange(n, dtype=float)]) for n in range(3)]
-        os.write(write_end, b"".join(frames) + frames[0][:7])  # two and a half messages... and a bit
+        os.write(write_end, b"".join(frames) + frames[0][:7])  # three messages and the start of a fourth
         reader = FrameReader(read_end, trusted=True)
-        assert not reader.holds_message()  # nothing read yet: no system call is made to find out
+        assert not reader.has_more()  # nothing read yet: no system call is made to find out
         for n in range(3):
             header, arrays = reader.read(timeout=1.0)
             assert header["n"] == n and arrays[0].tolist() == list(range(n))
-            assert reader.holds_message() == (n < 2)
+            assert reader.has_more()  # the next one, or the start of the fourth
         os.write(write_end, frames[0][7:])
-        assert not reader.holds_message()  # still only the part read before
         assert reader.read(timeout=1.0)[0]["n"] == 0
+        assert not reader.has_more()
     finally:
         os.close(read_end)
         os.close(write_end)
@@ -219,7 +219,7 @@ def test_held_answers_go_out_together_and_never_later_than_the_hold():
     stream = os.fdopen(write_end, "wb", buffering=_worker.ANSWER_BUFFER)
     try:
         held = _worker._HeldAnswers(stream)
-        held.write(b"first", more=True)  # the next request is already read: held
+        held.write(b"first", more=True)  # the next request has begun to arrive: held
         assert not select.select([read_end], [], [], 0)[0]
         held.write(b"second", more=False)  # none waits: both go out in one write
         assert os.read(read_end, 100) == b"firstsecond"
